@@ -1,0 +1,110 @@
+//! `preflight`, `phase N`, `rollback --level N`, `verify`, `run`: lock, guard, run the engine.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::engine::guard;
+use crate::engine::plan::{self, Target};
+use crate::engine::{Engine, EngineOptions, Interrupt};
+use crate::error::Error;
+use crate::events::{Event, EventSink};
+use crate::kinds::KindContext;
+use crate::reporter::{self, terminal::Terminal};
+use crate::secrets::Redactor;
+use crate::settings::Settings;
+use crate::state::local::LocalStore;
+use crate::state::{LockInfo, State, StateError, StateStore};
+
+pub fn run(settings: &Settings, term: Arc<Terminal>, redactor: Arc<Redactor>) -> Result<i32, Error> {
+    let target = settings.target.unwrap_or(Target::Run);
+    let runbook = super::load(settings)?;
+    let vars = plan::render_vars(&runbook, &settings.vars, &settings.env)?;
+    let plan = plan::build(&runbook, target, vars, &settings.env)?;
+    let sink = reporter::for_output(settings.output, term.clone());
+    let store = LocalStore::new(&settings.state_dir);
+    let operator = format!("{}@{}", settings.user, settings.host);
+
+    // A dry run changes nothing, not even the state directory: it takes no lock.
+    let _lock = if settings.dry_run {
+        None
+    } else {
+        store.check_writable().map_err(|e| Error::Refused(format!("the state directory cannot be written, so progress could not be saved: {e}")))?;
+        let info = LockInfo::new(&settings.command_line, &settings.user, &settings.host);
+        let mut warn = |m: String| sink.emit(Event::Warning { message: m });
+        match store.lock(info, &mut warn) {
+            Ok(guard) => Some(guard),
+            Err(StateError::LockHeld(holder)) => {
+                return Err(Error::Refused(format!(
+                    "another run holds the lock on {}: {holder}. Wait for it to finish; if it is gone, run `outpost-migrate unlock --lock-id {}`",
+                    settings.state_dir.display(),
+                    holder.id
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+
+    let state = match store.load()? {
+        Some(s) if s.runbook != runbook.name => {
+            return Err(Error::Refused(format!(
+                "the state in {} belongs to runbook `{}`, not `{}`; use another --state-dir",
+                settings.state_dir.display(),
+                s.runbook,
+                runbook.name
+            )));
+        }
+        Some(s) => s,
+        None => State::new(&runbook.name),
+    };
+
+    let guards = [
+        guard::check_order(&runbook, &plan, &state, &settings.env, settings.overrides.force).err(),
+        guard::check_changed(&plan, &state, &settings.overrides.accept_changed).err(),
+        guard::check_in_doubt(&plan, &state, &settings.overrides).err(),
+    ];
+    for refusal in guards.into_iter().flatten() {
+        if settings.dry_run {
+            sink.emit(Event::Warning { message: format!("a real run would refuse: {}", refusal.0) });
+        } else {
+            return Err(Error::Refused(refusal.0));
+        }
+    }
+
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!("outpost-migrate/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::Usage(format!("failed to build the HTTP client: {e}")))?;
+    let kinds = KindContext { http, backup_dir: store.backup_dir(), prompter: term.clone() };
+    let options = EngineOptions {
+        command: settings.command_line.clone(),
+        dry_run: settings.dry_run,
+        yes: settings.yes,
+        approve: settings.approve.clone(),
+        overrides: settings.overrides.clone(),
+        concurrency: settings.jobs,
+        operator,
+    };
+    let interrupt = Arc::new(Interrupt::new());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("failed to start the async runtime: {e}")))?;
+    let outcome = runtime.block_on(async {
+        let watcher = interrupt.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                watcher.request();
+                // The second Ctrl-C does not wait for the running step.
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(crate::exit_codes::INTERRUPTED);
+                }
+            }
+        });
+        let engine = Engine::new(&options, &plan, &settings.env, &store, state, sink.as_ref() as &dyn EventSink, &kinds, &redactor, &interrupt);
+        engine.execute().await
+    });
+    // Child processes of timed-out steps are killed on drop; do not wait for stragglers.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(outcome.exit_code)
+}

@@ -1,0 +1,31 @@
+//! One file per command; `run` dispatches the resolved settings to it.
+
+mod execute;
+mod plan;
+mod status;
+mod unlock;
+mod validate;
+
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::reporter::terminal::Terminal;
+use crate::runbook::{self, Runbook};
+use crate::secrets::Redactor;
+use crate::settings::{Action, Settings};
+
+/// Runs the command; returns the exit code of a command that ran to its end.
+pub fn run(settings: Settings, redactor: Arc<Redactor>) -> Result<i32, Error> {
+    let term = Arc::new(Terminal::new(settings.color, settings.quiet, settings.verbose));
+    match &settings.action {
+        Action::Validate => validate::run(&settings, &term),
+        Action::Plan { .. } => plan::run(&settings, &term, &redactor),
+        Action::Execute { .. } => execute::run(&settings, term, redactor),
+        Action::Status => status::run(&settings, &term, &redactor),
+        Action::Unlock { lock_id } => unlock::run(&settings, &term, lock_id.as_deref()),
+    }
+}
+
+fn load(settings: &Settings) -> Result<Runbook, Error> {
+    runbook::load(&settings.runbook).map_err(Error::Runbook)
+}

@@ -1,0 +1,106 @@
+//! Checks made before a command runs anything: phase order, changed steps, steps in doubt.
+
+use std::collections::BTreeSet;
+
+use super::plan::{self, EnvMap, Plan, Target};
+use crate::kinds::Access;
+use crate::runbook::{Runbook, UnitKey};
+use crate::state::{State, StepStatus};
+
+/// Why a command refuses to start (exit code 4).
+#[derive(Debug)]
+pub struct Refusal(pub String);
+
+/// The operator's overrides of the guards.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub force: bool,
+    pub accept_changed: BTreeSet<String>,
+    pub retry_in_doubt: BTreeSet<String>,
+    pub mark_done: BTreeSet<String>,
+}
+
+/// `phase N` needs pre-flight and phases before N done, unless `--force`.
+pub fn check_order(runbook: &Runbook, plan: &Plan, state: &State, env: &EnvMap, force: bool) -> Result<(), Refusal> {
+    let Target::Phase(n) = plan.target else { return Ok(()) };
+    if force {
+        return Ok(());
+    }
+    let mut before = vec![Target::Preflight];
+    before.extend((1..n).map(Target::Phase));
+    for target in before {
+        let Ok(prior) = plan::build(runbook, target, plan.vars.clone(), env) else { continue };
+        for unit in &prior.units {
+            let pending: Vec<&str> = unit
+                .steps
+                .iter()
+                .filter(|s| !s.step.optional && !state.status(&s.id).is_some_and(StepStatus::is_done))
+                .map(|s| s.id.as_str())
+                .collect();
+            if let Some(first) = pending.first() {
+                let what = match unit.unit.key {
+                    UnitKey::Preflight => "pre-flight".to_string(),
+                    key => key.to_string(),
+                };
+                return Err(Refusal(format!(
+                    "phase {n} needs {what} to have succeeded first, but step `{first}` has not{}; run `{}` first, or pass --force",
+                    if pending.len() > 1 { format!(" (nor {} more)", pending.len() - 1) } else { String::new() },
+                    target.command()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A succeeded step whose definition changed since it ran is refused, naming it with both
+/// hashes, unless accepted with `--accept-changed ID`.
+pub fn check_changed(plan: &Plan, state: &State, accept: &BTreeSet<String>) -> Result<Vec<String>, Refusal> {
+    let mut changed = Vec::new();
+    let mut accepted = Vec::new();
+    for (_, ps) in plan.steps() {
+        let Some(saved) = state.steps.get(&ps.id) else { continue };
+        if saved.status == StepStatus::Succeeded && saved.hash != ps.hash {
+            if accept.contains(&ps.id) {
+                accepted.push(ps.id.clone());
+            } else {
+                changed.push(format!("`{}` (ran as {}, now {})", ps.id, short(&saved.hash), short(&ps.hash)));
+            }
+        }
+    }
+    if changed.is_empty() {
+        Ok(accepted)
+    } else {
+        Err(Refusal(format!(
+            "the runbook changed for step{} that already succeeded: {}. Resuming would mix two versions of the runbook; review the change, then pass --accept-changed ID to keep the earlier result",
+            if changed.len() == 1 { "" } else { "s" },
+            changed.join(", ")
+        )))
+    }
+}
+
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+/// A step left `running` by a crash may or may not have acted. Read-only ones are re-checked;
+/// mutating ones need the operator to say what to do.
+pub fn check_in_doubt(plan: &Plan, state: &State, ov: &Overrides) -> Result<(), Refusal> {
+    let doubtful: Vec<String> = plan
+        .steps()
+        .filter(|(_, ps)| state.status(&ps.id) == Some(StepStatus::Running))
+        .filter(|(_, ps)| ps.step.access != Access::ReadOnly)
+        .filter(|(_, ps)| !ov.retry_in_doubt.contains(&ps.id) && !ov.mark_done.contains(&ps.id))
+        .map(|(_, ps)| ps.id.clone())
+        .collect();
+    match doubtful.first() {
+        None => Ok(()),
+        Some(first) => Err(Refusal(format!(
+            "step{} {} {} interrupted while running, so {} effect is unknown. Check by hand, then rerun with --retry-in-doubt {first} to run it again or --mark-done {first} to record it as done",
+            if doubtful.len() == 1 { "" } else { "s" },
+            doubtful.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", "),
+            if doubtful.len() == 1 { "was" } else { "were" },
+            if doubtful.len() == 1 { "its" } else { "their" },
+        ))),
+    }
+}

@@ -1,0 +1,201 @@
+//! The plan: the steps a command needs, in order, with `for_each` expanded and vars rendered.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use crate::runbook::{ForEach, Runbook, Step, Unit, UnitKey};
+use crate::template;
+
+/// What a command runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Preflight,
+    Phase(u8),
+    Verify,
+    Rollback(u8),
+    /// `run`: pre-flight, phases 1–5, post-verification.
+    Run,
+    /// `plan all`: everything, rollback levels included.
+    All,
+}
+
+impl Target {
+    pub fn units(self) -> Vec<UnitKey> {
+        match self {
+            Target::Preflight => vec![UnitKey::Preflight],
+            Target::Phase(n) => vec![UnitKey::Phase(n)],
+            Target::Verify => vec![UnitKey::Verify],
+            Target::Rollback(level) => (1..=level).map(UnitKey::Rollback).collect(),
+            Target::Run => std::iter::once(UnitKey::Preflight)
+                .chain((1..=5).map(UnitKey::Phase))
+                .chain(std::iter::once(UnitKey::Verify))
+                .collect(),
+            Target::All => std::iter::once(UnitKey::Preflight)
+                .chain((1..=5).map(UnitKey::Phase))
+                .chain(std::iter::once(UnitKey::Verify))
+                .chain((1..=3).map(UnitKey::Rollback))
+                .collect(),
+        }
+    }
+
+    /// The command line that runs this target (for resume hints).
+    pub fn command(self) -> String {
+        match self {
+            Target::Preflight => "outpost-migrate preflight".into(),
+            Target::Phase(n) => format!("outpost-migrate phase {n}"),
+            Target::Verify => "outpost-migrate verify".into(),
+            Target::Rollback(l) => format!("outpost-migrate rollback --level {l}"),
+            Target::Run | Target::All => "outpost-migrate run".into(),
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Preflight => write!(f, "preflight"),
+            Target::Phase(n) => write!(f, "phase {n}"),
+            Target::Verify => write!(f, "verify"),
+            Target::Rollback(l) => write!(f, "rollback --level {l}"),
+            Target::Run => write!(f, "run"),
+            Target::All => write!(f, "all"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("unknown var `{0}` in --var; the runbook declares: {1}")]
+    UnknownVar(String, String),
+    #[error("failed to render var `{0}`: {1}")]
+    Var(String, String),
+    #[error("failed to expand `for_each` of step `{0}`: {1}")]
+    ForEach(String, String),
+}
+
+/// One step to run: a runbook step, or one item of a `for_each` step.
+#[derive(Debug)]
+pub struct PlanStep<'r> {
+    pub id: String,
+    pub step: &'r Step,
+    pub item: Option<Value>,
+    /// Title with vars and `item` rendered.
+    pub title: String,
+    pub hash: String,
+}
+
+#[derive(Debug)]
+pub struct PlanUnit<'r> {
+    pub unit: &'r Unit,
+    pub steps: Vec<PlanStep<'r>>,
+}
+
+#[derive(Debug)]
+pub struct Plan<'r> {
+    pub target: Target,
+    pub units: Vec<PlanUnit<'r>>,
+    pub vars: Map<String, Value>,
+}
+
+impl<'r> Plan<'r> {
+    pub fn steps(&self) -> impl Iterator<Item = (&PlanUnit<'r>, &PlanStep<'r>)> {
+        self.units.iter().flat_map(|u| u.steps.iter().map(move |s| (u, s)))
+    }
+}
+
+/// The environment as templates see it (`env.NAME`).
+pub type EnvMap = BTreeMap<String, String>;
+
+/// Renders the runbook's vars in order, after applying `--var` overrides.
+pub fn render_vars(runbook: &Runbook, overrides: &[(String, String)], env: &EnvMap) -> Result<Map<String, Value>, PlanError> {
+    for (k, _) in overrides {
+        if !runbook.vars.iter().any(|(n, _)| n == k) {
+            let names: Vec<&str> = runbook.vars.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(PlanError::UnknownVar(k.clone(), names.join(", ")));
+        }
+    }
+    let mut vars = Map::new();
+    for (name, raw) in &runbook.vars {
+        let value = match overrides.iter().rev().find(|(k, _)| k == name) {
+            // A JSON override (a list, a number) keeps its type; anything else is text.
+            Some((_, v)) => serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.clone())),
+            None => {
+                let ctx = context(&vars, &BTreeMap::new(), env, None);
+                template::render_value(raw, &ctx).map_err(|e| PlanError::Var(name.clone(), e))?
+            }
+        };
+        vars.insert(name.clone(), value);
+    }
+    Ok(vars)
+}
+
+/// The template context: vars, captures, `env` and `item`.
+pub fn context(vars: &Map<String, Value>, captures: &BTreeMap<String, Value>, env: &EnvMap, item: Option<&Value>) -> minijinja::Value {
+    let mut ctx = vars.clone();
+    for (k, v) in captures {
+        ctx.insert(k.clone(), v.clone());
+    }
+    ctx.insert("env".into(), serde_json::to_value(env).unwrap_or_default());
+    if let Some(item) = item {
+        ctx.insert("item".into(), item.clone());
+    }
+    minijinja::Value::from(minijinja::value::Serde(&ctx))
+}
+
+/// Builds the plan for `target`.
+pub fn build<'r>(runbook: &'r Runbook, target: Target, vars: Map<String, Value>, env: &EnvMap) -> Result<Plan<'r>, PlanError> {
+    let mut units = Vec::new();
+    for key in target.units() {
+        let Some(unit) = runbook.unit(key) else { continue };
+        let mut steps = Vec::new();
+        for step in &unit.steps {
+            steps.extend(expand(step, &vars, env)?);
+        }
+        units.push(PlanUnit { unit, steps });
+    }
+    Ok(Plan { target, units, vars })
+}
+
+fn expand<'r>(step: &'r Step, vars: &Map<String, Value>, env: &EnvMap) -> Result<Vec<PlanStep<'r>>, PlanError> {
+    let base_ctx = context(vars, &BTreeMap::new(), env, None);
+    let items = match &step.for_each {
+        None => {
+            let title = render_title(&step.title, &base_ctx);
+            return Ok(vec![PlanStep { id: step.id.clone(), step, item: None, title, hash: step.hash.clone() }]);
+        }
+        Some(ForEach::Items(items)) => items
+            .iter()
+            .map(|i| template::render_value(i, &base_ctx))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| PlanError::ForEach(step.id.clone(), e))?,
+        Some(ForEach::Template(t)) => match template::render_str(t, &base_ctx).map_err(|e| PlanError::ForEach(step.id.clone(), e))? {
+            Value::Array(items) => items,
+            other => return Err(PlanError::ForEach(step.id.clone(), format!("`{t}` is {other}, not a list"))),
+        },
+    };
+    Ok(items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let suffix = match &item {
+                Value::String(s) if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) => s.clone(),
+                _ => i.to_string(),
+            };
+            let ctx = context(vars, &BTreeMap::new(), env, Some(&item));
+            let title = render_title(&step.title, &ctx);
+            let hash = format!("{}:{}", step.hash, item);
+            PlanStep { id: format!("{}.{suffix}", step.id), step, item: Some(item), title, hash }
+        })
+        .collect())
+}
+
+/// Titles may use captures that are not known yet; those keep their template text.
+fn render_title(title: &str, ctx: &minijinja::Value) -> String {
+    match template::render_str(title, ctx) {
+        Ok(Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => title.to_owned(),
+    }
+}

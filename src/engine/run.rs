@@ -1,0 +1,322 @@
+//! Running a plan: units in order; a check unit's steps concurrently (bounded, each once the
+//! captures it needs exist), a phase's steps one by one; state saved after every step.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use serde_json::Value;
+
+use super::guard::Overrides;
+use super::interrupt::Interrupt;
+use super::plan::{EnvMap, Plan, PlanUnit};
+use super::step::Fatal;
+use crate::events::{Counts, Event, EventSink, Outcome, RunSummary, UnitStatus, UnitSummary};
+use crate::exit_codes;
+use crate::kinds::KindContext;
+use crate::secrets::Redactor;
+use crate::state::{AuditRecord, State, StateError, StateStore, StepStatus};
+
+/// What the operator asked for, resolved from the command line.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub command: String,
+    pub dry_run: bool,
+    pub yes: bool,
+    pub approve: BTreeSet<String>,
+    pub overrides: Overrides,
+    pub concurrency: usize,
+    pub operator: String,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub exit_code: i32,
+}
+
+pub struct Engine<'a> {
+    pub(super) opts: &'a EngineOptions,
+    pub(super) plan: &'a Plan<'a>,
+    pub(super) env: &'a EnvMap,
+    pub(super) store: &'a dyn StateStore,
+    pub(super) state: Mutex<State>,
+    pub(super) sink: &'a dyn EventSink,
+    pub(super) kinds: &'a KindContext,
+    pub(super) redactor: &'a Redactor,
+    pub(super) interrupt: &'a Interrupt,
+    /// Captures made in this run or loaded from state (secret ones only in memory).
+    pub(super) captures: Mutex<BTreeMap<String, Value>>,
+    /// Dry run: captures a step that was not executed would have made.
+    pub(super) unknown: Mutex<BTreeMap<String, String>>,
+    /// Captures whose step failed: steps needing them are blocked.
+    pub(super) failed: Mutex<BTreeMap<String, String>>,
+}
+
+impl<'a> Engine<'a> {
+    #[allow(clippy::too_many_arguments, reason = "the engine's collaborators, each resolved once by the command")]
+    pub fn new(
+        opts: &'a EngineOptions,
+        plan: &'a Plan<'a>,
+        env: &'a EnvMap,
+        store: &'a dyn StateStore,
+        state: State,
+        sink: &'a dyn EventSink,
+        kinds: &'a KindContext,
+        redactor: &'a Redactor,
+        interrupt: &'a Interrupt,
+    ) -> Self {
+        let captures = Mutex::new(state.captures());
+        Engine {
+            opts,
+            plan,
+            env,
+            store,
+            state: Mutex::new(state),
+            sink,
+            kinds,
+            redactor,
+            interrupt,
+            captures,
+            unknown: Mutex::new(BTreeMap::new()),
+            failed: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub(super) fn emit(&self, event: Event) {
+        self.sink.emit(event);
+    }
+
+    pub(super) fn audit(&self, event: &str, unit: Option<&str>, step: Option<&str>, status: Option<StepStatus>, attempts: Option<u32>, message: Option<String>) -> Result<(), StateError> {
+        if self.opts.dry_run {
+            return Ok(());
+        }
+        self.store.append_audit(&AuditRecord {
+            at: jiff::Timestamp::now(),
+            operator: self.opts.operator.clone(),
+            command: self.opts.command.clone(),
+            event: event.to_owned(),
+            unit: unit.map(str::to_owned),
+            step: step.map(str::to_owned),
+            status: status.map(|s| serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()),
+            attempts,
+            message: message.map(|m| self.redactor.redact(&m)),
+        })
+    }
+
+    /// Applies a change to the state and saves it (not in a dry run).
+    pub(super) fn update_state(&self, f: impl FnOnce(&mut State)) -> Result<(), StateError> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut state);
+        if self.opts.dry_run {
+            return Ok(());
+        }
+        self.store.save(&mut state)
+    }
+
+    /// Runs every unit of the plan, stopping at the first unit that fails.
+    pub async fn execute(self) -> RunOutcome {
+        let started = Instant::now();
+        let total: usize = self.plan.units.iter().map(|u| u.steps.len()).sum();
+        self.emit(Event::RunStarted {
+            command: self.opts.command.clone(),
+            runbook: self.plan.units.first().map(|u| u.unit.file.clone()).unwrap_or_default(),
+            dry_run: self.opts.dry_run,
+            units: self.plan.units.iter().map(|u| u.unit.key.slug()).collect(),
+            steps: total,
+            operator: self.opts.operator.clone(),
+        });
+        let mut prologue: Result<(), StateError> = self.mark_done_overrides();
+        if prologue.is_ok() {
+            prologue = self.audit("run_started", None, None, None, None, None);
+        }
+        let mut units = Vec::new();
+        let mut totals = Counts::default();
+        let mut fatal: Option<Fatal> = prologue.err().map(Fatal::State);
+        let mut stopped_at = None;
+        for unit in &self.plan.units {
+            if fatal.is_some() {
+                break;
+            }
+            if self.interrupt.is_requested() {
+                fatal = Some(Fatal::Interrupted);
+                break;
+            }
+            let (summary, unit_fatal, stop) = self.run_unit(unit).await;
+            add(&mut totals, &summary.counts);
+            let failed = summary.status == UnitStatus::Failed;
+            self.emit(Event::UnitFinished(summary.clone()));
+            units.push(summary);
+            if unit_fatal.is_some() || failed {
+                fatal = unit_fatal;
+                stopped_at = stop;
+                if fatal.is_none() {
+                    fatal = Some(Fatal::StepFailed);
+                }
+                break;
+            }
+        }
+        let (exit_code, message) = match &fatal {
+            None => (exit_codes::SUCCESS, None),
+            Some(Fatal::StepFailed) => (exit_codes::STEP_FAILED, None),
+            Some(Fatal::Setup(m)) => (exit_codes::SETUP, Some(m.clone())),
+            Some(Fatal::Refused(m)) => (exit_codes::REFUSED, Some(m.clone())),
+            Some(Fatal::State(e)) => (exit_codes::SETUP, Some(format!("failed to save state: {e}"))),
+            Some(Fatal::Interrupted) => (exit_codes::INTERRUPTED, Some("interrupted".into())),
+        };
+        let resume = (exit_code != exit_codes::SUCCESS && !self.opts.dry_run).then(|| self.plan.target.command());
+        let message = message.map(|m| self.redactor.redact(&m));
+        let _ = self.audit("run_finished", None, None, None, None, Some(format!("exit code {exit_code}")));
+        let summary = RunSummary {
+            command: self.opts.command.clone(),
+            dry_run: self.opts.dry_run,
+            exit_code,
+            units,
+            counts: totals,
+            duration_ms: started.elapsed().as_millis() as u64,
+            stopped_at,
+            message,
+            resume,
+        };
+        self.emit(Event::RunFinished(summary));
+        RunOutcome { exit_code }
+    }
+
+    fn mark_done_overrides(&self) -> Result<(), StateError> {
+        let ids: Vec<String> = self
+            .plan
+            .steps()
+            .filter(|(_, ps)| self.opts.overrides.mark_done.contains(&ps.id))
+            .filter(|(_, ps)| self.state.lock().unwrap_or_else(|e| e.into_inner()).status(&ps.id) != Some(StepStatus::Succeeded))
+            .map(|(_, ps)| ps.id.clone())
+            .collect();
+        for id in ids {
+            self.update_state(|s| {
+                if let Some(st) = s.steps.get_mut(&id) {
+                    st.status = StepStatus::Succeeded;
+                    st.message = Some("marked done by the operator (--mark-done)".into());
+                }
+            })?;
+            self.audit("marked_done", None, Some(&id), Some(StepStatus::Succeeded), None, Some("--mark-done".into()))?;
+        }
+        for id in &self.opts.overrides.accept_changed {
+            self.audit("accepted_change", None, Some(id), None, None, Some("--accept-changed: the earlier result is kept".into()))?;
+        }
+        Ok(())
+    }
+
+    async fn run_unit(&self, unit: &PlanUnit<'_>) -> (UnitSummary, Option<Fatal>, Option<String>) {
+        let started = Instant::now();
+        let slug = unit.unit.key.slug();
+        self.emit(Event::UnitStarted { unit: slug.clone(), title: unit.unit.title.clone(), steps: unit.steps.len() });
+        let mut counts = Counts::default();
+        let mut fatal = None;
+        let mut failed_step: Option<String> = None;
+        if unit.unit.concurrent {
+            let mut pending: Vec<usize> = (0..unit.steps.len()).collect();
+            let mut in_flight: BTreeSet<&str> = BTreeSet::new();
+            let mut running = FuturesUnordered::new();
+            loop {
+                if fatal.is_none() && !self.interrupt.is_requested() {
+                    // A step starts once every capture it needs is settled: no step still
+                    // pending or running in this unit makes it.
+                    let unsettled: BTreeSet<&str> = pending
+                        .iter()
+                        .map(|i| &unit.steps[*i])
+                        .chain(unit.steps.iter().filter(|s| in_flight.contains(s.id.as_str())))
+                        .flat_map(|s| s.step.capture.iter().map(|(c, _)| c.as_str()))
+                        .collect();
+                    let mut i = 0;
+                    while i < pending.len() && running.len() < self.opts.concurrency.max(1) {
+                        let ps = &unit.steps[pending[i]];
+                        if ps.step.needs.iter().all(|n| !unsettled.contains(n.as_str())) {
+                            in_flight.insert(ps.id.as_str());
+                            let slug = &slug;
+                            running.push(async move { (ps, self.run_step(slug, ps).await) });
+                            pending.remove(i);
+                        } else {
+                            i += 1;
+                        }
+                    }
+                }
+                let Some((ps, result)) = running.next().await else { break };
+                in_flight.remove(ps.id.as_str());
+                match result {
+                    Ok(r) => {
+                        count(&mut counts, r.outcome);
+                        if r.outcome.is_failure() && failed_step.is_none() {
+                            failed_step = Some(ps.id.clone());
+                        }
+                    }
+                    Err(f) => {
+                        failed_step.get_or_insert_with(|| ps.id.clone());
+                        fatal.get_or_insert(f);
+                    }
+                }
+            }
+            if fatal.is_none() && !pending.is_empty() {
+                fatal = Some(Fatal::Interrupted);
+            }
+        } else {
+            for ps in &unit.steps {
+                if self.interrupt.is_requested() {
+                    fatal = Some(Fatal::Interrupted);
+                    failed_step.get_or_insert_with(|| ps.id.clone());
+                    break;
+                }
+                match self.run_step(&slug, ps).await {
+                    Ok(r) => {
+                        count(&mut counts, r.outcome);
+                        if r.outcome.is_failure() {
+                            failed_step = Some(ps.id.clone());
+                            break;
+                        }
+                    }
+                    Err(f) => {
+                        failed_step = Some(ps.id.clone());
+                        fatal = Some(f);
+                        break;
+                    }
+                }
+            }
+        }
+        let status = if counts.failed > 0 {
+            UnitStatus::Failed
+        } else if fatal.is_some() {
+            UnitStatus::Stopped
+        } else if self.opts.dry_run {
+            UnitStatus::Checked
+        } else {
+            UnitStatus::Succeeded
+        };
+        let summary = UnitSummary {
+            unit: slug.clone(),
+            title: unit.unit.title.clone(),
+            status,
+            counts,
+            duration_ms: started.elapsed().as_millis() as u64,
+        };
+        let _ = self.audit("unit_finished", Some(&slug), None, None, None, Some(format!("{status:?}").to_lowercase()));
+        (summary, fatal, failed_step)
+    }
+}
+
+fn count(c: &mut Counts, outcome: Outcome) {
+    match outcome {
+        Outcome::Succeeded => c.succeeded += 1,
+        Outcome::Failed | Outcome::Refused => c.failed += 1,
+        Outcome::FailedOptional | Outcome::Skipped | Outcome::Blocked => c.skipped += 1,
+        Outcome::WouldRun => c.would_run += 1,
+        Outcome::Unknown => c.unknown += 1,
+    }
+}
+
+fn add(total: &mut Counts, c: &Counts) {
+    total.succeeded += c.succeeded;
+    total.failed += c.failed;
+    total.skipped += c.skipped;
+    total.would_run += c.would_run;
+    total.unknown += c.unknown;
+}

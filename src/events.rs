@@ -1,0 +1,117 @@
+//! What the engine tells reporters. Every string in an event is already redacted.
+
+use serde::Serialize;
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+    /// Failed, but the step is `optional`.
+    FailedOptional,
+    /// Not run: already succeeded, condition false, or its forward phase never ran.
+    Skipped,
+    /// Dry run: a mutating or manual step shown and not executed.
+    WouldRun,
+    /// Dry run: needs a capture that a step not executed in the dry run would make.
+    Unknown,
+    /// Not run: approval missing or declined.
+    Refused,
+    /// Not run: a step it depends on failed.
+    Blocked,
+}
+
+impl Outcome {
+    pub fn is_failure(self) -> bool {
+        matches!(self, Outcome::Failed | Outcome::Refused)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub unit: String,
+    pub step: String,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    pub outcome: Outcome,
+    pub access: crate::kinds::Access,
+    pub attempts: u32,
+    pub duration_ms: u64,
+    /// The value a check found (its first expectation, else its first capture).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found: Option<String>,
+    /// Why it failed or was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Dry run: the rendered action that would run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would_run: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitStatus {
+    Succeeded,
+    Failed,
+    /// Dry run finished with nothing failed.
+    Checked,
+    /// Stopped before all steps ran (interrupt, refusal, setup error).
+    Stopped,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    pub succeeded: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub would_run: usize,
+    pub unknown: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitSummary {
+    pub unit: String,
+    pub title: String,
+    pub status: UnitStatus,
+    pub counts: Counts,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub command: String,
+    pub dry_run: bool,
+    pub exit_code: i32,
+    pub units: Vec<UnitSummary>,
+    pub counts: Counts,
+    pub duration_ms: u64,
+    /// The step the run stopped at, if it stopped early.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The command to run to resume, when there is something to resume.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resume: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    RunStarted { command: String, runbook: String, dry_run: bool, units: Vec<String>, steps: usize, operator: String },
+    UnitStarted { unit: String, title: String, steps: usize },
+    StepStarted { unit: String, step: String, title: String, #[serde(skip_serializing_if = "Option::is_none")] group: Option<String> },
+    StepRetrying { unit: String, step: String, attempt: u32, delay_ms: u64, reason: String },
+    StepFinished(StepReport),
+    UnitFinished(UnitSummary),
+    Warning { message: String },
+    #[serde(rename = "summary")]
+    RunFinished(RunSummary),
+}
+
+/// Receives the engine's events (a reporter).
+pub trait EventSink: Send + Sync {
+    fn emit(&self, event: Event);
+}

@@ -1,0 +1,110 @@
+//! Step kinds: what a step does. Each kind is one file; `REGISTRY` is the one list to extend.
+
+mod confirm;
+mod file;
+mod http;
+mod shell;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::engine::prompt::Prompter;
+
+/// Every step kind the runbook may use, by its key in a step.
+pub static REGISTRY: &[&dyn StepKind] = &[&shell::Shell, &http::Http, &confirm::Confirm, &file::File];
+
+pub fn find(name: &str) -> Option<&'static dyn StepKind> {
+    REGISTRY.iter().copied().find(|k| k.name() == name)
+}
+
+pub fn names() -> Vec<&'static str> {
+    REGISTRY.iter().map(|k| k.name()).collect()
+}
+
+/// What running a step may do to the world, which decides what `--dry-run` executes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// Only reads: runs in a dry run.
+    ReadOnly,
+    /// Changes something: shown, not run, in a dry run.
+    Mutating,
+    /// Asks the operator: shown, not asked, in a dry run.
+    Manual,
+}
+
+/// A step kind failed to do its work.
+#[derive(Debug, Clone)]
+pub struct KindFailure {
+    pub message: String,
+    /// The environment (credentials, endpoint, a missing program) is broken rather than the
+    /// thing being checked: exit code 3.
+    pub setup: bool,
+    /// The operator declined or could not be asked: exit code 4.
+    pub refused: bool,
+}
+
+impl KindFailure {
+    pub fn failed(message: impl Into<String>) -> Self {
+        KindFailure { message: message.into(), setup: false, refused: false }
+    }
+    pub fn setup(message: impl Into<String>) -> Self {
+        KindFailure { message: message.into(), setup: true, refused: false }
+    }
+    pub fn refused(message: impl Into<String>) -> Self {
+        KindFailure { message: message.into(), setup: false, refused: true }
+    }
+}
+
+/// A problem in a kind's own fields, at a serde path under the kind's key.
+#[derive(Debug)]
+pub struct SpecError {
+    /// Where under the kind's key; `None` for the kind's fields as a whole.
+    pub path: Option<serde_path_to_error::Path>,
+    pub message: String,
+}
+
+/// Shared services a running step may use; built once per run.
+pub struct KindContext {
+    pub http: reqwest::Client,
+    /// Where `file` steps keep the backups rollback restores.
+    pub backup_dir: PathBuf,
+    pub prompter: Arc<dyn Prompter>,
+}
+
+/// What the running step is, for kinds that need to know (backups, prompts).
+pub struct StepRef<'a> {
+    pub id: &'a str,
+    /// The operator pre-approved it (`--yes`, `--approve ID`).
+    pub approved: bool,
+}
+
+pub type KindFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, KindFailure>> + Send + 'a>>;
+
+pub trait StepKind: Send + Sync {
+    /// The key that selects this kind in a step.
+    fn name(&self) -> &'static str;
+    /// Checks the kind's fields at load time (templates still unrendered).
+    fn check(&self, spec: &Value) -> Result<(), SpecError>;
+    /// What the step does to the world, before `mutates:` overrides it.
+    fn access(&self, spec: &Value) -> Access;
+    /// A one-line description of the rendered step for plans and dry runs.
+    fn describe(&self, spec: &Value) -> String;
+    /// Values in the rendered spec that must be redacted everywhere (Authorization headers...).
+    fn secrets(&self, _spec: &Value) -> Vec<String> {
+        Vec::new()
+    }
+    /// Runs the step with its rendered spec; the output is what `capture` and `expect` query.
+    fn run<'a>(&'a self, spec: Value, step: StepRef<'a>, ctx: &'a KindContext) -> KindFuture<'a>;
+}
+
+/// Deserialises a kind's spec, keeping the path of the first problem for a located error.
+pub fn parse_spec<T: DeserializeOwned>(spec: &Value) -> Result<T, SpecError> {
+    serde_path_to_error::deserialize(spec)
+        .map_err(|e| SpecError { path: Some(e.path().clone()), message: e.inner().to_string() })
+}

@@ -1,0 +1,71 @@
+//! `shell`: run a command with `sh -c` (terraform, systemctl, dig...). Mutating by default.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Access, KindContext, KindFailure, KindFuture, SpecError, StepKind, StepRef, parse_spec};
+
+pub struct Shell;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Spec {
+    command: String,
+    cwd: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+}
+
+/// How much of stderr a failure message quotes.
+const STDERR_TAIL: usize = 600;
+
+impl StepKind for Shell {
+    fn name(&self) -> &'static str {
+        "shell"
+    }
+
+    fn check(&self, spec: &Value) -> Result<(), SpecError> {
+        parse_spec::<Spec>(spec).map(|_| ())
+    }
+
+    fn access(&self, _spec: &Value) -> Access {
+        Access::Mutating
+    }
+
+    fn describe(&self, spec: &Value) -> String {
+        match parse_spec::<Spec>(spec) {
+            Ok(s) => match s.cwd {
+                Some(cwd) => format!("$ {}   (in {cwd})", s.command),
+                None => format!("$ {}", s.command),
+            },
+            Err(_) => spec.to_string(),
+        }
+    }
+
+    fn run<'a>(&'a self, spec: Value, _step: StepRef<'a>, _ctx: &'a KindContext) -> KindFuture<'a> {
+        Box::pin(async move {
+            let spec: Spec = parse_spec(&spec).map_err(|e| KindFailure::failed(e.message))?;
+            let mut cmd = tokio::process::Command::new("sh");
+            cmd.arg("-c").arg(&spec.command).envs(&spec.env).stdin(std::process::Stdio::null()).kill_on_drop(true);
+            if let Some(cwd) = &spec.cwd {
+                if !std::path::Path::new(cwd).is_dir() {
+                    return Err(KindFailure::setup(format!("working directory `{cwd}` does not exist")));
+                }
+                cmd.current_dir(cwd);
+            }
+            let out = cmd.output().await.map_err(|e| KindFailure::setup(format!("cannot start `sh`: {e}")))?;
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            let code = out.status.code().unwrap_or(-1);
+            if !out.status.success() {
+                let tail: String = stderr.trim().chars().rev().take(STDERR_TAIL).collect::<Vec<_>>().into_iter().rev().collect();
+                let detail = if tail.is_empty() { String::new() } else { format!(": {tail}") };
+                return Err(KindFailure::failed(format!("`{}` exited with {code}{detail}", spec.command)));
+            }
+            let parsed = serde_json::from_str::<Value>(stdout.trim()).unwrap_or(Value::Null);
+            Ok(json!({"exit_code": code, "stdout": stdout, "stderr": stderr, "json": parsed}))
+        })
+    }
+}

@@ -1,0 +1,66 @@
+//! `outpost-migrate`: parse the command line, resolve settings, run, map to an exit code.
+
+mod cli;
+mod commands;
+mod engine;
+mod error;
+mod events;
+mod exit_codes;
+mod expect;
+mod kinds;
+mod query;
+mod reporter;
+mod runbook;
+mod secrets;
+mod settings;
+mod state;
+mod template;
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use clap::Parser;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let cli = cli::Cli::parse();
+    let env = std::env::vars().collect();
+    let code = match settings::resolve(cli, env, args) {
+        Ok(settings) => run(settings),
+        Err(e) => report(&e, false),
+    };
+    std::process::exit(code);
+}
+
+fn run(settings: settings::Settings) -> i32 {
+    let redactor = Arc::new(secrets::Redactor::new());
+    for secret in &settings.secret_env {
+        redactor.add(secret);
+    }
+    reporter::log::init(settings.verbose, settings.quiet, redactor.clone());
+    if settings.show_settings {
+        println!("{}", serde_json::to_string_pretty(&settings).unwrap_or_default());
+        return exit_codes::SUCCESS;
+    }
+    let color = settings.color || (std::io::stderr().is_terminal() && !settings.env.contains_key("NO_COLOR"));
+    match commands::run(settings, redactor.clone()) {
+        Ok(code) => code,
+        Err(e) => report_redacted(&e, color, &redactor),
+    }
+}
+
+fn report(e: &error::Error, color: bool) -> i32 {
+    report_redacted(e, color, &secrets::Redactor::new())
+}
+
+/// Prints an error on stderr: runbook problems as located snippets, the rest on one line.
+fn report_redacted(e: &error::Error, color: bool, redactor: &secrets::Redactor) -> i32 {
+    if let error::Error::Runbook(diags) = e {
+        for d in diags {
+            eprintln!("{}", redactor.redact(&d.render(color)));
+        }
+    }
+    let label = if color { console::Style::new().red().bold().apply_to("error").to_string() } else { "error".into() };
+    eprintln!("{label}: {}", redactor.redact(&e.to_string()));
+    e.exit_code()
+}

@@ -1,0 +1,246 @@
+//! The human reporter: a spinner per running step, ✔/✘ lines with durations, check results
+//! grouped like the seed's checklist tables, and a closing summary table.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use comfy_table::{Table, presets};
+use console::Style;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::terminal::Terminal;
+use crate::events::{Event, EventSink, Outcome, RunSummary, StepReport, UnitStatus, UnitSummary};
+
+const TITLE_WIDTH: usize = 52;
+
+pub struct HumanReporter {
+    term: Arc<Terminal>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    spinners: HashMap<String, ProgressBar>,
+    /// Check units print their results grouped once the unit is done.
+    grouped: Option<Vec<StepReport>>,
+}
+
+impl HumanReporter {
+    pub fn new(term: Arc<Terminal>) -> Self {
+        HumanReporter { term, inner: Mutex::new(Inner::default()) }
+    }
+
+    fn symbol(&self, outcome: Outcome) -> String {
+        let (s, style) = match outcome {
+            Outcome::Succeeded => ("✔", Style::new().green()),
+            Outcome::Failed => ("✘", Style::new().red().bold()),
+            Outcome::FailedOptional => ("!", Style::new().yellow()),
+            Outcome::Skipped => ("↷", Style::new().dim()),
+            Outcome::WouldRun => ("○", Style::new().cyan()),
+            Outcome::Unknown => ("?", Style::new().yellow()),
+            Outcome::Refused => ("⊘", Style::new().red().bold()),
+            Outcome::Blocked => ("⇣", Style::new().yellow()),
+        };
+        self.term.style(s, style)
+    }
+
+    fn step_lines(&self, r: &StepReport) -> Vec<String> {
+        let title = if r.title.chars().count() > TITLE_WIDTH { format!("{}…", r.title.chars().take(TITLE_WIDTH - 1).collect::<String>()) } else { r.title.clone() };
+        let pad = TITLE_WIDTH.saturating_sub(title.chars().count());
+        let detail = match r.outcome {
+            Outcome::Succeeded => r.found.clone().unwrap_or_default(),
+            Outcome::Skipped => self.term.style(&format!("skipped: {}", r.message.clone().unwrap_or_default()), Style::new().dim()),
+            Outcome::WouldRun => self.term.style("would run (dry run)", Style::new().cyan()),
+            Outcome::Unknown => self.term.style("unknown in a dry run", Style::new().yellow()),
+            Outcome::Blocked => self.term.style("not run", Style::new().yellow()),
+            Outcome::FailedOptional => self.term.style("failed (optional)", Style::new().yellow()),
+            Outcome::Failed => self.term.style("failed", Style::new().red()),
+            Outcome::Refused => self.term.style("refused", Style::new().red()),
+        };
+        let time = if r.duration_ms >= 10 && !matches!(r.outcome, Outcome::Skipped | Outcome::WouldRun | Outcome::Unknown) {
+            self.term.style(&format!("  ({})", duration(r.duration_ms)), Style::new().dim())
+        } else {
+            String::new()
+        };
+        let attempts = if r.attempts > 1 { self.term.style(&format!("  [{} attempts]", r.attempts), Style::new().dim()) } else { String::new() };
+        let mut lines = vec![format!("  {} {title}{}  {detail}{attempts}{time}", self.symbol(r.outcome), " ".repeat(pad))];
+        if let Some(w) = &r.would_run {
+            lines.push(format!("      {}", self.term.style(w, Style::new().dim())));
+        }
+        match r.outcome {
+            Outcome::Failed | Outcome::Refused | Outcome::FailedOptional | Outcome::Unknown | Outcome::Blocked => {
+                if let Some(m) = &r.message {
+                    let style = if r.outcome == Outcome::Failed || r.outcome == Outcome::Refused { Style::new().red() } else { Style::new().yellow() };
+                    lines.push(format!("      └─ {}", self.term.style(m, style)));
+                }
+            }
+            _ => {}
+        }
+        lines
+    }
+
+    fn print_step(&self, r: &StepReport) {
+        let quiet_ok = self.term.quiet && !matches!(r.outcome, Outcome::Failed | Outcome::Refused);
+        if !quiet_ok {
+            for line in self.step_lines(r) {
+                self.term.out(&line);
+            }
+        }
+    }
+
+    fn unit_finished(&self, u: &UnitSummary, grouped: Option<Vec<StepReport>>) {
+        if let Some(mut reports) = grouped {
+            // Groups in the order the runbook lists them: the order steps were planned.
+            let mut order: Vec<Option<String>> = Vec::new();
+            for r in &reports {
+                if !order.contains(&r.group) {
+                    order.push(r.group.clone());
+                }
+            }
+            reports.sort_by_key(|r| order.iter().position(|g| *g == r.group));
+            let mut current: Option<&Option<String>> = None;
+            for r in &reports {
+                if current != Some(&r.group) {
+                    current = Some(&r.group);
+                    if let Some(g) = &r.group
+                        && !self.term.quiet
+                    {
+                        self.term.out(&format!("  {}", self.term.style(g, Style::new().bold().underlined())));
+                    }
+                }
+                self.print_step(r);
+            }
+        }
+        if !self.term.quiet {
+            let c = &u.counts;
+            let status = match u.status {
+                UnitStatus::Succeeded => self.term.style("done", Style::new().green()),
+                UnitStatus::Checked => self.term.style("checked", Style::new().cyan()),
+                UnitStatus::Failed => self.term.style("failed", Style::new().red().bold()),
+                UnitStatus::Stopped => self.term.style("stopped", Style::new().yellow()),
+            };
+            self.term.out(&format!(
+                "  {} {status}: {} succeeded, {} failed, {} skipped{}{} ({})",
+                self.term.style("→", Style::new().dim()),
+                c.succeeded,
+                c.failed,
+                c.skipped,
+                if c.would_run > 0 { format!(", {} not run (dry run)", c.would_run) } else { String::new() },
+                if c.unknown > 0 { format!(", {} unknown", c.unknown) } else { String::new() },
+                duration(u.duration_ms)
+            ));
+        }
+    }
+
+    fn run_finished(&self, s: &RunSummary) {
+        if !self.term.quiet && s.units.len() > 1 {
+            let mut table = Table::new();
+            table.load_style(presets::UTF8_FULL_CONDENSED);
+            if !self.term.color {
+                table.force_no_tty();
+            }
+            table.set_header(vec!["unit", "result", "succeeded", "failed", "skipped", "not run", "time"]);
+            for u in &s.units {
+                table.add_row(vec![
+                    u.title.clone(),
+                    format!("{:?}", u.status).to_lowercase(),
+                    u.counts.succeeded.to_string(),
+                    u.counts.failed.to_string(),
+                    u.counts.skipped.to_string(),
+                    (u.counts.would_run + u.counts.unknown).to_string(),
+                    duration(u.duration_ms),
+                ]);
+            }
+            self.term.out("");
+            self.term.out(&table.to_string());
+        }
+        let c = &s.counts;
+        let what = format!("{}{}", s.command, if s.dry_run { " (dry run)" } else { "" });
+        let line = if s.exit_code == 0 {
+            let extra = if s.dry_run { format!(", {} would run, {} unknown", c.would_run, c.unknown) } else { String::new() };
+            format!(
+                "{} {what} succeeded: {} steps succeeded, {} skipped{extra} in {}",
+                self.term.style("✔", Style::new().green().bold()),
+                c.succeeded,
+                c.skipped,
+                duration(s.duration_ms)
+            )
+        } else {
+            let at = s.stopped_at.as_ref().map(|st| format!(" at step `{st}`")).unwrap_or_default();
+            let why = s.message.as_ref().map(|m| format!(": {m}")).unwrap_or_default();
+            format!("{} {what} failed{at}{why} (exit code {})", self.term.style("✘", Style::new().red().bold()), s.exit_code)
+        };
+        self.term.out("");
+        self.term.out(&line);
+        if let Some(resume) = &s.resume {
+            self.term.out(&format!("  resume with: {resume}   (succeeded steps are skipped; `outpost-migrate status` shows where it stopped)"));
+        }
+    }
+}
+
+impl EventSink for HumanReporter {
+    fn emit(&self, event: Event) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
+            Event::RunStarted { command, runbook: _, dry_run, steps, .. } => {
+                if !self.term.quiet {
+                    let dry = if dry_run { self.term.style("  dry run: read-only steps run, nothing is changed", Style::new().cyan()) } else { String::new() };
+                    self.term.out(&format!("{} {command} · {steps} steps{dry}", self.term.style("outpost-migrate", Style::new().bold())));
+                }
+            }
+            Event::UnitStarted { unit, title, steps } => {
+                let check = unit == "preflight" || unit == "verify";
+                inner.grouped = check.then(Vec::new);
+                if !self.term.quiet {
+                    self.term.out("");
+                    self.term.out(&format!("{} {}", self.term.style(&format!("{title}"), Style::new().bold()), self.term.style(&format!("({unit}, {steps} steps)"), Style::new().dim())));
+                }
+            }
+            Event::StepStarted { step, title, .. } => {
+                if self.term.live {
+                    let pb = self.term.multi.add(ProgressBar::new_spinner());
+                    pb.set_style(ProgressStyle::with_template("  {spinner:.cyan} {msg} {elapsed:.dim}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+                    pb.set_message(title);
+                    pb.enable_steady_tick(Duration::from_millis(100));
+                    inner.spinners.insert(step, pb);
+                } else if self.term.verbose > 0 {
+                    self.term.err(&format!("  … {title}"));
+                }
+            }
+            Event::StepRetrying { step, attempt, delay_ms, reason, .. } => {
+                if let Some(pb) = inner.spinners.get(&step) {
+                    pb.set_message(format!("{step}: attempt {attempt} failed, retrying in {} ({reason})", duration(delay_ms)));
+                } else if self.term.verbose > 0 {
+                    self.term.err(&format!("  ↻ {step}: attempt {attempt} failed, retrying in {}: {reason}", duration(delay_ms)));
+                }
+            }
+            Event::StepFinished(r) => {
+                if let Some(pb) = inner.spinners.remove(&r.step) {
+                    pb.finish_and_clear();
+                    self.term.multi.remove(&pb);
+                }
+                match inner.grouped.as_mut() {
+                    Some(buffer) => buffer.push(r),
+                    None => self.print_step(&r),
+                }
+            }
+            Event::UnitFinished(u) => {
+                let grouped = inner.grouped.take();
+                self.unit_finished(&u, grouped);
+            }
+            Event::Warning { message } => self.term.err(&format!("{}: {message}", self.term.style("warning", Style::new().yellow().bold()))),
+            Event::RunFinished(s) => self.run_finished(&s),
+        }
+    }
+}
+
+fn duration(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else {
+        format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000)
+    }
+}

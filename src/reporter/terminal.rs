@@ -1,0 +1,63 @@
+//! The one owner of stdout, stderr, colour, progress bars and prompts (uv's printer).
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use indicatif::{MultiProgress, ProgressDrawTarget};
+
+use crate::engine::prompt::Prompter;
+
+pub struct Terminal {
+    pub multi: MultiProgress,
+    pub color: bool,
+    /// Spinners are drawn (stderr is a terminal and output is human).
+    pub live: bool,
+    pub quiet: bool,
+    pub verbose: u8,
+    stdin_tty: bool,
+}
+
+impl Terminal {
+    pub fn new(color: bool, quiet: bool, verbose: u8) -> Self {
+        let live = std::io::stderr().is_terminal() && !quiet;
+        let target = if live { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+        console::set_colors_enabled(color);
+        console::set_colors_enabled_stderr(color);
+        Terminal { multi: MultiProgress::with_draw_target(target), color, live, quiet, verbose, stdin_tty: std::io::stdin().is_terminal() }
+    }
+
+    /// A line on stdout, above any progress bars.
+    pub fn out(&self, line: &str) {
+        self.multi.suspend(|| {
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "{line}");
+            let _ = stdout.flush();
+        });
+    }
+
+    /// A line on stderr, above any progress bars.
+    pub fn err(&self, line: &str) {
+        self.multi.suspend(|| eprintln!("{line}"));
+    }
+
+    pub fn style(&self, text: &str, style: console::Style) -> String {
+        if self.color { style.apply_to(text).to_string() } else { text.to_owned() }
+    }
+}
+
+impl Prompter for Terminal {
+    fn can_prompt(&self) -> bool {
+        self.stdin_tty
+    }
+
+    fn confirm(&self, question: &str) -> bool {
+        self.multi.suspend(|| {
+            eprint!("{question} [y/N] ");
+            let _ = std::io::stderr().flush();
+            let mut answer = String::new();
+            if std::io::stdin().lock().read_line(&mut answer).is_err() {
+                return false;
+            }
+            matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+        })
+    }
+}

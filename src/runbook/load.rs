@@ -1,0 +1,684 @@
+//! Loading: read the runbook files, parse them with locations, build the typed model and
+//! validate it, collecting every problem found rather than stopping at the first.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::diagnostic::{Diagnostic, Loc};
+use super::model::{ForEach, Retry, Runbook, Step, Unit, UnitKey};
+use super::node::Node;
+use super::source::{ReadFailure, RunbookSource, SourceFile};
+use crate::expect::Expectation;
+use crate::kinds::{self, Access};
+use crate::query::Query;
+use crate::template;
+
+/// The runbook format this build reads.
+pub const FORMAT: u32 = 1;
+const PHASES: [u8; 5] = [1, 2, 3, 4, 5];
+const LEVELS: [u8; 3] = [1, 2, 3];
+/// Runbook files larger than this are refused before parsing.
+const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The fields every step may have besides its kind.
+pub const ENVELOPE: &[&str] = &[
+    "id", "title", "description", "when", "for_each", "retry", "timeout", "capture", "expect", "mutates",
+    "approval", "optional", "secret", "reverts",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RootDoc {
+    format: u32,
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    #[allow(dead_code, reason = "shape check only: vars are read from the node to keep their order")]
+    vars: serde_json::Map<String, Value>,
+    preflight: String,
+    phases: Vec<PhaseRef>,
+    verify: String,
+    rollback: Vec<LevelRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PhaseRef {
+    phase: u8,
+    file: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LevelRef {
+    level: u8,
+    file: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnitDoc {
+    title: String,
+    #[serde(default)]
+    #[allow(dead_code, reason = "documentation for readers of the YAML")]
+    description: String,
+    reverts: Option<u8>,
+    steps: Option<Vec<Value>>,
+    groups: Option<Vec<GroupDoc>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupDoc {
+    #[allow(dead_code, reason = "shape check only: the title is read from the node")]
+    title: String,
+    #[allow(dead_code, reason = "shape check only: steps are read from the node")]
+    steps: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnvelopeDoc {
+    id: String,
+    title: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code, reason = "documentation for readers of the YAML")]
+    description: String,
+    when: Option<String>,
+    for_each: Option<Value>,
+    retry: Option<RetryDoc>,
+    timeout: Option<String>,
+    #[serde(default)]
+    capture: BTreeMap<String, String>,
+    #[serde(default)]
+    expect: Vec<Value>,
+    mutates: Option<bool>,
+    #[serde(default)]
+    approval: bool,
+    #[serde(default)]
+    optional: bool,
+    #[serde(default)]
+    secret: bool,
+    reverts: Option<u8>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetryDoc {
+    attempts: u32,
+    interval: Option<String>,
+    backoff: Option<f32>,
+    max_interval: Option<String>,
+    #[serde(default)]
+    until: Vec<Value>,
+}
+
+/// One parsed file and the diagnostics it produces.
+struct FileCx {
+    file: SourceFile,
+}
+
+impl FileCx {
+    fn diag(&self, loc: Loc, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(&self.file.name, Some(&self.file.text), loc, message)
+    }
+
+    /// Deserialises `node` into `T`, locating the first problem.
+    fn typed<T: DeserializeOwned>(&self, node: &Node, step: Option<&str>) -> Result<T, Diagnostic> {
+        serde_path_to_error::deserialize(node.to_json()).map_err(|e| {
+            let message = e.inner().to_string();
+            let loc = locate_error(node.locate(e.path()), &message);
+            let mut d = self.diag(loc, format!("{} (at `{}`)", message, e.path())).step(step);
+            if let Some(field) = unknown_field(&message) {
+                d.message = format!("unknown field `{field}`");
+                if let Some(hint) = expected_fields_hint(&message, field) {
+                    d = d.hint(hint);
+                }
+            }
+            d
+        })
+    }
+}
+
+fn unknown_field(message: &str) -> Option<&str> {
+    message.strip_prefix("unknown field `")?.split('`').next()
+}
+
+fn expected_fields_hint(message: &str, field: &str) -> Option<String> {
+    let expected = message.split_once(", expected ")?.1;
+    let names: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    Some(match did_you_mean(field, &names) {
+        Some(best) => format!("did you mean `{best}`? expected one of: {}", names.join(", ")),
+        None => format!("expected one of: {}", names.join(", ")),
+    })
+}
+
+fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::jaro_winkler(word, c), *c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+/// An unknown field points at its key; anything else at the value.
+fn locate_error(node: &Node, message: &str) -> Loc {
+    unknown_field(message).and_then(|f| node.entry(f)).map_or(node.loc, |(k, _)| k.loc)
+}
+
+fn parse_file(file: SourceFile) -> Result<(FileCx, Node), Diagnostic> {
+    let cx = FileCx { file };
+    if cx.file.text.len() > MAX_FILE_BYTES {
+        return Err(cx
+            .diag(Loc { line: 1, col: 1 }, format!("file is {} bytes; runbook files are limited to {MAX_FILE_BYTES}", cx.file.text.len()))
+            .hint("split it, or check that the path points at a runbook"));
+    }
+    let options = serde_saphyr::options! { with_snippet: false };
+    match serde_saphyr::from_str_with_options::<Node>(&cx.file.text, options) {
+        Ok(node) => Ok((cx, node)),
+        Err(e) => {
+            let loc = e.location().map_or(Loc { line: 1, col: 1 }, |l| Loc {
+                line: (l.line() as usize).max(1),
+                col: (l.column() as usize).max(1),
+            });
+            let message = first_line(&e.without_snippet().to_string());
+            Err(cx.diag(loc, format!("invalid YAML: {message}")).hint("check indentation, quoting and `key: value` pairs"))
+        }
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().to_string()
+}
+
+/// Loads and validates the runbook, returning every problem found.
+pub fn load(source: &RunbookSource) -> Result<Runbook, Vec<Diagnostic>> {
+    let mut diags = Vec::new();
+    let root_name = source.root_file().to_string();
+    let root_file = source.read(&root_name).map_err(|(name, why)| vec![read_failure(&name, why, None)])?;
+    let (root_cx, root) = parse_file(root_file).map_err(|d| vec![d])?;
+    let doc: RootDoc = root_cx.typed(&root, None).map_err(|d| vec![d])?;
+    if doc.format != FORMAT {
+        let loc = root.get("format").map_or(root.loc, |n| n.loc);
+        diags.push(
+            root_cx
+                .diag(loc, format!("unsupported runbook format {}", doc.format))
+                .hint(format!("this outpost-migrate reads format {FORMAT}")),
+        );
+    }
+
+    let vars = load_vars(&root_cx, &root, &mut diags);
+
+    // Each unit file, in the order commands run them.
+    let mut refs: Vec<(UnitKey, String, Loc)> = Vec::new();
+    let loc_of = |key: &str| root.get(key).map_or(root.loc, |n| n.loc);
+    refs.push((UnitKey::Preflight, doc.preflight.clone(), loc_of("preflight")));
+    check_numbered(&root_cx, &root, "phases", "phase", &PHASES, doc.phases.iter().map(|p| p.phase).collect(), &mut diags);
+    check_numbered(&root_cx, &root, "rollback", "level", &LEVELS, doc.rollback.iter().map(|l| l.level).collect(), &mut diags);
+    let mut phases: Vec<(u8, String, Loc)> = doc
+        .phases
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.phase, p.file.clone(), entry_loc(&root, "phases", i)))
+        .collect();
+    phases.sort_by_key(|p| p.0);
+    refs.extend(phases.into_iter().map(|(n, f, l)| (UnitKey::Phase(n), f, l)));
+    refs.push((UnitKey::Verify, doc.verify.clone(), loc_of("verify")));
+    let mut levels: Vec<(u8, String, Loc)> = doc
+        .rollback
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.level, l.file.clone(), entry_loc(&root, "rollback", i)))
+        .collect();
+    levels.sort_by_key(|l| l.0);
+    refs.extend(levels.into_iter().map(|(n, f, l)| (UnitKey::Rollback(n), f, l)));
+
+    let mut units = Vec::new();
+    let mut files: HashMap<String, FileCx> = HashMap::new();
+    for (key, rel, ref_loc) in refs {
+        let file = match source.read(&rel) {
+            Ok(f) => f,
+            Err((name, why)) => {
+                diags.push(read_failure(&name, why, Some((&root_cx, ref_loc))));
+                continue;
+            }
+        };
+        let (cx, node) = match parse_file(file) {
+            Ok(parsed) => parsed,
+            Err(d) => {
+                diags.push(d);
+                continue;
+            }
+        };
+        if let Some(loaded) = load_unit(key, &cx, &node, &mut diags) {
+            units.push(loaded);
+        }
+        files.insert(cx.file.name.clone(), cx);
+    }
+
+    validate_references(&vars, &mut units, &files, &mut diags);
+    let units: Vec<Unit> = units.into_iter().map(|(u, _)| u).collect();
+    validate_ids(&units, &files, &mut diags);
+
+    if diags.is_empty() {
+        Ok(Runbook { name: doc.name, description: doc.description, vars, units })
+    } else {
+        Err(diags)
+    }
+}
+
+fn read_failure(name: &str, why: ReadFailure, referenced_from: Option<(&FileCx, Loc)>) -> Diagnostic {
+    match why {
+        ReadFailure::NotUtf8 { line, col } => Diagnostic::new(name, None, Loc { line, col }, "file is not valid UTF-8")
+            .hint("runbook files must be UTF-8 text"),
+        ReadFailure::Missing => match referenced_from {
+            Some((cx, loc)) => cx.diag(loc, format!("file `{name}` does not exist")).hint("fix the path; it is relative to runbook.yaml"),
+            None => Diagnostic::new(name, None, Loc { line: 1, col: 1 }, "runbook file does not exist")
+                .hint("pass --runbook DIR (holding runbook.yaml) or the path of the top runbook file"),
+        },
+        ReadFailure::Io(e) => {
+            let loc = referenced_from.map(|(_, l)| l).unwrap_or(Loc { line: 1, col: 1 });
+            Diagnostic::new(name, None, loc, format!("cannot read file: {e}"))
+        }
+    }
+}
+
+fn entry_loc(root: &Node, list: &str, index: usize) -> Loc {
+    root.get(list)
+        .and_then(|n| n.as_seq())
+        .and_then(|items| items.get(index))
+        .map_or(root.loc, |n| n.get("file").map_or(n.loc, |f| f.loc))
+}
+
+fn check_numbered(cx: &FileCx, root: &Node, key: &str, field: &str, want: &[u8], got: Vec<u8>, diags: &mut Vec<Diagnostic>) {
+    let loc = root.entry(key).map_or(root.loc, |(k, _)| k.loc);
+    let mut seen = BTreeSet::new();
+    for (i, n) in got.iter().enumerate() {
+        let item_loc = root.get(key).and_then(|l| l.as_seq()).and_then(|s| s.get(i)).map_or(loc, |n| n.loc);
+        if !want.contains(n) {
+            diags.push(cx.diag(item_loc, format!("there is no {field} {n}")).hint(format!("{key} are numbered {}–{}", want[0], want[want.len() - 1])));
+        } else if !seen.insert(*n) {
+            diags.push(cx.diag(item_loc, format!("{field} {n} is listed twice")));
+        }
+    }
+    for n in want {
+        if !seen.contains(n) && !got.contains(n) {
+            diags.push(
+                cx.diag(loc, format!("{field} {n} is missing from `{key}`"))
+                    .hint(format!("a runbook needs {key} {}–{}, each pointing at a file", want[0], want[want.len() - 1])),
+            );
+        }
+    }
+}
+
+fn load_vars(cx: &FileCx, root: &Node, diags: &mut Vec<Diagnostic>) -> Vec<(String, Value)> {
+    let mut vars: Vec<(String, Value)> = Vec::new();
+    for (key, value) in root.get("vars").and_then(Node::as_map).unwrap_or_default() {
+        for (s, loc) in value.strings() {
+            match template::references(s) {
+                Err(e) => diags.push(cx.diag(loc, format!("invalid template in var `{}`: {e}", key.name))),
+                Ok(refs) => {
+                    for r in refs {
+                        if r.root != "env" && !vars.iter().any(|(n, _)| *n == r.root) {
+                            diags.push(
+                                cx.diag(loc, format!("undefined variable `{}` in var `{}`", r.root, key.name))
+                                    .hint("a var may use `env.NAME` and vars declared above it"),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        vars.push((key.name.clone(), value.to_json()));
+    }
+    vars
+}
+
+fn load_unit(key: UnitKey, cx: &FileCx, node: &Node, diags: &mut Vec<Diagnostic>) -> Option<(Unit, Vec<Node>)> {
+    let doc: UnitDoc = match cx.typed(node, None) {
+        Ok(d) => d,
+        Err(d) => {
+            diags.push(d);
+            return None;
+        }
+    };
+    let concurrent = matches!(key, UnitKey::Preflight | UnitKey::Verify);
+    let reverts = match key {
+        UnitKey::Rollback(_) => doc.reverts,
+        _ => None,
+    };
+    let mut step_nodes: Vec<(Option<String>, &Node)> = Vec::new();
+    match (doc.steps.is_some(), doc.groups.is_some()) {
+        (true, false) => {
+            step_nodes.extend(node.get("steps").and_then(Node::as_seq).unwrap_or_default().iter().map(|n| (None, n)));
+        }
+        (false, true) => {
+            for group in node.get("groups").and_then(Node::as_seq).unwrap_or_default() {
+                let title = group.get("title").and_then(Node::as_str).map(str::to_owned);
+                step_nodes.extend(group.get("steps").and_then(Node::as_seq).unwrap_or_default().iter().map(|n| (title.clone(), n)));
+            }
+        }
+        _ => {
+            diags.push(cx.diag(node.loc, "a unit file needs either `steps` or `groups` (not both)"));
+            return None;
+        }
+    }
+    if step_nodes.is_empty() {
+        diags.push(cx.diag(node.loc, format!("{key} has no steps")));
+    }
+    let (steps, nodes) = step_nodes
+        .into_iter()
+        .filter_map(|(group, n)| load_step(cx, n, group, reverts, diags).map(|s| (s, n.clone())))
+        .unzip();
+    Some((Unit { key, title: doc.title, file: cx.file.name.clone(), concurrent, steps }, nodes))
+}
+
+fn duration(cx: &FileCx, node: &Node, field: &str, text: &str, step: &str) -> Result<Duration, Diagnostic> {
+    humantime::parse_duration(text).map_err(|e| {
+        let loc = node.get(field).map_or(node.loc, |n| n.loc);
+        cx.diag(loc, format!("invalid duration `{text}` for `{field}`: {e}")).step(Some(step)).hint("write durations like 30s, 5m or 1h")
+    })
+}
+
+fn load_step(cx: &FileCx, node: &Node, group: Option<String>, reverts: Option<u8>, diags: &mut Vec<Diagnostic>) -> Option<Step> {
+    let Some(entries) = node.as_map() else {
+        diags.push(cx.diag(node.loc, "a step is a mapping with an `id` and one kind"));
+        return None;
+    };
+    let id_hint = node.get("id").and_then(Node::as_str).map(str::to_owned);
+    let step = id_hint.as_deref();
+    let mut kind_entry = None;
+    let mut envelope = Vec::new();
+    let mut ok = true;
+    for (key, value) in entries {
+        if ENVELOPE.contains(&key.name.as_str()) {
+            envelope.push((key.clone(), value.clone()));
+        } else if let Some(kind) = kinds::find(&key.name) {
+            if let Some((first, _, _)) = &kind_entry {
+                let first: &&dyn kinds::StepKind = first;
+                diags.push(
+                    cx.diag(key.loc, format!("a step has one kind, but this one has `{}` and `{}`", first.name(), key.name))
+                        .step(step)
+                        .hint("split it into two steps"),
+                );
+                ok = false;
+            } else {
+                kind_entry = Some((kind, key.clone(), value));
+            }
+        } else {
+            let mut candidates: Vec<&str> = ENVELOPE.to_vec();
+            candidates.extend(kinds::names());
+            let hint = match did_you_mean(&key.name, &candidates) {
+                Some(best) => format!("did you mean `{best}`? kinds: {}", kinds::names().join(", ")),
+                None => format!("step kinds are {}; step fields are {}", kinds::names().join(", "), ENVELOPE.join(", ")),
+            };
+            diags.push(cx.diag(key.loc, format!("unknown step field or kind `{}`", key.name)).step(step).hint(hint));
+            ok = false;
+        }
+    }
+    let envelope_node = Node { loc: node.loc, value: super::node::Value::Map(envelope) };
+    let env: EnvelopeDoc = match cx.typed(&envelope_node, step) {
+        Ok(e) => e,
+        Err(d) => {
+            diags.push(d);
+            return None;
+        }
+    };
+    let Some((kind, _kind_key, kind_node)) = kind_entry else {
+        if ok {
+            diags.push(
+                cx.diag(node.loc, format!("step `{}` has no kind", env.id))
+                    .step(Some(&env.id))
+                    .hint(format!("add one of: {}", kinds::names().join(", "))),
+            );
+        }
+        return None;
+    };
+    let spec = kind_node.to_json();
+    if let Err(e) = kind.check(&spec) {
+        let at = e.path.as_ref().map_or(kind_node, |p| kind_node.locate(p));
+        let loc = locate_error(at, &e.message);
+        let mut d = cx.diag(loc, format!("invalid `{}` step: {}", kind.name(), e.message)).step(Some(&env.id));
+        if let Some(field) = unknown_field(&e.message) {
+            d.message = format!("unknown field `{field}` in `{}`", kind.name());
+            if let Some(h) = expected_fields_hint(&e.message, field) {
+                d = d.hint(h);
+            }
+        }
+        diags.push(d);
+        ok = false;
+    }
+    if !valid_id(&env.id) {
+        let loc = node.get("id").map_or(node.loc, |n| n.loc);
+        diags.push(cx.diag(loc, format!("invalid step id `{}`", env.id)).step(Some(&env.id)).hint("ids use letters, digits, `-` and `_`"));
+        ok = false;
+    }
+
+    let mut fail = |d: Diagnostic| {
+        diags.push(d);
+        ok = false;
+    };
+    let sid = env.id.clone();
+    let timeout = match env.timeout.as_deref().map(|t| duration(cx, node, "timeout", t, &sid)) {
+        Some(Ok(d)) => d,
+        Some(Err(d)) => {
+            fail(d);
+            DEFAULT_TIMEOUT
+        }
+        None => DEFAULT_TIMEOUT,
+    };
+    let mut capture = Vec::new();
+    for (name, expr) in &env.capture {
+        let loc = node.get("capture").and_then(|c| c.get(name)).map_or(node.loc, |n| n.loc);
+        match Query::compile(expr) {
+            Ok(q) => capture.push((name.clone(), q)),
+            Err(e) => fail(cx.diag(loc, format!("invalid JMESPath in capture `{name}`: {e}")).step(Some(&sid))),
+        }
+        if !valid_id(name) || name.contains('-') {
+            fail(cx.diag(loc, format!("invalid capture name `{name}`")).step(Some(&sid)).hint("capture names use letters, digits and `_`"));
+        }
+    }
+    let expect_node = node.get("expect");
+    let expect = parse_expectations(cx, &env.expect, expect_node, &sid, &mut fail);
+    let retry = env.retry.as_ref().map(|r| {
+        let rnode = node.get("retry").unwrap_or(node);
+        let mut parse_dur = |field: &str, text: &Option<String>, default: Duration| match text {
+            Some(t) => duration(cx, rnode, field, t, &sid).unwrap_or_else(|d| {
+                fail(d);
+                default
+            }),
+            None => default,
+        };
+        let interval = parse_dur("interval", &r.interval, Duration::from_secs(5));
+        let max_interval = r.max_interval.as_ref().map(|_| parse_dur("max_interval", &r.max_interval, Duration::from_secs(60)));
+        if r.attempts == 0 {
+            fail(cx.diag(rnode.get("attempts").map_or(rnode.loc, |n| n.loc), "`attempts` must be at least 1").step(Some(&sid)));
+        }
+        let until = parse_expectations(cx, &r.until, rnode.get("until"), &sid, &mut fail);
+        Retry { attempts: r.attempts.max(1), interval, backoff: r.backoff.unwrap_or(1.0).max(1.0), max_interval, until }
+    });
+    if let Some(w) = &env.when
+        && let Err(e) = template::condition_references(w)
+    {
+        fail(cx.diag(node.get("when").map_or(node.loc, |n| n.loc), format!("invalid `when` condition: {e}")).step(Some(&sid)));
+    }
+    let for_each = match &env.for_each {
+        None => None,
+        Some(Value::Array(items)) => Some(ForEach::Items(items.clone())),
+        Some(Value::String(t)) if template::is_template(t) => Some(ForEach::Template(t.clone())),
+        Some(_) => {
+            fail(
+                cx.diag(node.get("for_each").map_or(node.loc, |n| n.loc), "`for_each` takes a list or a `{{ var }}` naming one")
+                    .step(Some(&sid)),
+            );
+            None
+        }
+    };
+    let access = match env.mutates {
+        Some(true) => Access::Mutating,
+        Some(false) => Access::ReadOnly,
+        None => kind.access(&spec),
+    };
+    if !ok {
+        return None;
+    }
+    let hash = hex::encode(Sha256::digest(serde_json::to_vec(&node.to_json()).unwrap_or_default()));
+    Some(Step {
+        title: env.title.clone().unwrap_or_else(|| env.id.clone()),
+        id: env.id,
+        group,
+        kind,
+        spec,
+        when: env.when,
+        for_each,
+        retry,
+        timeout,
+        capture,
+        expect,
+        access,
+        approval: env.approval,
+        optional: env.optional,
+        secret: env.secret,
+        reverts: env.reverts.or(reverts),
+        needs: Vec::new(),
+        hash,
+        file: cx.file.name.clone(),
+        loc: node.get("id").map_or(node.loc, |n| n.loc),
+    })
+}
+
+fn parse_expectations(cx: &FileCx, items: &[Value], node: Option<&Node>, step: &str, fail: &mut impl FnMut(Diagnostic)) -> Vec<Expectation> {
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let item_node = node.and_then(Node::as_seq).and_then(|s| s.get(i));
+        match Expectation::parse(item) {
+            Ok(e) => out.push(e),
+            Err(e) => {
+                let loc = item_node
+                    .map(|n| e.key.as_deref().and_then(|k| n.entry(k)).map_or(n.loc, |(k, _)| k.loc))
+                    .unwrap_or_default();
+                fail(cx.diag(loc, format!("invalid expectation: {}", e.message)).step(Some(step)));
+            }
+        }
+    }
+    out
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn validate_ids(units: &[Unit], files: &HashMap<String, FileCx>, diags: &mut Vec<Diagnostic>) {
+    let mut seen: HashMap<&str, &Step> = HashMap::new();
+    for step in units.iter().flat_map(|u| &u.steps) {
+        if let Some(first) = seen.get(step.id.as_str()) {
+            let d = match files.get(&step.file) {
+                Some(cx) => cx.diag(step.loc, format!("duplicate step id `{}`", step.id)),
+                None => Diagnostic::new(&step.file, None, step.loc, format!("duplicate step id `{}`", step.id)),
+            };
+            diags.push(d.step(Some(&step.id)).hint(format!(
+                "ids key the saved state and must be unique; first used at {}:{}:{}",
+                first.file, first.loc.line, first.loc.col
+            )));
+        } else {
+            seen.insert(&step.id, step);
+        }
+    }
+}
+
+/// Every `{{ name }}` must be a var, `env.NAME`, `item` in a `for_each` step, or a capture
+/// of a step that runs earlier.
+fn validate_references(vars: &[(String, Value)], units: &mut [(Unit, Vec<Node>)], files: &HashMap<String, FileCx>, diags: &mut Vec<Diagnostic>) {
+    let var_names: BTreeSet<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();
+    let all_captures: HashMap<String, String> = units
+        .iter()
+        .flat_map(|(u, _)| &u.steps)
+        .flat_map(|s| s.capture.iter().map(move |(c, _)| (c.clone(), s.id.clone())))
+        .collect();
+    let mut available: BTreeSet<String> = BTreeSet::new();
+    for (unit, nodes) in units.iter_mut() {
+        for (step, step_node) in unit.steps.iter_mut().zip(nodes.iter()) {
+            let Some(cx) = files.get(&step.file) else { continue };
+            let mut needs = BTreeSet::new();
+            for (text, loc, is_condition) in template_strings(step_node) {
+                let refs = if is_condition { template::condition_references(&text) } else { template::references(&text) };
+                let refs = match refs {
+                    Ok(r) => r,
+                    Err(e) => {
+                        diags.push(cx.diag(loc, format!("invalid template: {e}")).step(Some(&step.id)));
+                        continue;
+                    }
+                };
+                for r in refs {
+                    let name = r.root.as_str();
+                    let known = name == "env" && !r.path.is_empty()
+                        || name == "item" && step.for_each.is_some()
+                        || var_names.contains(name);
+                    if known {
+                        continue;
+                    }
+                    if available.contains(name) {
+                        needs.insert(name.to_owned());
+                        continue;
+                    }
+                    let d = cx.diag(loc, format!("undefined variable `{name}`")).step(Some(&step.id));
+                    let d = match all_captures.get(name) {
+                        Some(producer) if *producer == step.id => d.hint(format!("`{name}` is captured by this step itself; use it in a later step")),
+                        Some(producer) => d.hint(format!("`{name}` is captured by step `{producer}`, which runs after this one")),
+                        None if name == "item" => d.hint("`item` exists only in steps with `for_each`"),
+                        None if name == "env" => d.hint("write `env.NAME` for an environment variable"),
+                        None => {
+                            let mut names: Vec<&str> = var_names.iter().copied().collect();
+                            names.extend(available.iter().map(String::as_str));
+                            match did_you_mean(name, &names) {
+                                Some(best) => d.hint(format!("did you mean `{best}`?")),
+                                None => d.hint("declare it under `vars:` in runbook.yaml, or capture it in an earlier step"),
+                            }
+                        }
+                    };
+                    diags.push(d);
+                }
+            }
+            if let Some(ForEach::Template(_)) = &step.for_each
+                && let Some(n) = needs.iter().next()
+            {
+                diags.push(
+                    cx.diag(step.loc, format!("`for_each` may only use vars, not the capture `{n}`")).step(Some(&step.id)),
+                );
+            }
+            step.needs = needs.into_iter().collect();
+            for (name, _) in &step.capture {
+                if var_names.contains(name.as_str()) {
+                    diags.push(cx.diag(step.loc, format!("capture `{name}` has the name of a var")).step(Some(&step.id)).hint("rename the capture"));
+                }
+            }
+            available.extend(step.capture.iter().map(|(n, _)| n.clone()));
+        }
+    }
+}
+
+/// The strings of a step that are templates, with their locations; `true` marks a bare
+/// `when` expression.
+fn template_strings(node: &Node) -> Vec<(String, Loc, bool)> {
+    let mut out = Vec::new();
+    for (key, value) in node.as_map().unwrap_or_default() {
+        match key.name.as_str() {
+            "when" => {
+                if let Some(s) = value.as_str() {
+                    out.push((s.to_owned(), value.loc, true));
+                }
+            }
+            "id" | "description" | "capture" | "timeout" => {}
+            _ => out.extend(value.strings().into_iter().filter(|(s, _)| template::is_template(s)).map(|(s, l)| (s.to_owned(), l, false))),
+        }
+    }
+    out
+}

@@ -1,0 +1,12 @@
+//! The runbook: its files, their parsing with locations, the typed model and its validation.
+
+pub mod diagnostic;
+pub mod load;
+pub mod model;
+pub mod node;
+pub mod source;
+
+pub use diagnostic::Diagnostic;
+pub use load::load;
+pub use model::{ForEach, Runbook, Step, Unit, UnitKey};
+pub use source::RunbookSource;

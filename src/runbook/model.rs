@@ -1,0 +1,126 @@
+//! The typed runbook: units (pre-flight, phases, verification, rollback levels) made of steps.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::diagnostic::Loc;
+use crate::expect::Expectation;
+use crate::kinds::{Access, StepKind};
+use crate::query::Query;
+
+/// The whole validated runbook.
+#[derive(Debug)]
+pub struct Runbook {
+    pub name: String,
+    pub description: String,
+    /// Declared variables in file order; values may be templates over `env` and earlier vars.
+    pub vars: Vec<(String, Value)>,
+    pub units: Vec<Unit>,
+}
+
+impl Runbook {
+    pub fn unit(&self, key: UnitKey) -> Option<&Unit> {
+        self.units.iter().find(|u| u.key == key)
+    }
+
+    pub fn steps(&self) -> impl Iterator<Item = (&Unit, &Step)> {
+        self.units.iter().flat_map(|u| u.steps.iter().map(move |s| (u, s)))
+    }
+}
+
+/// Which part of the migration a unit is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum UnitKey {
+    Preflight,
+    Phase(u8),
+    Verify,
+    Rollback(u8),
+}
+
+impl UnitKey {
+    /// The stable key used in the state file and JSON output.
+    pub fn slug(&self) -> String {
+        match self {
+            UnitKey::Preflight => "preflight".into(),
+            UnitKey::Phase(n) => format!("phase-{n}"),
+            UnitKey::Verify => "verify".into(),
+            UnitKey::Rollback(n) => format!("rollback-{n}"),
+        }
+    }
+}
+
+impl fmt::Display for UnitKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UnitKey::Preflight => write!(f, "pre-flight"),
+            UnitKey::Phase(n) => write!(f, "phase {n}"),
+            UnitKey::Verify => write!(f, "post-verification"),
+            UnitKey::Rollback(n) => write!(f, "rollback level {n}"),
+        }
+    }
+}
+
+/// A pre-flight or verification check file, a phase, or a rollback level.
+#[derive(Debug)]
+pub struct Unit {
+    pub key: UnitKey,
+    pub title: String,
+    pub file: String,
+    /// Check units run their steps concurrently, each as soon as the captures it needs exist;
+    /// phases and rollback levels run in order.
+    pub concurrent: bool,
+    pub steps: Vec<Step>,
+}
+
+/// `for_each`: a literal list, or a template over vars resolving to one.
+#[derive(Debug, Clone)]
+pub enum ForEach {
+    Items(Vec<Value>),
+    Template(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Retry {
+    pub attempts: u32,
+    pub interval: Duration,
+    pub backoff: f32,
+    pub max_interval: Option<Duration>,
+    /// Keep polling until these hold (how waits are written).
+    pub until: Vec<Expectation>,
+}
+
+/// One step: the shared envelope plus the kind's own (unrendered) fields.
+pub struct Step {
+    pub id: String,
+    pub title: String,
+    /// The check group (the seed's checklist table) a check belongs to.
+    pub group: Option<String>,
+    pub kind: &'static dyn StepKind,
+    pub spec: Value,
+    pub when: Option<String>,
+    pub for_each: Option<ForEach>,
+    pub retry: Option<Retry>,
+    pub timeout: Duration,
+    pub capture: Vec<(String, Query)>,
+    pub expect: Vec<Expectation>,
+    pub access: Access,
+    pub approval: bool,
+    pub optional: bool,
+    pub secret: bool,
+    /// For rollback steps: the forward phase this step undoes; skipped when it never ran.
+    pub reverts: Option<u8>,
+    /// Capture names (and vars) this step's templates refer to.
+    pub needs: Vec<String>,
+    /// Hash of the step's definition: a succeeded step whose hash changed is refused on resume.
+    pub hash: String,
+    pub file: String,
+    pub loc: Loc,
+}
+
+impl fmt::Debug for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Step").field("id", &self.id).field("kind", &self.kind.name()).finish_non_exhaustive()
+    }
+}

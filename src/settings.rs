@@ -1,0 +1,190 @@
+//! Settings: the command line and environment resolved once into what the core receives.
+//! Nothing past this point reads the environment or clap types.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::cli::{Cli, Command, Output};
+use crate::engine::Target;
+use crate::engine::guard::Overrides;
+use crate::error::Error;
+use crate::runbook::RunbookSource;
+
+pub use crate::cli::Output as OutputFormat;
+
+/// What to do.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Action {
+    Validate,
+    Plan { target: String },
+    Execute { target: String },
+    Status,
+    Unlock { lock_id: Option<String> },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AwsSettings {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Settings {
+    pub action: Action,
+    #[serde(skip)]
+    pub target: Option<Target>,
+    #[serde(serialize_with = "describe_source")]
+    pub runbook: RunbookSource,
+    pub state_dir: PathBuf,
+    pub dry_run: bool,
+    pub yes: bool,
+    pub approve: BTreeSet<String>,
+    #[serde(serialize_with = "output_name")]
+    pub output: OutputFormat,
+    pub vars: Vec<(String, String)>,
+    pub aws: AwsSettings,
+    pub verbose: u8,
+    pub quiet: bool,
+    pub color: bool,
+    #[serde(skip)]
+    pub overrides: Overrides,
+    pub jobs: usize,
+    /// The environment as templates see it (`env.NAME`); never printed.
+    #[serde(skip)]
+    pub env: BTreeMap<String, String>,
+    /// Environment values that are secrets and must be redacted.
+    #[serde(skip)]
+    pub secret_env: Vec<String>,
+    pub user: String,
+    pub host: String,
+    /// The command as typed, recorded in the lock and audit log.
+    pub command_line: String,
+    pub show_settings: bool,
+}
+
+fn describe_source<S: serde::Serializer>(s: &RunbookSource, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(&s.describe())
+}
+
+fn output_name<S: serde::Serializer>(o: &OutputFormat, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(match o {
+        Output::Human => "human",
+        Output::Json => "json",
+        Output::Junit => "junit",
+    })
+}
+
+/// Environment variables whose values are secrets wherever they appear.
+const SECRET_ENV: &[&str] = &["OUTPOST_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"];
+
+/// Parses a `plan` target: `preflight`, `phase N`, `rollback N`, `verify`, `all`.
+pub fn parse_target(words: &[String]) -> Result<Target, Error> {
+    let joined = words.join(" ").to_ascii_lowercase().replace(['-', '_'], " ");
+    let parts: Vec<&str> = joined.split_whitespace().collect();
+    let number = |s: Option<&&str>, max: u8| s.and_then(|n| n.parse::<u8>().ok()).filter(|n| (1..=max).contains(n));
+    let target = match parts.as_slice() {
+        [] | ["all"] => Some(Target::All),
+        ["preflight" | "pre flight"] => Some(Target::Preflight),
+        ["pre", "flight"] => Some(Target::Preflight),
+        ["verify"] => Some(Target::Verify),
+        ["run"] => Some(Target::Run),
+        ["phase", n] => number(Some(n), 5).map(Target::Phase),
+        ["rollback", n] => number(Some(n), 3).map(Target::Rollback),
+        _ => None,
+    };
+    target.ok_or_else(|| Error::Usage(format!("unknown plan target `{}`; use preflight, phase 1-5, rollback 1-3, verify or all", words.join(" "))))
+}
+
+/// Resolves the command line and environment into settings.
+pub fn resolve(cli: Cli, env: BTreeMap<String, String>, args: Vec<String>) -> Result<Settings, Error> {
+    let g = cli.global;
+    let (action, target) = match cli.command {
+        Command::Validate => (Action::Validate, None),
+        Command::Plan { target } => {
+            let t = parse_target(&target)?;
+            (Action::Plan { target: t.to_string() }, Some(t))
+        }
+        Command::Preflight => exec(Target::Preflight),
+        Command::Phase { number } => exec(Target::Phase(number)),
+        Command::Rollback { level } => exec(Target::Rollback(level)),
+        Command::Verify => exec(Target::Verify),
+        Command::Run => exec(Target::Run),
+        Command::Status => (Action::Status, None),
+        Command::Unlock { lock_id } => (Action::Unlock { lock_id }, None),
+    };
+    let no_color_env = env.get("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let color = !g.no_color && !no_color_env && std::io::stdout().is_terminal() && g.output == Output::Human;
+    let runbook = match &g.runbook {
+        Some(path) => {
+            if !path.exists() {
+                return Err(Error::Usage(format!("--runbook {}: no such file or directory", path.display())));
+            }
+            RunbookSource::from_path(path)
+        }
+        None => RunbookSource::Embedded,
+    };
+    let user = env.get("USER").or_else(|| env.get("LOGNAME")).cloned().unwrap_or_else(|| "unknown".into());
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    let secret_env = SECRET_ENV.iter().filter_map(|k| env.get(*k)).filter(|v| !v.is_empty()).cloned().collect();
+    Ok(Settings {
+        action,
+        target,
+        runbook,
+        state_dir: g.state_dir,
+        dry_run: g.dry_run,
+        yes: g.yes,
+        approve: g.approve.into_iter().collect(),
+        output: g.output,
+        vars: g.vars,
+        aws: AwsSettings { profile: g.profile, region: g.region },
+        verbose: g.verbose,
+        quiet: g.quiet,
+        color,
+        overrides: Overrides {
+            force: g.force,
+            accept_changed: g.accept_changed.into_iter().collect(),
+            retry_in_doubt: g.retry_in_doubt.into_iter().collect(),
+            mark_done: g.mark_done.into_iter().collect(),
+        },
+        jobs: usize::from(g.jobs),
+        env,
+        secret_env,
+        user,
+        host,
+        command_line: shell_words(&args),
+        show_settings: g.show_settings,
+    })
+}
+
+fn exec(t: Target) -> (Action, Option<Target>) {
+    (Action::Execute { target: t.to_string() }, Some(t))
+}
+
+fn shell_words(args: &[String]) -> String {
+    let mut words = vec!["outpost-migrate".to_string()];
+    words.extend(args.iter().skip(1).map(|a| {
+        if a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:".contains(c)) { a.clone() } else { format!("'{}'", a.replace('\'', "'\\''")) }
+    }));
+    words.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_targets() {
+        let t = |s: &str| parse_target(&s.split_whitespace().map(String::from).collect::<Vec<_>>());
+        assert_eq!(t("").unwrap(), Target::All);
+        assert_eq!(t("phase 3").unwrap(), Target::Phase(3));
+        assert_eq!(t("phase-3").unwrap(), Target::Phase(3));
+        assert_eq!(t("rollback 2").unwrap(), Target::Rollback(2));
+        assert_eq!(t("preflight").unwrap(), Target::Preflight);
+        assert!(t("phase 6").is_err());
+        assert!(t("rollback 4").is_err());
+    }
+}

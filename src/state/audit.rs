@@ -1,0 +1,22 @@
+//! The audit log: one JSON line per step start and finish, appended, never rewritten.
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditRecord {
+    pub at: Timestamp,
+    pub operator: String,
+    pub command: String,
+    pub event: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}

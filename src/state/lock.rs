@@ -1,0 +1,67 @@
+//! Who holds the run lock, and the guard that releases it.
+
+use std::fs::File;
+use std::io::{Seek, Write};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LockInfo {
+    pub id: String,
+    pub pid: u32,
+    pub host: String,
+    pub user: String,
+    pub command: String,
+    pub started_at: Timestamp,
+}
+
+impl LockInfo {
+    pub fn new(command: &str, user: &str, host: &str) -> Self {
+        let pid = std::process::id();
+        let started_at = Timestamp::now();
+        LockInfo {
+            id: format!("{host}-{pid}-{}", started_at.as_millisecond()),
+            pid,
+            host: host.to_owned(),
+            user: user.to_owned(),
+            command: command.to_owned(),
+            started_at,
+        }
+    }
+}
+
+impl std::fmt::Display for LockInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` run by {} on {} (pid {}) since {} [lock id {}]",
+            self.command, self.user, self.host, self.pid, self.started_at, self.id
+        )
+    }
+}
+
+/// Holds the OS lock on the lock file; dropping it empties the file (an empty lock file is a
+/// free lock; the file is never deleted, so two runs can never lock different inodes).
+#[derive(Debug)]
+pub struct LockGuard {
+    file: Option<File>,
+}
+
+impl LockGuard {
+    pub fn new(file: File) -> Self {
+        LockGuard { file: Some(file) }
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        if let Some(mut file) = self.file.take() {
+            let _ = file.set_len(0);
+            let _ = file.rewind();
+            let _ = file.flush();
+            let _ = file.sync_all();
+            let _ = file.unlock();
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The state file's content: a format version, a serial that refuses stale writers, and one
+//! record per step.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The state format this build writes and reads.
+pub const STATE_FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    pub format: u32,
+    /// Bumped on every save; a save whose expected serial is not the stored one is refused.
+    pub serial: u64,
+    pub runbook: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Who ran the last command (user@host, or the AWS caller ARN once known).
+    #[serde(default)]
+    pub operator: Option<String>,
+    #[serde(default)]
+    pub steps: BTreeMap<String, StepState>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Skipped,
+}
+
+impl StepStatus {
+    /// Done for ordering purposes: later phases may go ahead.
+    pub fn is_done(self) -> bool {
+        matches!(self, StepStatus::Succeeded | StepStatus::Skipped)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepState {
+    pub unit: String,
+    pub status: StepStatus,
+    pub attempts: u32,
+    #[serde(default)]
+    pub started_at: Option<Timestamp>,
+    #[serde(default)]
+    pub ended_at: Option<Timestamp>,
+    /// Hash of the step's definition when it last ran.
+    pub hash: String,
+    #[serde(default)]
+    pub captures: BTreeMap<String, Value>,
+    /// Captures of a `secret: true` step are never saved; they are listed here as redacted.
+    #[serde(default)]
+    pub secret: bool,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+impl State {
+    pub fn new(runbook: &str) -> Self {
+        let now = Timestamp::now();
+        State {
+            format: STATE_FORMAT,
+            serial: 0,
+            runbook: runbook.to_owned(),
+            created_at: now,
+            updated_at: now,
+            operator: None,
+            steps: BTreeMap::new(),
+        }
+    }
+
+    /// Every saved capture (secret ones excluded), for templating later steps.
+    pub fn captures(&self) -> BTreeMap<String, Value> {
+        self.steps
+            .values()
+            .filter(|s| s.status == StepStatus::Succeeded && !s.secret)
+            .flat_map(|s| s.captures.iter().map(|(k, v)| (k.clone(), v.clone())))
+            .collect()
+    }
+
+    pub fn status(&self, step: &str) -> Option<StepStatus> {
+        self.steps.get(step).map(|s| s.status)
+    }
+}

@@ -1,0 +1,44 @@
+//! The interface every state backend implements: the local directory now, a team backend on
+//! S3 later. Whole-object writes and a serial that refuses stale writers, as S3 would need.
+
+use std::path::PathBuf;
+
+use super::audit::AuditRecord;
+use super::lock::{LockGuard, LockInfo};
+use super::model::State;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("failed to access the state at {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("the state file {path} is not valid: {message}")]
+    Corrupt { path: PathBuf, message: String },
+    #[error("the state file {path} has format {found}; this outpost-migrate reads format {supported}")]
+    UnsupportedFormat { path: PathBuf, found: u64, supported: u32 },
+    #[error("the state changed underneath this run (expected serial {expected}, found {found})")]
+    Stale { expected: u64, found: u64 },
+    #[error("the state directory is locked by another run: {0}")]
+    LockHeld(Box<LockInfo>),
+    #[error("no lock is held in {0}")]
+    NotLocked(PathBuf),
+    #[error("the lock id does not match: the lock is {0}")]
+    LockIdMismatch(Box<LockInfo>),
+    #[error("the lock is held by the running process {pid} on this host; it cannot be removed while that run is alive")]
+    LockAlive { pid: u32 },
+}
+
+pub trait StateStore: Send + Sync {
+    fn load(&self) -> Result<Option<State>, StateError>;
+    /// Writes the whole state if the stored serial is still `state.serial`, then bumps it.
+    fn save(&self, state: &mut State) -> Result<(), StateError>;
+    /// Takes the run lock, or says who holds it. `warn` hears about reclaimed stale locks.
+    fn lock(&self, info: LockInfo, warn: &mut dyn FnMut(String)) -> Result<LockGuard, StateError>;
+    /// Removes a lock left behind; `lock_id` must match when given.
+    fn unlock(&self, lock_id: Option<&str>) -> Result<LockInfo, StateError>;
+    fn lock_info(&self) -> Result<Option<LockInfo>, StateError>;
+    fn append_audit(&self, record: &AuditRecord) -> Result<(), StateError>;
+    /// A directory kinds may keep files in (file backups).
+    fn backup_dir(&self) -> PathBuf;
+    /// Fails unless the store can be written (checked before anything runs).
+    fn check_writable(&self) -> Result<(), StateError>;
+}
