@@ -65,10 +65,21 @@ pub enum Output {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// A runbook directory (holding runbook.yaml) or top file; default: the embedded runbook.
-    #[arg(long, global = true, value_name = "PATH", env = "OUTPOST_MIGRATE_RUNBOOK")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = "OUTPOST_MIGRATE_RUNBOOK"
+    )]
     pub runbook: Option<PathBuf>,
     /// Where state, lock and audit log live.
-    #[arg(long, global = true, value_name = "DIR", default_value = ".outpost-migrate", env = "OUTPOST_MIGRATE_STATE_DIR")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = ".outpost-migrate",
+        env = "OUTPOST_MIGRATE_STATE_DIR"
+    )]
     pub state_dir: PathBuf,
     /// Run read-only steps, show mutating ones without running them; change nothing.
     #[arg(long, global = true)]

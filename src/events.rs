@@ -100,13 +100,38 @@ pub struct RunSummary {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    RunStarted { command: String, runbook: String, dry_run: bool, units: Vec<String>, steps: usize, operator: String },
-    UnitStarted { unit: String, title: String, steps: usize },
-    StepStarted { unit: String, step: String, title: String, #[serde(skip_serializing_if = "Option::is_none")] group: Option<String> },
-    StepRetrying { unit: String, step: String, attempt: u32, delay_ms: u64, reason: String },
+    RunStarted {
+        command: String,
+        runbook: String,
+        dry_run: bool,
+        units: Vec<String>,
+        steps: usize,
+        operator: String,
+    },
+    UnitStarted {
+        unit: String,
+        title: String,
+        steps: usize,
+    },
+    StepStarted {
+        unit: String,
+        step: String,
+        title: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        group: Option<String>,
+    },
+    StepRetrying {
+        unit: String,
+        step: String,
+        attempt: u32,
+        delay_ms: u64,
+        reason: String,
+    },
     StepFinished(StepReport),
     UnitFinished(UnitSummary),
-    Warning { message: String },
+    Warning {
+        message: String,
+    },
     #[serde(rename = "summary")]
     RunFinished(RunSummary),
 }

@@ -7,8 +7,18 @@ use crate::query::Query;
 use crate::template;
 
 /// The matcher names, for error hints.
-pub const MATCHERS: &[&str] =
-    &["equals", "not_equals", "contains", "matches", "gte", "lte", "len", "all", "any", "exists"];
+pub const MATCHERS: &[&str] = &[
+    "equals",
+    "not_equals",
+    "contains",
+    "matches",
+    "gte",
+    "lte",
+    "len",
+    "all",
+    "any",
+    "exists",
+];
 
 #[derive(Debug, Clone)]
 pub enum Matcher {
@@ -42,26 +52,44 @@ impl Expectation {
     /// Parses `{query: ..., <matcher>: ...}`.
     pub fn parse(value: &Value) -> Result<Self, ExpectError> {
         let Value::Object(map) = value else {
-            return Err(ExpectError { key: None, message: "an expectation is a mapping with `query` and one matcher".into() });
+            return Err(ExpectError {
+                key: None,
+                message: "an expectation is a mapping with `query` and one matcher".into(),
+            });
         };
-        let query_src = map.get("query").and_then(Value::as_str).ok_or_else(|| ExpectError {
-            key: None,
-            message: "an expectation needs `query` (a JMESPath expression)".into(),
+        let query_src = map
+            .get("query")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ExpectError {
+                key: None,
+                message: "an expectation needs `query` (a JMESPath expression)".into(),
+            })?;
+        let query = Query::compile(query_src).map_err(|e| ExpectError {
+            key: Some("query".into()),
+            message: format!("invalid JMESPath: {e}"),
         })?;
-        let query = Query::compile(query_src)
-            .map_err(|e| ExpectError { key: Some("query".into()), message: format!("invalid JMESPath: {e}") })?;
-        let rest: serde_json::Map<String, Value> =
-            map.iter().filter(|(k, _)| k.as_str() != "query").map(|(k, v)| (k.clone(), v.clone())).collect();
+        let rest: serde_json::Map<String, Value> = map
+            .iter()
+            .filter(|(k, _)| k.as_str() != "query")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let matcher = Matcher::parse_map(&rest)?;
         Ok(Expectation { query, matcher })
     }
 
     /// Checks the output; `ctx` renders templated expected values. Returns the value found.
     pub fn check(&self, output: &Value, ctx: &minijinja::Value) -> Result<Value, String> {
-        let found = self.query.search(output).map_err(|e| format!("query `{}` failed: {e}", self.query.source()))?;
-        self.matcher
-            .check(&found, ctx)
-            .map_err(|why| format!("expected `{}` {why}, found {}", self.query.source(), short(&found)))?;
+        let found = self
+            .query
+            .search(output)
+            .map_err(|e| format!("query `{}` failed: {e}", self.query.source()))?;
+        self.matcher.check(&found, ctx).map_err(|why| {
+            format!(
+                "expected `{}` {why}, found {}",
+                self.query.source(),
+                short(&found)
+            )
+        })?;
         Ok(found)
     }
 }
@@ -72,7 +100,10 @@ impl Matcher {
         let (key, value) = match (entries.next(), entries.next()) {
             (Some(entry), None) => entry,
             (None, _) => {
-                return Err(ExpectError { key: None, message: format!("no matcher: add one of {}", MATCHERS.join(", ")) });
+                return Err(ExpectError {
+                    key: None,
+                    message: format!("no matcher: add one of {}", MATCHERS.join(", ")),
+                });
             }
             (Some(_), Some((second, _))) => {
                 return Err(ExpectError {
@@ -81,7 +112,10 @@ impl Matcher {
                 });
             }
         };
-        let err = |message: String| ExpectError { key: Some(key.clone()), message };
+        let err = |message: String| ExpectError {
+            key: Some(key.clone()),
+            message,
+        };
         let nested = |v: &Value| -> Result<Box<Matcher>, ExpectError> {
             match v {
                 Value::Object(m) => Matcher::parse_map(m).map(Box::new),
@@ -93,19 +127,30 @@ impl Matcher {
             "not_equals" => Matcher::NotEquals(value.clone()),
             "contains" => Matcher::Contains(value.clone()),
             "matches" => {
-                let src = value.as_str().ok_or_else(|| err("`matches` takes a regular expression string".into()))?;
-                Matcher::Matches(Regex::new(src).map_err(|e| err(format!("invalid regular expression: {e}")))?)
+                let src = value
+                    .as_str()
+                    .ok_or_else(|| err("`matches` takes a regular expression string".into()))?;
+                Matcher::Matches(
+                    Regex::new(src).map_err(|e| err(format!("invalid regular expression: {e}")))?,
+                )
             }
             "gte" => Matcher::Gte(value.clone()),
             "lte" => Matcher::Lte(value.clone()),
             "len" => Matcher::Len(nested(value)?),
             "all" => Matcher::All(nested(value)?),
             "any" => Matcher::Any(nested(value)?),
-            "exists" => Matcher::Exists(value.as_bool().ok_or_else(|| err("`exists` takes true or false".into()))?),
+            "exists" => Matcher::Exists(
+                value
+                    .as_bool()
+                    .ok_or_else(|| err("`exists` takes true or false".into()))?,
+            ),
             other => {
                 return Err(ExpectError {
                     key: Some(other.to_owned()),
-                    message: format!("unknown matcher `{other}`; use one of {}", MATCHERS.join(", ")),
+                    message: format!(
+                        "unknown matcher `{other}`; use one of {}",
+                        MATCHERS.join(", ")
+                    ),
                 });
             }
         })
@@ -116,11 +161,15 @@ impl Matcher {
         match self {
             Matcher::Equals(v) => {
                 let v = want(v)?;
-                loosely_equal(found, &v).then_some(()).ok_or_else(|| format!("to equal {}", short(&v)))
+                loosely_equal(found, &v)
+                    .then_some(())
+                    .ok_or_else(|| format!("to equal {}", short(&v)))
             }
             Matcher::NotEquals(v) => {
                 let v = want(v)?;
-                (!loosely_equal(found, &v)).then_some(()).ok_or_else(|| format!("not to equal {}", short(&v)))
+                (!loosely_equal(found, &v))
+                    .then_some(())
+                    .ok_or_else(|| format!("not to equal {}", short(&v)))
             }
             Matcher::Contains(v) => {
                 let v = want(v)?;
@@ -130,14 +179,17 @@ impl Matcher {
                     (Value::Object(m), Value::String(k)) => m.contains_key(k),
                     _ => false,
                 };
-                ok.then_some(()).ok_or_else(|| format!("to contain {}", short(&v)))
+                ok.then_some(())
+                    .ok_or_else(|| format!("to contain {}", short(&v)))
             }
             Matcher::Matches(re) => {
                 let text = match found {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                re.is_match(&text).then_some(()).ok_or_else(|| format!("to match /{}/", re.as_str()))
+                re.is_match(&text)
+                    .then_some(())
+                    .ok_or_else(|| format!("to match /{}/", re.as_str()))
             }
             Matcher::Gte(v) | Matcher::Lte(v) => {
                 let v = want(v)?;
@@ -148,7 +200,8 @@ impl Matcher {
                     Matcher::Gte(_) => (a >= b, ">="),
                     _ => (a <= b, "<="),
                 };
-                ok.then_some(()).ok_or_else(|| format!("to be {word} {}", short(&v)))
+                ok.then_some(())
+                    .ok_or_else(|| format!("to be {word} {}", short(&v)))
             }
             Matcher::Len(m) => {
                 let len = match found {
@@ -157,17 +210,25 @@ impl Matcher {
                     Value::Object(o) => o.len(),
                     _ => 0,
                 };
-                m.check(&Value::from(len), ctx).map_err(|why| format!("to have a length {why} (length {len})"))
+                m.check(&Value::from(len), ctx)
+                    .map_err(|why| format!("to have a length {why} (length {len})"))
             }
             Matcher::All(m) => {
-                let Value::Array(items) = found else { return Err("to be a list".into()) };
+                let Value::Array(items) = found else {
+                    return Err("to be a list".into());
+                };
                 if items.is_empty() {
                     return Err("to be a non-empty list where every item matches".into());
                 }
-                items.iter().try_for_each(|i| m.check(i, ctx)).map_err(|why| format!("to have every item {why}"))
+                items
+                    .iter()
+                    .try_for_each(|i| m.check(i, ctx))
+                    .map_err(|why| format!("to have every item {why}"))
             }
             Matcher::Any(m) => {
-                let Value::Array(items) = found else { return Err("to be a list".into()) };
+                let Value::Array(items) = found else {
+                    return Err("to be a list".into());
+                };
                 items
                     .iter()
                     .any(|i| m.check(i, ctx).is_ok())
@@ -176,7 +237,13 @@ impl Matcher {
             }
             Matcher::Exists(want) => {
                 let exists = !found.is_null();
-                (exists == *want).then_some(()).ok_or_else(|| if *want { "to exist".into() } else { "not to exist".into() })
+                (exists == *want).then_some(()).ok_or_else(|| {
+                    if *want {
+                        "to exist".into()
+                    } else {
+                        "not to exist".into()
+                    }
+                })
             }
         }
     }
@@ -196,17 +263,33 @@ fn loosely_equal(a: &Value, b: &Value) -> bool {
         return true;
     }
     match (a, b) {
-        (Value::String(s), Value::Number(_) | Value::Bool(_)) => *s == b.to_string(),
-        (Value::Number(_) | Value::Bool(_), Value::String(s)) => *s == a.to_string(),
+        (Value::String(s), Value::Number(_) | Value::Bool(_)) => {
+            Some(s.as_str()) == scalar_text(b).as_deref()
+        }
+        (Value::Number(_) | Value::Bool(_), Value::String(s)) => {
+            Some(s.as_str()) == scalar_text(a).as_deref()
+        }
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
         _ => false,
+    }
+}
+
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
     }
 }
 
 /// A value shortened for a one-line message.
 pub fn short(v: &Value) -> String {
     let s = v.to_string();
-    if s.chars().count() > 120 { format!("{}…", s.chars().take(120).collect::<String>()) } else { s }
+    if s.chars().count() > 120 {
+        format!("{}…", s.chars().take(120).collect::<String>())
+    } else {
+        s
+    }
 }
 
 #[cfg(test)]
@@ -215,35 +298,86 @@ mod tests {
     use serde_json::json;
 
     fn check(spec: Value, output: Value) -> Result<Value, String> {
-        Expectation::parse(&spec).unwrap().check(&output, &minijinja::Value::from(minijinja::value::Serde(json!({"acct": "311"}))))
+        Expectation::parse(&spec).unwrap().check(
+            &output,
+            &minijinja::Value::from(minijinja::value::Serde(json!({"acct": "311"}))),
+        )
     }
 
     #[test]
     fn matchers() {
-        assert!(check(json!({"query": "a", "equals": "ACTIVE"}), json!({"a": "ACTIVE"})).is_ok());
+        assert!(
+            check(
+                json!({"query": "a", "equals": "ACTIVE"}),
+                json!({"a": "ACTIVE"})
+            )
+            .is_ok()
+        );
         assert!(check(json!({"query": "a", "equals": 200}), json!({"a": "200"})).is_ok());
-        assert!(check(json!({"query": "a", "equals": "{{ acct }}"}), json!({"a": "311"})).is_ok());
+        assert!(
+            check(
+                json!({"query": "a", "equals": "{{ acct }}"}),
+                json!({"a": "311"})
+            )
+            .is_ok()
+        );
         assert!(check(json!({"query": "n", "gte": 1}), json!({"n": 0})).is_err());
         assert!(check(json!({"query": "n", "gte": 1}), json!({"n": 2})).is_ok());
-        assert!(check(json!({"query": "s[]", "all": {"equals": "healthy"}}), json!({"s": ["healthy", "draining"]})).is_err());
-        assert!(check(json!({"query": "s[]", "all": {"equals": "healthy"}}), json!({"s": []})).is_err());
-        assert!(check(json!({"query": "t[]", "contains": "latest"}), json!({"t": ["v1", "latest"]})).is_ok());
+        assert!(
+            check(
+                json!({"query": "s[]", "all": {"equals": "healthy"}}),
+                json!({"s": ["healthy", "draining"]})
+            )
+            .is_err()
+        );
+        assert!(
+            check(
+                json!({"query": "s[]", "all": {"equals": "healthy"}}),
+                json!({"s": []})
+            )
+            .is_err()
+        );
+        assert!(
+            check(
+                json!({"query": "t[]", "contains": "latest"}),
+                json!({"t": ["v1", "latest"]})
+            )
+            .is_ok()
+        );
         assert!(check(json!({"query": "t", "len": {"gte": 2}}), json!({"t": [1]})).is_err());
-        assert!(check(json!({"query": "x", "matches": "^op_(live|test)_"}), json!({"x": "op_test_1"})).is_ok());
+        assert!(
+            check(
+                json!({"query": "x", "matches": "^op_(live|test)_"}),
+                json!({"x": "op_test_1"})
+            )
+            .is_ok()
+        );
         assert!(check(json!({"query": "x", "exists": true}), json!({})).is_err());
     }
 
     #[test]
     fn failure_names_query_and_value() {
-        let e = check(json!({"query": "clusters[0].status", "equals": "ACTIVE"}), json!({"clusters": [{"status": "INACTIVE"}]}))
-            .unwrap_err();
-        assert_eq!(e, "expected `clusters[0].status` to equal \"ACTIVE\", found \"INACTIVE\"");
+        let e = check(
+            json!({"query": "clusters[0].status", "equals": "ACTIVE"}),
+            json!({"clusters": [{"status": "INACTIVE"}]}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "expected `clusters[0].status` to equal \"ACTIVE\", found \"INACTIVE\""
+        );
     }
 
     #[test]
     fn rejects_two_matchers_and_unknown_ones() {
         assert!(Expectation::parse(&json!({"query": "a", "equals": 1, "gte": 1})).is_err());
-        assert_eq!(Expectation::parse(&json!({"query": "a", "equal": 1})).unwrap_err().key.as_deref(), Some("equal"));
+        assert_eq!(
+            Expectation::parse(&json!({"query": "a", "equal": 1}))
+                .unwrap_err()
+                .key
+                .as_deref(),
+            Some("equal")
+        );
         assert!(Expectation::parse(&json!({"query": "a[", "equals": 1})).is_err());
     }
 }

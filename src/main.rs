@@ -39,10 +39,14 @@ fn run(settings: settings::Settings) -> i32 {
     }
     reporter::log::init(settings.verbose, settings.quiet, redactor.clone());
     if settings.show_settings {
-        println!("{}", serde_json::to_string_pretty(&settings).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&settings).unwrap_or_default()
+        );
         return exit_codes::SUCCESS;
     }
-    let color = settings.color || (std::io::stderr().is_terminal() && !settings.env.contains_key("NO_COLOR"));
+    let color = settings.color
+        || (std::io::stderr().is_terminal() && !settings.env.contains_key("NO_COLOR"));
     match commands::run(settings, redactor.clone()) {
         Ok(code) => code,
         Err(e) => report_redacted(&e, color, &redactor),
@@ -60,7 +64,15 @@ fn report_redacted(e: &error::Error, color: bool, redactor: &secrets::Redactor) 
             eprintln!("{}", redactor.redact(&d.render(color)));
         }
     }
-    let label = if color { console::Style::new().red().bold().apply_to("error").to_string() } else { "error".into() };
+    let label = if color {
+        console::Style::new()
+            .red()
+            .bold()
+            .apply_to("error")
+            .to_string()
+    } else {
+        "error".into()
+    };
     eprintln!("{label}: {}", redactor.redact(&e.to_string()));
     e.exit_code()
 }

@@ -14,8 +14,13 @@ pub struct Query {
 
 impl Query {
     pub fn compile(source: &str) -> Result<Self, String> {
-        let compiled = jmespath::compile(source).map_err(|e| e.to_string())?;
-        Ok(Query { source: source.to_owned(), compiled: Arc::new(compiled) })
+        // The parser's message spans lines (it repeats the expression); the first one says it.
+        let compiled = jmespath::compile(source)
+            .map_err(|e| e.to_string().lines().next().unwrap_or_default().to_owned())?;
+        Ok(Query {
+            source: source.to_owned(),
+            compiled: Arc::new(compiled),
+        })
     }
 
     pub fn source(&self) -> &str {
@@ -42,8 +47,20 @@ mod tests {
     #[test]
     fn runs_aws_cli_style_queries() {
         let data = json!({"clusters": [{"status": "ACTIVE"}], "imageDetails": [{"imageTags": ["latest", "v1"]}]});
-        assert_eq!(Query::compile("clusters[0].status").unwrap().search(&data).unwrap(), json!("ACTIVE"));
-        assert_eq!(Query::compile("imageDetails[*].imageTags").unwrap().search(&data).unwrap(), json!([["latest", "v1"]]));
+        assert_eq!(
+            Query::compile("clusters[0].status")
+                .unwrap()
+                .search(&data)
+                .unwrap(),
+            json!("ACTIVE")
+        );
+        assert_eq!(
+            Query::compile("imageDetails[*].imageTags")
+                .unwrap()
+                .search(&data)
+                .unwrap(),
+            json!([["latest", "v1"]])
+        );
         assert!(Query::compile("clusters[0.status").is_err());
     }
 }

@@ -8,8 +8,11 @@ use serde_json::Value;
 
 pub const MASK: &str = "***";
 /// What URL encoders leave alone in a query component (RFC 3986 unreserved characters).
-const URL_COMPONENT: &percent_encoding::AsciiSet =
-    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const URL_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 /// Shorter values would redact ordinary words; such secrets are not secrets.
 const MIN_SECRET_LEN: usize = 4;
 
@@ -33,7 +36,8 @@ impl Redactor {
             secret.to_owned(),
             base64::engine::general_purpose::STANDARD.encode(secret),
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret),
-            percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC).to_string(),
+            percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+                .to_string(),
             percent_encoding::utf8_percent_encode(secret, URL_COMPONENT).to_string(),
             json.trim_matches('"').to_owned(),
         ];
@@ -61,8 +65,14 @@ impl Redactor {
     pub fn redact_value(&self, value: &Value) -> Value {
         match value {
             Value::String(s) => Value::String(self.redact(s)),
-            Value::Array(items) => Value::Array(items.iter().map(|v| self.redact_value(v)).collect()),
-            Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), self.redact_value(v))).collect()),
+            Value::Array(items) => {
+                Value::Array(items.iter().map(|v| self.redact_value(v)).collect())
+            }
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), self.redact_value(v)))
+                    .collect(),
+            ),
             other => other.clone(),
         }
     }

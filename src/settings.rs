@@ -79,13 +79,23 @@ fn output_name<S: serde::Serializer>(o: &OutputFormat, ser: S) -> Result<S::Ok, 
 }
 
 /// Environment variables whose values are secrets wherever they appear.
-const SECRET_ENV: &[&str] = &["OUTPOST_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"];
+const SECRET_ENV: &[&str] = &[
+    "OUTPOST_API_KEY",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+];
 
 /// Parses a `plan` target: `preflight`, `phase N`, `rollback N`, `verify`, `all`.
 pub fn parse_target(words: &[String]) -> Result<Target, Error> {
-    let joined = words.join(" ").to_ascii_lowercase().replace(['-', '_'], " ");
+    let joined = words
+        .join(" ")
+        .to_ascii_lowercase()
+        .replace(['-', '_'], " ");
     let parts: Vec<&str> = joined.split_whitespace().collect();
-    let number = |s: Option<&&str>, max: u8| s.and_then(|n| n.parse::<u8>().ok()).filter(|n| (1..=max).contains(n));
+    let number = |s: Option<&&str>, max: u8| {
+        s.and_then(|n| n.parse::<u8>().ok())
+            .filter(|n| (1..=max).contains(n))
+    };
     let target = match parts.as_slice() {
         [] | ["all"] => Some(Target::All),
         ["preflight" | "pre flight"] => Some(Target::Preflight),
@@ -96,17 +106,31 @@ pub fn parse_target(words: &[String]) -> Result<Target, Error> {
         ["rollback", n] => number(Some(n), 3).map(Target::Rollback),
         _ => None,
     };
-    target.ok_or_else(|| Error::Usage(format!("unknown plan target `{}`; use preflight, phase 1-5, rollback 1-3, verify or all", words.join(" "))))
+    target.ok_or_else(|| {
+        Error::Usage(format!(
+            "unknown plan target `{}`; use preflight, phase 1-5, rollback 1-3, verify or all",
+            words.join(" ")
+        ))
+    })
 }
 
 /// Resolves the command line and environment into settings.
-pub fn resolve(cli: Cli, env: BTreeMap<String, String>, args: Vec<String>) -> Result<Settings, Error> {
+pub fn resolve(
+    cli: Cli,
+    env: BTreeMap<String, String>,
+    args: Vec<String>,
+) -> Result<Settings, Error> {
     let g = cli.global;
     let (action, target) = match cli.command {
         Command::Validate => (Action::Validate, None),
         Command::Plan { target } => {
             let t = parse_target(&target)?;
-            (Action::Plan { target: t.to_string() }, Some(t))
+            (
+                Action::Plan {
+                    target: t.to_string(),
+                },
+                Some(t),
+            )
         }
         Command::Preflight => exec(Target::Preflight),
         Command::Phase { number } => exec(Target::Phase(number)),
@@ -117,19 +141,34 @@ pub fn resolve(cli: Cli, env: BTreeMap<String, String>, args: Vec<String>) -> Re
         Command::Unlock { lock_id } => (Action::Unlock { lock_id }, None),
     };
     let no_color_env = env.get("NO_COLOR").is_some_and(|v| !v.is_empty());
-    let color = !g.no_color && !no_color_env && std::io::stdout().is_terminal() && g.output == Output::Human;
+    let color = !g.no_color
+        && !no_color_env
+        && std::io::stdout().is_terminal()
+        && g.output == Output::Human;
     let runbook = match &g.runbook {
         Some(path) => {
             if !path.exists() {
-                return Err(Error::Usage(format!("--runbook {}: no such file or directory", path.display())));
+                return Err(Error::Usage(format!(
+                    "--runbook {}: no such file or directory",
+                    path.display()
+                )));
             }
             RunbookSource::from_path(path)
         }
         None => RunbookSource::Embedded,
     };
-    let user = env.get("USER").or_else(|| env.get("LOGNAME")).cloned().unwrap_or_else(|| "unknown".into());
+    let user = env
+        .get("USER")
+        .or_else(|| env.get("LOGNAME"))
+        .cloned()
+        .unwrap_or_else(current_user);
     let host = gethostname::gethostname().to_string_lossy().into_owned();
-    let secret_env = SECRET_ENV.iter().filter_map(|k| env.get(*k)).filter(|v| !v.is_empty()).cloned().collect();
+    let secret_env = SECRET_ENV
+        .iter()
+        .filter_map(|k| env.get(*k))
+        .filter(|v| !v.is_empty())
+        .cloned()
+        .collect();
     Ok(Settings {
         action,
         target,
@@ -140,7 +179,10 @@ pub fn resolve(cli: Cli, env: BTreeMap<String, String>, args: Vec<String>) -> Re
         approve: g.approve.into_iter().collect(),
         output: g.output,
         vars: g.vars,
-        aws: AwsSettings { profile: g.profile, region: g.region },
+        aws: AwsSettings {
+            profile: g.profile,
+            region: g.region,
+        },
         verbose: g.verbose,
         quiet: g.quiet,
         color,
@@ -160,14 +202,40 @@ pub fn resolve(cli: Cli, env: BTreeMap<String, String>, args: Vec<String>) -> Re
     })
 }
 
+/// The login name of the current uid, for locks and the audit log when USER is unset (cron, CI).
+fn current_user() -> String {
+    // SAFETY: getpwuid returns a pointer into static storage or null; it is read at once,
+    // before any other call that could overwrite it.
+    unsafe {
+        let pw = libc::getpwuid(libc::getuid());
+        if pw.is_null() || (*pw).pw_name.is_null() {
+            return format!("uid-{}", libc::getuid());
+        }
+        std::ffi::CStr::from_ptr((*pw).pw_name)
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
 fn exec(t: Target) -> (Action, Option<Target>) {
-    (Action::Execute { target: t.to_string() }, Some(t))
+    (
+        Action::Execute {
+            target: t.to_string(),
+        },
+        Some(t),
+    )
 }
 
 fn shell_words(args: &[String]) -> String {
     let mut words = vec!["outpost-migrate".to_string()];
     words.extend(args.iter().skip(1).map(|a| {
-        if a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:".contains(c)) { a.clone() } else { format!("'{}'", a.replace('\'', "'\\''")) }
+        if a.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:".contains(c))
+        {
+            a.clone()
+        } else {
+            format!("'{}'", a.replace('\'', "'\\''"))
+        }
     }));
     words.join(" ")
 }

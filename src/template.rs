@@ -27,8 +27,14 @@ pub struct Reference {
 impl Reference {
     fn parse(full: &str) -> Self {
         match full.split_once('.') {
-            Some((root, rest)) => Reference { root: root.into(), path: rest.into() },
-            None => Reference { root: full.into(), path: String::new() },
+            Some((root, rest)) => Reference {
+                root: root.into(),
+                path: rest.into(),
+            },
+            None => Reference {
+                root: full.into(),
+                path: String::new(),
+            },
         }
     }
 }
@@ -49,15 +55,24 @@ pub fn references(source: &str) -> Result<BTreeSet<Reference>, String> {
         return Ok(BTreeSet::new());
     }
     let names = match whole_expression(source) {
-        Some(expr) => ENV.compile_expression(expr).map_err(describe)?.undeclared_variables(true),
-        None => ENV.template_from_str(source).map_err(describe)?.undeclared_variables(true),
+        Some(expr) => ENV
+            .compile_expression(expr)
+            .map_err(describe)?
+            .undeclared_variables(true),
+        None => ENV
+            .template_from_str(source)
+            .map_err(describe)?
+            .undeclared_variables(true),
     };
     Ok(names.iter().map(|n| Reference::parse(n)).collect())
 }
 
 /// The names a `when` condition (a bare expression) refers to.
 pub fn condition_references(expr: &str) -> Result<BTreeSet<Reference>, String> {
-    let names = ENV.compile_expression(expr).map_err(describe)?.undeclared_variables(true);
+    let names = ENV
+        .compile_expression(expr)
+        .map_err(describe)?
+        .undeclared_variables(true);
     Ok(names.iter().map(|n| Reference::parse(n)).collect())
 }
 
@@ -68,13 +83,22 @@ pub fn render_str(source: &str, ctx: &minijinja::Value) -> Result<Value, String>
     }
     match whole_expression(source) {
         Some(expr) => {
-            let value = ENV.compile_expression(expr).map_err(describe)?.eval(ctx).map_err(describe)?;
+            let value = ENV
+                .compile_expression(expr)
+                .map_err(describe)?
+                .eval(ctx)
+                .map_err(describe)?;
             if value.is_undefined() {
-                return Err(format!("undefined value: `{expr}` names nothing that is set"));
+                return Err(format!(
+                    "undefined value: `{expr}` names nothing that is set"
+                ));
             }
             serde_json::to_value(&value).map_err(|e| e.to_string())
         }
-        None => ENV.render_str(source, ctx).map(Value::String).map_err(describe),
+        None => ENV
+            .render_str(source, ctx)
+            .map(Value::String)
+            .map_err(describe),
     }
 }
 
@@ -82,9 +106,16 @@ pub fn render_str(source: &str, ctx: &minijinja::Value) -> Result<Value, String>
 pub fn render_value(value: &Value, ctx: &minijinja::Value) -> Result<Value, String> {
     Ok(match value {
         Value::String(s) => render_str(s, ctx)?,
-        Value::Array(items) => Value::Array(items.iter().map(|v| render_value(v, ctx)).collect::<Result<_, _>>()?),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| render_value(v, ctx))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Object(map) => Value::Object(
-            map.iter().map(|(k, v)| Ok((k.clone(), render_value(v, ctx)?))).collect::<Result<_, String>>()?,
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), render_value(v, ctx)?)))
+                .collect::<Result<_, String>>()?,
         ),
         other => other.clone(),
     })
@@ -92,7 +123,12 @@ pub fn render_value(value: &Value, ctx: &minijinja::Value) -> Result<Value, Stri
 
 /// Evaluates a `when` condition with Jinja truthiness.
 pub fn eval_condition(expr: &str, ctx: &minijinja::Value) -> Result<bool, String> {
-    Ok(ENV.compile_expression(expr).map_err(describe)?.eval(ctx).map_err(describe)?.is_true())
+    Ok(ENV
+        .compile_expression(expr)
+        .map_err(describe)?
+        .eval(ctx)
+        .map_err(describe)?
+        .is_true())
 }
 
 fn describe(e: minijinja::Error) -> String {
@@ -128,7 +164,10 @@ mod tests {
     #[test]
     fn references_split_root_and_path() {
         let refs = references("http://{{ alb_dns }}/{{ env.OUTPOST_API_URL }}").unwrap();
-        let roots: Vec<_> = refs.iter().map(|r| (r.root.as_str(), r.path.as_str())).collect();
+        let roots: Vec<_> = refs
+            .iter()
+            .map(|r| (r.root.as_str(), r.path.as_str()))
+            .collect();
         assert_eq!(roots, vec![("alb_dns", ""), ("env", "OUTPOST_API_URL")]);
         assert!(references("{{ unclosed").is_err());
     }

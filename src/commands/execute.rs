@@ -15,7 +15,11 @@ use crate::settings::Settings;
 use crate::state::local::LocalStore;
 use crate::state::{LockInfo, State, StateError, StateStore};
 
-pub fn run(settings: &Settings, term: Arc<Terminal>, redactor: Arc<Redactor>) -> Result<i32, Error> {
+pub fn run(
+    settings: &Settings,
+    term: Arc<Terminal>,
+    redactor: Arc<Redactor>,
+) -> Result<i32, Error> {
     let target = settings.target.unwrap_or(Target::Run);
     let runbook = super::load(settings)?;
     let vars = plan::render_vars(&runbook, &settings.vars, &settings.env)?;
@@ -28,7 +32,11 @@ pub fn run(settings: &Settings, term: Arc<Terminal>, redactor: Arc<Redactor>) ->
     let _lock = if settings.dry_run {
         None
     } else {
-        store.check_writable().map_err(|e| Error::Refused(format!("the state directory cannot be written, so progress could not be saved: {e}")))?;
+        store.check_writable().map_err(|e| {
+            Error::Refused(format!(
+                "the state directory cannot be written, so progress could not be saved: {e}"
+            ))
+        })?;
         let info = LockInfo::new(&settings.command_line, &settings.user, &settings.host);
         let mut warn = |m: String| sink.emit(Event::Warning { message: m });
         match store.lock(info, &mut warn) {
@@ -58,13 +66,22 @@ pub fn run(settings: &Settings, term: Arc<Terminal>, redactor: Arc<Redactor>) ->
     };
 
     let guards = [
-        guard::check_order(&runbook, &plan, &state, &settings.env, settings.overrides.force).err(),
+        guard::check_order(
+            &runbook,
+            &plan,
+            &state,
+            &settings.env,
+            settings.overrides.force,
+        )
+        .err(),
         guard::check_changed(&plan, &state, &settings.overrides.accept_changed).err(),
         guard::check_in_doubt(&plan, &state, &settings.overrides).err(),
     ];
     for refusal in guards.into_iter().flatten() {
         if settings.dry_run {
-            sink.emit(Event::Warning { message: format!("a real run would refuse: {}", refusal.0) });
+            sink.emit(Event::Warning {
+                message: format!("a real run would refuse: {}", refusal.0),
+            });
         } else {
             return Err(Error::Refused(refusal.0));
         }
@@ -75,7 +92,11 @@ pub fn run(settings: &Settings, term: Arc<Terminal>, redactor: Arc<Redactor>) ->
         .user_agent(concat!("outpost-migrate/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| Error::Usage(format!("failed to build the HTTP client: {e}")))?;
-    let kinds = KindContext { http, backup_dir: store.backup_dir(), prompter: term.clone() };
+    let kinds = KindContext {
+        http,
+        backup_dir: store.backup_dir(),
+        prompter: term.clone(),
+    };
     let options = EngineOptions {
         command: settings.command_line.clone(),
         dry_run: settings.dry_run,
@@ -101,7 +122,17 @@ pub fn run(settings: &Settings, term: Arc<Terminal>, redactor: Arc<Redactor>) ->
                 }
             }
         });
-        let engine = Engine::new(&options, &plan, &settings.env, &store, state, sink.as_ref() as &dyn EventSink, &kinds, &redactor, &interrupt);
+        let engine = Engine::new(
+            &options,
+            &plan,
+            &settings.env,
+            &store,
+            state,
+            sink.as_ref() as &dyn EventSink,
+            &kinds,
+            &redactor,
+            &interrupt,
+        );
         engine.execute().await
     });
     // Child processes of timed-out steps are killed on drop; do not wait for stragglers.

@@ -16,7 +16,11 @@ use crate::settings::{Action, Settings};
 
 /// Runs the command; returns the exit code of a command that ran to its end.
 pub fn run(settings: Settings, redactor: Arc<Redactor>) -> Result<i32, Error> {
-    let term = Arc::new(Terminal::new(settings.color, settings.quiet, settings.verbose));
+    let term = Arc::new(Terminal::new(
+        settings.color,
+        settings.quiet,
+        settings.verbose,
+    ));
     match &settings.action {
         Action::Validate => validate::run(&settings, &term),
         Action::Plan { .. } => plan::run(&settings, &term, &redactor),

@@ -28,14 +28,20 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
         for ps in &unit.steps {
             let ctx = plan::context(&plan.vars, &captures, &settings.env, ps.item.as_ref());
             // A step whose inputs need captures not made yet is shown with its templates.
-            let spec = template::render_value(&ps.step.spec, &ctx).unwrap_or_else(|_| ps.step.spec.clone());
+            let spec = template::render_value(&ps.step.spec, &ctx)
+                .unwrap_or_else(|_| ps.step.spec.clone());
             for s in ps.step.kind.secrets(&spec) {
                 redactor.add(&s);
             }
             let saved = state.as_ref().and_then(|s| s.steps.get(&ps.id));
             let status = match saved {
-                Some(s) if s.status == StepStatus::Succeeded && s.hash != ps.hash => "changed".to_string(),
-                Some(s) => serde_json::to_value(s.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+                Some(s) if s.status == StepStatus::Succeeded && s.hash != ps.hash => {
+                    "changed".to_string()
+                }
+                Some(s) => serde_json::to_value(s.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
                 None => "pending".into(),
             };
             steps.push(json!({
@@ -56,21 +62,43 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
     }
 
     if settings.output == OutputFormat::Json {
-        term.out(&json!({"runbook": runbook.name, "target": target.to_string(), "units": units}).to_string());
+        term.out(
+            &json!({"runbook": runbook.name, "target": target.to_string(), "units": units})
+                .to_string(),
+        );
         return Ok(exit_codes::SUCCESS);
     }
-    term.out(&format!("{} — plan for `{target}` ({})", term.style(&runbook.name, console::Style::new().bold()), settings.runbook.describe()));
+    term.out(&format!(
+        "{} — plan for `{target}` ({})",
+        term.style(&runbook.name, console::Style::new().bold()),
+        settings.runbook.describe()
+    ));
     let (mut reads, mut writes, mut manual) = (0, 0, 0);
     for unit in &units {
         term.out("");
-        let how = if unit["concurrent"] == true { "checks run concurrently" } else { "steps run in order" };
+        let how = if unit["concurrent"] == true {
+            "checks run concurrently"
+        } else {
+            "steps run in order"
+        };
         term.out(&format!(
             "{} {}",
-            term.style(unit["title"].as_str().unwrap_or_default(), console::Style::new().bold()),
-            term.style(&format!("({}, {}; {how})", unit["unit"].as_str().unwrap_or_default(), unit["file"].as_str().unwrap_or_default()), console::Style::new().dim())
+            term.style(
+                unit["title"].as_str().unwrap_or_default(),
+                console::Style::new().bold()
+            ),
+            term.style(
+                &format!(
+                    "({}, {}; {how})",
+                    unit["unit"].as_str().unwrap_or_default(),
+                    unit["file"].as_str().unwrap_or_default()
+                ),
+                console::Style::new().dim()
+            )
         ));
         for s in unit["steps"].as_array().into_iter().flatten() {
-            let access: Access = serde_json::from_value(s["access"].clone()).unwrap_or(Access::Mutating);
+            let access: Access =
+                serde_json::from_value(s["access"].clone()).unwrap_or(Access::Mutating);
             let (tag, style) = match access {
                 Access::ReadOnly => {
                     reads += 1;
@@ -99,12 +127,33 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
             if status != "pending" {
                 flags.push(status.to_string());
             }
-            let flags = if flags.is_empty() { String::new() } else { term.style(&format!("  [{}]", flags.join(", ")), console::Style::new().dim()) };
-            term.out(&format!("  {} {}  {}{flags}", term.style(tag, style), s["id"].as_str().unwrap_or_default(), s["title"].as_str().unwrap_or_default()));
-            term.out(&format!("           {}", term.style(s["action"].as_str().unwrap_or_default(), console::Style::new().dim())));
+            let flags = if flags.is_empty() {
+                String::new()
+            } else {
+                term.style(
+                    &format!("  [{}]", flags.join(", ")),
+                    console::Style::new().dim(),
+                )
+            };
+            term.out(&format!(
+                "  {} {}  {}{flags}",
+                term.style(tag, style),
+                s["id"].as_str().unwrap_or_default(),
+                s["title"].as_str().unwrap_or_default()
+            ));
+            term.out(&format!(
+                "           {}",
+                term.style(
+                    s["action"].as_str().unwrap_or_default(),
+                    console::Style::new().dim()
+                )
+            ));
         }
     }
     term.out("");
-    term.out(&format!("{} steps: {reads} read, {writes} change, {manual} ask the operator", reads + writes + manual));
+    term.out(&format!(
+        "{} steps: {reads} read, {writes} change, {manual} ask the operator",
+        reads + writes + manual
+    ));
     Ok(exit_codes::SUCCESS)
 }

@@ -28,9 +28,16 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
             let captures: serde_json::Map<String, Value> = saved
                 .map(|s| {
                     if s.secret {
-                        ps.step.capture.iter().map(|(n, _)| (n.clone(), Value::String(MASK.into()))).collect()
+                        ps.step
+                            .capture
+                            .iter()
+                            .map(|(n, _)| (n.clone(), Value::String(MASK.into())))
+                            .collect()
                     } else {
-                        s.captures.iter().map(|(k, v)| (k.clone(), redactor.redact_value(v))).collect()
+                        s.captures
+                            .iter()
+                            .map(|(k, v)| (k.clone(), redactor.redact_value(v)))
+                            .collect()
                     }
                 })
                 .unwrap_or_default();
@@ -53,7 +60,10 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
             "failed"
         } else if statuses.contains(&"running") {
             "in doubt"
-        } else if statuses.iter().all(|s| *s == "succeeded" || *s == "skipped") {
+        } else if statuses
+            .iter()
+            .all(|s| *s == "succeeded" || *s == "skipped")
+        {
             "done"
         } else {
             "in progress"
@@ -77,7 +87,10 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
     }
 
     match &state {
-        None => term.out(&format!("no run has been recorded in {} yet", settings.state_dir.display())),
+        None => term.out(&format!(
+            "no run has been recorded in {} yet",
+            settings.state_dir.display()
+        )),
         Some(s) => term.out(&format!(
             "state in {} · serial {} · updated {} by {}",
             settings.state_dir.display(),
@@ -87,13 +100,19 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
         )),
     }
     if let Some(l) = &lock {
-        term.out(&format!("{} {l}", term.style("locked:", console::Style::new().yellow().bold())));
+        term.out(&format!(
+            "{} {l}",
+            term.style("locked:", console::Style::new().yellow().bold())
+        ));
     }
     for unit in &units {
         term.out("");
         term.out(&format!(
             "{} — {}",
-            term.style(unit["title"].as_str().unwrap_or_default(), console::Style::new().bold()),
+            term.style(
+                unit["title"].as_str().unwrap_or_default(),
+                console::Style::new().bold()
+            ),
             unit["status"].as_str().unwrap_or_default()
         ));
         let mut table = Table::new();
@@ -101,7 +120,13 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
         if !term.color {
             table.force_no_tty();
         }
-        table.set_header(vec!["step", "status", "attempts", "ended", "captures / message"]);
+        table.set_header(vec![
+            "step",
+            "status",
+            "attempts",
+            "ended",
+            "captures / message",
+        ]);
         for s in unit["steps"].as_array().into_iter().flatten() {
             let mut status = s["status"].as_str().unwrap_or_default().to_string();
             if s["changed"] == true {
@@ -110,7 +135,21 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
             if status == "running" {
                 status = "running (in doubt)".into();
             }
-            let captures = s["captures"].as_object().map(|m| m.iter().map(|(k, v)| format!("{k}={}", crate::expect::short(v))).collect::<Vec<_>>().join(" ")).unwrap_or_default();
+            let captures = s["captures"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| {
+                            format!(
+                                "{k}={}",
+                                v.as_str()
+                                    .map_or_else(|| crate::expect::short(v), str::to_owned)
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default();
             let detail = match s["message"].as_str() {
                 Some(m) if captures.is_empty() => m.to_string(),
                 Some(m) => format!("{captures} {m}"),
@@ -120,7 +159,10 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
                 s["id"].as_str().unwrap_or_default().to_string(),
                 status,
                 s["attempts"].to_string(),
-                s["ended_at"].as_str().unwrap_or("-").to_string(),
+                s["ended_at"]
+                    .as_str()
+                    .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                    .map_or("-".into(), |t| t.strftime("%Y-%m-%d %H:%M:%SZ").to_string()),
                 detail,
             ]);
         }

@@ -21,20 +21,32 @@ pub struct Overrides {
 }
 
 /// `phase N` needs pre-flight and phases before N done, unless `--force`.
-pub fn check_order(runbook: &Runbook, plan: &Plan, state: &State, env: &EnvMap, force: bool) -> Result<(), Refusal> {
-    let Target::Phase(n) = plan.target else { return Ok(()) };
+pub fn check_order(
+    runbook: &Runbook,
+    plan: &Plan,
+    state: &State,
+    env: &EnvMap,
+    force: bool,
+) -> Result<(), Refusal> {
+    let Target::Phase(n) = plan.target else {
+        return Ok(());
+    };
     if force {
         return Ok(());
     }
     let mut before = vec![Target::Preflight];
     before.extend((1..n).map(Target::Phase));
     for target in before {
-        let Ok(prior) = plan::build(runbook, target, plan.vars.clone(), env) else { continue };
+        let Ok(prior) = plan::build(runbook, target, plan.vars.clone(), env) else {
+            continue;
+        };
         for unit in &prior.units {
             let pending: Vec<&str> = unit
                 .steps
                 .iter()
-                .filter(|s| !s.step.optional && !state.status(&s.id).is_some_and(StepStatus::is_done))
+                .filter(|s| {
+                    !s.step.optional && !state.status(&s.id).is_some_and(StepStatus::is_done)
+                })
                 .map(|s| s.id.as_str())
                 .collect();
             if let Some(first) = pending.first() {
@@ -44,7 +56,11 @@ pub fn check_order(runbook: &Runbook, plan: &Plan, state: &State, env: &EnvMap, 
                 };
                 return Err(Refusal(format!(
                     "phase {n} needs {what} to have succeeded first, but step `{first}` has not{}; run `{}` first, or pass --force",
-                    if pending.len() > 1 { format!(" (nor {} more)", pending.len() - 1) } else { String::new() },
+                    if pending.len() > 1 {
+                        format!(" (nor {} more)", pending.len() - 1)
+                    } else {
+                        String::new()
+                    },
                     target.command()
                 )));
             }
@@ -55,16 +71,27 @@ pub fn check_order(runbook: &Runbook, plan: &Plan, state: &State, env: &EnvMap, 
 
 /// A succeeded step whose definition changed since it ran is refused, naming it with both
 /// hashes, unless accepted with `--accept-changed ID`.
-pub fn check_changed(plan: &Plan, state: &State, accept: &BTreeSet<String>) -> Result<Vec<String>, Refusal> {
+pub fn check_changed(
+    plan: &Plan,
+    state: &State,
+    accept: &BTreeSet<String>,
+) -> Result<Vec<String>, Refusal> {
     let mut changed = Vec::new();
     let mut accepted = Vec::new();
     for (_, ps) in plan.steps() {
-        let Some(saved) = state.steps.get(&ps.id) else { continue };
+        let Some(saved) = state.steps.get(&ps.id) else {
+            continue;
+        };
         if saved.status == StepStatus::Succeeded && saved.hash != ps.hash {
             if accept.contains(&ps.id) {
                 accepted.push(ps.id.clone());
             } else {
-                changed.push(format!("`{}` (ran as {}, now {})", ps.id, short(&saved.hash), short(&ps.hash)));
+                changed.push(format!(
+                    "`{}` (ran as {}, now {})",
+                    ps.id,
+                    short(&saved.hash),
+                    short(&ps.hash)
+                ));
             }
         }
     }
@@ -98,7 +125,11 @@ pub fn check_in_doubt(plan: &Plan, state: &State, ov: &Overrides) -> Result<(), 
         Some(first) => Err(Refusal(format!(
             "step{} {} {} interrupted while running, so {} effect is unknown. Check by hand, then rerun with --retry-in-doubt {first} to run it again or --mark-done {first} to record it as done",
             if doubtful.len() == 1 { "" } else { "s" },
-            doubtful.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", "),
+            doubtful
+                .iter()
+                .map(|d| format!("`{d}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
             if doubtful.len() == 1 { "was" } else { "were" },
             if doubtful.len() == 1 { "its" } else { "their" },
         ))),

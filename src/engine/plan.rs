@@ -101,7 +101,9 @@ pub struct Plan<'r> {
 
 impl<'r> Plan<'r> {
     pub fn steps(&self) -> impl Iterator<Item = (&PlanUnit<'r>, &PlanStep<'r>)> {
-        self.units.iter().flat_map(|u| u.steps.iter().map(move |s| (u, s)))
+        self.units
+            .iter()
+            .flat_map(|u| u.steps.iter().map(move |s| (u, s)))
     }
 }
 
@@ -109,7 +111,11 @@ impl<'r> Plan<'r> {
 pub type EnvMap = BTreeMap<String, String>;
 
 /// Renders the runbook's vars in order, after applying `--var` overrides.
-pub fn render_vars(runbook: &Runbook, overrides: &[(String, String)], env: &EnvMap) -> Result<Map<String, Value>, PlanError> {
+pub fn render_vars(
+    runbook: &Runbook,
+    overrides: &[(String, String)],
+    env: &EnvMap,
+) -> Result<Map<String, Value>, PlanError> {
     for (k, _) in overrides {
         if !runbook.vars.iter().any(|(n, _)| n == k) {
             let names: Vec<&str> = runbook.vars.iter().map(|(n, _)| n.as_str()).collect();
@@ -132,7 +138,12 @@ pub fn render_vars(runbook: &Runbook, overrides: &[(String, String)], env: &EnvM
 }
 
 /// The template context: vars, captures, `env` and `item`.
-pub fn context(vars: &Map<String, Value>, captures: &BTreeMap<String, Value>, env: &EnvMap, item: Option<&Value>) -> minijinja::Value {
+pub fn context(
+    vars: &Map<String, Value>,
+    captures: &BTreeMap<String, Value>,
+    env: &EnvMap,
+    item: Option<&Value>,
+) -> minijinja::Value {
     let mut ctx = vars.clone();
     for (k, v) in captures {
         ctx.insert(k.clone(), v.clone());
@@ -145,34 +156,62 @@ pub fn context(vars: &Map<String, Value>, captures: &BTreeMap<String, Value>, en
 }
 
 /// Builds the plan for `target`.
-pub fn build<'r>(runbook: &'r Runbook, target: Target, vars: Map<String, Value>, env: &EnvMap) -> Result<Plan<'r>, PlanError> {
+pub fn build<'r>(
+    runbook: &'r Runbook,
+    target: Target,
+    vars: Map<String, Value>,
+    env: &EnvMap,
+) -> Result<Plan<'r>, PlanError> {
     let mut units = Vec::new();
     for key in target.units() {
-        let Some(unit) = runbook.unit(key) else { continue };
+        let Some(unit) = runbook.unit(key) else {
+            continue;
+        };
         let mut steps = Vec::new();
         for step in &unit.steps {
             steps.extend(expand(step, &vars, env)?);
         }
         units.push(PlanUnit { unit, steps });
     }
-    Ok(Plan { target, units, vars })
+    Ok(Plan {
+        target,
+        units,
+        vars,
+    })
 }
 
-fn expand<'r>(step: &'r Step, vars: &Map<String, Value>, env: &EnvMap) -> Result<Vec<PlanStep<'r>>, PlanError> {
+fn expand<'r>(
+    step: &'r Step,
+    vars: &Map<String, Value>,
+    env: &EnvMap,
+) -> Result<Vec<PlanStep<'r>>, PlanError> {
     let base_ctx = context(vars, &BTreeMap::new(), env, None);
     let items = match &step.for_each {
         None => {
             let title = render_title(&step.title, &base_ctx);
-            return Ok(vec![PlanStep { id: step.id.clone(), step, item: None, title, hash: step.hash.clone() }]);
+            return Ok(vec![PlanStep {
+                id: step.id.clone(),
+                step,
+                item: None,
+                title,
+                hash: step.hash.clone(),
+            }]);
         }
         Some(ForEach::Items(items)) => items
             .iter()
             .map(|i| template::render_value(i, &base_ctx))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| PlanError::ForEach(step.id.clone(), e))?,
-        Some(ForEach::Template(t)) => match template::render_str(t, &base_ctx).map_err(|e| PlanError::ForEach(step.id.clone(), e))? {
+        Some(ForEach::Template(t)) => match template::render_str(t, &base_ctx)
+            .map_err(|e| PlanError::ForEach(step.id.clone(), e))?
+        {
             Value::Array(items) => items,
-            other => return Err(PlanError::ForEach(step.id.clone(), format!("`{t}` is {other}, not a list"))),
+            other => {
+                return Err(PlanError::ForEach(
+                    step.id.clone(),
+                    format!("`{t}` is {other}, not a list"),
+                ));
+            }
         },
     };
     Ok(items
@@ -180,13 +219,25 @@ fn expand<'r>(step: &'r Step, vars: &Map<String, Value>, env: &EnvMap) -> Result
         .enumerate()
         .map(|(i, item)| {
             let suffix = match &item {
-                Value::String(s) if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) => s.clone(),
+                Value::String(s)
+                    if !s.is_empty()
+                        && s.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
+                {
+                    s.clone()
+                }
                 _ => i.to_string(),
             };
             let ctx = context(vars, &BTreeMap::new(), env, Some(&item));
             let title = render_title(&step.title, &ctx);
             let hash = format!("{}:{}", step.hash, item);
-            PlanStep { id: format!("{}.{suffix}", step.id), step, item: Some(item), title, hash }
+            PlanStep {
+                id: format!("{}.{suffix}", step.id),
+                step,
+                item: Some(item),
+                title,
+                hash,
+            }
         })
         .collect())
 }

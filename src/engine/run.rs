@@ -56,7 +56,10 @@ pub struct Engine<'a> {
 }
 
 impl<'a> Engine<'a> {
-    #[allow(clippy::too_many_arguments, reason = "the engine's collaborators, each resolved once by the command")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the engine's collaborators, each resolved once by the command"
+    )]
     pub fn new(
         opts: &'a EngineOptions,
         plan: &'a Plan<'a>,
@@ -89,7 +92,15 @@ impl<'a> Engine<'a> {
         self.sink.emit(event);
     }
 
-    pub(super) fn audit(&self, event: &str, unit: Option<&str>, step: Option<&str>, status: Option<StepStatus>, attempts: Option<u32>, message: Option<String>) -> Result<(), StateError> {
+    pub(super) fn audit(
+        &self,
+        event: &str,
+        unit: Option<&str>,
+        step: Option<&str>,
+        status: Option<StepStatus>,
+        attempts: Option<u32>,
+        message: Option<String>,
+    ) -> Result<(), StateError> {
         if self.opts.dry_run {
             return Ok(());
         }
@@ -100,7 +111,12 @@ impl<'a> Engine<'a> {
             event: event.to_owned(),
             unit: unit.map(str::to_owned),
             step: step.map(str::to_owned),
-            status: status.map(|s| serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()),
+            status: status.map(|s| {
+                serde_json::to_value(s)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            }),
             attempts,
             message: message.map(|m| self.redactor.redact(&m)),
         })
@@ -122,7 +138,12 @@ impl<'a> Engine<'a> {
         let total: usize = self.plan.units.iter().map(|u| u.steps.len()).sum();
         self.emit(Event::RunStarted {
             command: self.opts.command.clone(),
-            runbook: self.plan.units.first().map(|u| u.unit.file.clone()).unwrap_or_default(),
+            runbook: self
+                .plan
+                .units
+                .first()
+                .map(|u| u.unit.file.clone())
+                .unwrap_or_default(),
             dry_run: self.opts.dry_run,
             units: self.plan.units.iter().map(|u| u.unit.key.slug()).collect(),
             steps: total,
@@ -163,12 +184,23 @@ impl<'a> Engine<'a> {
             Some(Fatal::StepFailed) => (exit_codes::STEP_FAILED, None),
             Some(Fatal::Setup(m)) => (exit_codes::SETUP, Some(m.clone())),
             Some(Fatal::Refused(m)) => (exit_codes::REFUSED, Some(m.clone())),
-            Some(Fatal::State(e)) => (exit_codes::SETUP, Some(format!("failed to save state: {e}"))),
+            Some(Fatal::State(e)) => (
+                exit_codes::SETUP,
+                Some(format!("failed to save state: {e}")),
+            ),
             Some(Fatal::Interrupted) => (exit_codes::INTERRUPTED, Some("interrupted".into())),
         };
-        let resume = (exit_code != exit_codes::SUCCESS && !self.opts.dry_run).then(|| self.plan.target.command());
+        let resume = (exit_code != exit_codes::SUCCESS && !self.opts.dry_run)
+            .then(|| self.plan.target.command());
         let message = message.map(|m| self.redactor.redact(&m));
-        let _ = self.audit("run_finished", None, None, None, None, Some(format!("exit code {exit_code}")));
+        let _ = self.audit(
+            "run_finished",
+            None,
+            None,
+            None,
+            None,
+            Some(format!("exit code {exit_code}")),
+        );
         let summary = RunSummary {
             command: self.opts.command.clone(),
             dry_run: self.opts.dry_run,
@@ -189,7 +221,13 @@ impl<'a> Engine<'a> {
             .plan
             .steps()
             .filter(|(_, ps)| self.opts.overrides.mark_done.contains(&ps.id))
-            .filter(|(_, ps)| self.state.lock().unwrap_or_else(|e| e.into_inner()).status(&ps.id) != Some(StepStatus::Succeeded))
+            .filter(|(_, ps)| {
+                self.state
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .status(&ps.id)
+                    != Some(StepStatus::Succeeded)
+            })
             .map(|(_, ps)| ps.id.clone())
             .collect();
         for id in ids {
@@ -199,10 +237,24 @@ impl<'a> Engine<'a> {
                     st.message = Some("marked done by the operator (--mark-done)".into());
                 }
             })?;
-            self.audit("marked_done", None, Some(&id), Some(StepStatus::Succeeded), None, Some("--mark-done".into()))?;
+            self.audit(
+                "marked_done",
+                None,
+                Some(&id),
+                Some(StepStatus::Succeeded),
+                None,
+                Some("--mark-done".into()),
+            )?;
         }
         for id in &self.opts.overrides.accept_changed {
-            self.audit("accepted_change", None, Some(id), None, None, Some("--accept-changed: the earlier result is kept".into()))?;
+            self.audit(
+                "accepted_change",
+                None,
+                Some(id),
+                None,
+                None,
+                Some("--accept-changed: the earlier result is kept".into()),
+            )?;
         }
         Ok(())
     }
@@ -210,7 +262,11 @@ impl<'a> Engine<'a> {
     async fn run_unit(&self, unit: &PlanUnit<'_>) -> (UnitSummary, Option<Fatal>, Option<String>) {
         let started = Instant::now();
         let slug = unit.unit.key.slug();
-        self.emit(Event::UnitStarted { unit: slug.clone(), title: unit.unit.title.clone(), steps: unit.steps.len() });
+        self.emit(Event::UnitStarted {
+            unit: slug.clone(),
+            title: unit.unit.title.clone(),
+            steps: unit.steps.len(),
+        });
         let mut counts = Counts::default();
         let mut fatal = None;
         let mut failed_step: Option<String> = None;
@@ -225,13 +281,22 @@ impl<'a> Engine<'a> {
                     let unsettled: BTreeSet<&str> = pending
                         .iter()
                         .map(|i| &unit.steps[*i])
-                        .chain(unit.steps.iter().filter(|s| in_flight.contains(s.id.as_str())))
+                        .chain(
+                            unit.steps
+                                .iter()
+                                .filter(|s| in_flight.contains(s.id.as_str())),
+                        )
                         .flat_map(|s| s.step.capture.iter().map(|(c, _)| c.as_str()))
                         .collect();
                     let mut i = 0;
                     while i < pending.len() && running.len() < self.opts.concurrency.max(1) {
                         let ps = &unit.steps[pending[i]];
-                        if ps.step.needs.iter().all(|n| !unsettled.contains(n.as_str())) {
+                        if ps
+                            .step
+                            .needs
+                            .iter()
+                            .all(|n| !unsettled.contains(n.as_str()))
+                        {
                             in_flight.insert(ps.id.as_str());
                             let slug = &slug;
                             running.push(async move { (ps, self.run_step(slug, ps).await) });
@@ -241,7 +306,9 @@ impl<'a> Engine<'a> {
                         }
                     }
                 }
-                let Some((ps, result)) = running.next().await else { break };
+                let Some((ps, result)) = running.next().await else {
+                    break;
+                };
                 in_flight.remove(ps.id.as_str());
                 match result {
                     Ok(r) => {
@@ -298,7 +365,14 @@ impl<'a> Engine<'a> {
             counts,
             duration_ms: started.elapsed().as_millis() as u64,
         };
-        let _ = self.audit("unit_finished", Some(&slug), None, None, None, Some(format!("{status:?}").to_lowercase()));
+        let _ = self.audit(
+            "unit_finished",
+            Some(&slug),
+            None,
+            None,
+            None,
+            Some(format!("{status:?}").to_lowercase()),
+        );
         (summary, fatal, failed_step)
     }
 }

@@ -44,7 +44,14 @@ struct Attempted {
 }
 
 impl Engine<'_> {
-    fn report(&self, unit: &str, ps: &PlanStep<'_>, outcome: Outcome, attempts: u32, started: Instant) -> StepReport {
+    fn report(
+        &self,
+        unit: &str,
+        ps: &PlanStep<'_>,
+        outcome: Outcome,
+        attempts: u32,
+        started: Instant,
+    ) -> StepReport {
         StepReport {
             unit: unit.to_owned(),
             step: ps.id.clone(),
@@ -68,19 +75,36 @@ impl Engine<'_> {
     }
 
     fn approved(&self, ps: &PlanStep<'_>) -> bool {
-        self.opts.yes || self.opts.approve.contains(&ps.id) || self.opts.approve.contains(&ps.step.id)
+        self.opts.yes
+            || self.opts.approve.contains(&ps.id)
+            || self.opts.approve.contains(&ps.step.id)
     }
 
     /// True when phase `n` has had any step started, in this state.
     fn phase_ran(&self, n: u8) -> bool {
         let slug = UnitKey::Phase(n).slug();
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).steps.values().any(|s| s.unit == slug && s.status != StepStatus::Pending)
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .steps
+            .values()
+            .any(|s| s.unit == slug && s.status != StepStatus::Pending)
     }
 
-    pub(super) async fn run_step(&self, unit: &str, ps: &PlanStep<'_>) -> Result<StepResult, Fatal> {
+    pub(super) async fn run_step(
+        &self,
+        unit: &str,
+        ps: &PlanStep<'_>,
+    ) -> Result<StepResult, Fatal> {
         let started = Instant::now();
         let step = ps.step;
-        let prior = self.state.lock().unwrap_or_else(|e| e.into_inner()).steps.get(&ps.id).cloned();
+        let prior = self
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .steps
+            .get(&ps.id)
+            .cloned();
 
         // Resume: a succeeded step is not run again (a read-only one whose captures were
         // secret, and so never saved, is re-read).
@@ -90,7 +114,11 @@ impl Engine<'_> {
         {
             let mut r = self.report(unit, ps, Outcome::Skipped, p.attempts, started);
             let when = p.ended_at.map(|t| format!(" at {t}")).unwrap_or_default();
-            r.found = p.captures.values().next().map(|v| self.redactor.redact(&short(v)));
+            r.found = p
+                .captures
+                .values()
+                .next()
+                .map(|v| self.redactor.redact(&short(v)));
             return Ok(self.finish(r, Some(format!("already succeeded{when}"))));
         }
 
@@ -104,20 +132,46 @@ impl Engine<'_> {
         }
 
         // Needs: a capture whose step failed blocks; one unknown in a dry run is reported.
-        let blocked = step.needs.iter().find_map(|n| self.failed.lock().unwrap_or_else(|e| e.into_inner()).get(n).map(|s| (n.clone(), s.clone())));
+        let blocked = step.needs.iter().find_map(|n| {
+            self.failed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(n)
+                .map(|s| (n.clone(), s.clone()))
+        });
         if let Some((name, producer)) = blocked {
             let r = self.report(unit, ps, Outcome::Blocked, 0, started);
             self.mark_failed_captures(ps, &ps.id);
-            return Ok(self.finish(r, Some(format!("needs `{name}` from step `{producer}`, which failed"))));
+            return Ok(self.finish(
+                r,
+                Some(format!(
+                    "needs `{name}` from step `{producer}`, which failed"
+                )),
+            ));
         }
-        let unknown = step.needs.iter().find_map(|n| self.unknown.lock().unwrap_or_else(|e| e.into_inner()).get(n).map(|s| (n.clone(), s.clone())));
+        let unknown = step.needs.iter().find_map(|n| {
+            self.unknown
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(n)
+                .map(|s| (n.clone(), s.clone()))
+        });
         if let Some((name, producer)) = unknown {
             let r = self.report(unit, ps, Outcome::Unknown, 0, started);
             self.mark_unknown_captures(ps);
-            return Ok(self.finish(r, Some(format!("needs `{name}`, which step `{producer}` makes when it runs (not in a dry run)"))));
+            return Ok(self.finish(
+                r,
+                Some(format!(
+                    "needs `{name}`, which step `{producer}` makes when it runs (not in a dry run)"
+                )),
+            ));
         }
 
-        let captures = self.captures.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let captures = self
+            .captures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let ctx = context(&self.plan.vars, &captures, self.env, ps.item.as_ref());
 
         if let Some(cond) = &step.when {
@@ -128,13 +182,23 @@ impl Engine<'_> {
                     self.record_skip(unit, ps)?;
                     return Ok(self.finish(r, Some(format!("condition `{cond}` is false"))));
                 }
-                Err(e) => return self.fail(unit, ps, started, 0, format!("cannot evaluate `when: {cond}`: {e}")),
+                Err(e) => {
+                    return self.fail(
+                        unit,
+                        ps,
+                        started,
+                        0,
+                        format!("cannot evaluate `when: {cond}`: {e}"),
+                    );
+                }
             }
         }
 
         let spec = match template::render_value(&step.spec, &ctx) {
             Ok(s) => s,
-            Err(e) => return self.fail(unit, ps, started, 0, format!("cannot render the step: {e}")),
+            Err(e) => {
+                return self.fail(unit, ps, started, 0, format!("cannot render the step: {e}"));
+            }
         };
         for secret in step.kind.secrets(&spec) {
             self.redactor.add(&secret);
@@ -145,7 +209,11 @@ impl Engine<'_> {
             let mut r = self.report(unit, ps, Outcome::WouldRun, 0, started);
             r.would_run = Some(description);
             self.mark_unknown_captures(ps);
-            let why = if step.access == Access::Manual { "asks the operator" } else { "changes something" };
+            let why = if step.access == Access::Manual {
+                "asks the operator"
+            } else {
+                "changes something"
+            };
             return Ok(self.finish(r, Some(format!("dry run: not run, it {why}"))));
         }
 
@@ -154,7 +222,9 @@ impl Engine<'_> {
             let question = format!("Run `{}`?\n  {description}\nApprove", ps.title);
             let yes = if self.kinds.prompter.can_prompt() {
                 let prompter = self.kinds.prompter.clone();
-                tokio::task::spawn_blocking(move || prompter.confirm(&question)).await.unwrap_or(false)
+                tokio::task::spawn_blocking(move || prompter.confirm(&question))
+                    .await
+                    .unwrap_or(false)
             } else {
                 false
             };
@@ -164,7 +234,11 @@ impl Engine<'_> {
                 let msg = format!(
                     "step `{}` needs approval{}; rerun with --approve {} (or --yes)",
                     ps.id,
-                    if self.kinds.prompter.can_prompt() { " and was declined" } else { " and there is no terminal to ask" },
+                    if self.kinds.prompter.can_prompt() {
+                        " and was declined"
+                    } else {
+                        " and there is no terminal to ask"
+                    },
                     ps.step.id
                 );
                 self.finish(r, Some(msg.clone()));
@@ -192,8 +266,20 @@ impl Engine<'_> {
                 },
             );
         })?;
-        self.audit("step_started", Some(unit), Some(&ps.id), Some(StepStatus::Running), None, None)?;
-        self.emit(Event::StepStarted { unit: unit.to_owned(), step: ps.id.clone(), title: self.redactor.redact(&ps.title), group: step.group.clone() });
+        self.audit(
+            "step_started",
+            Some(unit),
+            Some(&ps.id),
+            Some(StepStatus::Running),
+            None,
+            None,
+        )?;
+        self.emit(Event::StepStarted {
+            unit: unit.to_owned(),
+            step: ps.id.clone(),
+            title: self.redactor.redact(&ps.title),
+            group: step.group.clone(),
+        });
 
         let attempted = self.attempt(unit, ps, spec, &ctx, approved).await;
         let attempts = attempted.attempts;
@@ -201,14 +287,28 @@ impl Engine<'_> {
             Ok(o) => o,
             Err(f) if f.refused => {
                 let msg = f.message.clone();
-                self.save_result(unit, ps, StepStatus::Pending, attempts_before, BTreeMap::new(), Some(msg.clone()))?;
+                self.save_result(
+                    unit,
+                    ps,
+                    StepStatus::Pending,
+                    attempts_before,
+                    BTreeMap::new(),
+                    Some(msg.clone()),
+                )?;
                 let r = self.report(unit, ps, Outcome::Refused, 0, started);
                 self.finish(r, Some(msg.clone()));
                 return Err(Fatal::Refused(msg));
             }
             Err(f) if f.setup => {
                 let msg = format!("step `{}`: {}", ps.id, f.message);
-                self.save_result(unit, ps, StepStatus::Failed, attempts_before + attempts, BTreeMap::new(), Some(f.message.clone()))?;
+                self.save_result(
+                    unit,
+                    ps,
+                    StepStatus::Failed,
+                    attempts_before + attempts,
+                    BTreeMap::new(),
+                    Some(f.message.clone()),
+                )?;
                 let r = self.report(unit, ps, Outcome::Failed, attempts, started);
                 self.finish(r, Some(f.message));
                 self.mark_failed_captures(ps, &ps.id);
@@ -219,15 +319,37 @@ impl Engine<'_> {
 
         // Expectations (already checked inside the attempts) give the value shown; captures
         // flow to later steps.
-        let mut found = step.expect.first().and_then(|e| e.query.search(&output).ok());
+        let mut found = step
+            .expect
+            .first()
+            .and_then(|e| e.query.search(&output).ok());
         let mut captured = BTreeMap::new();
         for (name, query) in &step.capture {
             match query.search(&output) {
-                Ok(Value::Null) => return self.fail(unit, ps, started, attempts, format!("capture `{name}`: `{}` found nothing in the output", query.source())),
+                Ok(Value::Null) => {
+                    return self.fail(
+                        unit,
+                        ps,
+                        started,
+                        attempts,
+                        format!(
+                            "capture `{name}`: `{}` found nothing in the output",
+                            query.source()
+                        ),
+                    );
+                }
                 Ok(v) => {
                     captured.insert(name.clone(), v);
                 }
-                Err(e) => return self.fail(unit, ps, started, attempts, format!("capture `{name}`: {e}")),
+                Err(e) => {
+                    return self.fail(
+                        unit,
+                        ps,
+                        started,
+                        attempts,
+                        format!("capture `{name}`: {e}"),
+                    );
+                }
             }
         }
         if step.secret {
@@ -236,9 +358,23 @@ impl Engine<'_> {
         if found.is_none() {
             found = captured.values().next().cloned();
         }
-        self.captures.lock().unwrap_or_else(|e| e.into_inner()).extend(captured.clone());
-        let saved = if step.secret { BTreeMap::new() } else { captured };
-        self.save_result(unit, ps, StepStatus::Succeeded, attempts_before + attempts, saved, None)?;
+        self.captures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(captured.clone());
+        let saved = if step.secret {
+            BTreeMap::new()
+        } else {
+            captured
+        };
+        self.save_result(
+            unit,
+            ps,
+            StepStatus::Succeeded,
+            attempts_before + attempts,
+            saved,
+            None,
+        )?;
         let mut r = self.report(unit, ps, Outcome::Succeeded, attempts, started);
         r.found = found.map(|v| self.redactor.redact(&short_value(&v)));
         Ok(self.finish(r, None))
@@ -246,7 +382,14 @@ impl Engine<'_> {
 
     /// Runs the kind with per-attempt timeouts, retrying (with backoff) failures and unmet
     /// `until` conditions while attempts remain.
-    async fn attempt(&self, unit: &str, ps: &PlanStep<'_>, spec: Value, ctx: &minijinja::Value, approved: bool) -> Attempted {
+    async fn attempt(
+        &self,
+        unit: &str,
+        ps: &PlanStep<'_>,
+        spec: Value,
+        ctx: &minijinja::Value,
+        approved: bool,
+    ) -> Attempted {
         let step = ps.step;
         let mut delays = step.retry.as_ref().map(|r| {
             let mut b = backon::ExponentialBuilder::default()
@@ -259,19 +402,47 @@ impl Engine<'_> {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let step_ref = StepRef { id: &ps.id, approved };
-            let result = match tokio::time::timeout(step.timeout, step.kind.run(spec.clone(), step_ref, self.kinds)).await {
-                Err(_) => Err(KindFailure::failed(format!("timed out after {}", humantime::format_duration(step.timeout)))),
+            let step_ref = StepRef {
+                id: &ps.id,
+                approved,
+            };
+            let result = match tokio::time::timeout(
+                step.timeout,
+                step.kind.run(spec.clone(), step_ref, self.kinds),
+            )
+            .await
+            {
+                Err(_) => Err(KindFailure::failed(format!(
+                    "timed out after {}",
+                    humantime::format_duration(step.timeout)
+                ))),
                 Ok(Err(f)) => Err(f),
                 Ok(Ok(output)) => self.judge(ps, &output, ctx).map(|()| output),
             };
             match result {
-                Ok(output) => return Attempted { output: Ok(output), attempts },
-                Err(f) if f.refused || f.setup => return Attempted { output: Err(f), attempts },
+                Ok(output) => {
+                    return Attempted {
+                        output: Ok(output),
+                        attempts,
+                    };
+                }
+                Err(f) if f.refused || f.setup => {
+                    return Attempted {
+                        output: Err(f),
+                        attempts,
+                    };
+                }
                 Err(f) => {
                     let Some(delay) = delays.as_mut().and_then(Iterator::next) else {
-                        let message = if attempts > 1 { format!("{} (after {attempts} attempts)", f.message) } else { f.message };
-                        return Attempted { output: Err(KindFailure::failed(message)), attempts };
+                        let message = if attempts > 1 {
+                            format!("{} (after {attempts} attempts)", f.message)
+                        } else {
+                            f.message
+                        };
+                        return Attempted {
+                            output: Err(KindFailure::failed(message)),
+                            attempts,
+                        };
                     };
                     self.emit(Event::StepRetrying {
                         unit: unit.to_owned(),
@@ -281,7 +452,13 @@ impl Engine<'_> {
                         reason: self.redactor.redact(&f.message),
                     });
                     if self.interrupt.sleep(delay).await {
-                        return Attempted { output: Err(KindFailure::failed(format!("interrupted while waiting to retry: {}", f.message))), attempts };
+                        return Attempted {
+                            output: Err(KindFailure::failed(format!(
+                                "interrupted while waiting to retry: {}",
+                                f.message
+                            ))),
+                            attempts,
+                        };
                     }
                 }
             }
@@ -289,10 +466,17 @@ impl Engine<'_> {
     }
 
     /// `until` (polling) then `expect`; both failing are retryable while attempts remain.
-    fn judge(&self, ps: &PlanStep<'_>, output: &Value, ctx: &minijinja::Value) -> Result<(), KindFailure> {
+    fn judge(
+        &self,
+        ps: &PlanStep<'_>,
+        output: &Value,
+        ctx: &minijinja::Value,
+    ) -> Result<(), KindFailure> {
         if let Some(retry) = &ps.step.retry {
             for until in &retry.until {
-                until.check(output, ctx).map_err(|e| KindFailure::failed(format!("still waiting: {e}")))?;
+                until
+                    .check(output, ctx)
+                    .map_err(|e| KindFailure::failed(format!("still waiting: {e}")))?;
             }
         }
         for e in &ps.step.expect {
@@ -301,16 +485,48 @@ impl Engine<'_> {
         Ok(())
     }
 
-    fn fail(&self, unit: &str, ps: &PlanStep<'_>, started: Instant, attempts: u32, message: String) -> Result<StepResult, Fatal> {
-        let before = self.state.lock().unwrap_or_else(|e| e.into_inner()).steps.get(&ps.id).map_or(0, |s| s.attempts);
-        self.save_result(unit, ps, StepStatus::Failed, before.max(attempts), BTreeMap::new(), Some(message.clone()))?;
+    fn fail(
+        &self,
+        unit: &str,
+        ps: &PlanStep<'_>,
+        started: Instant,
+        attempts: u32,
+        message: String,
+    ) -> Result<StepResult, Fatal> {
+        let before = self
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .steps
+            .get(&ps.id)
+            .map_or(0, |s| s.attempts);
+        self.save_result(
+            unit,
+            ps,
+            StepStatus::Failed,
+            before.max(attempts),
+            BTreeMap::new(),
+            Some(message.clone()),
+        )?;
         self.mark_failed_captures(ps, &ps.id);
-        let outcome = if ps.step.optional { Outcome::FailedOptional } else { Outcome::Failed };
+        let outcome = if ps.step.optional {
+            Outcome::FailedOptional
+        } else {
+            Outcome::Failed
+        };
         let r = self.report(unit, ps, outcome, attempts, started);
         Ok(self.finish(r, Some(message)))
     }
 
-    fn save_result(&self, unit: &str, ps: &PlanStep<'_>, status: StepStatus, attempts: u32, captures: BTreeMap<String, Value>, message: Option<String>) -> Result<(), Fatal> {
+    fn save_result(
+        &self,
+        unit: &str,
+        ps: &PlanStep<'_>,
+        status: StepStatus,
+        attempts: u32,
+        captures: BTreeMap<String, Value>,
+        message: Option<String>,
+    ) -> Result<(), Fatal> {
         let message = message.map(|m| self.redactor.redact(&m));
         let now = jiff::Timestamp::now();
         self.update_state(|s| {
@@ -332,7 +548,14 @@ impl Engine<'_> {
             entry.captures = captures;
             entry.message = message.clone();
         })?;
-        self.audit("step_finished", Some(unit), Some(&ps.id), Some(status), Some(attempts), message)?;
+        self.audit(
+            "step_finished",
+            Some(unit),
+            Some(&ps.id),
+            Some(status),
+            Some(attempts),
+            message,
+        )?;
         Ok(())
     }
 
@@ -343,7 +566,12 @@ impl Engine<'_> {
     fn mark_unknown_captures(&self, ps: &PlanStep<'_>) {
         let mut unknown = self.unknown.lock().unwrap_or_else(|e| e.into_inner());
         for (name, _) in &ps.step.capture {
-            if !self.captures.lock().unwrap_or_else(|e| e.into_inner()).contains_key(name) {
+            if !self
+                .captures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(name)
+            {
                 unknown.insert(name.clone(), ps.id.clone());
             }
         }

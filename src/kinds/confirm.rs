@@ -3,7 +3,9 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Access, KindContext, KindFailure, KindFuture, SpecError, StepKind, StepRef, parse_spec};
+use super::{
+    Access, KindContext, KindFailure, KindFuture, SpecError, StepKind, StepRef, parse_spec,
+};
 
 pub struct Confirm;
 
@@ -45,12 +47,16 @@ impl StepKind for Confirm {
     }
 
     fn describe(&self, spec: &Value) -> String {
-        parse_spec::<Spec>(spec).map(|s| format!("ask: {}", s.prompt())).unwrap_or_else(|_| spec.to_string())
+        parse_spec::<Spec>(spec)
+            .map(|s| format!("ask: {}", s.prompt()))
+            .unwrap_or_else(|_| spec.to_string())
     }
 
     fn run<'a>(&'a self, spec: Value, step: StepRef<'a>, ctx: &'a KindContext) -> KindFuture<'a> {
         Box::pin(async move {
-            let prompt = parse_spec::<Spec>(&spec).map_err(|e| KindFailure::failed(e.message))?.prompt();
+            let prompt = parse_spec::<Spec>(&spec)
+                .map_err(|e| KindFailure::failed(e.message))?
+                .prompt();
             if step.approved {
                 return Ok(json!({"confirmed": true, "by": "flag"}));
             }
@@ -68,7 +74,9 @@ impl StepKind for Confirm {
             if yes {
                 Ok(json!({"confirmed": true, "by": "operator"}))
             } else {
-                Err(KindFailure::failed(format!("the operator answered no to `{prompt}`")))
+                Err(KindFailure::failed(format!(
+                    "the operator answered no to `{prompt}`"
+                )))
             }
         })
     }

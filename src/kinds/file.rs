@@ -9,7 +9,9 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Access, KindContext, KindFailure, KindFuture, SpecError, StepKind, StepRef, parse_spec};
+use super::{
+    Access, KindContext, KindFailure, KindFuture, SpecError, StepKind, StepRef, parse_spec,
+};
 
 pub struct File;
 
@@ -39,7 +41,10 @@ struct BackupMeta {
 }
 
 fn invalid(message: impl Into<String>) -> SpecError {
-    SpecError { path: None, message: message.into() }
+    SpecError {
+        path: None,
+        message: message.into(),
+    }
 }
 
 impl StepKind for File {
@@ -50,13 +55,20 @@ impl StepKind for File {
     fn check(&self, spec: &Value) -> Result<(), SpecError> {
         let s: Spec = parse_spec(spec).map_err(|e| SpecError {
             path: e.path,
-            message: format!("{} (an edit is `replace`+`with`, `ensure_line` or `remove_line`)", e.message),
+            message: format!(
+                "{} (an edit is `replace`+`with`, `ensure_line` or `remove_line`)",
+                e.message
+            ),
         })?;
         match (&s.path, &s.restore, s.edits.is_empty()) {
             (Some(_), None, false) => {}
             (_, Some(_), true) => {}
             (_, Some(_), false) => return Err(invalid("`restore` takes no `edits`")),
-            (None, None, _) => return Err(invalid("`file` needs `path` and `edits`, or `restore: STEP_ID`")),
+            (None, None, _) => {
+                return Err(invalid(
+                    "`file` needs `path` and `edits`, or `restore: STEP_ID`",
+                ));
+            }
             (Some(_), None, true) => return Err(invalid("`file` needs at least one edit")),
         }
         for edit in &s.edits {
@@ -64,7 +76,9 @@ impl StepKind for File {
                 && !replace.contains("{{")
                 && let Err(e) = Regex::new(replace)
             {
-                return Err(invalid(format!("invalid regular expression `{replace}`: {e}")));
+                return Err(invalid(format!(
+                    "invalid regular expression `{replace}`: {e}"
+                )));
             }
         }
         Ok(())
@@ -76,8 +90,19 @@ impl StepKind for File {
 
     fn describe(&self, spec: &Value) -> String {
         match parse_spec::<Spec>(spec) {
-            Ok(Spec { restore: Some(from), .. }) => format!("restore the file backed up by step `{from}`"),
-            Ok(Spec { path: Some(path), edits, .. }) => format!("edit {path} ({} edit{})", edits.len(), if edits.len() == 1 { "" } else { "s" }),
+            Ok(Spec {
+                restore: Some(from),
+                ..
+            }) => format!("restore the file backed up by step `{from}`"),
+            Ok(Spec {
+                path: Some(path),
+                edits,
+                ..
+            }) => format!(
+                "edit {path} ({} edit{})",
+                edits.len(),
+                if edits.len() == 1 { "" } else { "s" }
+            ),
             _ => spec.to_string(),
         }
     }
@@ -94,11 +119,21 @@ impl StepKind for File {
     }
 }
 
-fn edit(backup_dir: &Path, step_id: &str, path: &Path, edits: &[Edit]) -> Result<Value, KindFailure> {
+fn edit(
+    backup_dir: &Path,
+    step_id: &str,
+    path: &Path,
+    edits: &[Edit],
+) -> Result<Value, KindFailure> {
     let original = match fs::read_to_string(path) {
         Ok(t) => Some(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(KindFailure::failed(format!("cannot read {}: {e}", path.display()))),
+        Err(e) => {
+            return Err(KindFailure::failed(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )));
+        }
     };
     let mut text = original.clone().unwrap_or_default();
     for e in edits {
@@ -107,10 +142,20 @@ fn edit(backup_dir: &Path, step_id: &str, path: &Path, edits: &[Edit]) -> Result
     let backup = backup_dir.join(step_id);
     // The first backup is the original: a rerun after a partial edit must not overwrite it.
     if !backup_meta_path(backup_dir, step_id).exists() {
-        fs::create_dir_all(backup_dir).map_err(|e| KindFailure::failed(format!("cannot create {}: {e}", backup_dir.display())))?;
-        write_atomic(&backup, original.as_deref().unwrap_or_default().as_bytes(), None)?;
-        let meta = BackupMeta { path: absolute(path), existed: original.is_some() };
-        let meta = serde_json::to_vec_pretty(&meta).map_err(|e| KindFailure::failed(e.to_string()))?;
+        fs::create_dir_all(backup_dir).map_err(|e| {
+            KindFailure::failed(format!("cannot create {}: {e}", backup_dir.display()))
+        })?;
+        write_atomic(
+            &backup,
+            original.as_deref().unwrap_or_default().as_bytes(),
+            None,
+        )?;
+        let meta = BackupMeta {
+            path: absolute(path),
+            existed: original.is_some(),
+        };
+        let meta =
+            serde_json::to_vec_pretty(&meta).map_err(|e| KindFailure::failed(e.to_string()))?;
         write_atomic(&backup_meta_path(backup_dir, step_id), &meta, None)?;
     }
     let changed = original.as_deref() != Some(text.as_str());
@@ -118,24 +163,41 @@ fn edit(backup_dir: &Path, step_id: &str, path: &Path, edits: &[Edit]) -> Result
         let mode = fs::metadata(path).ok().map(|m| m.permissions());
         write_atomic(path, text.as_bytes(), mode)?;
     }
-    Ok(json!({"path": path.display().to_string(), "changed": changed, "backup": backup.display().to_string()}))
+    Ok(
+        json!({"path": path.display().to_string(), "changed": changed, "backup": backup.display().to_string()}),
+    )
 }
 
 fn restore(backup_dir: &Path, from: &str) -> Result<Value, KindFailure> {
     let meta_path = backup_meta_path(backup_dir, from);
     let meta: BackupMeta = match fs::read(&meta_path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| KindFailure::failed(format!("backup record {} is damaged: {e}", meta_path.display())))?,
-        Err(_) => return Err(KindFailure::failed(format!("there is no backup from step `{from}`: it never edited its file"))),
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            KindFailure::failed(format!(
+                "backup record {} is damaged: {e}",
+                meta_path.display()
+            ))
+        })?,
+        Err(_) => {
+            return Err(KindFailure::failed(format!(
+                "there is no backup from step `{from}`: it never edited its file"
+            )));
+        }
     };
     let backup = backup_dir.join(from);
     if meta.existed {
-        let content = fs::read(&backup).map_err(|e| KindFailure::failed(format!("cannot read backup {}: {e}", backup.display())))?;
+        let content = fs::read(&backup).map_err(|e| {
+            KindFailure::failed(format!("cannot read backup {}: {e}", backup.display()))
+        })?;
         let mode = fs::metadata(&meta.path).ok().map(|m| m.permissions());
         write_atomic(&meta.path, &content, mode)?;
     } else if meta.path.exists() {
-        fs::remove_file(&meta.path).map_err(|e| KindFailure::failed(format!("cannot remove {}: {e}", meta.path.display())))?;
+        fs::remove_file(&meta.path).map_err(|e| {
+            KindFailure::failed(format!("cannot remove {}: {e}", meta.path.display()))
+        })?;
     }
-    Ok(json!({"path": meta.path.display().to_string(), "changed": true, "backup": backup.display().to_string()}))
+    Ok(
+        json!({"path": meta.path.display().to_string(), "changed": true, "backup": backup.display().to_string()}),
+    )
 }
 
 fn backup_meta_path(dir: &Path, step_id: &str) -> PathBuf {
@@ -149,29 +211,49 @@ fn absolute(path: &Path) -> PathBuf {
 fn apply(text: &str, edit: &Edit) -> Result<String, KindFailure> {
     Ok(match edit {
         Edit::Replace { replace, with } => {
-            let re = Regex::new(replace).map_err(|e| KindFailure::failed(format!("invalid regular expression `{replace}`: {e}")))?;
+            let re = Regex::new(replace).map_err(|e| {
+                KindFailure::failed(format!("invalid regular expression `{replace}`: {e}"))
+            })?;
             re.replace_all(text, regex::NoExpand(with)).into_owned()
         }
         Edit::EnsureLine { ensure_line } => {
             if text.lines().any(|l| l.trim() == ensure_line.trim()) {
                 text.to_owned()
             } else {
-                let sep = if text.is_empty() || text.ends_with('\n') { "" } else { "\n" };
+                let sep = if text.is_empty() || text.ends_with('\n') {
+                    ""
+                } else {
+                    "\n"
+                };
                 format!("{text}{sep}{ensure_line}\n")
             }
         }
         Edit::RemoveLine { remove_line } => {
-            let kept: Vec<&str> = text.split_inclusive('\n').filter(|l| l.trim() != remove_line.trim()).collect();
+            let kept: Vec<&str> = text
+                .split_inclusive('\n')
+                .filter(|l| l.trim() != remove_line.trim())
+                .collect();
             kept.concat()
         }
     })
 }
 
 /// Writes `content` to `path` so that a crash leaves the old or the new file, never a torn one.
-fn write_atomic(path: &Path, content: &[u8], permissions: Option<fs::Permissions>) -> Result<(), KindFailure> {
-    let fail = |e: std::io::Error| KindFailure::failed(format!("cannot write {}: {e}", path.display()));
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new().prefix(".outpost-migrate.").tempfile_in(dir).map_err(fail)?;
+fn write_atomic(
+    path: &Path,
+    content: &[u8],
+    permissions: Option<fs::Permissions>,
+) -> Result<(), KindFailure> {
+    let fail =
+        |e: std::io::Error| KindFailure::failed(format!("cannot write {}: {e}", path.display()));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".outpost-migrate.")
+        .tempfile_in(dir)
+        .map_err(fail)?;
     tmp.write_all(content).map_err(fail)?;
     if let Some(p) = permissions {
         tmp.as_file().set_permissions(p).map_err(fail)?;
@@ -188,11 +270,36 @@ mod tests {
     #[test]
     fn edits_apply_and_are_idempotent() {
         let text = "provider: 'ssm',\ninstanceId: 'mi-1',\n";
-        let once = apply(text, &Edit::Replace { replace: "provider: 'ssm'".into(), with: "provider: 'http'".into() }).unwrap();
-        let once = apply(&once, &Edit::EnsureLine { ensure_line: "endpoint: 'x',".into() }).unwrap();
-        let once = apply(&once, &Edit::RemoveLine { remove_line: "instanceId: 'mi-1',".into() }).unwrap();
+        let once = apply(
+            text,
+            &Edit::Replace {
+                replace: "provider: 'ssm'".into(),
+                with: "provider: 'http'".into(),
+            },
+        )
+        .unwrap();
+        let once = apply(
+            &once,
+            &Edit::EnsureLine {
+                ensure_line: "endpoint: 'x',".into(),
+            },
+        )
+        .unwrap();
+        let once = apply(
+            &once,
+            &Edit::RemoveLine {
+                remove_line: "instanceId: 'mi-1',".into(),
+            },
+        )
+        .unwrap();
         assert_eq!(once, "provider: 'http',\nendpoint: 'x',\n");
-        let twice = apply(&once, &Edit::EnsureLine { ensure_line: "endpoint: 'x',".into() }).unwrap();
+        let twice = apply(
+            &once,
+            &Edit::EnsureLine {
+                ensure_line: "endpoint: 'x',".into(),
+            },
+        )
+        .unwrap();
         assert_eq!(once, twice);
     }
 }

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{Access, KindContext, KindFailure, KindFuture, SpecError, StepKind, StepRef, parse_spec};
+use super::{
+    Access, KindContext, KindFailure, KindFuture, SpecError, StepKind, StepRef, parse_spec,
+};
 
 pub struct Http;
 
@@ -44,8 +46,16 @@ impl StepKind for Http {
     }
 
     fn access(&self, spec: &Value) -> Access {
-        let method = spec.get("method").and_then(Value::as_str).unwrap_or("GET").to_ascii_uppercase();
-        if method == "GET" || method == "HEAD" { Access::ReadOnly } else { Access::Mutating }
+        let method = spec
+            .get("method")
+            .and_then(Value::as_str)
+            .unwrap_or("GET")
+            .to_ascii_uppercase();
+        if method == "GET" || method == "HEAD" {
+            Access::ReadOnly
+        } else {
+            Access::Mutating
+        }
     }
 
     fn describe(&self, spec: &Value) -> String {
@@ -59,7 +69,9 @@ impl StepKind for Http {
     }
 
     fn secrets(&self, spec: &Value) -> Vec<String> {
-        let Some(headers) = spec.get("headers").and_then(Value::as_object) else { return Vec::new() };
+        let Some(headers) = spec.get("headers").and_then(Value::as_object) else {
+            return Vec::new();
+        };
         headers
             .iter()
             .filter(|(k, _)| is_secret_header(k))
@@ -76,7 +88,9 @@ impl StepKind for Http {
         Box::pin(async move {
             let spec: Spec = parse_spec(&spec).map_err(|e| KindFailure::failed(e.message))?;
             let method = reqwest::Method::from_bytes(spec.method.to_ascii_uppercase().as_bytes())
-                .map_err(|_| KindFailure::failed(format!("`{}` is not an HTTP method", spec.method)))?;
+                .map_err(|_| {
+                KindFailure::failed(format!("`{}` is not an HTTP method", spec.method))
+            })?;
             let mut req = ctx.http.request(method.clone(), &spec.url);
             for (k, v) in &spec.headers {
                 req = req.header(k, v);
@@ -84,20 +98,34 @@ impl StepKind for Http {
             if let Some(body) = &spec.json {
                 req = req.json(body);
             }
-            let resp = req.send().await.map_err(|e| KindFailure::failed(format!("{method} {} failed: {}", spec.url, error_chain(&e))))?;
+            let resp = req.send().await.map_err(|e| {
+                KindFailure::failed(format!("{method} {} failed: {}", spec.url, error_chain(&e)))
+            })?;
             let status = resp.status().as_u16();
             let mut headers = Map::new();
             for (k, v) in resp.headers() {
                 if !is_secret_header(k.as_str()) {
-                    headers.insert(k.as_str().to_owned(), Value::String(v.to_str().unwrap_or_default().to_owned()));
+                    headers.insert(
+                        k.as_str().to_owned(),
+                        Value::String(v.to_str().unwrap_or_default().to_owned()),
+                    );
                 }
             }
-            let text = resp.text().await.map_err(|e| KindFailure::failed(format!("reading the response of {} failed: {e}", spec.url)))?;
+            let text = resp.text().await.map_err(|e| {
+                KindFailure::failed(format!("reading the response of {} failed: {e}", spec.url))
+            })?;
             let body = serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text));
-            let accepted = if spec.status.is_empty() { (200..300).contains(&status) } else { spec.status.contains(&status) };
+            let accepted = if spec.status.is_empty() {
+                (200..300).contains(&status)
+            } else {
+                spec.status.contains(&status)
+            };
             if !accepted {
                 let snippet: String = body.to_string().chars().take(300).collect();
-                return Err(KindFailure::failed(format!("{method} {} answered {status}: {snippet}", spec.url)));
+                return Err(KindFailure::failed(format!(
+                    "{method} {} answered {status}: {snippet}",
+                    spec.url
+                )));
             }
             Ok(json!({"status": status, "headers": headers, "body": body}))
         })
@@ -106,7 +134,12 @@ impl StepKind for Http {
 
 fn is_secret_header(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    name == "authorization" || name == "proxy-authorization" || name == "cookie" || name == "set-cookie" || name.contains("api-key") || name.contains("token")
+    name == "authorization"
+        || name == "proxy-authorization"
+        || name == "cookie"
+        || name == "set-cookie"
+        || name.contains("api-key")
+        || name.contains("token")
 }
 
 /// reqwest hides the cause (connection refused, timeout) behind "error sending request".

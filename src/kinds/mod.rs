@@ -16,7 +16,8 @@ use serde_json::Value;
 use crate::engine::prompt::Prompter;
 
 /// Every step kind the runbook may use, by its key in a step.
-pub static REGISTRY: &[&dyn StepKind] = &[&shell::Shell, &http::Http, &confirm::Confirm, &file::File];
+pub static REGISTRY: &[&dyn StepKind] =
+    &[&shell::Shell, &http::Http, &confirm::Confirm, &file::File];
 
 pub fn find(name: &str) -> Option<&'static dyn StepKind> {
     REGISTRY.iter().copied().find(|k| k.name() == name)
@@ -51,13 +52,25 @@ pub struct KindFailure {
 
 impl KindFailure {
     pub fn failed(message: impl Into<String>) -> Self {
-        KindFailure { message: message.into(), setup: false, refused: false }
+        KindFailure {
+            message: message.into(),
+            setup: false,
+            refused: false,
+        }
     }
     pub fn setup(message: impl Into<String>) -> Self {
-        KindFailure { message: message.into(), setup: true, refused: false }
+        KindFailure {
+            message: message.into(),
+            setup: true,
+            refused: false,
+        }
     }
     pub fn refused(message: impl Into<String>) -> Self {
-        KindFailure { message: message.into(), setup: false, refused: true }
+        KindFailure {
+            message: message.into(),
+            setup: false,
+            refused: true,
+        }
     }
 }
 
@@ -105,6 +118,8 @@ pub trait StepKind: Send + Sync {
 
 /// Deserialises a kind's spec, keeping the path of the first problem for a located error.
 pub fn parse_spec<T: DeserializeOwned>(spec: &Value) -> Result<T, SpecError> {
-    serde_path_to_error::deserialize(spec)
-        .map_err(|e| SpecError { path: Some(e.path().clone()), message: e.inner().to_string() })
+    serde_path_to_error::deserialize(spec).map_err(|e| SpecError {
+        path: Some(e.path().clone()),
+        message: e.inner().to_string(),
+    })
 }

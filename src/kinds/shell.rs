@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Access, KindContext, KindFailure, KindFuture, SpecError, StepKind, StepRef, parse_spec};
+use super::{
+    Access, KindContext, KindFailure, KindFuture, SpecError, StepKind, StepRef, parse_spec,
+};
 
 pub struct Shell;
 
@@ -48,21 +50,45 @@ impl StepKind for Shell {
         Box::pin(async move {
             let spec: Spec = parse_spec(&spec).map_err(|e| KindFailure::failed(e.message))?;
             let mut cmd = tokio::process::Command::new("sh");
-            cmd.arg("-c").arg(&spec.command).envs(&spec.env).stdin(std::process::Stdio::null()).kill_on_drop(true);
+            cmd.arg("-c")
+                .arg(&spec.command)
+                .envs(&spec.env)
+                .stdin(std::process::Stdio::null())
+                .kill_on_drop(true);
             if let Some(cwd) = &spec.cwd {
                 if !std::path::Path::new(cwd).is_dir() {
-                    return Err(KindFailure::setup(format!("working directory `{cwd}` does not exist")));
+                    return Err(KindFailure::setup(format!(
+                        "working directory `{cwd}` does not exist"
+                    )));
                 }
                 cmd.current_dir(cwd);
             }
-            let out = cmd.output().await.map_err(|e| KindFailure::setup(format!("cannot start `sh`: {e}")))?;
+            let out = cmd
+                .output()
+                .await
+                .map_err(|e| KindFailure::setup(format!("cannot start `sh`: {e}")))?;
             let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
             let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
             let code = out.status.code().unwrap_or(-1);
             if !out.status.success() {
-                let tail: String = stderr.trim().chars().rev().take(STDERR_TAIL).collect::<Vec<_>>().into_iter().rev().collect();
-                let detail = if tail.is_empty() { String::new() } else { format!(": {tail}") };
-                return Err(KindFailure::failed(format!("`{}` exited with {code}{detail}", spec.command)));
+                let tail: String = stderr
+                    .trim()
+                    .chars()
+                    .rev()
+                    .take(STDERR_TAIL)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                let detail = if tail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {tail}")
+                };
+                return Err(KindFailure::failed(format!(
+                    "`{}` exited with {code}{detail}",
+                    spec.command
+                )));
             }
             let parsed = serde_json::from_str::<Value>(stdout.trim()).unwrap_or(Value::Null);
             Ok(json!({"exit_code": code, "stdout": stdout, "stderr": stderr, "json": parsed}))

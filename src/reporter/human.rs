@@ -28,7 +28,10 @@ struct Inner {
 
 impl HumanReporter {
     pub fn new(term: Arc<Terminal>) -> Self {
-        HumanReporter { term, inner: Mutex::new(Inner::default()) }
+        HumanReporter {
+            term,
+            inner: Mutex::new(Inner::default()),
+        }
     }
 
     fn symbol(&self, outcome: Outcome) -> String {
@@ -46,32 +49,68 @@ impl HumanReporter {
     }
 
     fn step_lines(&self, r: &StepReport) -> Vec<String> {
-        let title = if r.title.chars().count() > TITLE_WIDTH { format!("{}…", r.title.chars().take(TITLE_WIDTH - 1).collect::<String>()) } else { r.title.clone() };
+        let title = if r.title.chars().count() > TITLE_WIDTH {
+            format!(
+                "{}…",
+                r.title.chars().take(TITLE_WIDTH - 1).collect::<String>()
+            )
+        } else {
+            r.title.clone()
+        };
         let pad = TITLE_WIDTH.saturating_sub(title.chars().count());
         let detail = match r.outcome {
             Outcome::Succeeded => r.found.clone().unwrap_or_default(),
-            Outcome::Skipped => self.term.style(&format!("skipped: {}", r.message.clone().unwrap_or_default()), Style::new().dim()),
+            Outcome::Skipped => self.term.style(
+                &format!("skipped: {}", r.message.clone().unwrap_or_default()),
+                Style::new().dim(),
+            ),
             Outcome::WouldRun => self.term.style("would run (dry run)", Style::new().cyan()),
-            Outcome::Unknown => self.term.style("unknown in a dry run", Style::new().yellow()),
+            Outcome::Unknown => self
+                .term
+                .style("unknown in a dry run", Style::new().yellow()),
             Outcome::Blocked => self.term.style("not run", Style::new().yellow()),
             Outcome::FailedOptional => self.term.style("failed (optional)", Style::new().yellow()),
             Outcome::Failed => self.term.style("failed", Style::new().red()),
             Outcome::Refused => self.term.style("refused", Style::new().red()),
         };
-        let time = if r.duration_ms >= 10 && !matches!(r.outcome, Outcome::Skipped | Outcome::WouldRun | Outcome::Unknown) {
-            self.term.style(&format!("  ({})", duration(r.duration_ms)), Style::new().dim())
+        let time = if r.duration_ms >= 10
+            && !matches!(
+                r.outcome,
+                Outcome::Skipped | Outcome::WouldRun | Outcome::Unknown
+            ) {
+            self.term.style(
+                &format!("  ({})", duration(r.duration_ms)),
+                Style::new().dim(),
+            )
         } else {
             String::new()
         };
-        let attempts = if r.attempts > 1 { self.term.style(&format!("  [{} attempts]", r.attempts), Style::new().dim()) } else { String::new() };
-        let mut lines = vec![format!("  {} {title}{}  {detail}{attempts}{time}", self.symbol(r.outcome), " ".repeat(pad))];
+        let attempts = if r.attempts > 1 {
+            self.term
+                .style(&format!("  [{} attempts]", r.attempts), Style::new().dim())
+        } else {
+            String::new()
+        };
+        let mut lines = vec![format!(
+            "  {} {title}{}  {detail}{attempts}{time}",
+            self.symbol(r.outcome),
+            " ".repeat(pad)
+        )];
         if let Some(w) = &r.would_run {
             lines.push(format!("      {}", self.term.style(w, Style::new().dim())));
         }
         match r.outcome {
-            Outcome::Failed | Outcome::Refused | Outcome::FailedOptional | Outcome::Unknown | Outcome::Blocked => {
+            Outcome::Failed
+            | Outcome::Refused
+            | Outcome::FailedOptional
+            | Outcome::Unknown
+            | Outcome::Blocked => {
                 if let Some(m) = &r.message {
-                    let style = if r.outcome == Outcome::Failed || r.outcome == Outcome::Refused { Style::new().red() } else { Style::new().yellow() };
+                    let style = if r.outcome == Outcome::Failed || r.outcome == Outcome::Refused {
+                        Style::new().red()
+                    } else {
+                        Style::new().yellow()
+                    };
                     lines.push(format!("      └─ {}", self.term.style(m, style)));
                 }
             }
@@ -106,7 +145,10 @@ impl HumanReporter {
                     if let Some(g) = &r.group
                         && !self.term.quiet
                     {
-                        self.term.out(&format!("  {}", self.term.style(g, Style::new().bold().underlined())));
+                        self.term.out(&format!(
+                            "  {}",
+                            self.term.style(g, Style::new().bold().underlined())
+                        ));
                     }
                 }
                 self.print_step(r);
@@ -126,8 +168,16 @@ impl HumanReporter {
                 c.succeeded,
                 c.failed,
                 c.skipped,
-                if c.would_run > 0 { format!(", {} not run (dry run)", c.would_run) } else { String::new() },
-                if c.unknown > 0 { format!(", {} unknown", c.unknown) } else { String::new() },
+                if c.would_run > 0 {
+                    format!(", {} not run (dry run)", c.would_run)
+                } else {
+                    String::new()
+                },
+                if c.unknown > 0 {
+                    format!(", {} unknown", c.unknown)
+                } else {
+                    String::new()
+                },
                 duration(u.duration_ms)
             ));
         }
@@ -140,7 +190,15 @@ impl HumanReporter {
             if !self.term.color {
                 table.force_no_tty();
             }
-            table.set_header(vec!["unit", "result", "succeeded", "failed", "skipped", "not run", "time"]);
+            table.set_header(vec![
+                "unit",
+                "result",
+                "succeeded",
+                "failed",
+                "skipped",
+                "not run",
+                "time",
+            ]);
             for u in &s.units {
                 table.add_row(vec![
                     u.title.clone(),
@@ -158,7 +216,11 @@ impl HumanReporter {
         let c = &s.counts;
         let what = format!("{}{}", s.command, if s.dry_run { " (dry run)" } else { "" });
         let line = if s.exit_code == 0 {
-            let extra = if s.dry_run { format!(", {} would run, {} unknown", c.would_run, c.unknown) } else { String::new() };
+            let extra = if s.dry_run {
+                format!(", {} would run, {} unknown", c.would_run, c.unknown)
+            } else {
+                String::new()
+            };
             format!(
                 "{} {what} succeeded: {} steps succeeded, {} skipped{extra} in {}",
                 self.term.style("✔", Style::new().green().bold()),
@@ -167,9 +229,21 @@ impl HumanReporter {
                 duration(s.duration_ms)
             )
         } else {
-            let at = s.stopped_at.as_ref().map(|st| format!(" at step `{st}`")).unwrap_or_default();
-            let why = s.message.as_ref().map(|m| format!(": {m}")).unwrap_or_default();
-            format!("{} {what} failed{at}{why} (exit code {})", self.term.style("✘", Style::new().red().bold()), s.exit_code)
+            let at = s
+                .stopped_at
+                .as_ref()
+                .map(|st| format!(" at step `{st}`"))
+                .unwrap_or_default();
+            let why = s
+                .message
+                .as_ref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default();
+            format!(
+                "{} {what} failed{at}{why} (exit code {})",
+                self.term.style("✘", Style::new().red().bold()),
+                s.exit_code
+            )
         };
         self.term.out("");
         self.term.out(&line);
@@ -183,10 +257,26 @@ impl EventSink for HumanReporter {
     fn emit(&self, event: Event) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         match event {
-            Event::RunStarted { command, runbook: _, dry_run, steps, .. } => {
+            Event::RunStarted {
+                command,
+                runbook: _,
+                dry_run,
+                steps,
+                ..
+            } => {
                 if !self.term.quiet {
-                    let dry = if dry_run { self.term.style("  dry run: read-only steps run, nothing is changed", Style::new().cyan()) } else { String::new() };
-                    self.term.out(&format!("{} {command} · {steps} steps{dry}", self.term.style("outpost-migrate", Style::new().bold())));
+                    let dry = if dry_run {
+                        self.term.style(
+                            "  dry run: read-only steps run, nothing is changed",
+                            Style::new().cyan(),
+                        )
+                    } else {
+                        String::new()
+                    };
+                    self.term.out(&format!(
+                        "{} {command} · {steps} steps{dry}",
+                        self.term.style("outpost-migrate", Style::new().bold())
+                    ));
                 }
             }
             Event::UnitStarted { unit, title, steps } => {
@@ -194,13 +284,21 @@ impl EventSink for HumanReporter {
                 inner.grouped = check.then(Vec::new);
                 if !self.term.quiet {
                     self.term.out("");
-                    self.term.out(&format!("{} {}", self.term.style(&format!("{title}"), Style::new().bold()), self.term.style(&format!("({unit}, {steps} steps)"), Style::new().dim())));
+                    self.term.out(&format!(
+                        "{} {}",
+                        self.term.style(&title, Style::new().bold()),
+                        self.term
+                            .style(&format!("({unit}, {steps} steps)"), Style::new().dim())
+                    ));
                 }
             }
             Event::StepStarted { step, title, .. } => {
                 if self.term.live {
                     let pb = self.term.multi.add(ProgressBar::new_spinner());
-                    pb.set_style(ProgressStyle::with_template("  {spinner:.cyan} {msg} {elapsed:.dim}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+                    pb.set_style(
+                        ProgressStyle::with_template("  {spinner:.cyan} {msg} {elapsed:.dim}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
                     pb.set_message(title);
                     pb.enable_steady_tick(Duration::from_millis(100));
                     inner.spinners.insert(step, pb);
@@ -208,11 +306,23 @@ impl EventSink for HumanReporter {
                     self.term.err(&format!("  … {title}"));
                 }
             }
-            Event::StepRetrying { step, attempt, delay_ms, reason, .. } => {
+            Event::StepRetrying {
+                step,
+                attempt,
+                delay_ms,
+                reason,
+                ..
+            } => {
                 if let Some(pb) = inner.spinners.get(&step) {
-                    pb.set_message(format!("{step}: attempt {attempt} failed, retrying in {} ({reason})", duration(delay_ms)));
+                    pb.set_message(format!(
+                        "{step}: attempt {attempt} failed, retrying in {} ({reason})",
+                        duration(delay_ms)
+                    ));
                 } else if self.term.verbose > 0 {
-                    self.term.err(&format!("  ↻ {step}: attempt {attempt} failed, retrying in {}: {reason}", duration(delay_ms)));
+                    self.term.err(&format!(
+                        "  ↻ {step}: attempt {attempt} failed, retrying in {}: {reason}",
+                        duration(delay_ms)
+                    ));
                 }
             }
             Event::StepFinished(r) => {
@@ -229,7 +339,10 @@ impl EventSink for HumanReporter {
                 let grouped = inner.grouped.take();
                 self.unit_finished(&u, grouped);
             }
-            Event::Warning { message } => self.term.err(&format!("{}: {message}", self.term.style("warning", Style::new().yellow().bold()))),
+            Event::Warning { message } => self.term.err(&format!(
+                "{}: {message}",
+                self.term.style("warning", Style::new().yellow().bold())
+            )),
             Event::RunFinished(s) => self.run_finished(&s),
         }
     }

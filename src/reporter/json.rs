@@ -19,7 +19,9 @@ impl EventSink for JsonReporter {
     fn emit(&self, event: Event) {
         match serde_json::to_string(&event) {
             Ok(line) => self.term.out(&line),
-            Err(e) => self.term.err(&format!("error: failed to encode an event: {e}")),
+            Err(e) => self
+                .term
+                .err(&format!("error: failed to encode an event: {e}")),
         }
     }
 }

@@ -15,7 +15,10 @@ pub struct JunitReporter {
 
 impl JunitReporter {
     pub fn new(term: Arc<Terminal>) -> Self {
-        JunitReporter { term, steps: Mutex::new(Vec::new()) }
+        JunitReporter {
+            term,
+            steps: Mutex::new(Vec::new()),
+        }
     }
 
     fn report(&self, command: &str) -> Report {
@@ -40,7 +43,11 @@ impl JunitReporter {
                         st.set_description(message);
                         st
                     }
-                    Outcome::FailedOptional | Outcome::Skipped | Outcome::WouldRun | Outcome::Unknown | Outcome::Blocked => {
+                    Outcome::FailedOptional
+                    | Outcome::Skipped
+                    | Outcome::WouldRun
+                    | Outcome::Unknown
+                    | Outcome::Blocked => {
                         let mut st = TestCaseStatus::skipped();
                         let why = match (&s.would_run, message.is_empty()) {
                             (Some(w), _) => format!("{message}: {w}"),
@@ -52,7 +59,11 @@ impl JunitReporter {
                     }
                 };
                 let mut case = TestCase::new(s.step.clone(), status);
-                case.set_classname(format!("{}.{}", unit, s.group.clone().unwrap_or_else(|| "steps".into())));
+                case.set_classname(format!(
+                    "{}.{}",
+                    unit,
+                    s.group.clone().unwrap_or_else(|| "steps".into())
+                ));
                 case.set_time(Duration::from_millis(s.duration_ms));
                 if let Some(found) = &s.found {
                     case.add_property(quick_junit::Property::new("found", found.as_str()));
@@ -72,7 +83,9 @@ impl EventSink for JunitReporter {
             Event::Warning { message } => self.term.err(&format!("warning: {message}")),
             Event::RunFinished(summary) => match self.report(&summary.command).to_string() {
                 Ok(xml) => self.term.out(xml.trim_end()),
-                Err(e) => self.term.err(&format!("error: failed to write the JUnit report: {e}")),
+                Err(e) => self
+                    .term
+                    .err(&format!("error: failed to write the JUnit report: {e}")),
             },
             _ => {}
         }

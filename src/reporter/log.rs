@@ -50,7 +50,9 @@ impl Write for RecordWriter {
 impl Drop for RecordWriter {
     fn drop(&mut self) {
         let text = String::from_utf8_lossy(&self.buf);
-        let _ = std::io::stderr().lock().write_all(self.redactor.redact(&text).as_bytes());
+        let _ = std::io::stderr()
+            .lock()
+            .write_all(self.redactor.redact(&text).as_bytes());
     }
 }
 
@@ -58,6 +60,9 @@ impl<'a> MakeWriter<'a> for RedactingStderr {
     type Writer = RecordWriter;
 
     fn make_writer(&'a self) -> Self::Writer {
-        RecordWriter { redactor: self.redactor.clone(), buf: Vec::new() }
+        RecordWriter {
+            redactor: self.redactor.clone(),
+            buf: Vec::new(),
+        }
     }
 }

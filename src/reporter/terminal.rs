@@ -19,10 +19,21 @@ pub struct Terminal {
 impl Terminal {
     pub fn new(color: bool, quiet: bool, verbose: u8) -> Self {
         let live = std::io::stderr().is_terminal() && !quiet;
-        let target = if live { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+        let target = if live {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
         console::set_colors_enabled(color);
         console::set_colors_enabled_stderr(color);
-        Terminal { multi: MultiProgress::with_draw_target(target), color, live, quiet, verbose, stdin_tty: std::io::stdin().is_terminal() }
+        Terminal {
+            multi: MultiProgress::with_draw_target(target),
+            color,
+            live,
+            quiet,
+            verbose,
+            stdin_tty: std::io::stdin().is_terminal(),
+        }
     }
 
     /// A line on stdout, above any progress bars.
@@ -40,7 +51,11 @@ impl Terminal {
     }
 
     pub fn style(&self, text: &str, style: console::Style) -> String {
-        if self.color { style.apply_to(text).to_string() } else { text.to_owned() }
+        if self.color {
+            style.apply_to(text).to_string()
+        } else {
+            text.to_owned()
+        }
     }
 }
 

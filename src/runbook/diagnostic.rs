@@ -24,8 +24,17 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(file: &str, text: Option<&str>, loc: Loc, message: impl Into<String>) -> Self {
-        let source_line = text.and_then(|t| t.lines().nth(loc.line.saturating_sub(1))).map(str::to_owned);
-        Diagnostic { file: file.to_owned(), loc, step: None, message: message.into(), hint: None, source_line }
+        let source_line = text
+            .and_then(|t| t.lines().nth(loc.line.saturating_sub(1)))
+            .map(str::to_owned);
+        Diagnostic {
+            file: file.to_owned(),
+            loc,
+            step: None,
+            message: message.into(),
+            hint: None,
+            source_line,
+        }
     }
 
     pub fn step(mut self, step: Option<&str>) -> Self {
@@ -41,10 +50,18 @@ impl Diagnostic {
     /// Renders like rustc and Hurl: message, location, the line with a caret, a hint.
     pub fn render(&self, color: bool) -> String {
         let paint = |s: &str, style: console::Style| {
-            if color { style.apply_to(s).to_string() } else { s.to_string() }
+            if color {
+                style.apply_to(s).to_string()
+            } else {
+                s.to_string()
+            }
         };
         let mut out = String::new();
-        let step = self.step.as_deref().map(|s| format!(" (step `{s}`)")).unwrap_or_default();
+        let step = self
+            .step
+            .as_deref()
+            .map(|s| format!(" (step `{s}`)"))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
             "{}{}{}",
@@ -54,7 +71,11 @@ impl Diagnostic {
         );
         let gutter = self.loc.line.to_string().len();
         let pad = " ".repeat(gutter);
-        let _ = writeln!(out, "{pad}--> {}:{}:{}", self.file, self.loc.line, self.loc.col);
+        let _ = writeln!(
+            out,
+            "{pad}--> {}:{}:{}",
+            self.file, self.loc.line, self.loc.col
+        );
         if let Some(line) = &self.source_line {
             let shown = line.replace('\t', " ");
             let caret_at = shown.chars().take(self.loc.col.saturating_sub(1)).count();
@@ -87,9 +108,14 @@ mod tests {
     #[test]
     fn renders_location_line_and_caret() {
         let text = "steps:\n  - id: a\n    retires: 3\n";
-        let d = Diagnostic::new("phases/x.yaml", Some(text), Loc { line: 3, col: 5 }, "unknown field `retires`")
-            .step(Some("a"))
-            .hint("did you mean `retry`?");
+        let d = Diagnostic::new(
+            "phases/x.yaml",
+            Some(text),
+            Loc { line: 3, col: 5 },
+            "unknown field `retires`",
+        )
+        .step(Some("a"))
+        .hint("did you mean `retry`?");
         let out = d.render(false);
         assert!(out.contains("--> phases/x.yaml:3:5"), "{out}");
         assert!(out.contains("3 |     retires: 3"), "{out}");

@@ -1,4 +1,8 @@
 //! Loading: read the runbook files, parse them with locations, build the typed model and
+#![allow(
+    clippy::result_large_err,
+    reason = "a diagnostic is built once per problem; loading is not a hot path"
+)]
 //! validate it, collecting every problem found rather than stopping at the first.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -28,8 +32,20 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The fields every step may have besides its kind.
 pub const ENVELOPE: &[&str] = &[
-    "id", "title", "description", "when", "for_each", "retry", "timeout", "capture", "expect", "mutates",
-    "approval", "optional", "secret", "reverts",
+    "id",
+    "title",
+    "description",
+    "when",
+    "for_each",
+    "retry",
+    "timeout",
+    "capture",
+    "expect",
+    "mutates",
+    "approval",
+    "optional",
+    "secret",
+    "reverts",
 ];
 
 #[derive(Deserialize)]
@@ -40,7 +56,10 @@ struct RootDoc {
     #[serde(default)]
     description: String,
     #[serde(default)]
-    #[allow(dead_code, reason = "shape check only: vars are read from the node to keep their order")]
+    #[allow(
+        dead_code,
+        reason = "shape check only: vars are read from the node to keep their order"
+    )]
     vars: serde_json::Map<String, Value>,
     preflight: String,
     phases: Vec<PhaseRef>,
@@ -77,7 +96,10 @@ struct UnitDoc {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GroupDoc {
-    #[allow(dead_code, reason = "shape check only: the title is read from the node")]
+    #[allow(
+        dead_code,
+        reason = "shape check only: the title is read from the node"
+    )]
     title: String,
     #[allow(dead_code, reason = "shape check only: steps are read from the node")]
     steps: Vec<Value>,
@@ -126,6 +148,26 @@ struct FileCx {
 }
 
 impl FileCx {
+    /// Moves `loc` (the start of a scalar) to where `needle` appears on its line, so the caret
+    /// points at the offending name rather than at the start of the string.
+    fn refine(&self, loc: Loc, needle: &str) -> Loc {
+        let Some(line) = self.file.text.lines().nth(loc.line.saturating_sub(1)) else {
+            return loc;
+        };
+        let start: usize = line
+            .chars()
+            .take(loc.col.saturating_sub(1))
+            .map(char::len_utf8)
+            .sum();
+        match line.get(start..).and_then(|rest| rest.find(needle)) {
+            Some(offset) => Loc {
+                line: loc.line,
+                col: loc.col + line[start..start + offset].chars().count(),
+            },
+            None => loc,
+        }
+    }
+
     fn diag(&self, loc: Loc, message: impl Into<String>) -> Diagnostic {
         Diagnostic::new(&self.file.name, Some(&self.file.text), loc, message)
     }
@@ -135,7 +177,9 @@ impl FileCx {
         serde_path_to_error::deserialize(node.to_json()).map_err(|e| {
             let message = e.inner().to_string();
             let loc = locate_error(node.locate(e.path()), &message);
-            let mut d = self.diag(loc, format!("{} (at `{}`)", message, e.path())).step(step);
+            let mut d = self
+                .diag(loc, format!("{} (at `{}`)", message, e.path()))
+                .step(step);
             if let Some(field) = unknown_field(&message) {
                 d.message = format!("unknown field `{field}`");
                 if let Some(hint) = expected_fields_hint(&message, field) {
@@ -155,7 +199,10 @@ fn expected_fields_hint(message: &str, field: &str) -> Option<String> {
     let expected = message.split_once(", expected ")?.1;
     let names: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
     Some(match did_you_mean(field, &names) {
-        Some(best) => format!("did you mean `{best}`? expected one of: {}", names.join(", ")),
+        Some(best) => format!(
+            "did you mean `{best}`? expected one of: {}",
+            names.join(", ")
+        ),
         None => format!("expected one of: {}", names.join(", ")),
     })
 }
@@ -171,14 +218,22 @@ fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
 
 /// An unknown field points at its key; anything else at the value.
 fn locate_error(node: &Node, message: &str) -> Loc {
-    unknown_field(message).and_then(|f| node.entry(f)).map_or(node.loc, |(k, _)| k.loc)
+    unknown_field(message)
+        .and_then(|f| node.entry(f))
+        .map_or(node.loc, |(k, _)| k.loc)
 }
 
 fn parse_file(file: SourceFile) -> Result<(FileCx, Node), Diagnostic> {
     let cx = FileCx { file };
     if cx.file.text.len() > MAX_FILE_BYTES {
         return Err(cx
-            .diag(Loc { line: 1, col: 1 }, format!("file is {} bytes; runbook files are limited to {MAX_FILE_BYTES}", cx.file.text.len()))
+            .diag(
+                Loc { line: 1, col: 1 },
+                format!(
+                    "file is {} bytes; runbook files are limited to {MAX_FILE_BYTES}",
+                    cx.file.text.len()
+                ),
+            )
             .hint("split it, or check that the path points at a runbook"));
     }
     let options = serde_saphyr::options! { with_snippet: false };
@@ -190,7 +245,9 @@ fn parse_file(file: SourceFile) -> Result<(FileCx, Node), Diagnostic> {
                 col: (l.column() as usize).max(1),
             });
             let message = first_line(&e.without_snippet().to_string());
-            Err(cx.diag(loc, format!("invalid YAML: {message}")).hint("check indentation, quoting and `key: value` pairs"))
+            Err(cx
+                .diag(loc, format!("invalid YAML: {message}"))
+                .hint("check indentation, quoting and `key: value` pairs"))
         }
     }
 }
@@ -203,7 +260,9 @@ fn first_line(s: &str) -> String {
 pub fn load(source: &RunbookSource) -> Result<Runbook, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let root_name = source.root_file().to_string();
-    let root_file = source.read(&root_name).map_err(|(name, why)| vec![read_failure(&name, why, None)])?;
+    let root_file = source
+        .read(&root_name)
+        .map_err(|(name, why)| vec![read_failure(&name, why, None)])?;
     let (root_cx, root) = parse_file(root_file).map_err(|d| vec![d])?;
     let doc: RootDoc = root_cx.typed(&root, None).map_err(|d| vec![d])?;
     if doc.format != FORMAT {
@@ -220,9 +279,29 @@ pub fn load(source: &RunbookSource) -> Result<Runbook, Vec<Diagnostic>> {
     // Each unit file, in the order commands run them.
     let mut refs: Vec<(UnitKey, String, Loc)> = Vec::new();
     let loc_of = |key: &str| root.get(key).map_or(root.loc, |n| n.loc);
-    refs.push((UnitKey::Preflight, doc.preflight.clone(), loc_of("preflight")));
-    check_numbered(&root_cx, &root, "phases", "phase", &PHASES, doc.phases.iter().map(|p| p.phase).collect(), &mut diags);
-    check_numbered(&root_cx, &root, "rollback", "level", &LEVELS, doc.rollback.iter().map(|l| l.level).collect(), &mut diags);
+    refs.push((
+        UnitKey::Preflight,
+        doc.preflight.clone(),
+        loc_of("preflight"),
+    ));
+    check_numbered(
+        &root_cx,
+        &root,
+        "phases",
+        "phase",
+        &PHASES,
+        doc.phases.iter().map(|p| p.phase).collect(),
+        &mut diags,
+    );
+    check_numbered(
+        &root_cx,
+        &root,
+        "rollback",
+        "level",
+        &LEVELS,
+        doc.rollback.iter().map(|l| l.level).collect(),
+        &mut diags,
+    );
     let mut phases: Vec<(u8, String, Loc)> = doc
         .phases
         .iter()
@@ -230,7 +309,11 @@ pub fn load(source: &RunbookSource) -> Result<Runbook, Vec<Diagnostic>> {
         .map(|(i, p)| (p.phase, p.file.clone(), entry_loc(&root, "phases", i)))
         .collect();
     phases.sort_by_key(|p| p.0);
-    refs.extend(phases.into_iter().map(|(n, f, l)| (UnitKey::Phase(n), f, l)));
+    refs.extend(
+        phases
+            .into_iter()
+            .map(|(n, f, l)| (UnitKey::Phase(n), f, l)),
+    );
     refs.push((UnitKey::Verify, doc.verify.clone(), loc_of("verify")));
     let mut levels: Vec<(u8, String, Loc)> = doc
         .rollback
@@ -239,7 +322,11 @@ pub fn load(source: &RunbookSource) -> Result<Runbook, Vec<Diagnostic>> {
         .map(|(i, l)| (l.level, l.file.clone(), entry_loc(&root, "rollback", i)))
         .collect();
     levels.sort_by_key(|l| l.0);
-    refs.extend(levels.into_iter().map(|(n, f, l)| (UnitKey::Rollback(n), f, l)));
+    refs.extend(
+        levels
+            .into_iter()
+            .map(|(n, f, l)| (UnitKey::Rollback(n), f, l)),
+    );
 
     let mut units = Vec::new();
     let mut files: HashMap<String, FileCx> = HashMap::new();
@@ -269,23 +356,43 @@ pub fn load(source: &RunbookSource) -> Result<Runbook, Vec<Diagnostic>> {
     validate_ids(&units, &files, &mut diags);
 
     if diags.is_empty() {
-        Ok(Runbook { name: doc.name, description: doc.description, vars, units })
+        Ok(Runbook {
+            name: doc.name,
+            description: doc.description,
+            vars,
+            units,
+        })
     } else {
         Err(diags)
     }
 }
 
-fn read_failure(name: &str, why: ReadFailure, referenced_from: Option<(&FileCx, Loc)>) -> Diagnostic {
+fn read_failure(
+    name: &str,
+    why: ReadFailure,
+    referenced_from: Option<(&FileCx, Loc)>,
+) -> Diagnostic {
     match why {
-        ReadFailure::NotUtf8 { line, col } => Diagnostic::new(name, None, Loc { line, col }, "file is not valid UTF-8")
-            .hint("runbook files must be UTF-8 text"),
+        ReadFailure::NotUtf8 { line, col } => {
+            Diagnostic::new(name, None, Loc { line, col }, "file is not valid UTF-8")
+                .hint("runbook files must be UTF-8 text")
+        }
         ReadFailure::Missing => match referenced_from {
-            Some((cx, loc)) => cx.diag(loc, format!("file `{name}` does not exist")).hint("fix the path; it is relative to runbook.yaml"),
-            None => Diagnostic::new(name, None, Loc { line: 1, col: 1 }, "runbook file does not exist")
-                .hint("pass --runbook DIR (holding runbook.yaml) or the path of the top runbook file"),
+            Some((cx, loc)) => cx
+                .diag(loc, format!("file `{name}` does not exist"))
+                .hint("fix the path; it is relative to runbook.yaml"),
+            None => Diagnostic::new(
+                name,
+                None,
+                Loc { line: 1, col: 1 },
+                "runbook file does not exist",
+            )
+            .hint("pass --runbook DIR (holding runbook.yaml) or the path of the top runbook file"),
         },
         ReadFailure::Io(e) => {
-            let loc = referenced_from.map(|(_, l)| l).unwrap_or(Loc { line: 1, col: 1 });
+            let loc = referenced_from
+                .map(|(_, l)| l)
+                .unwrap_or(Loc { line: 1, col: 1 });
             Diagnostic::new(name, None, loc, format!("cannot read file: {e}"))
         }
     }
@@ -298,13 +405,32 @@ fn entry_loc(root: &Node, list: &str, index: usize) -> Loc {
         .map_or(root.loc, |n| n.get("file").map_or(n.loc, |f| f.loc))
 }
 
-fn check_numbered(cx: &FileCx, root: &Node, key: &str, field: &str, want: &[u8], got: Vec<u8>, diags: &mut Vec<Diagnostic>) {
+fn check_numbered(
+    cx: &FileCx,
+    root: &Node,
+    key: &str,
+    field: &str,
+    want: &[u8],
+    got: Vec<u8>,
+    diags: &mut Vec<Diagnostic>,
+) {
     let loc = root.entry(key).map_or(root.loc, |(k, _)| k.loc);
     let mut seen = BTreeSet::new();
     for (i, n) in got.iter().enumerate() {
-        let item_loc = root.get(key).and_then(|l| l.as_seq()).and_then(|s| s.get(i)).map_or(loc, |n| n.loc);
+        let item_loc = root
+            .get(key)
+            .and_then(|l| l.as_seq())
+            .and_then(|s| s.get(i))
+            .map_or(loc, |n| n.loc);
         if !want.contains(n) {
-            diags.push(cx.diag(item_loc, format!("there is no {field} {n}")).hint(format!("{key} are numbered {}–{}", want[0], want[want.len() - 1])));
+            diags.push(
+                cx.diag(item_loc, format!("there is no {field} {n}"))
+                    .hint(format!(
+                        "{key} are numbered {}–{}",
+                        want[0],
+                        want[want.len() - 1]
+                    )),
+            );
         } else if !seen.insert(*n) {
             diags.push(cx.diag(item_loc, format!("{field} {n} is listed twice")));
         }
@@ -313,7 +439,11 @@ fn check_numbered(cx: &FileCx, root: &Node, key: &str, field: &str, want: &[u8],
         if !seen.contains(n) && !got.contains(n) {
             diags.push(
                 cx.diag(loc, format!("{field} {n} is missing from `{key}`"))
-                    .hint(format!("a runbook needs {key} {}–{}, each pointing at a file", want[0], want[want.len() - 1])),
+                    .hint(format!(
+                        "a runbook needs {key} {}–{}, each pointing at a file",
+                        want[0],
+                        want[want.len() - 1]
+                    )),
             );
         }
     }
@@ -324,13 +454,21 @@ fn load_vars(cx: &FileCx, root: &Node, diags: &mut Vec<Diagnostic>) -> Vec<(Stri
     for (key, value) in root.get("vars").and_then(Node::as_map).unwrap_or_default() {
         for (s, loc) in value.strings() {
             match template::references(s) {
-                Err(e) => diags.push(cx.diag(loc, format!("invalid template in var `{}`: {e}", key.name))),
+                Err(e) => {
+                    diags.push(cx.diag(loc, format!("invalid template in var `{}`: {e}", key.name)))
+                }
                 Ok(refs) => {
                     for r in refs {
                         if r.root != "env" && !vars.iter().any(|(n, _)| *n == r.root) {
                             diags.push(
-                                cx.diag(loc, format!("undefined variable `{}` in var `{}`", r.root, key.name))
-                                    .hint("a var may use `env.NAME` and vars declared above it"),
+                                cx.diag(
+                                    loc,
+                                    format!(
+                                        "undefined variable `{}` in var `{}`",
+                                        r.root, key.name
+                                    ),
+                                )
+                                .hint("a var may use `env.NAME` and vars declared above it"),
                             );
                         }
                     }
@@ -342,7 +480,12 @@ fn load_vars(cx: &FileCx, root: &Node, diags: &mut Vec<Diagnostic>) -> Vec<(Stri
     vars
 }
 
-fn load_unit(key: UnitKey, cx: &FileCx, node: &Node, diags: &mut Vec<Diagnostic>) -> Option<(Unit, Vec<Node>)> {
+fn load_unit(
+    key: UnitKey,
+    cx: &FileCx,
+    node: &Node,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(Unit, Vec<Node>)> {
     let doc: UnitDoc = match cx.typed(node, None) {
         Ok(d) => d,
         Err(d) => {
@@ -358,16 +501,36 @@ fn load_unit(key: UnitKey, cx: &FileCx, node: &Node, diags: &mut Vec<Diagnostic>
     let mut step_nodes: Vec<(Option<String>, &Node)> = Vec::new();
     match (doc.steps.is_some(), doc.groups.is_some()) {
         (true, false) => {
-            step_nodes.extend(node.get("steps").and_then(Node::as_seq).unwrap_or_default().iter().map(|n| (None, n)));
+            step_nodes.extend(
+                node.get("steps")
+                    .and_then(Node::as_seq)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|n| (None, n)),
+            );
         }
         (false, true) => {
-            for group in node.get("groups").and_then(Node::as_seq).unwrap_or_default() {
+            for group in node
+                .get("groups")
+                .and_then(Node::as_seq)
+                .unwrap_or_default()
+            {
                 let title = group.get("title").and_then(Node::as_str).map(str::to_owned);
-                step_nodes.extend(group.get("steps").and_then(Node::as_seq).unwrap_or_default().iter().map(|n| (title.clone(), n)));
+                step_nodes.extend(
+                    group
+                        .get("steps")
+                        .and_then(Node::as_seq)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|n| (title.clone(), n)),
+                );
             }
         }
         _ => {
-            diags.push(cx.diag(node.loc, "a unit file needs either `steps` or `groups` (not both)"));
+            diags.push(cx.diag(
+                node.loc,
+                "a unit file needs either `steps` or `groups` (not both)",
+            ));
             return None;
         }
     }
@@ -378,17 +541,40 @@ fn load_unit(key: UnitKey, cx: &FileCx, node: &Node, diags: &mut Vec<Diagnostic>
         .into_iter()
         .filter_map(|(group, n)| load_step(cx, n, group, reverts, diags).map(|s| (s, n.clone())))
         .unzip();
-    Some((Unit { key, title: doc.title, file: cx.file.name.clone(), concurrent, steps }, nodes))
+    Some((
+        Unit {
+            key,
+            title: doc.title,
+            file: cx.file.name.clone(),
+            concurrent,
+            steps,
+        },
+        nodes,
+    ))
 }
 
-fn duration(cx: &FileCx, node: &Node, field: &str, text: &str, step: &str) -> Result<Duration, Diagnostic> {
+fn duration(
+    cx: &FileCx,
+    node: &Node,
+    field: &str,
+    text: &str,
+    step: &str,
+) -> Result<Duration, Diagnostic> {
     humantime::parse_duration(text).map_err(|e| {
         let loc = node.get(field).map_or(node.loc, |n| n.loc);
-        cx.diag(loc, format!("invalid duration `{text}` for `{field}`: {e}")).step(Some(step)).hint("write durations like 30s, 5m or 1h")
+        cx.diag(loc, format!("invalid duration `{text}` for `{field}`: {e}"))
+            .step(Some(step))
+            .hint("write durations like 30s, 5m or 1h")
     })
 }
 
-fn load_step(cx: &FileCx, node: &Node, group: Option<String>, reverts: Option<u8>, diags: &mut Vec<Diagnostic>) -> Option<Step> {
+fn load_step(
+    cx: &FileCx,
+    node: &Node,
+    group: Option<String>,
+    reverts: Option<u8>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Step> {
     let Some(entries) = node.as_map() else {
         diags.push(cx.diag(node.loc, "a step is a mapping with an `id` and one kind"));
         return None;
@@ -405,9 +591,16 @@ fn load_step(cx: &FileCx, node: &Node, group: Option<String>, reverts: Option<u8
             if let Some((first, _, _)) = &kind_entry {
                 let first: &&dyn kinds::StepKind = first;
                 diags.push(
-                    cx.diag(key.loc, format!("a step has one kind, but this one has `{}` and `{}`", first.name(), key.name))
-                        .step(step)
-                        .hint("split it into two steps"),
+                    cx.diag(
+                        key.loc,
+                        format!(
+                            "a step has one kind, but this one has `{}` and `{}`",
+                            first.name(),
+                            key.name
+                        ),
+                    )
+                    .step(step)
+                    .hint("split it into two steps"),
                 );
                 ok = false;
             } else {
@@ -417,14 +610,31 @@ fn load_step(cx: &FileCx, node: &Node, group: Option<String>, reverts: Option<u8
             let mut candidates: Vec<&str> = ENVELOPE.to_vec();
             candidates.extend(kinds::names());
             let hint = match did_you_mean(&key.name, &candidates) {
-                Some(best) => format!("did you mean `{best}`? kinds: {}", kinds::names().join(", ")),
-                None => format!("step kinds are {}; step fields are {}", kinds::names().join(", "), ENVELOPE.join(", ")),
+                Some(best) => format!(
+                    "did you mean `{best}`? kinds: {}",
+                    kinds::names().join(", ")
+                ),
+                None => format!(
+                    "step kinds are {}; step fields are {}",
+                    kinds::names().join(", "),
+                    ENVELOPE.join(", ")
+                ),
             };
-            diags.push(cx.diag(key.loc, format!("unknown step field or kind `{}`", key.name)).step(step).hint(hint));
+            diags.push(
+                cx.diag(
+                    key.loc,
+                    format!("unknown step field or kind `{}`", key.name),
+                )
+                .step(step)
+                .hint(hint),
+            );
             ok = false;
         }
     }
-    let envelope_node = Node { loc: node.loc, value: super::node::Value::Map(envelope) };
+    let envelope_node = Node {
+        loc: node.loc,
+        value: super::node::Value::Map(envelope),
+    };
     let env: EnvelopeDoc = match cx.typed(&envelope_node, step) {
         Ok(e) => e,
         Err(d) => {
@@ -446,7 +656,12 @@ fn load_step(cx: &FileCx, node: &Node, group: Option<String>, reverts: Option<u8
     if let Err(e) = kind.check(&spec) {
         let at = e.path.as_ref().map_or(kind_node, |p| kind_node.locate(p));
         let loc = locate_error(at, &e.message);
-        let mut d = cx.diag(loc, format!("invalid `{}` step: {}", kind.name(), e.message)).step(Some(&env.id));
+        let mut d = cx
+            .diag(
+                loc,
+                format!("invalid `{}` step: {}", kind.name(), e.message),
+            )
+            .step(Some(&env.id));
         if let Some(field) = unknown_field(&e.message) {
             d.message = format!("unknown field `{field}` in `{}`", kind.name());
             if let Some(h) = expected_fields_hint(&e.message, field) {
@@ -458,7 +673,11 @@ fn load_step(cx: &FileCx, node: &Node, group: Option<String>, reverts: Option<u8
     }
     if !valid_id(&env.id) {
         let loc = node.get("id").map_or(node.loc, |n| n.loc);
-        diags.push(cx.diag(loc, format!("invalid step id `{}`", env.id)).step(Some(&env.id)).hint("ids use letters, digits, `-` and `_`"));
+        diags.push(
+            cx.diag(loc, format!("invalid step id `{}`", env.id))
+                .step(Some(&env.id))
+                .hint("ids use letters, digits, `-` and `_`"),
+        );
         ok = false;
     }
 
@@ -467,7 +686,11 @@ fn load_step(cx: &FileCx, node: &Node, group: Option<String>, reverts: Option<u8
         ok = false;
     };
     let sid = env.id.clone();
-    let timeout = match env.timeout.as_deref().map(|t| duration(cx, node, "timeout", t, &sid)) {
+    let timeout = match env
+        .timeout
+        .as_deref()
+        .map(|t| duration(cx, node, "timeout", t, &sid))
+    {
         Some(Ok(d)) => d,
         Some(Err(d)) => {
             fail(d);
@@ -477,13 +700,23 @@ fn load_step(cx: &FileCx, node: &Node, group: Option<String>, reverts: Option<u8
     };
     let mut capture = Vec::new();
     for (name, expr) in &env.capture {
-        let loc = node.get("capture").and_then(|c| c.get(name)).map_or(node.loc, |n| n.loc);
+        let loc = node
+            .get("capture")
+            .and_then(|c| c.get(name))
+            .map_or(node.loc, |n| n.loc);
         match Query::compile(expr) {
             Ok(q) => capture.push((name.clone(), q)),
-            Err(e) => fail(cx.diag(loc, format!("invalid JMESPath in capture `{name}`: {e}")).step(Some(&sid))),
+            Err(e) => fail(
+                cx.diag(loc, format!("invalid JMESPath in capture `{name}`: {e}"))
+                    .step(Some(&sid)),
+            ),
         }
         if !valid_id(name) || name.contains('-') {
-            fail(cx.diag(loc, format!("invalid capture name `{name}`")).step(Some(&sid)).hint("capture names use letters, digits and `_`"));
+            fail(
+                cx.diag(loc, format!("invalid capture name `{name}`"))
+                    .step(Some(&sid))
+                    .hint("capture names use letters, digits and `_`"),
+            );
         }
     }
     let expect_node = node.get("expect");
@@ -498,17 +731,38 @@ fn load_step(cx: &FileCx, node: &Node, group: Option<String>, reverts: Option<u8
             None => default,
         };
         let interval = parse_dur("interval", &r.interval, Duration::from_secs(5));
-        let max_interval = r.max_interval.as_ref().map(|_| parse_dur("max_interval", &r.max_interval, Duration::from_secs(60)));
+        let max_interval = r
+            .max_interval
+            .as_ref()
+            .map(|_| parse_dur("max_interval", &r.max_interval, Duration::from_secs(60)));
         if r.attempts == 0 {
-            fail(cx.diag(rnode.get("attempts").map_or(rnode.loc, |n| n.loc), "`attempts` must be at least 1").step(Some(&sid)));
+            fail(
+                cx.diag(
+                    rnode.get("attempts").map_or(rnode.loc, |n| n.loc),
+                    "`attempts` must be at least 1",
+                )
+                .step(Some(&sid)),
+            );
         }
         let until = parse_expectations(cx, &r.until, rnode.get("until"), &sid, &mut fail);
-        Retry { attempts: r.attempts.max(1), interval, backoff: r.backoff.unwrap_or(1.0).max(1.0), max_interval, until }
+        Retry {
+            attempts: r.attempts.max(1),
+            interval,
+            backoff: r.backoff.unwrap_or(1.0).max(1.0),
+            max_interval,
+            until,
+        }
     });
     if let Some(w) = &env.when
         && let Err(e) = template::condition_references(w)
     {
-        fail(cx.diag(node.get("when").map_or(node.loc, |n| n.loc), format!("invalid `when` condition: {e}")).step(Some(&sid)));
+        fail(
+            cx.diag(
+                node.get("when").map_or(node.loc, |n| n.loc),
+                format!("invalid `when` condition: {e}"),
+            )
+            .step(Some(&sid)),
+        );
     }
     let for_each = match &env.for_each {
         None => None,
@@ -516,8 +770,11 @@ fn load_step(cx: &FileCx, node: &Node, group: Option<String>, reverts: Option<u8
         Some(Value::String(t)) if template::is_template(t) => Some(ForEach::Template(t.clone())),
         Some(_) => {
             fail(
-                cx.diag(node.get("for_each").map_or(node.loc, |n| n.loc), "`for_each` takes a list or a `{{ var }}` naming one")
-                    .step(Some(&sid)),
+                cx.diag(
+                    node.get("for_each").map_or(node.loc, |n| n.loc),
+                    "`for_each` takes a list or a `{{ var }}` naming one",
+                )
+                .step(Some(&sid)),
             );
             None
         }
@@ -530,7 +787,9 @@ fn load_step(cx: &FileCx, node: &Node, group: Option<String>, reverts: Option<u8
     if !ok {
         return None;
     }
-    let hash = hex::encode(Sha256::digest(serde_json::to_vec(&node.to_json()).unwrap_or_default()));
+    let hash = hex::encode(Sha256::digest(
+        serde_json::to_vec(&node.to_json()).unwrap_or_default(),
+    ));
     Some(Step {
         title: env.title.clone().unwrap_or_else(|| env.id.clone()),
         id: env.id,
@@ -555,7 +814,13 @@ fn load_step(cx: &FileCx, node: &Node, group: Option<String>, reverts: Option<u8
     })
 }
 
-fn parse_expectations(cx: &FileCx, items: &[Value], node: Option<&Node>, step: &str, fail: &mut impl FnMut(Diagnostic)) -> Vec<Expectation> {
+fn parse_expectations(
+    cx: &FileCx,
+    items: &[Value],
+    node: Option<&Node>,
+    step: &str,
+    fail: &mut impl FnMut(Diagnostic),
+) -> Vec<Expectation> {
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let item_node = node.and_then(Node::as_seq).and_then(|s| s.get(i));
@@ -563,9 +828,17 @@ fn parse_expectations(cx: &FileCx, items: &[Value], node: Option<&Node>, step: &
             Ok(e) => out.push(e),
             Err(e) => {
                 let loc = item_node
-                    .map(|n| e.key.as_deref().and_then(|k| n.entry(k)).map_or(n.loc, |(k, _)| k.loc))
+                    .map(|n| {
+                        e.key
+                            .as_deref()
+                            .and_then(|k| n.entry(k))
+                            .map_or(n.loc, |(k, _)| k.loc)
+                    })
                     .unwrap_or_default();
-                fail(cx.diag(loc, format!("invalid expectation: {}", e.message)).step(Some(step)));
+                fail(
+                    cx.diag(loc, format!("invalid expectation: {}", e.message))
+                        .step(Some(step)),
+                );
             }
         }
     }
@@ -573,7 +846,10 @@ fn parse_expectations(cx: &FileCx, items: &[Value], node: Option<&Node>, step: &
 }
 
 fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn validate_ids(units: &[Unit], files: &HashMap<String, FileCx>, diags: &mut Vec<Diagnostic>) {
@@ -582,7 +858,12 @@ fn validate_ids(units: &[Unit], files: &HashMap<String, FileCx>, diags: &mut Vec
         if let Some(first) = seen.get(step.id.as_str()) {
             let d = match files.get(&step.file) {
                 Some(cx) => cx.diag(step.loc, format!("duplicate step id `{}`", step.id)),
-                None => Diagnostic::new(&step.file, None, step.loc, format!("duplicate step id `{}`", step.id)),
+                None => Diagnostic::new(
+                    &step.file,
+                    None,
+                    step.loc,
+                    format!("duplicate step id `{}`", step.id),
+                ),
             };
             diags.push(d.step(Some(&step.id)).hint(format!(
                 "ids key the saved state and must be unique; first used at {}:{}:{}",
@@ -596,24 +877,42 @@ fn validate_ids(units: &[Unit], files: &HashMap<String, FileCx>, diags: &mut Vec
 
 /// Every `{{ name }}` must be a var, `env.NAME`, `item` in a `for_each` step, or a capture
 /// of a step that runs earlier.
-fn validate_references(vars: &[(String, Value)], units: &mut [(Unit, Vec<Node>)], files: &HashMap<String, FileCx>, diags: &mut Vec<Diagnostic>) {
+fn validate_references(
+    vars: &[(String, Value)],
+    units: &mut [(Unit, Vec<Node>)],
+    files: &HashMap<String, FileCx>,
+    diags: &mut Vec<Diagnostic>,
+) {
     let var_names: BTreeSet<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();
     let all_captures: HashMap<String, String> = units
         .iter()
         .flat_map(|(u, _)| &u.steps)
-        .flat_map(|s| s.capture.iter().map(move |(c, _)| (c.clone(), s.id.clone())))
+        .flat_map(|s| {
+            s.capture
+                .iter()
+                .map(move |(c, _)| (c.clone(), s.id.clone()))
+        })
         .collect();
     let mut available: BTreeSet<String> = BTreeSet::new();
     for (unit, nodes) in units.iter_mut() {
         for (step, step_node) in unit.steps.iter_mut().zip(nodes.iter()) {
-            let Some(cx) = files.get(&step.file) else { continue };
+            let Some(cx) = files.get(&step.file) else {
+                continue;
+            };
             let mut needs = BTreeSet::new();
             for (text, loc, is_condition) in template_strings(step_node) {
-                let refs = if is_condition { template::condition_references(&text) } else { template::references(&text) };
+                let refs = if is_condition {
+                    template::condition_references(&text)
+                } else {
+                    template::references(&text)
+                };
                 let refs = match refs {
                     Ok(r) => r,
                     Err(e) => {
-                        diags.push(cx.diag(loc, format!("invalid template: {e}")).step(Some(&step.id)));
+                        diags.push(
+                            cx.diag(loc, format!("invalid template: {e}"))
+                                .step(Some(&step.id)),
+                        );
                         continue;
                     }
                 };
@@ -629,12 +928,22 @@ fn validate_references(vars: &[(String, Value)], units: &mut [(Unit, Vec<Node>)]
                         needs.insert(name.to_owned());
                         continue;
                     }
-                    let d = cx.diag(loc, format!("undefined variable `{name}`")).step(Some(&step.id));
+                    let d = cx
+                        .diag(cx.refine(loc, name), format!("undefined variable `{name}`"))
+                        .step(Some(&step.id));
                     let d = match all_captures.get(name) {
-                        Some(producer) if *producer == step.id => d.hint(format!("`{name}` is captured by this step itself; use it in a later step")),
-                        Some(producer) => d.hint(format!("`{name}` is captured by step `{producer}`, which runs after this one")),
-                        None if name == "item" => d.hint("`item` exists only in steps with `for_each`"),
-                        None if name == "env" => d.hint("write `env.NAME` for an environment variable"),
+                        Some(producer) if *producer == step.id => d.hint(format!(
+                            "`{name}` is captured by this step itself; use it in a later step"
+                        )),
+                        Some(producer) => d.hint(format!(
+                            "`{name}` is captured by step `{producer}`, which runs after this one"
+                        )),
+                        None if name == "item" => {
+                            d.hint("`item` exists only in steps with `for_each`")
+                        }
+                        None if name == "env" => {
+                            d.hint("write `env.NAME` for an environment variable")
+                        }
                         None => {
                             let mut names: Vec<&str> = var_names.iter().copied().collect();
                             names.extend(available.iter().map(String::as_str));
@@ -651,13 +960,21 @@ fn validate_references(vars: &[(String, Value)], units: &mut [(Unit, Vec<Node>)]
                 && let Some(n) = needs.iter().next()
             {
                 diags.push(
-                    cx.diag(step.loc, format!("`for_each` may only use vars, not the capture `{n}`")).step(Some(&step.id)),
+                    cx.diag(
+                        step.loc,
+                        format!("`for_each` may only use vars, not the capture `{n}`"),
+                    )
+                    .step(Some(&step.id)),
                 );
             }
             step.needs = needs.into_iter().collect();
             for (name, _) in &step.capture {
                 if var_names.contains(name.as_str()) {
-                    diags.push(cx.diag(step.loc, format!("capture `{name}` has the name of a var")).step(Some(&step.id)).hint("rename the capture"));
+                    diags.push(
+                        cx.diag(step.loc, format!("capture `{name}` has the name of a var"))
+                            .step(Some(&step.id))
+                            .hint("rename the capture"),
+                    );
                 }
             }
             available.extend(step.capture.iter().map(|(n, _)| n.clone()));
@@ -677,7 +994,13 @@ fn template_strings(node: &Node) -> Vec<(String, Loc, bool)> {
                 }
             }
             "id" | "description" | "capture" | "timeout" => {}
-            _ => out.extend(value.strings().into_iter().filter(|(s, _)| template::is_template(s)).map(|(s, l)| (s.to_owned(), l, false))),
+            _ => out.extend(
+                value
+                    .strings()
+                    .into_iter()
+                    .filter(|(s, _)| template::is_template(s))
+                    .map(|(s, l)| (s.to_owned(), l, false)),
+            ),
         }
     }
     out

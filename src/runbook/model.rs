@@ -26,7 +26,9 @@ impl Runbook {
     }
 
     pub fn steps(&self) -> impl Iterator<Item = (&Unit, &Step)> {
-        self.units.iter().flat_map(|u| u.steps.iter().map(move |s| (u, s)))
+        self.units
+            .iter()
+            .flat_map(|u| u.steps.iter().map(move |s| (u, s)))
     }
 }
 
@@ -121,6 +123,9 @@ pub struct Step {
 
 impl fmt::Debug for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Step").field("id", &self.id).field("kind", &self.kind.name()).finish_non_exhaustive()
+        f.debug_struct("Step")
+            .field("id", &self.id)
+            .field("kind", &self.kind.name())
+            .finish_non_exhaustive()
     }
 }

@@ -40,7 +40,10 @@ impl Node {
 
     pub fn entry(&self, key: &str) -> Option<(&Key, &Node)> {
         match &self.value {
-            Value::Map(entries) => entries.iter().find(|(k, _)| k.name == key).map(|(k, v)| (k, v)),
+            Value::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.name == key)
+                .map(|(k, v)| (k, v)),
             _ => None,
         }
     }
@@ -76,9 +79,12 @@ impl Node {
             Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
             Value::Str(s) => J::String(s.clone()),
             Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
-            Value::Map(entries) => {
-                J::Object(entries.iter().map(|(k, v)| (k.name.clone(), v.to_json())).collect())
-            }
+            Value::Map(entries) => J::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.name.clone(), v.to_json()))
+                    .collect(),
+            ),
         }
     }
 
@@ -118,20 +124,29 @@ impl Node {
 }
 
 fn loc_of(location: &serde_saphyr::Location) -> Loc {
-    Loc { line: location.line() as usize, col: location.column() as usize }
+    Loc {
+        line: location.line() as usize,
+        col: location.column() as usize,
+    }
 }
 
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let spanned = Spanned::<Value>::deserialize(deserializer)?;
-        Ok(Node { loc: loc_of(&spanned.referenced), value: spanned.value })
+        Ok(Node {
+            loc: loc_of(&spanned.referenced),
+            value: spanned.value,
+        })
     }
 }
 
 impl<'de> Deserialize<'de> for Key {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let spanned = Spanned::<KeyName>::deserialize(deserializer)?;
-        Ok(Key { loc: loc_of(&spanned.referenced), name: spanned.value.0 })
+        Ok(Key {
+            loc: loc_of(&spanned.referenced),
+            name: spanned.value.0,
+        })
     }
 }
 
@@ -230,12 +245,16 @@ mod tests {
 
     #[test]
     fn keys_and_values_keep_their_locations() {
-        let node: Node = serde_saphyr::from_str("a: 1\nsteps:\n  - id: x\n    title: \"T\"\n").unwrap();
+        let node: Node =
+            serde_saphyr::from_str("a: 1\nsteps:\n  - id: x\n    title: \"T\"\n").unwrap();
         let steps = node.get("steps").unwrap().as_seq().unwrap();
         let (key, value) = steps[0].entry("title").unwrap();
         assert_eq!(key.loc, Loc { line: 4, col: 5 });
         assert_eq!(value.as_str(), Some("T"));
         assert_eq!(value.loc.line, 4);
-        assert_eq!(node.to_json(), serde_json::json!({"a": 1, "steps": [{"id": "x", "title": "T"}]}));
+        assert_eq!(
+            node.to_json(),
+            serde_json::json!({"a": 1, "steps": [{"id": "x", "title": "T"}]})
+        );
     }
 }

@@ -5,15 +5,36 @@ use std::path::{Path, PathBuf};
 /// The repo's runbook, compiled in so the binary works from anywhere.
 const EMBEDDED: &[(&str, &str)] = &[
     ("runbook.yaml", include_str!("../../runbook.yaml")),
-    ("checks/preflight.yaml", include_str!("../../checks/preflight.yaml")),
-    ("checks/post-verify.yaml", include_str!("../../checks/post-verify.yaml")),
+    (
+        "checks/preflight.yaml",
+        include_str!("../../checks/preflight.yaml"),
+    ),
+    (
+        "checks/post-verify.yaml",
+        include_str!("../../checks/post-verify.yaml"),
+    ),
     ("phases/1-alb.yaml", include_str!("../../phases/1-alb.yaml")),
     ("phases/2-dns.yaml", include_str!("../../phases/2-dns.yaml")),
-    ("phases/3-mcpify-http.yaml", include_str!("../../phases/3-mcpify-http.yaml")),
-    ("phases/4-disable-ssm.yaml", include_str!("../../phases/4-disable-ssm.yaml")),
-    ("phases/5-verify-tools.yaml", include_str!("../../phases/5-verify-tools.yaml")),
-    ("phases/rollback-1-mcpify.yaml", include_str!("../../phases/rollback-1-mcpify.yaml")),
-    ("phases/rollback-2-dns.yaml", include_str!("../../phases/rollback-2-dns.yaml")),
+    (
+        "phases/3-mcpify-http.yaml",
+        include_str!("../../phases/3-mcpify-http.yaml"),
+    ),
+    (
+        "phases/4-disable-ssm.yaml",
+        include_str!("../../phases/4-disable-ssm.yaml"),
+    ),
+    (
+        "phases/5-verify-tools.yaml",
+        include_str!("../../phases/5-verify-tools.yaml"),
+    ),
+    (
+        "phases/rollback-1-mcpify.yaml",
+        include_str!("../../phases/rollback-1-mcpify.yaml"),
+    ),
+    (
+        "phases/rollback-2-dns.yaml",
+        include_str!("../../phases/rollback-2-dns.yaml"),
+    ),
     (
         "phases/rollback-3-infrastructure.yaml",
         include_str!("../../phases/rollback-3-infrastructure.yaml"),
@@ -46,7 +67,10 @@ impl RunbookSource {
     /// `--runbook PATH`: a directory holding `runbook.yaml`, or the top file itself.
     pub fn from_path(path: &Path) -> Self {
         if path.is_dir() {
-            RunbookSource::Disk { dir: path.to_path_buf(), root_file: "runbook.yaml".into() }
+            RunbookSource::Disk {
+                dir: path.to_path_buf(),
+                root_file: "runbook.yaml".into(),
+            }
         } else {
             let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
             let root_file = path
@@ -79,7 +103,10 @@ impl RunbookSource {
             RunbookSource::Embedded => EMBEDDED
                 .iter()
                 .find(|(name, _)| *name == rel)
-                .map(|(name, text)| SourceFile { name: (*name).into(), text: (*text).into() })
+                .map(|(name, text)| SourceFile {
+                    name: (*name).into(),
+                    text: (*text).into(),
+                })
                 .ok_or_else(|| (rel.to_string(), ReadFailure::Missing)),
             RunbookSource::Disk { dir, .. } => {
                 let path = dir.join(rel);
@@ -96,8 +123,12 @@ impl RunbookSource {
                     Err(e) => {
                         let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
                         let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
-                        let line_start = valid.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
-                        let col = String::from_utf8_lossy(&valid[line_start..]).chars().count() + 1;
+                        let line_start =
+                            valid.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+                        let col = String::from_utf8_lossy(&valid[line_start..])
+                            .chars()
+                            .count()
+                            + 1;
                         Err((name, ReadFailure::NotUtf8 { line, col }))
                     }
                 }

@@ -16,7 +16,10 @@ pub struct LocalStore {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
-    move |source| StateError::Io { path: path.to_path_buf(), source }
+    move |source| StateError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 impl LocalStore {
@@ -35,7 +38,8 @@ impl LocalStore {
     fn ensure_dir(&self) -> Result<(), StateError> {
         if !self.dir.exists() {
             fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
-            fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700)).map_err(io(&self.dir))?;
+            fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
+                .map_err(io(&self.dir))?;
         }
         Ok(())
     }
@@ -49,12 +53,22 @@ impl LocalStore {
         }
         serde_json::from_str(&text)
             .map(Some)
-            .map_err(|e| StateError::Corrupt { path: path.to_path_buf(), message: e.to_string() })
+            .map_err(|e| StateError::Corrupt {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })
     }
 
     fn open_lock(&self) -> Result<File, StateError> {
         let path = self.lock_path();
-        OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(&path).map_err(io(&path))
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io(&path))
     }
 }
 
@@ -71,24 +85,45 @@ impl StateStore for LocalStore {
             Err(e) => return Err(StateError::Io { path, source: e }),
         };
         let raw: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| StateError::Corrupt { path: path.clone(), message: e.to_string() })?;
-        let found = raw.get("format").and_then(serde_json::Value::as_u64).unwrap_or(0);
+            serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        let found = raw
+            .get("format")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
         if found != u64::from(STATE_FORMAT) {
-            return Err(StateError::UnsupportedFormat { path, found, supported: STATE_FORMAT });
+            return Err(StateError::UnsupportedFormat {
+                path,
+                found,
+                supported: STATE_FORMAT,
+            });
         }
-        serde_json::from_value(raw).map(Some).map_err(|e| StateError::Corrupt { path, message: e.to_string() })
+        serde_json::from_value(raw)
+            .map(Some)
+            .map_err(|e| StateError::Corrupt {
+                path,
+                message: e.to_string(),
+            })
     }
 
     fn save(&self, state: &mut State) -> Result<(), StateError> {
         self.ensure_dir()?;
         let stored = self.load()?.map_or(0, |s| s.serial);
         if stored != state.serial {
-            return Err(StateError::Stale { expected: state.serial, found: stored });
+            return Err(StateError::Stale {
+                expected: state.serial,
+                found: stored,
+            });
         }
         state.serial += 1;
         state.updated_at = jiff::Timestamp::now();
         let path = self.state_path();
-        let bytes = serde_json::to_vec_pretty(&*state).map_err(|e| StateError::Corrupt { path: path.clone(), message: e.to_string() })?;
+        let bytes = serde_json::to_vec_pretty(&*state).map_err(|e| StateError::Corrupt {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         // Temp file in the same directory, fsync, rename over, fsync the directory: a crash
         // leaves either the old file or the new one, never a torn one.
         let mut tmp = tempfile::Builder::new()
@@ -99,8 +134,13 @@ impl StateStore for LocalStore {
         tmp.write_all(&bytes).map_err(io(&path))?;
         tmp.write_all(b"\n").map_err(io(&path))?;
         tmp.as_file().sync_all().map_err(io(&path))?;
-        tmp.persist(&path).map_err(|e| StateError::Io { path: path.clone(), source: e.error })?;
-        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io(&self.dir))?;
+        tmp.persist(&path).map_err(|e| StateError::Io {
+            path: path.clone(),
+            source: e.error,
+        })?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&self.dir))?;
         Ok(())
     }
 
@@ -134,7 +174,10 @@ impl StateStore for LocalStore {
                 previous.pid, previous.command
             ));
         }
-        let text = serde_json::to_string_pretty(&info).map_err(|e| StateError::Corrupt { path: path.clone(), message: e.to_string() })?;
+        let text = serde_json::to_string_pretty(&info).map_err(|e| StateError::Corrupt {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         file.set_len(0).map_err(io(&path))?;
         file.rewind().map_err(io(&path))?;
         file.write_all(text.as_bytes()).map_err(io(&path))?;
@@ -155,7 +198,9 @@ impl StateStore for LocalStore {
         if held && info.host == this_host() {
             return Err(StateError::LockAlive { pid: info.pid });
         }
-        if lock_id.is_some_and(|id| id != info.id) || (lock_id.is_none() && info.host != this_host()) {
+        if lock_id.is_some_and(|id| id != info.id)
+            || (lock_id.is_none() && info.host != this_host())
+        {
             return Err(StateError::LockIdMismatch(Box::new(info)));
         }
         file.set_len(0).map_err(io(&path))?;
@@ -175,9 +220,17 @@ impl StateStore for LocalStore {
     fn append_audit(&self, record: &AuditRecord) -> Result<(), StateError> {
         self.ensure_dir()?;
         let path = self.dir.join("audit.jsonl");
-        let mut line = serde_json::to_vec(record).map_err(|e| StateError::Corrupt { path: path.clone(), message: e.to_string() })?;
+        let mut line = serde_json::to_vec(record).map_err(|e| StateError::Corrupt {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         line.push(b'\n');
-        let mut file = OpenOptions::new().append(true).create(true).mode(0o600).open(&path).map_err(io(&path))?;
+        let mut file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io(&path))?;
         // One write per line: appends of one line never interleave.
         file.write_all(&line).map_err(io(&path))?;
         file.sync_data().map_err(io(&path))
@@ -189,7 +242,10 @@ impl StateStore for LocalStore {
 
     fn check_writable(&self) -> Result<(), StateError> {
         self.ensure_dir()?;
-        let probe = tempfile::Builder::new().prefix(".probe.").tempfile_in(&self.dir).map_err(io(&self.dir))?;
+        let probe = tempfile::Builder::new()
+            .prefix(".probe.")
+            .tempfile_in(&self.dir)
+            .map_err(io(&self.dir))?;
         probe.as_file().set_len(4096).map_err(io(&self.dir))?;
         probe.as_file().sync_all().map_err(io(&self.dir))?;
         Ok(())
@@ -207,17 +263,30 @@ mod tests {
         let mut a = State::new("rb");
         store.save(&mut a).unwrap();
         let mut stale = State::new("rb");
-        assert!(matches!(store.save(&mut stale), Err(StateError::Stale { expected: 0, found: 1 })));
+        assert!(matches!(
+            store.save(&mut stale),
+            Err(StateError::Stale {
+                expected: 0,
+                found: 1
+            })
+        ));
         let loaded = store.load().unwrap().unwrap();
         assert_eq!(loaded.serial, 1);
-        let mode = fs::metadata(dir.path().join("s/state.json")).unwrap().permissions().mode();
+        let mode = fs::metadata(dir.path().join("s/state.json"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]
     fn old_format_is_refused_clearly() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("state.json"), r#"{"format": 99, "serial": 1}"#).unwrap();
+        fs::write(
+            dir.path().join("state.json"),
+            r#"{"format": 99, "serial": 1}"#,
+        )
+        .unwrap();
         let err = LocalStore::new(dir.path()).load().unwrap_err();
         assert!(err.to_string().contains("has format 99"), "{err}");
     }

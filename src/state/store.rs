@@ -10,11 +10,20 @@ use super::model::State;
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("failed to access the state at {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("the state file {path} is not valid: {message}")]
     Corrupt { path: PathBuf, message: String },
-    #[error("the state file {path} has format {found}; this outpost-migrate reads format {supported}")]
-    UnsupportedFormat { path: PathBuf, found: u64, supported: u32 },
+    #[error(
+        "the state file {path} has format {found}; this outpost-migrate reads format {supported}"
+    )]
+    UnsupportedFormat {
+        path: PathBuf,
+        found: u64,
+        supported: u32,
+    },
     #[error("the state changed underneath this run (expected serial {expected}, found {found})")]
     Stale { expected: u64, found: u64 },
     #[error("the state directory is locked by another run: {0}")]
@@ -23,7 +32,9 @@ pub enum StateError {
     NotLocked(PathBuf),
     #[error("the lock id does not match: the lock is {0}")]
     LockIdMismatch(Box<LockInfo>),
-    #[error("the lock is held by the running process {pid} on this host; it cannot be removed while that run is alive")]
+    #[error(
+        "the lock is held by the running process {pid} on this host; it cannot be removed while that run is alive"
+    )]
     LockAlive { pid: u32 },
 }
 

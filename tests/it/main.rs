@@ -1,0 +1,10 @@
+//! Integration tests: the real binary against real local servers, one test binary for all.
+
+mod support;
+
+mod approvals;
+mod kinds;
+mod output;
+mod resume;
+mod runbook_errors;
+mod state_lock;

@@ -1,0 +1,126 @@
+//! Output formats: human lines without escape codes off a terminal, JSON lines, JUnit XML.
+
+use crate::support::{Runbook, Test};
+
+fn mixed() -> Runbook {
+    Runbook::minimal().phase(1, "- id: good\n  shell: { command: echo fine }\n  capture: { said: stdout }\n- id: optional-bad\n  optional: true\n  shell: { command: 'false' }\n- id: bad\n  shell: { command: 'echo nope >&2; exit 3' }\n")
+}
+
+#[test]
+fn human_output_off_a_terminal_has_no_escape_codes() {
+    let t = Test::new().runbook(mixed());
+    let run = t.run(&["phase", "1", "--force"]);
+    run.code(1)
+        .stdout_has("✔ good")
+        .stdout_has("! optional-bad")
+        .stdout_has("✘ bad")
+        .stdout_has("exited with 3: nope");
+    assert!(
+        !run.stdout.contains('\u{1b}') && !run.stderr.contains('\u{1b}'),
+        "escape codes in plain output:\n{}",
+        run.stdout
+    );
+    // --no-color without NO_COLOR too.
+    let plain = t
+        .command(&["phase", "1", "--force", "--no-color"])
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains('\u{1b}'));
+}
+
+#[test]
+fn json_output_is_one_event_per_line_then_a_summary() {
+    let t = Test::new().runbook(mixed());
+    let run = t.run(&["phase", "1", "--force", "--output", "json"]);
+    run.code(1);
+    let events = run.json_lines();
+    assert_eq!(events[0]["event"], "run_started");
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"step_started") && kinds.contains(&"unit_finished"));
+    let summary = events.last().unwrap();
+    assert_eq!(summary["event"], "summary");
+    assert_eq!(summary["exit_code"], 1);
+    assert_eq!(summary["stopped_at"], "bad");
+    assert_eq!(summary["resume"], "outpost-migrate phase 1");
+    assert_eq!(run.step_event("good")["found"], "fine\n");
+    assert_eq!(run.step_event("optional-bad")["outcome"], "failed_optional");
+}
+
+#[test]
+fn junit_output_has_a_testcase_per_step_with_failure_messages() {
+    let t = Test::new().runbook(mixed());
+    let run = t.run(&["phase", "1", "--force", "--output", "junit"]);
+    run.code(1);
+    let doc = roxmltree::Document::parse(&run.stdout)
+        .unwrap_or_else(|e| panic!("not XML ({e}):\n{}", run.stdout));
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    let names: Vec<_> = cases.iter().map(|c| c.attribute("name").unwrap()).collect();
+    assert_eq!(names, ["good", "optional-bad", "bad"]);
+    let failure = cases[2]
+        .children()
+        .find(|n| n.has_tag_name("failure"))
+        .expect("the failed step carries a failure");
+    assert!(
+        failure
+            .attribute("message")
+            .unwrap()
+            .contains("exited with 3: nope")
+    );
+    assert!(cases[0].children().all(|n| !n.has_tag_name("failure")));
+    assert!(cases[1].children().any(|n| n.has_tag_name("skipped")));
+}
+
+#[test]
+fn the_embedded_runbook_plans_the_whole_migration() {
+    let run = Test::new().command(&[]).output().unwrap();
+    assert_eq!(run.status.code(), Some(2), "no command is a usage error");
+    let plan = std::process::Command::new(crate::support::BIN)
+        .arg("plan")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert_eq!(plan.status.code(), Some(0), "{text}");
+    for unit in [
+        "(preflight,",
+        "(phase-1,",
+        "(phase-2,",
+        "(phase-3,",
+        "(phase-4,",
+        "(phase-5,",
+        "(verify,",
+        "(rollback-1,",
+        "(rollback-2,",
+        "(rollback-3,",
+    ] {
+        assert!(text.contains(unit), "plan lacks {unit}:\n{text}");
+    }
+    assert!(
+        text.contains("terraform plan -input=false -no-color -target=module.alb -out=alb.plan")
+    );
+    let json = std::process::Command::new(crate::support::BIN)
+        .args(["plan", "phase", "1", "--output", "json"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc["units"].as_array().unwrap().len(), 1);
+    assert_eq!(doc["units"][0]["steps"][3]["approval"], true);
+}
+
+#[test]
+fn the_embedded_runbook_validates() {
+    let out = std::process::Command::new(crate::support::BIN)
+        .arg("validate")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("runbook `outpost-ssm-to-ecs` is valid"));
+}

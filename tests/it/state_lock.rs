@@ -1,0 +1,199 @@
+//! The state directory: atomic versioned state, the audit log, the run lock, status, unlock.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use crate::support::{Runbook, Test};
+
+#[test]
+fn state_is_versioned_private_and_audited() {
+    let t = Test::new();
+    t.run(&["preflight"]).code(0);
+    let state = t.state();
+    assert_eq!(state["format"], 1);
+    assert!(
+        state["serial"].as_u64().unwrap() >= 2,
+        "saved before and after the step"
+    );
+    assert_eq!(state["steps"]["pre-noop"]["status"], "succeeded");
+    assert_eq!(state["steps"]["pre-noop"]["attempts"], 1);
+    for f in ["state.json", "audit.jsonl", "lock"] {
+        let mode = std::fs::metadata(t.state_dir().join(f))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{f} is {mode:o}");
+    }
+    let events: Vec<String> = t
+        .audit()
+        .iter()
+        .map(|r| r["event"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "run_started",
+            "step_started",
+            "step_finished",
+            "unit_finished",
+            "run_finished"
+        ]
+    );
+    assert!(t.audit()[1]["operator"].as_str().unwrap().contains('@'));
+    let leftovers: Vec<_> = std::fs::read_dir(t.state_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn a_second_concurrent_run_is_refused_with_the_holders_details() {
+    let t = Test::new()
+        .runbook(Runbook::minimal().phase(1, "- id: slow\n  shell: { command: sleep 3 }\n"));
+    let mut first = t.command(&["phase", "1", "--force"]).spawn().unwrap();
+    let lock = t.state_dir().join("lock");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(&lock)
+        .map(|s| s.is_empty())
+        .unwrap_or(true)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = t.run(&["phase", "1", "--force"]);
+    second
+        .code(4)
+        .stderr_has("another run holds the lock")
+        .stderr_has(&format!("(pid {})", first.id()))
+        .stderr_has("phase 1 --force")
+        .stderr_has("unlock --lock-id");
+    let host = gethostname();
+    second.stderr_has(&format!("on {host}"));
+    assert!(first.wait().unwrap().success());
+    assert_eq!(
+        std::fs::read_to_string(&lock).unwrap(),
+        "",
+        "the lock is released at the end"
+    );
+    t.run(&["phase", "1", "--force"]).code(0);
+}
+
+fn gethostname() -> String {
+    std::process::Command::new("hostname")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap()
+}
+
+fn write_lock(t: &Test, host: &str, pid: u32) {
+    std::fs::create_dir_all(t.state_dir()).unwrap();
+    let info = serde_json::json!({"id": "lock-123", "pid": pid, "host": host, "user": "alice", "command": "outpost-migrate phase 3", "started_at": "2026-11-28T02:00:00Z"});
+    std::fs::write(t.state_dir().join("lock"), info.to_string()).unwrap();
+}
+
+#[test]
+fn a_stale_lock_on_this_host_is_reclaimed_with_a_warning() {
+    let t = Test::new();
+    write_lock(&t, &gethostname(), 999_999);
+    t.run(&["preflight"])
+        .code(0)
+        .stderr_has("warning: reclaimed a stale lock: process 999999");
+}
+
+#[test]
+fn a_lock_from_another_host_is_never_broken_automatically() {
+    let t = Test::new();
+    write_lock(&t, "bastion-2", 4242);
+    t.run(&["preflight"])
+        .code(4)
+        .stderr_has("`outpost-migrate phase 3` run by alice on bastion-2 (pid 4242)");
+    t.run(&["status"])
+        .code(0)
+        .stdout_has("locked: `outpost-migrate phase 3` run by alice on bastion-2");
+    t.run(&["unlock"]).code(4).stderr_has("--lock-id lock-123");
+    t.run(&["unlock", "--lock-id", "wrong"]).code(4);
+    t.run(&["unlock", "--lock-id", "lock-123"])
+        .code(0)
+        .stdout_has("removed the lock");
+    t.run(&["preflight"]).code(0);
+}
+
+#[test]
+fn status_shows_steps_attempts_and_captures_with_secrets_redacted() {
+    let t = Test::new().runbook(Runbook::minimal().phase(
+        1,
+        "- id: read-token\n  shell: { command: echo tok_9b8c7d6e5f }\n  mutates: false\n  secret: true\n  capture: { token: stdout }\n- id: read-name\n  shell: { command: printf alb-123 }\n  mutates: false\n  capture: { alb: stdout }\n- id: use-token\n  shell: { command: 'test \"{{ token }}\" = \"tok_9b8c7d6e5f\n\" || test -n \"{{ token }}\"' }\n",
+    ));
+    t.run(&["phase", "1", "--force"])
+        .code(0)
+        .stdout_lacks("tok_9b8c7d6e5f");
+    let status = t.run(&["status"]);
+    status
+        .code(0)
+        .stdout_has("read-name")
+        .stdout_has("alb=alb-123 ")
+        .stdout_has("token=***")
+        .stdout_lacks("tok_9b8c7d6e5f")
+        .stdout_has("succeeded");
+    let state = std::fs::read_to_string(t.state_dir().join("state.json")).unwrap();
+    assert!(
+        !state.contains("tok_9b8c7d6e5f"),
+        "a secret capture was saved"
+    );
+    let json = t.run(&["status", "--output", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let phase1 = doc["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["unit"] == "phase-1")
+        .unwrap();
+    assert_eq!(phase1["status"], "done");
+    assert_eq!(phase1["steps"][1]["captures"]["alb"], "alb-123");
+}
+
+#[test]
+fn status_before_any_run_says_so() {
+    Test::new()
+        .run(&["status"])
+        .code(0)
+        .stdout_has("no run has been recorded");
+}
+
+#[test]
+fn an_unwritable_state_directory_is_refused_before_running_anything() {
+    let t = Test::new()
+        .runbook(Runbook::minimal().phase(1, "- id: touch\n  shell: { command: touch touched }\n"));
+    // A path under a regular file can never become a directory, whoever runs the test.
+    std::fs::write(t.path("not-a-dir"), "").unwrap();
+    let run = t
+        .command(&["phase", "1", "--force", "--state-dir", "not-a-dir/state"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("the state directory cannot be written"));
+    assert!(
+        !t.path("touched").exists(),
+        "a step ran without a place to save its result"
+    );
+}
+
+#[test]
+fn a_state_file_of_another_format_is_refused_clearly() {
+    let t = Test::new();
+    std::fs::create_dir_all(t.state_dir()).unwrap();
+    std::fs::write(
+        t.state_dir().join("state.json"),
+        r#"{"format": 7, "serial": 3}"#,
+    )
+    .unwrap();
+    t.run(&["preflight"])
+        .code(4)
+        .stderr_has("has format 7; this outpost-migrate reads format 1");
+}

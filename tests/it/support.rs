@@ -1,0 +1,457 @@
+//! Test helpers: a fluent runner around the built binary, a runbook builder, and a local HTTP
+//! server that records what it receives.
+
+#![allow(
+    dead_code,
+    reason = "each test module uses a different part of the helpers"
+)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use serde_json::{Value, json};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_outpost-migrate");
+
+/// A runbook on disk: every unit present with a harmless step, any file replaceable.
+#[derive(Clone)]
+pub struct Runbook {
+    pub files: BTreeMap<String, String>,
+}
+
+const UNITS: &[(&str, &str)] = &[
+    ("checks/preflight.yaml", "pre"),
+    ("phases/1.yaml", "p1"),
+    ("phases/2.yaml", "p2"),
+    ("phases/3.yaml", "p3"),
+    ("phases/4.yaml", "p4"),
+    ("phases/5.yaml", "p5"),
+    ("checks/verify.yaml", "ver"),
+    ("phases/r1.yaml", "r1"),
+    ("phases/r2.yaml", "r2"),
+    ("phases/r3.yaml", "r3"),
+];
+
+impl Runbook {
+    pub fn minimal() -> Self {
+        let mut files = BTreeMap::new();
+        files.insert(
+            "runbook.yaml".to_string(),
+            Self::root("  greeting: hello\n"),
+        );
+        for (file, id) in UNITS {
+            let content = if file.starts_with("checks/") {
+                format!(
+                    "title: {id} checks\ngroups:\n  - title: Group\n    steps:\n      - id: {id}-noop\n        shell: {{ command: \"true\" }}\n        mutates: false\n"
+                )
+            } else {
+                format!(
+                    "title: {id} unit\nsteps:\n  - id: {id}-noop\n    shell: {{ command: \"true\" }}\n    mutates: false\n"
+                )
+            };
+            files.insert(file.to_string(), content);
+        }
+        Runbook { files }
+    }
+
+    fn root(vars: &str) -> String {
+        format!(
+            "format: 1\nname: test-runbook\nvars:\n{vars}preflight: checks/preflight.yaml\nphases:\n  - {{ phase: 1, file: phases/1.yaml }}\n  - {{ phase: 2, file: phases/2.yaml }}\n  - {{ phase: 3, file: phases/3.yaml }}\n  - {{ phase: 4, file: phases/4.yaml }}\n  - {{ phase: 5, file: phases/5.yaml }}\nverify: checks/verify.yaml\nrollback:\n  - {{ level: 1, file: phases/r1.yaml }}\n  - {{ level: 2, file: phases/r2.yaml }}\n  - {{ level: 3, file: phases/r3.yaml }}\n"
+        )
+    }
+
+    /// Replaces the `vars:` block (YAML lines indented by two spaces).
+    pub fn vars(mut self, vars: &str) -> Self {
+        self.files.insert("runbook.yaml".into(), Self::root(vars));
+        self
+    }
+
+    pub fn file(mut self, name: &str, content: &str) -> Self {
+        self.files.insert(name.into(), content.into());
+        self
+    }
+
+    /// A phase file (1–5) with these steps (a YAML list at column 0).
+    pub fn phase(self, n: u8, steps: &str) -> Self {
+        self.file(
+            &format!("phases/{n}.yaml"),
+            &format!("title: Phase {n}\nsteps:\n{}", indent(steps, 2)),
+        )
+    }
+
+    pub fn rollback(self, n: u8, extra: &str, steps: &str) -> Self {
+        self.file(
+            &format!("phases/r{n}.yaml"),
+            &format!("title: Rollback {n}\n{extra}steps:\n{}", indent(steps, 2)),
+        )
+    }
+
+    pub fn preflight(self, groups: &str) -> Self {
+        self.file(
+            "checks/preflight.yaml",
+            &format!("title: Pre-flight\ngroups:\n{}", indent(groups, 2)),
+        )
+    }
+
+    pub fn verify(self, groups: &str) -> Self {
+        self.file(
+            "checks/verify.yaml",
+            &format!("title: Verify\ngroups:\n{}", indent(groups, 2)),
+        )
+    }
+
+    pub fn write(&self, dir: &Path) {
+        for (name, content) in &self.files {
+            let path = dir.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, content).unwrap();
+        }
+    }
+}
+
+pub fn indent(text: &str, n: usize) -> String {
+    let pad = " ".repeat(n);
+    text.lines()
+        .map(|l| {
+            if l.is_empty() {
+                "\n".to_string()
+            } else {
+                format!("{pad}{l}\n")
+            }
+        })
+        .collect()
+}
+
+/// A working directory with a runbook and a state directory, for running the binary.
+pub struct Test {
+    pub dir: tempfile::TempDir,
+    runbook: Option<Runbook>,
+    env: Vec<(String, String)>,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    pub fn code(&self, want: i32) -> &Self {
+        assert_eq!(
+            self.code, want,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_lacks(&self, needle: &str) -> &Self {
+        assert!(
+            !self.stdout.contains(needle),
+            "stdout has {needle:?}\n--- stdout\n{}",
+            self.stdout
+        );
+        self
+    }
+
+    /// Each stdout line as JSON.
+    pub fn json_lines(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+
+    /// The `step_finished` event of a step.
+    pub fn step_event(&self, id: &str) -> Value {
+        self.json_lines()
+            .into_iter()
+            .find(|e| e["event"] == "step_finished" && e["step"] == id)
+            .unwrap_or_else(|| panic!("no step_finished for {id} in\n{}", self.stdout))
+    }
+}
+
+impl Test {
+    pub fn new() -> Self {
+        Test {
+            dir: tempfile::tempdir().unwrap(),
+            runbook: Some(Runbook::minimal()),
+            env: Vec::new(),
+        }
+    }
+
+    pub fn runbook(mut self, rb: Runbook) -> Self {
+        self.runbook = Some(rb);
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn runbook_dir(&self) -> PathBuf {
+        self.path("rb")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.path("state")
+    }
+
+    /// Rewrites the runbook on disk (to change it between runs).
+    pub fn rewrite(&mut self, rb: Runbook) {
+        self.runbook = Some(rb);
+        self.write_runbook();
+    }
+
+    fn write_runbook(&self) {
+        if let Some(rb) = &self.runbook {
+            rb.write(&self.runbook_dir());
+        }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        self.write_runbook();
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(self.dir.path())
+            .arg("--runbook")
+            .arg(self.runbook_dir())
+            .arg("--state-dir")
+            .arg(self.state_dir())
+            .args(args)
+            .env_remove("OUTPOST_API_KEY")
+            .env_remove("OUTPOST_API_URL")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out: Output = self.command(args).output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    pub fn state(&self) -> Value {
+        serde_json::from_str(&std::fs::read_to_string(self.state_dir().join("state.json")).unwrap())
+            .unwrap()
+    }
+
+    pub fn step_state(&self, id: &str) -> Value {
+        self.state()["steps"][id].clone()
+    }
+
+    pub fn audit(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.state_dir().join("audit.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+/// One request the server received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub authorization: Option<String>,
+}
+
+#[derive(Default)]
+struct ServerState {
+    seen: Mutex<Vec<Seen>>,
+    dispatches: AtomicUsize,
+    polls: Mutex<BTreeMap<String, usize>>,
+    flaky: AtomicUsize,
+}
+
+/// A local HTTP server standing in for the control plane, recording every request.
+pub struct Server {
+    pub url: String,
+    state: Arc<ServerState>,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Server {
+    pub fn start() -> Self {
+        let state = Arc::new(ServerState::default());
+        let app = Router::new()
+            .route(
+                "/health",
+                get(|| async { axum::Json(json!({"status": "healthy"})) }),
+            )
+            .route(
+                "/health/live",
+                get(|| async { axum::Json(json!({"status": "ok"})) }),
+            )
+            .route("/dispatch", post(create_dispatch))
+            .route("/dispatch/{id}", get(dispatch_status))
+            .route(
+                "/artifacts/{id}",
+                get(|UrlPath(id): UrlPath<String>| async move {
+                    axum::Json(json!({"data": {"dispatchId": id, "files": ["hello.py"]}}))
+                }),
+            )
+            .route("/flaky", get(flaky))
+            .route(
+                "/fail",
+                get(|| async { (StatusCode::BAD_GATEWAY, "bad gateway") }),
+            )
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    "late"
+                }),
+            )
+            .fallback(any(|| async { StatusCode::NOT_FOUND }))
+            .layer(axum::middleware::from_fn_with_state(state.clone(), record))
+            .with_state(state.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = stop_rx.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        let addr = rx.recv().unwrap();
+        Server {
+            url: format!("http://{addr}"),
+            state,
+            _shutdown: stop_tx,
+        }
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.seen.lock().unwrap().clone()
+    }
+
+    pub fn count(&self, method: &str, path_prefix: &str) -> usize {
+        self.seen()
+            .iter()
+            .filter(|s| s.method == method && s.path.starts_with(path_prefix))
+            .count()
+    }
+}
+
+async fn record(
+    State(state): State<Arc<ServerState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    state.seen.lock().unwrap().push(Seen {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    });
+    next.run(req).await
+}
+
+async fn create_dispatch(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !auth.starts_with("Bearer op_test_") && !auth.starts_with("Bearer op_live_") {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "invalid API key"})),
+        )
+            .into_response();
+    }
+    let n = state.dispatches.fetch_add(1, Ordering::SeqCst) + 1;
+    axum::Json(json!({"data": {"dispatchId": format!("d-{n}"), "agent": body["agent"]}}))
+        .into_response()
+}
+
+/// pending, running, then success: the seed's poll loop has something to wait for.
+async fn dispatch_status(
+    State(state): State<Arc<ServerState>>,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    let polls = {
+        let mut map = state.polls.lock().unwrap();
+        let p = map.entry(id.clone()).or_insert(0);
+        *p += 1;
+        *p
+    };
+    let status = match polls {
+        1 => "pending",
+        2 => "running",
+        _ => "success",
+    };
+    axum::Json(json!({"data": {"dispatchId": id, "status": status}})).into_response()
+}
+
+/// Fails twice with 503, then answers.
+async fn flaky(State(state): State<Arc<ServerState>>) -> Response {
+    if state.flaky.fetch_add(1, Ordering::SeqCst) < 2 {
+        (StatusCode::SERVICE_UNAVAILABLE, "try later").into_response()
+    } else {
+        axum::Json(json!({"status": "ok"})).into_response()
+    }
+}
