@@ -82,6 +82,7 @@ pub struct UnitSummary {
 #[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
     pub command: String,
+    pub target: String,
     pub dry_run: bool,
     pub exit_code: i32,
     pub units: Vec<UnitSummary>,
@@ -102,7 +103,8 @@ pub struct RunSummary {
 pub enum Event {
     RunStarted {
         command: String,
-        runbook: String,
+        /// What runs: `preflight`, `phase 3`, `rollback --level 2`, `run`...
+        target: String,
         dry_run: bool,
         units: Vec<String>,
         steps: usize,

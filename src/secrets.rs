@@ -28,6 +28,11 @@ impl Redactor {
 
     /// Registers a secret value.
     pub fn add(&self, secret: &str) {
+        // Command output ends with a newline that displays drop: the bare value is secret too.
+        let trimmed = secret.trim();
+        if trimmed != secret {
+            self.add(trimmed);
+        }
         if secret.len() < MIN_SECRET_LEN {
             return;
         }

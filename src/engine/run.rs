@@ -138,12 +138,7 @@ impl<'a> Engine<'a> {
         let total: usize = self.plan.units.iter().map(|u| u.steps.len()).sum();
         self.emit(Event::RunStarted {
             command: self.opts.command.clone(),
-            runbook: self
-                .plan
-                .units
-                .first()
-                .map(|u| u.unit.file.clone())
-                .unwrap_or_default(),
+            target: self.plan.target.to_string(),
             dry_run: self.opts.dry_run,
             units: self.plan.units.iter().map(|u| u.unit.key.slug()).collect(),
             steps: total,
@@ -203,6 +198,7 @@ impl<'a> Engine<'a> {
         );
         let summary = RunSummary {
             command: self.opts.command.clone(),
+            target: self.plan.target.to_string(),
             dry_run: self.opts.dry_run,
             exit_code,
             units,

@@ -585,9 +585,17 @@ impl Engine<'_> {
     }
 }
 
+/// A found value on one line: strings without quotes, trailing newlines or line breaks.
 fn short_value(v: &Value) -> String {
     match v {
-        Value::String(s) => s.clone(),
+        Value::String(s) => {
+            let line = s.split_whitespace().collect::<Vec<_>>().join(" ");
+            if line.chars().count() > 120 {
+                format!("{}…", line.chars().take(120).collect::<String>())
+            } else {
+                line
+            }
+        }
         other => short(other),
     }
 }

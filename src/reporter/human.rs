@@ -214,7 +214,7 @@ impl HumanReporter {
             self.term.out(&table.to_string());
         }
         let c = &s.counts;
-        let what = format!("{}{}", s.command, if s.dry_run { " (dry run)" } else { "" });
+        let what = format!("{}{}", s.target, if s.dry_run { " (dry run)" } else { "" });
         let line = if s.exit_code == 0 {
             let extra = if s.dry_run {
                 format!(", {} would run, {} unknown", c.would_run, c.unknown)
@@ -258,8 +258,7 @@ impl EventSink for HumanReporter {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         match event {
             Event::RunStarted {
-                command,
-                runbook: _,
+                target,
                 dry_run,
                 steps,
                 ..
@@ -274,7 +273,7 @@ impl EventSink for HumanReporter {
                         String::new()
                     };
                     self.term.out(&format!(
-                        "{} {command} · {steps} steps{dry}",
+                        "{} {target} · {steps} steps{dry}",
                         self.term.style("outpost-migrate", Style::new().bold())
                     ));
                 }

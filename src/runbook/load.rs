@@ -185,9 +185,22 @@ impl FileCx {
                 if let Some(hint) = expected_fields_hint(&message, field) {
                     d = d.hint(hint);
                 }
+            } else {
+                d = d.hint(type_hint(&message));
             }
             d
         })
+    }
+}
+
+/// A hint for serde's type and shape errors ("invalid type: ..., expected ...").
+fn type_hint(message: &str) -> String {
+    match message.split_once("expected ") {
+        Some((_, expected)) => format!(
+            "write {} here (see the runbook format in the README)",
+            expected.trim_end_matches('.')
+        ),
+        None => "see the runbook format in the README".into(),
     }
 }
 
@@ -432,7 +445,10 @@ fn check_numbered(
                     )),
             );
         } else if !seen.insert(*n) {
-            diags.push(cx.diag(item_loc, format!("{field} {n} is listed twice")));
+            diags.push(
+                cx.diag(item_loc, format!("{field} {n} is listed twice"))
+                    .hint(format!("each {field} points at exactly one file")),
+            );
         }
     }
     for n in want {
@@ -454,9 +470,10 @@ fn load_vars(cx: &FileCx, root: &Node, diags: &mut Vec<Diagnostic>) -> Vec<(Stri
     for (key, value) in root.get("vars").and_then(Node::as_map).unwrap_or_default() {
         for (s, loc) in value.strings() {
             match template::references(s) {
-                Err(e) => {
-                    diags.push(cx.diag(loc, format!("invalid template in var `{}`: {e}", key.name)))
-                }
+                Err(e) => diags.push(
+                    cx.diag(loc, format!("invalid template in var `{}`: {e}", key.name))
+                        .hint("templates are `{{ name }}` (minijinja); close every `{{` with `}}`"),
+                ),
                 Ok(refs) => {
                     for r in refs {
                         if r.root != "env" && !vars.iter().any(|(n, _)| *n == r.root) {
@@ -530,12 +547,15 @@ fn load_unit(
             diags.push(cx.diag(
                 node.loc,
                 "a unit file needs either `steps` or `groups` (not both)",
-            ));
+            ).hint("phases and rollback levels list `steps`; check files list `groups`, each with `title` and `steps`"));
             return None;
         }
     }
     if step_nodes.is_empty() {
-        diags.push(cx.diag(node.loc, format!("{key} has no steps")));
+        diags.push(
+            cx.diag(node.loc, format!("{key} has no steps"))
+                .hint("add at least one step"),
+        );
     }
     let (steps, nodes) = step_nodes
         .into_iter()
@@ -576,7 +596,10 @@ fn load_step(
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Step> {
     let Some(entries) = node.as_map() else {
-        diags.push(cx.diag(node.loc, "a step is a mapping with an `id` and one kind"));
+        diags.push(
+            cx.diag(node.loc, "a step is a mapping with an `id` and one kind")
+                .hint("write `- id: my-step` followed by a kind such as `shell: { command: ... }`"),
+        );
         return None;
     };
     let id_hint = node.get("id").and_then(Node::as_str).map(str::to_owned);
@@ -667,6 +690,11 @@ fn load_step(
             if let Some(h) = expected_fields_hint(&e.message, field) {
                 d = d.hint(h);
             }
+        } else {
+            d = d.hint(format!(
+                "see `{}` under Kinds in the README's runbook format",
+                kind.name()
+            ));
         }
         diags.push(d);
         ok = false;
@@ -708,6 +736,7 @@ fn load_step(
             Ok(q) => capture.push((name.clone(), q)),
             Err(e) => fail(
                 cx.diag(loc, format!("invalid JMESPath in capture `{name}`: {e}"))
+                    .hint("captures use JMESPath, as `aws --query` does: e.g. `clusters[0].status`")
                     .step(Some(&sid)),
             ),
         }
@@ -741,7 +770,8 @@ fn load_step(
                     rnode.get("attempts").map_or(rnode.loc, |n| n.loc),
                     "`attempts` must be at least 1",
                 )
-                .step(Some(&sid)),
+                .step(Some(&sid))
+                .hint("`attempts` counts the first try: 1 means no retry"),
             );
         }
         let until = parse_expectations(cx, &r.until, rnode.get("until"), &sid, &mut fail);
@@ -761,7 +791,8 @@ fn load_step(
                 node.get("when").map_or(node.loc, |n| n.loc),
                 format!("invalid `when` condition: {e}"),
             )
-            .step(Some(&sid)),
+            .step(Some(&sid))
+            .hint("`when` is a bare expression such as `domain != ''`, without {{ }}"),
         );
     }
     let for_each = match &env.for_each {
@@ -774,7 +805,8 @@ fn load_step(
                     node.get("for_each").map_or(node.loc, |n| n.loc),
                     "`for_each` takes a list or a `{{ var }}` naming one",
                 )
-                .step(Some(&sid)),
+                .step(Some(&sid))
+                .hint("for example `for_each: \"{{ images }}\"` or `for_each: [a, b]`"),
             );
             None
         }
@@ -837,6 +869,7 @@ fn parse_expectations(
                     .unwrap_or_default();
                 fail(
                     cx.diag(loc, format!("invalid expectation: {}", e.message))
+                        .hint(format!("an expectation is `{{ query: JMESPath, <matcher>: value }}`; matchers: {}", crate::expect::MATCHERS.join(", ")))
                         .step(Some(step)),
                 );
             }
@@ -911,6 +944,7 @@ fn validate_references(
                     Err(e) => {
                         diags.push(
                             cx.diag(loc, format!("invalid template: {e}"))
+                                .hint("templates are `{{ name }}` (minijinja); close every `{{` with `}}`")
                                 .step(Some(&step.id)),
                         );
                         continue;
@@ -964,7 +998,8 @@ fn validate_references(
                         step.loc,
                         format!("`for_each` may only use vars, not the capture `{n}`"),
                     )
-                    .step(Some(&step.id)),
+                    .step(Some(&step.id))
+                    .hint("items are known when the plan is made; loop inside the step instead"),
                 );
             }
             step.needs = needs.into_iter().collect();

@@ -46,7 +46,7 @@ fn json_output_is_one_event_per_line_then_a_summary() {
     assert_eq!(summary["exit_code"], 1);
     assert_eq!(summary["stopped_at"], "bad");
     assert_eq!(summary["resume"], "outpost-migrate phase 1");
-    assert_eq!(run.step_event("good")["found"], "fine\n");
+    assert_eq!(run.step_event("good")["found"], "fine");
     assert_eq!(run.step_event("optional-bad")["outcome"], "failed_optional");
 }
 

@@ -53,7 +53,11 @@ fn state_is_versioned_private_and_audited() {
 fn a_second_concurrent_run_is_refused_with_the_holders_details() {
     let t = Test::new()
         .runbook(Runbook::minimal().phase(1, "- id: slow\n  shell: { command: sleep 3 }\n"));
-    let mut first = t.command(&["phase", "1", "--force"]).spawn().unwrap();
+    let mut first = t
+        .command(&["phase", "1", "--force"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let lock = t.state_dir().join("lock");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while std::fs::read_to_string(&lock)
