@@ -131,6 +131,13 @@ pub enum Event {
     },
     StepFinished(StepReport),
     UnitFinished(UnitSummary),
+    /// Who the AWS credentials belong to, checked against the runbook's account.
+    Identity {
+        account: String,
+        arn: String,
+        expected: String,
+        ok: bool,
+    },
     Warning {
         message: String,
     },

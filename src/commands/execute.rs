@@ -9,6 +9,7 @@ use crate::engine::{Engine, EngineOptions, Interrupt};
 use crate::error::Error;
 use crate::events::{Event, EventSink};
 use crate::kinds::KindContext;
+use crate::kinds::aws::AwsContext;
 use crate::reporter::{self, terminal::Terminal};
 use crate::secrets::Redactor;
 use crate::settings::Settings;
@@ -24,6 +25,20 @@ pub fn run(
     let runbook = super::load(settings)?;
     let vars = plan::render_vars(&runbook, &settings.vars, &settings.env)?;
     let plan = plan::build(&runbook, target, vars, &settings.env)?;
+    let expected_account = match &runbook.account {
+        Some(t) => {
+            let ctx = plan::context(&plan.vars, &Default::default(), &settings.env, None);
+            let rendered = crate::template::render_str(t, &ctx).map_err(|e| {
+                Error::Usage(format!("failed to render the runbook's `account`: {e}"))
+            })?;
+            Some(
+                rendered
+                    .as_str()
+                    .map_or_else(|| rendered.to_string(), str::to_owned),
+            )
+        }
+        None => None,
+    };
     let sink = reporter::for_output(settings.output, term.clone());
     let store = LocalStore::new(&settings.state_dir);
     let operator = format!("{}@{}", settings.user, settings.host);
@@ -96,6 +111,7 @@ pub fn run(
         http,
         backup_dir: store.backup_dir(),
         prompter: term.clone(),
+        aws: AwsContext::new(settings.aws.profile.clone(), settings.aws.region.clone()),
     };
     let options = EngineOptions {
         command: settings.command_line.clone(),
@@ -105,6 +121,7 @@ pub fn run(
         overrides: settings.overrides.clone(),
         concurrency: settings.jobs,
         operator,
+        expected_account,
     };
     let interrupt = Arc::new(Interrupt::new());
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -125,7 +125,9 @@ pub fn render_vars(
     let mut vars = Map::new();
     for (name, raw) in &runbook.vars {
         let value = match overrides.iter().rev().find(|(k, _)| k == name) {
-            // A JSON override (a list, a number) keeps its type; anything else is text.
+            // A var declared as text stays text (`--var restart=true`); others take a JSON
+            // value (`--var verify_public_dns=false`, `--var 'images=["a"]'`).
+            Some((_, v)) if raw.is_string() => Value::String(v.clone()),
             Some((_, v)) => serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.clone())),
             None => {
                 let ctx = context(&vars, &BTreeMap::new(), env, None);

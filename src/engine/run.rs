@@ -28,7 +28,10 @@ pub struct EngineOptions {
     pub approve: BTreeSet<String>,
     pub overrides: Overrides,
     pub concurrency: usize,
+    /// user@host until the AWS identity is known, then the caller ARN.
     pub operator: String,
+    /// The AWS account the credentials must belong to, when the runbook declares one.
+    pub expected_account: Option<String>,
 }
 
 /// How a run ended.
@@ -53,6 +56,8 @@ pub struct Engine<'a> {
     pub(super) unknown: Mutex<BTreeMap<String, String>>,
     /// Captures whose step failed: steps needing them are blocked.
     pub(super) failed: Mutex<BTreeMap<String, String>>,
+    /// Who is running: user@host, then the AWS caller ARN once known.
+    pub(super) operator: Mutex<String>,
 }
 
 impl<'a> Engine<'a> {
@@ -85,6 +90,7 @@ impl<'a> Engine<'a> {
             captures,
             unknown: Mutex::new(BTreeMap::new()),
             failed: Mutex::new(BTreeMap::new()),
+            operator: Mutex::new(opts.operator.clone()),
         }
     }
 
@@ -106,7 +112,7 @@ impl<'a> Engine<'a> {
         }
         self.store.append_audit(&AuditRecord {
             at: jiff::Timestamp::now(),
-            operator: self.opts.operator.clone(),
+            operator: self.operator(),
             command: self.opts.command.clone(),
             event: event.to_owned(),
             unit: unit.map(str::to_owned),
@@ -120,6 +126,50 @@ impl<'a> Engine<'a> {
             attempts,
             message: message.map(|m| self.redactor.redact(&m)),
         })
+    }
+
+    pub(super) fn operator(&self) -> String {
+        self.operator
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The account guard: before any AWS step, the credentials must be the runbook's account.
+    /// The caller ARN becomes the operator recorded in state and audit log.
+    async fn check_identity(&self) -> Result<(), Fatal> {
+        let Some(expected) = &self.opts.expected_account else {
+            return Ok(());
+        };
+        if !self
+            .plan
+            .steps()
+            .any(|(_, ps)| ps.step.kind.name() == "aws")
+        {
+            return Ok(());
+        }
+        let (account, arn) = crate::kinds::aws::caller_identity(&self.kinds.aws)
+            .await
+            .map_err(|f| {
+                Fatal::Setup(format!(
+                    "failed to establish the AWS identity: {}",
+                    f.message
+                ))
+            })?;
+        let ok = account == *expected;
+        self.emit(Event::Identity {
+            account: account.clone(),
+            arn: arn.clone(),
+            expected: expected.clone(),
+            ok,
+        });
+        if !ok {
+            return Err(Fatal::Refused(format!(
+                "the AWS credentials are for account {account} ({arn}), but this runbook runs against account {expected}; nothing was run. Check --profile/AWS_PROFILE"
+            )));
+        }
+        *self.operator.lock().unwrap_or_else(|e| e.into_inner()) = arn;
+        Ok(())
     }
 
     /// Applies a change to the state and saves it (not in a dry run).
@@ -144,13 +194,15 @@ impl<'a> Engine<'a> {
             steps: total,
             operator: self.opts.operator.clone(),
         });
-        let mut prologue: Result<(), StateError> = self.mark_done_overrides();
-        if prologue.is_ok() {
-            prologue = self.audit("run_started", None, None, None, None, None);
+        let mut fatal: Option<Fatal> = self.check_identity().await.err();
+        if fatal.is_none() {
+            let prologue = self
+                .mark_done_overrides()
+                .and_then(|()| self.audit("run_started", None, None, None, None, None));
+            fatal = prologue.err().map(Fatal::State);
         }
         let mut units = Vec::new();
         let mut totals = Counts::default();
-        let mut fatal: Option<Fatal> = prologue.err().map(Fatal::State);
         let mut stopped_at = None;
         for unit in &self.plan.units {
             if fatal.is_some() {
@@ -295,7 +347,7 @@ impl<'a> Engine<'a> {
                         {
                             in_flight.insert(ps.id.as_str());
                             let slug = &slug;
-                            running.push(async move { (ps, self.run_step(slug, ps).await) });
+                            running.push(async move { (ps, self.run_step(slug, ps, None).await) });
                             pending.remove(i);
                         } else {
                             i += 1;
@@ -323,14 +375,19 @@ impl<'a> Engine<'a> {
                 fatal = Some(Fatal::Interrupted);
             }
         } else {
+            // Dry run: the first step shown but not run; what follows sees a world without it.
+            let mut not_run_before: Option<String> = None;
             for ps in &unit.steps {
                 if self.interrupt.is_requested() {
                     fatal = Some(Fatal::Interrupted);
                     failed_step.get_or_insert_with(|| ps.id.clone());
                     break;
                 }
-                match self.run_step(&slug, ps).await {
+                match self.run_step(&slug, ps, not_run_before.as_deref()).await {
                     Ok(r) => {
+                        if r.outcome == Outcome::WouldRun && not_run_before.is_none() {
+                            not_run_before = Some(ps.id.clone());
+                        }
                         count(&mut counts, r.outcome);
                         if r.outcome.is_failure() {
                             failed_step = Some(ps.id.clone());

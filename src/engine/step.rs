@@ -12,7 +12,7 @@ use super::run::Engine;
 use crate::events::{Event, Outcome, StepReport};
 use crate::expect::short;
 use crate::kinds::{Access, KindFailure, StepRef};
-use crate::runbook::UnitKey;
+use crate::runbook::{Reverts, UnitKey};
 use crate::state::{StateError, StepState, StepStatus};
 use crate::template;
 
@@ -91,10 +91,24 @@ impl Engine<'_> {
             .any(|s| s.unit == slug && s.status != StepStatus::Pending)
     }
 
+    /// True when the step (or any item of a `for_each` step) succeeded.
+    fn step_succeeded(&self, id: &str) -> bool {
+        let prefix = format!("{id}.");
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .steps
+            .iter()
+            .any(|(k, s)| (k == id || k.starts_with(&prefix)) && s.status == StepStatus::Succeeded)
+    }
+
+    /// Runs one step. `not_run_before` (dry runs) names an earlier step of the same phase that
+    /// was shown, not run: a failure after it may only mean that change is missing.
     pub(super) async fn run_step(
         &self,
         unit: &str,
         ps: &PlanStep<'_>,
+        not_run_before: Option<&str>,
     ) -> Result<StepResult, Fatal> {
         let started = Instant::now();
         let step = ps.step;
@@ -122,13 +136,20 @@ impl Engine<'_> {
             return Ok(self.finish(r, Some(format!("already succeeded{when}"))));
         }
 
-        // A rollback step whose forward phase never ran has nothing to undo.
-        if let Some(n) = step.reverts
-            && !self.phase_ran(n)
-        {
+        // A rollback step whose forward phase (or step) never ran has nothing to undo.
+        let undone = match &step.reverts {
+            Some(Reverts::Phase(n)) if !self.phase_ran(*n) => {
+                Some(format!("phase {n} never ran: nothing to undo"))
+            }
+            Some(Reverts::Step(id)) if !self.step_succeeded(id) => {
+                Some(format!("step `{id}` never succeeded: nothing to undo"))
+            }
+            _ => None,
+        };
+        if let Some(why) = undone {
             let r = self.report(unit, ps, Outcome::Skipped, 0, started);
             self.record_skip(unit, ps)?;
-            return Ok(self.finish(r, Some(format!("phase {n} never ran: nothing to undo"))));
+            return Ok(self.finish(r, Some(why)));
         }
 
         // Needs: a capture whose step failed blocks; one unknown in a dry run is reported.
@@ -250,7 +271,7 @@ impl Engine<'_> {
         let attempts_before = prior.as_ref().map_or(0, |p| p.attempts);
         let start_time = jiff::Timestamp::now();
         self.update_state(|s| {
-            s.operator = Some(self.opts.operator.clone());
+            s.operator = Some(self.operator());
             s.steps.insert(
                 ps.id.clone(),
                 StepState {
@@ -281,7 +302,10 @@ impl Engine<'_> {
             group: step.group.clone(),
         });
 
-        let attempted = self.attempt(unit, ps, spec, &ctx, approved).await;
+        // After a step a dry run did not run, waiting for its effect would only wait in vain.
+        let attempted = self
+            .attempt(unit, ps, spec, &ctx, approved, not_run_before.is_none())
+            .await;
         let attempts = attempted.attempts;
         let output = match attempted.output {
             Ok(o) => o,
@@ -313,6 +337,25 @@ impl Engine<'_> {
                 self.finish(r, Some(f.message));
                 self.mark_failed_captures(ps, &ps.id);
                 return Err(Fatal::Setup(msg));
+            }
+            Err(f) if let Some(before) = not_run_before => {
+                self.save_result(
+                    unit,
+                    ps,
+                    StepStatus::Pending,
+                    attempts_before,
+                    BTreeMap::new(),
+                    None,
+                )?;
+                self.mark_unknown_captures(ps);
+                let r = self.report(unit, ps, Outcome::Unknown, attempts, started);
+                return Ok(self.finish(
+                    r,
+                    Some(format!(
+                        "depends on `{before}`, which a dry run does not run; for now: {}",
+                        f.message
+                    )),
+                ));
             }
             Err(f) => return self.fail(unit, ps, started, attempts, f.message),
         };
@@ -389,9 +432,10 @@ impl Engine<'_> {
         spec: Value,
         ctx: &minijinja::Value,
         approved: bool,
+        may_retry: bool,
     ) -> Attempted {
         let step = ps.step;
-        let mut delays = step.retry.as_ref().map(|r| {
+        let mut delays = step.retry.as_ref().filter(|_| may_retry).map(|r| {
             let mut b = backon::ExponentialBuilder::default()
                 .with_min_delay(r.interval)
                 .with_factor(r.backoff)

@@ -42,7 +42,7 @@ struct BackupMeta {
 
 fn invalid(message: impl Into<String>) -> SpecError {
     SpecError {
-        path: None,
+        path: Vec::new(),
         message: message.into(),
     }
 }

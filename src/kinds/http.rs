@@ -38,7 +38,7 @@ impl StepKind for Http {
         let s: Spec = parse_spec(spec)?;
         if reqwest::Method::from_bytes(s.method.to_ascii_uppercase().as_bytes()).is_err() {
             return Err(SpecError {
-                path: None,
+                path: Vec::new(),
                 message: format!("`{}` is not an HTTP method", s.method),
             });
         }

@@ -1,5 +1,6 @@
 //! Step kinds: what a step does. Each kind is one file; `REGISTRY` is the one list to extend.
 
+pub mod aws;
 mod confirm;
 mod file;
 mod http;
@@ -16,8 +17,13 @@ use serde_json::Value;
 use crate::engine::prompt::Prompter;
 
 /// Every step kind the runbook may use, by its key in a step.
-pub static REGISTRY: &[&dyn StepKind] =
-    &[&shell::Shell, &http::Http, &confirm::Confirm, &file::File];
+pub static REGISTRY: &[&dyn StepKind] = &[
+    &shell::Shell,
+    &http::Http,
+    &confirm::Confirm,
+    &file::File,
+    &aws::Aws,
+];
 
 pub fn find(name: &str) -> Option<&'static dyn StepKind> {
     REGISTRY.iter().copied().find(|k| k.name() == name)
@@ -77,8 +83,8 @@ impl KindFailure {
 /// A problem in a kind's own fields, at a serde path under the kind's key.
 #[derive(Debug)]
 pub struct SpecError {
-    /// Where under the kind's key; `None` for the kind's fields as a whole.
-    pub path: Option<serde_path_to_error::Path>,
+    /// Keys (and list indices) under the kind's key; empty for the kind's fields as a whole.
+    pub path: Vec<String>,
     pub message: String,
 }
 
@@ -88,6 +94,8 @@ pub struct KindContext {
     /// Where `file` steps keep the backups rollback restores.
     pub backup_dir: PathBuf,
     pub prompter: Arc<dyn Prompter>,
+    /// AWS clients, made on first use.
+    pub aws: aws::AwsContext,
 }
 
 /// What the running step is, for kinds that need to know (backups, prompts).
@@ -119,7 +127,15 @@ pub trait StepKind: Send + Sync {
 /// Deserialises a kind's spec, keeping the path of the first problem for a located error.
 pub fn parse_spec<T: DeserializeOwned>(spec: &Value) -> Result<T, SpecError> {
     serde_path_to_error::deserialize(spec).map_err(|e| SpecError {
-        path: Some(e.path().clone()),
+        path: e
+            .path()
+            .iter()
+            .filter_map(|seg| match seg {
+                serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
+                serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                _ => None,
+            })
+            .collect(),
         message: e.inner().to_string(),
     })
 }

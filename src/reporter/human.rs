@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::terminal::Terminal;
 use crate::events::{Event, EventSink, Outcome, RunSummary, StepReport, UnitStatus, UnitSummary};
 
-const TITLE_WIDTH: usize = 52;
+const TITLE_WIDTH: usize = 58;
 
 pub struct HumanReporter {
     term: Arc<Terminal>,
@@ -337,6 +337,26 @@ impl EventSink for HumanReporter {
             Event::UnitFinished(u) => {
                 let grouped = inner.grouped.take();
                 self.unit_finished(&u, grouped);
+            }
+            Event::Identity {
+                account,
+                arn,
+                expected,
+                ok,
+            } => {
+                if ok {
+                    if !self.term.quiet {
+                        self.term.out(&format!(
+                            "  {} AWS account {account} as {arn}",
+                            self.term.style("✔", Style::new().green())
+                        ));
+                    }
+                } else {
+                    self.term.out(&format!(
+                        "  {} AWS account {account} as {arn}: expected {expected}",
+                        self.term.style("✘", Style::new().red().bold())
+                    ));
+                }
             }
             Event::Warning { message } => self.term.err(&format!(
                 "{}: {message}",

@@ -14,7 +14,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::diagnostic::{Diagnostic, Loc};
-use super::model::{ForEach, Retry, Runbook, Step, Unit, UnitKey};
+use super::model::{ForEach, Retry, Reverts, Runbook, Step, Unit, UnitKey};
 use super::node::Node;
 use super::source::{ReadFailure, RunbookSource, SourceFile};
 use crate::expect::Expectation;
@@ -55,6 +55,8 @@ struct RootDoc {
     name: String,
     #[serde(default)]
     description: String,
+    /// The AWS account the credentials must belong to (a template over vars).
+    account: Option<String>,
     #[serde(default)]
     #[allow(
         dead_code,
@@ -96,6 +98,9 @@ struct UnitDoc {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GroupDoc {
+    #[serde(default)]
+    #[allow(dead_code, reason = "documentation for readers of the YAML")]
+    description: String,
     #[allow(
         dead_code,
         reason = "shape check only: the title is read from the node"
@@ -128,7 +133,7 @@ struct EnvelopeDoc {
     optional: bool,
     #[serde(default)]
     secret: bool,
-    reverts: Option<u8>,
+    reverts: Option<Reverts>,
 }
 
 #[derive(Deserialize)]
@@ -288,6 +293,9 @@ pub fn load(source: &RunbookSource) -> Result<Runbook, Vec<Diagnostic>> {
     }
 
     let vars = load_vars(&root_cx, &root, &mut diags);
+    if let Some(node) = root.get("account") {
+        check_var_template(&root_cx, node, "account", &vars, &mut diags);
+    }
 
     // Each unit file, in the order commands run them.
     let mut refs: Vec<(UnitKey, String, Loc)> = Vec::new();
@@ -372,6 +380,7 @@ pub fn load(source: &RunbookSource) -> Result<Runbook, Vec<Diagnostic>> {
         Ok(Runbook {
             name: doc.name,
             description: doc.description,
+            account: doc.account,
             vars,
             units,
         })
@@ -495,6 +504,38 @@ fn load_vars(cx: &FileCx, root: &Node, diags: &mut Vec<Diagnostic>) -> Vec<(Stri
         vars.push((key.name.clone(), value.to_json()));
     }
     vars
+}
+
+/// A top-level template (such as `account`) may use `env.NAME` and vars.
+fn check_var_template(
+    cx: &FileCx,
+    node: &Node,
+    field: &str,
+    vars: &[(String, Value)],
+    diags: &mut Vec<Diagnostic>,
+) {
+    for (s, loc) in node.strings() {
+        match template::references(s) {
+            Err(e) => diags.push(
+                cx.diag(loc, format!("invalid template in `{field}`: {e}"))
+                    .hint("templates are `{{ name }}` (minijinja); close every `{{` with `}}`"),
+            ),
+            Ok(refs) => {
+                for r in refs
+                    .into_iter()
+                    .filter(|r| r.root != "env" && !vars.iter().any(|(n, _)| *n == r.root))
+                {
+                    diags.push(
+                        cx.diag(
+                            cx.refine(loc, &r.root),
+                            format!("undefined variable `{}` in `{field}`", r.root),
+                        )
+                        .hint("declare it under `vars:`"),
+                    );
+                }
+            }
+        }
+    }
 }
 
 fn load_unit(
@@ -677,7 +718,7 @@ fn load_step(
     };
     let spec = kind_node.to_json();
     if let Err(e) = kind.check(&spec) {
-        let at = e.path.as_ref().map_or(kind_node, |p| kind_node.locate(p));
+        let at = kind_node.locate_keys(&e.path);
         let loc = locate_error(at, &e.message);
         let mut d = cx
             .diag(
@@ -838,7 +879,7 @@ fn load_step(
         approval: env.approval,
         optional: env.optional,
         secret: env.secret,
-        reverts: env.reverts.or(reverts),
+        reverts: env.reverts.or(reverts.map(Reverts::Phase)),
         needs: Vec::new(),
         hash,
         file: cx.file.name.clone(),
@@ -886,6 +927,31 @@ fn valid_id(id: &str) -> bool {
 }
 
 fn validate_ids(units: &[Unit], files: &HashMap<String, FileCx>, diags: &mut Vec<Diagnostic>) {
+    let ids: BTreeSet<&str> = units
+        .iter()
+        .flat_map(|u| &u.steps)
+        .map(|s| s.id.as_str())
+        .collect();
+    for step in units.iter().flat_map(|u| &u.steps) {
+        let problem = match &step.reverts {
+            Some(Reverts::Step(id)) if !ids.contains(id.as_str()) => {
+                Some(format!("`reverts: {id}` names no step"))
+            }
+            Some(Reverts::Phase(n)) if !PHASES.contains(n) => {
+                Some(format!("`reverts: {n}` names no phase"))
+            }
+            _ => None,
+        };
+        if let Some(message) = problem {
+            let d = match files.get(&step.file) {
+                Some(cx) => cx.diag(step.loc, message),
+                None => Diagnostic::new(&step.file, None, step.loc, message),
+            };
+            diags.push(d.step(Some(&step.id)).hint(
+                "`reverts` takes a phase number (1–5) or the id of the forward step this undoes",
+            ));
+        }
+    }
     let mut seen: HashMap<&str, &Step> = HashMap::new();
     for step in units.iter().flat_map(|u| &u.steps) {
         if let Some(first) = seen.get(step.id.as_str()) {

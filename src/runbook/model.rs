@@ -15,6 +15,8 @@ use crate::query::Query;
 pub struct Runbook {
     pub name: String,
     pub description: String,
+    /// The AWS account (a template) the credentials must belong to before any AWS step runs.
+    pub account: Option<String>,
     /// Declared variables in file order; values may be templates over `env` and earlier vars.
     pub vars: Vec<(String, Value)>,
     pub units: Vec<Unit>,
@@ -76,6 +78,16 @@ pub struct Unit {
     pub steps: Vec<Step>,
 }
 
+/// What a rollback step undoes: it is skipped when that never happened.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Reverts {
+    /// A forward phase: skipped when no step of it ever ran.
+    Phase(u8),
+    /// A forward step: skipped unless it succeeded.
+    Step(String),
+}
+
 /// `for_each`: a literal list, or a template over vars resolving to one.
 #[derive(Debug, Clone)]
 pub enum ForEach {
@@ -112,7 +124,7 @@ pub struct Step {
     pub optional: bool,
     pub secret: bool,
     /// For rollback steps: the forward phase this step undoes; skipped when it never ran.
-    pub reverts: Option<u8>,
+    pub reverts: Option<Reverts>,
     /// Capture names (and vars) this step's templates refer to.
     pub needs: Vec<String>,
     /// Hash of the step's definition: a succeeded step whose hash changed is refused on resume.

@@ -106,6 +106,22 @@ impl Node {
         node
     }
 
+    /// Follows keys (and list indices) to the deepest node they name.
+    pub fn locate_keys(&self, path: &[String]) -> &Node {
+        let mut node = self;
+        for key in path {
+            let next = match (&node.value, key.parse::<usize>()) {
+                (Value::Seq(items), Ok(i)) => items.get(i),
+                _ => node.get(key),
+            };
+            match next {
+                Some(n) => node = n,
+                None => break,
+            }
+        }
+        node
+    }
+
     /// Every string in this subtree with its location (templates live in strings).
     pub fn strings(&self) -> Vec<(&str, Loc)> {
         let mut out = Vec::new();

@@ -3,6 +3,7 @@
 mod support;
 
 mod approvals;
+mod aws;
 mod kinds;
 mod output;
 mod resume;

@@ -51,7 +51,7 @@ fn unknown_field_in_the_envelope_is_snapshotted() {
       |
     4 |     retries: 3
       |     ^^^^^^^
-      = hint: did you mean `retry`? kinds: shell, http, confirm, file
+      = hint: did you mean `retry`? kinds: shell, http, confirm, file, aws
 
     error: the runbook is invalid: 1 problem found
     ");

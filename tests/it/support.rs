@@ -249,16 +249,30 @@ impl Test {
     pub fn command(&self, args: &[&str]) -> Command {
         self.write_runbook();
         let mut cmd = Command::new(BIN);
-        cmd.current_dir(self.dir.path())
-            .arg("--runbook")
-            .arg(self.runbook_dir())
-            .arg("--state-dir")
+        cmd.current_dir(self.dir.path());
+        if self.runbook.is_some() {
+            cmd.arg("--runbook").arg(self.runbook_dir());
+        }
+        cmd.arg("--state-dir")
             .arg(self.state_dir())
             .args(args)
-            .env_remove("OUTPOST_API_KEY")
-            .env_remove("OUTPOST_API_URL")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null());
+        // Nothing of the machine's own configuration leaks into a test.
+        for var in [
+            "OUTPOST_API_KEY",
+            "OUTPOST_API_URL",
+            "AWS_PROFILE",
+            "AWS_ENDPOINT_URL",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("AWS_EC2_METADATA_DISABLED", "true");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -453,5 +467,174 @@ async fn flaky(State(state): State<Arc<ServerState>>) -> Response {
         (StatusCode::SERVICE_UNAVAILABLE, "try later").into_response()
     } else {
         axum::Json(json!({"status": "ok"})).into_response()
+    }
+}
+
+/// A moto AWS emulator on a free loopback port, extended with CloudTrail LookupEvents
+/// (tests/fixtures/moto_outpost.py); stopped when dropped.
+pub struct Moto {
+    pub url: String,
+    child: std::process::Child,
+}
+
+pub const ACCOUNT: &str = "311493921645";
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+impl Moto {
+    /// An emulator whose account is the runbook's and whose ECS services run one task.
+    pub fn start() -> Self {
+        Self::start_with(&[
+            ("MOTO_ACCOUNT_ID", ACCOUNT),
+            ("MOTO_ECS_SERVICE_RUNNING", "1"),
+        ])
+    }
+
+    pub fn start_with(env: &[(&str, &str)]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut cmd = Command::new("python3");
+        cmd.arg(fixture("moto_outpost.py"))
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .spawn()
+            .expect("python3 with moto[server] is needed (see .ci/run)");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut moto = Moto { url, child };
+        loop {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                use std::io::{Read, Write};
+                let _ = s.write_all(b"GET /moto-api/ HTTP/1.0\r\n\r\n");
+                let mut buf = [0u8; 12];
+                if s.read(&mut buf).is_ok_and(|n| n >= 12) && buf.starts_with(b"HTTP/1.") {
+                    return moto;
+                }
+            }
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                panic!("the emulator exited: {status}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the emulator did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// Seeds the Outpost fleet, optionally with one resource broken (see seed_fleet.py).
+    pub fn seed(&self, broken: Option<&str>) -> Value {
+        let mut cmd = Command::new("python3");
+        cmd.arg(fixture("seed_fleet.py")).arg(&self.url);
+        if let Some(b) = broken {
+            cmd.args(["--break", b]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "seeding failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Calls the emulator directly with boto3 (not through the tool under test).
+    pub fn call(&self, service: &str, operation: &str, params: Value) -> Value {
+        let out = Command::new("python3")
+            .arg(fixture("aws_call.py"))
+            .args([&self.url, service, operation, &params.to_string()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{service} {operation}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// The environment the binary needs to reach this emulator and nothing else.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL", self.url.as_str()),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Test {
+    /// Runs against the embedded runbook (no `--runbook`).
+    pub fn embedded(mut self) -> Self {
+        self.runbook = None;
+        self
+    }
+
+    pub fn aws(mut self, moto: &Moto) -> Self {
+        self.env.extend(moto.env());
+        self.isolated_aws_files()
+    }
+
+    /// Empty AWS config and credentials files: the machine's own profiles stay out of tests.
+    pub fn isolated_aws_files(mut self) -> Self {
+        for (var, name) in [
+            ("AWS_CONFIG_FILE", "aws-config"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "aws-credentials"),
+        ] {
+            let path = self.path(name);
+            std::fs::write(&path, "").unwrap();
+            self.env.push((var.into(), path.display().to_string()));
+        }
+        self
+    }
+
+    /// A copy of the rehearsal's terraform module in the test's directory.
+    pub fn terraform_module(&self) -> PathBuf {
+        let dest = self.path("terraform");
+        copy_dir(
+            &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rehearsal/terraform"),
+            &dest,
+        );
+        dest
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with(".terraform")
+            || name.to_string_lossy().contains("tfstate")
+        {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(&name));
+        } else {
+            std::fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
     }
 }

@@ -1,0 +1,96 @@
+//! One AWS SDK configuration per run and one client per service, built on first use and
+//! shared by every step.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use tokio::sync::OnceCell;
+
+pub struct AwsClients {
+    pub sts: aws_sdk_sts::Client,
+    pub ecs: aws_sdk_ecs::Client,
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub secretsmanager: aws_sdk_secretsmanager::Client,
+    pub route53: aws_sdk_route53::Client,
+    pub cloudtrail: aws_sdk_cloudtrail::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+}
+
+/// How to reach AWS: the operator's `--profile`/`--region`, else the standard chain
+/// (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, SSO and assume-role profiles).
+pub struct AwsContext {
+    profile: Option<String>,
+    region: Option<String>,
+    clients: OnceCell<Result<Arc<AwsClients>, String>>,
+}
+
+/// Every call gives up after this, retries included.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const MAX_ATTEMPTS: u32 = 3;
+
+impl AwsContext {
+    pub fn new(profile: Option<String>, region: Option<String>) -> Self {
+        AwsContext {
+            profile,
+            region,
+            clients: OnceCell::new(),
+        }
+    }
+
+    /// The shared clients; loading the configuration happens once, on first use.
+    pub async fn clients(&self) -> Result<Arc<AwsClients>, String> {
+        self.clients.get_or_init(|| self.load()).await.clone()
+    }
+
+    async fn load(&self) -> Result<Arc<AwsClients>, String> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_timeout(OPERATION_TIMEOUT)
+                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .build(),
+            );
+        // Only what the operator passed overrides the chain; calling `.endpoint_url()` here
+        // would hide AWS_ENDPOINT_URL, so it is never called.
+        if let Some(p) = &self.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(r) = &self.region {
+            loader = loader.region(aws_config::Region::new(r.clone()));
+        }
+        let config = loader.load().await;
+        if config.region().is_none() {
+            return Err("no AWS region is configured: pass --region or set AWS_REGION (or a region in the profile)".into());
+        }
+        // An emulator serves every bucket on one host: path-style addressing.
+        let s3 = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(config.endpoint_url().is_some())
+            .build();
+        Ok(Arc::new(AwsClients {
+            sts: aws_sdk_sts::Client::new(&config),
+            ecs: aws_sdk_ecs::Client::new(&config),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            ecr: aws_sdk_ecr::Client::new(&config),
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            secretsmanager: aws_sdk_secretsmanager::Client::new(&config),
+            route53: aws_sdk_route53::Client::new(&config),
+            cloudtrail: aws_sdk_cloudtrail::Client::new(&config),
+            ssm: aws_sdk_ssm::Client::new(&config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+        }))
+    }
+}

@@ -1,0 +1,347 @@
+//! `aws`: one AWS API call through the AWS SDK for Rust. `input` uses the API's own field
+//! names (as `aws ... --cli-input-yaml` takes them) and the output is JSON in the API's own
+//! field names, so the seed's `--query` expressions work unchanged.
+
+mod clients;
+mod error;
+mod input;
+mod output;
+
+mod cloudtrail;
+mod cloudwatch;
+mod dynamodb;
+mod ecr;
+mod ecs;
+mod elbv2;
+mod logs;
+mod route53;
+mod s3;
+mod secretsmanager;
+mod ssm;
+mod sts;
+
+pub use clients::{AwsClients, AwsContext};
+pub use error::AwsFailure;
+pub use input::Input;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::{
+    Access, KindContext, KindFailure, KindFuture, SpecError, StepKind, StepRef, parse_spec,
+};
+
+pub struct Aws;
+
+/// One supported operation and the input fields it takes.
+pub struct Op {
+    pub name: &'static str,
+    pub input: &'static [&'static str],
+}
+
+/// A supported service: its name in a step, aliases (the CLI's), and its operations.
+struct Service {
+    name: &'static str,
+    aliases: &'static [&'static str],
+    ops: &'static [Op],
+}
+
+const SERVICES: &[Service] = &[
+    Service {
+        name: "sts",
+        aliases: &[],
+        ops: sts::OPS,
+    },
+    Service {
+        name: "ecs",
+        aliases: &[],
+        ops: ecs::OPS,
+    },
+    Service {
+        name: "elasticloadbalancingv2",
+        aliases: &["elbv2"],
+        ops: elbv2::OPS,
+    },
+    Service {
+        name: "ecr",
+        aliases: &[],
+        ops: ecr::OPS,
+    },
+    Service {
+        name: "dynamodb",
+        aliases: &[],
+        ops: dynamodb::OPS,
+    },
+    Service {
+        name: "s3",
+        aliases: &["s3api"],
+        ops: s3::OPS,
+    },
+    Service {
+        name: "secretsmanager",
+        aliases: &[],
+        ops: secretsmanager::OPS,
+    },
+    Service {
+        name: "route53",
+        aliases: &[],
+        ops: route53::OPS,
+    },
+    Service {
+        name: "cloudtrail",
+        aliases: &[],
+        ops: cloudtrail::OPS,
+    },
+    Service {
+        name: "ssm",
+        aliases: &[],
+        ops: ssm::OPS,
+    },
+    Service {
+        name: "cloudwatch",
+        aliases: &[],
+        ops: cloudwatch::OPS,
+    },
+    Service {
+        name: "logs",
+        aliases: &["cloudwatchlogs"],
+        ops: logs::OPS,
+    },
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Spec {
+    service: String,
+    operation: String,
+    #[serde(default)]
+    input: Map<String, Value>,
+}
+
+fn find_service(name: &str) -> Option<&'static Service> {
+    let name = name.to_ascii_lowercase();
+    SERVICES
+        .iter()
+        .find(|s| s.name == name || s.aliases.contains(&name.as_str()))
+}
+
+/// `describe-clusters` (the CLI's spelling) and `DescribeClusters` (the API's) both work.
+fn canonical_operation(op: &str) -> String {
+    if op.contains('-') {
+        op.split('-')
+            .filter(|p| !p.is_empty())
+            .map(|p| p[..1].to_ascii_uppercase() + &p[1..])
+            .collect()
+    } else {
+        op.to_owned()
+    }
+}
+
+fn resolve(spec: &Spec) -> Result<(&'static Service, &'static Op), String> {
+    let Some(service) = find_service(&spec.service) else {
+        let names: Vec<&str> = SERVICES.iter().map(|s| s.name).collect();
+        return Err(format!(
+            "unsupported AWS service `{}`; supported: {}",
+            spec.service,
+            names.join(", ")
+        ));
+    };
+    let op_name = canonical_operation(&spec.operation);
+    let Some(op) = service.ops.iter().find(|o| o.name == op_name) else {
+        let ops: Vec<&str> = service.ops.iter().map(|o| o.name).collect();
+        return Err(format!(
+            "unsupported {} operation `{}`; supported: {}",
+            service.name,
+            spec.operation,
+            ops.join(", ")
+        ));
+    };
+    Ok((service, op))
+}
+
+/// Read-only by name, as the design notes say: Describe*, List*, Get*, Lookup*, Head*, Filter*.
+fn is_read_only(op: &str) -> bool {
+    ["Describe", "List", "Get", "Lookup", "Head", "Filter"]
+        .iter()
+        .any(|p| op.starts_with(p))
+}
+
+fn invalid(key: &str, message: String) -> SpecError {
+    SpecError {
+        path: vec![key.to_owned()],
+        message,
+    }
+}
+
+impl StepKind for Aws {
+    fn name(&self) -> &'static str {
+        "aws"
+    }
+
+    fn check(&self, spec: &Value) -> Result<(), SpecError> {
+        let s: Spec = parse_spec(spec)?;
+        let (service, op) = resolve(&s).map_err(|m| {
+            let key = if find_service(&s.service).is_none() {
+                "service"
+            } else {
+                "operation"
+            };
+            invalid(key, m)
+        })?;
+        if let Some(unknown) = s.input.keys().find(|k| !op.input.contains(&k.as_str())) {
+            return Err(invalid(
+                "input",
+                format!(
+                    "unknown input field `{unknown}` for {} {}; it takes: {}",
+                    service.name,
+                    op.name,
+                    if op.input.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        op.input.join(", ")
+                    }
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn access(&self, spec: &Value) -> Access {
+        let op = spec
+            .get("operation")
+            .and_then(Value::as_str)
+            .map(canonical_operation)
+            .unwrap_or_default();
+        if is_read_only(&op) {
+            Access::ReadOnly
+        } else {
+            Access::Mutating
+        }
+    }
+
+    fn describe(&self, spec: &Value) -> String {
+        match parse_spec::<Spec>(spec) {
+            Ok(s) => {
+                let op = canonical_operation(&s.operation);
+                if s.input.is_empty() {
+                    format!("aws {} {op}", s.service)
+                } else {
+                    format!("aws {} {op} {}", s.service, Value::Object(s.input))
+                }
+            }
+            Err(_) => spec.to_string(),
+        }
+    }
+
+    fn run<'a>(&'a self, spec: Value, _step: StepRef<'a>, ctx: &'a KindContext) -> KindFuture<'a> {
+        Box::pin(async move {
+            let spec: Spec = parse_spec(&spec).map_err(|e| KindFailure::failed(e.message))?;
+            let (service, op) = resolve(&spec).map_err(KindFailure::failed)?;
+            let clients = ctx.aws.clients().await.map_err(KindFailure::setup)?;
+            let input = Input::new(service.name, op.name, &spec.input);
+            call(&clients, service.name, op.name, &input)
+                .await
+                .map_err(|e| e.into_kind_failure(service.name, op.name))
+        })
+    }
+}
+
+async fn call(
+    c: &AwsClients,
+    service: &str,
+    op: &str,
+    input: &Input<'_>,
+) -> Result<Value, AwsFailure> {
+    match service {
+        "sts" => sts::call(c, op, input).await,
+        "ecs" => ecs::call(c, op, input).await,
+        "elasticloadbalancingv2" => elbv2::call(c, op, input).await,
+        "ecr" => ecr::call(c, op, input).await,
+        "dynamodb" => dynamodb::call(c, op, input).await,
+        "s3" => s3::call(c, op, input).await,
+        "secretsmanager" => secretsmanager::call(c, op, input).await,
+        "route53" => route53::call(c, op, input).await,
+        "cloudtrail" => cloudtrail::call(c, op, input).await,
+        "ssm" => ssm::call(c, op, input).await,
+        "cloudwatch" => cloudwatch::call(c, op, input).await,
+        "logs" => logs::call(c, op, input).await,
+        other => Err(AwsFailure::Input(format!("unsupported service `{other}`"))),
+    }
+}
+
+/// The caller's identity, for the account guard and the operator recorded in state.
+pub async fn caller_identity(ctx: &AwsContext) -> Result<(String, String), KindFailure> {
+    let clients = ctx.clients().await.map_err(KindFailure::setup)?;
+    let out = sts::call(
+        &clients,
+        "GetCallerIdentity",
+        &Input::empty("sts", "GetCallerIdentity"),
+    )
+    .await
+    .map_err(|e| e.into_kind_failure("sts", "GetCallerIdentity"))?;
+    let account = out
+        .get("Account")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let arn = out
+        .get("Arn")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    Ok((account, arn))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn operations_resolve_by_api_or_cli_name() {
+        assert!(Aws.check(&json!({"service": "ecs", "operation": "DescribeClusters", "input": {"clusters": ["x"]}})).is_ok());
+        assert!(
+            Aws.check(&json!({"service": "elbv2", "operation": "describe-load-balancers"}))
+                .is_ok()
+        );
+        let e = Aws
+            .check(&json!({"service": "ecs", "operation": "DeleteCluster"}))
+            .unwrap_err();
+        assert!(
+            e.message
+                .contains("supported: DescribeClusters, DescribeServices"),
+            "{}",
+            e.message
+        );
+        let e = Aws.check(&json!({"service": "ecs", "operation": "DescribeClusters", "input": {"cluster": "x"}})).unwrap_err();
+        assert!(
+            e.message.contains("unknown input field `cluster`"),
+            "{}",
+            e.message
+        );
+        assert!(
+            Aws.check(&json!({"service": "lambda", "operation": "Invoke"}))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn read_only_by_operation_name() {
+        assert_eq!(
+            Aws.access(&json!({"service": "ecs", "operation": "DescribeServices"})),
+            Access::ReadOnly
+        );
+        assert_eq!(
+            Aws.access(&json!({"service": "ecs", "operation": "UpdateService"})),
+            Access::Mutating
+        );
+        assert_eq!(
+            Aws.access(&json!({"service": "route53", "operation": "ChangeResourceRecordSets"})),
+            Access::Mutating
+        );
+        assert_eq!(
+            Aws.access(&json!({"service": "ssm", "operation": "send-command"})),
+            Access::Mutating
+        );
+    }
+}

@@ -1,0 +1,476 @@
+//! The seed runbook's AWS work against the moto emulator, seeded with the Outpost fleet.
+
+use serde_json::{Value, json};
+
+use crate::support::{ACCOUNT, Moto, Server, Test};
+
+fn healthy() -> Moto {
+    let moto = Moto::start();
+    moto.seed(None);
+    moto
+}
+
+fn outcomes(run: &crate::support::Run) -> Vec<(String, String)> {
+    run.json_lines()
+        .into_iter()
+        .filter(|e| e["event"] == "step_finished")
+        .map(|e| {
+            (
+                e["step"].as_str().unwrap().to_owned(),
+                e["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn preflight_passes_on_a_healthy_fleet_with_the_seeds_checklist() {
+    let moto = healthy();
+    let t = Test::new().embedded().aws(&moto);
+    let run = t.run(&["preflight", "--yes"]);
+    run.code(0)
+        .stdout_has(&format!("✔ AWS account {ACCOUNT} as arn:aws:"))
+        .stdout_has("Infrastructure Requirements")
+        .stdout_has("✔ ECS cluster operational (outpost-dev)")
+        .stdout_has("ACTIVE")
+        .stdout_has("✔ ALB target healthy")
+        .stdout_has("ECR Images")
+        .stdout_has("✔ outpost-control-plane tagged latest")
+        .stdout_has("DynamoDB Tables")
+        .stdout_has("✔ outpost-pool ACTIVE")
+        .stdout_has("S3 Buckets")
+        .stdout_has("Secrets Manager")
+        .stdout_has("✔ /outpost/system/GITHUB_PAT");
+    let json = t.run(&["preflight", "--yes", "--output", "json"]);
+    let steps = outcomes(&json);
+    // 5 infrastructure, 7 images, 3 tables, 1 bucket, 5 secrets, 4 confirmations.
+    assert_eq!(steps.len(), 25, "{steps:?}");
+    // The operator recorded in state and audit log is the caller's ARN.
+    let operator = t.state()["operator"].as_str().unwrap().to_owned();
+    assert!(
+        operator.starts_with(&format!("arn:aws:sts::{ACCOUNT}:"))
+            || operator.starts_with(&format!("arn:aws:iam::{ACCOUNT}:")),
+        "{operator}"
+    );
+    assert!(
+        t.audit()
+            .iter()
+            .filter(|r| r["event"] == "step_finished")
+            .all(|r| r["operator"] == operator)
+    );
+}
+
+#[test]
+fn each_broken_resource_fails_exactly_its_check() {
+    // (what seed_fleet.py breaks, extra emulator env, the check that fails, checks that
+    // cannot pass without it)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str, &'a [&'a str]);
+    let cases: &[Case] = &[
+        ("image", &[], "ecr-image-latest.outpost-codex", &[]),
+        ("table", &[], "dynamodb-table-active.outpost-pool", &[]),
+        ("secret", &[], "platform-secret-present.3", &[]),
+        (
+            "cluster",
+            &[],
+            "ecs-cluster-active",
+            &["control-plane-running"],
+        ),
+        (
+            "",
+            &[("MOTO_ECS_SERVICE_RUNNING", "0")],
+            "control-plane-running",
+            &[],
+        ),
+        (
+            "alb",
+            &[],
+            "alb-provisioned",
+            &["alb-target-group", "alb-targets-healthy"],
+        ),
+    ];
+    for (broken, moto_env, failing, also_not_passing) in cases {
+        let mut env = vec![("MOTO_ACCOUNT_ID", ACCOUNT)];
+        env.extend_from_slice(moto_env);
+        if moto_env.is_empty() {
+            env.push(("MOTO_ECS_SERVICE_RUNNING", "1"));
+        }
+        let moto = Moto::start_with(&env);
+        moto.seed((!broken.is_empty()).then_some(*broken));
+        let t = Test::new().embedded().aws(&moto);
+        let run = t.run(&["preflight", "--yes", "--output", "json"]);
+        assert_eq!(run.code, 1, "break {broken}: {}", run.stdout);
+        for (step, outcome) in outcomes(&run) {
+            let expected_bad = step == *failing || also_not_passing.contains(&step.as_str());
+            if step == *failing {
+                assert_eq!(outcome, "failed", "break {broken}: {step}");
+            } else if !expected_bad {
+                assert_eq!(outcome, "succeeded", "break {broken}: {step} should pass");
+            }
+        }
+    }
+}
+
+#[test]
+fn aws_errors_name_the_operation_the_code_and_the_message() {
+    let moto = Moto::start();
+    moto.seed(Some("table"));
+    let run = Test::new()
+        .embedded()
+        .aws(&moto)
+        .run(&["preflight", "--yes"]);
+    run.code(1)
+        .stdout_has("✘ outpost-pool ACTIVE")
+        .stdout_has("dynamodb DescribeTable failed: ResourceNotFoundException");
+}
+
+#[test]
+fn a_wrong_account_stops_everything() {
+    let moto = Moto::start_with(&[
+        ("MOTO_ACCOUNT_ID", "999999999999"),
+        ("MOTO_ECS_SERVICE_RUNNING", "1"),
+    ]);
+    moto.seed(None);
+    let t = Test::new().embedded().aws(&moto);
+    let run = t.run(&["preflight", "--yes", "--output", "json"]);
+    assert_eq!(run.code, 4, "{}", run.stdout);
+    assert!(
+        outcomes(&run).is_empty(),
+        "no step may run in the wrong account: {:?}",
+        outcomes(&run)
+    );
+    let summary = run.json_lines().pop().unwrap();
+    assert!(
+        summary["message"]
+            .as_str()
+            .unwrap()
+            .contains("account 999999999999"),
+        "{summary}"
+    );
+    let human = t.run(&["rollback", "--level", "3", "--yes"]);
+    human
+        .code(4)
+        .stdout_has("✘ AWS account 999999999999")
+        .stdout_has(&format!("expected {ACCOUNT}"));
+    let service = moto.call(
+        "ecs",
+        "DescribeServices",
+        json!({"cluster": "outpost-dev", "services": ["outpost-control-plane"]}),
+    );
+    assert_eq!(
+        service["services"][0]["desiredCount"], 1,
+        "rollback ran in the wrong account"
+    );
+}
+
+#[test]
+fn unreachable_endpoint_and_missing_credentials_are_setup_errors() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let t = Test::new()
+        .embedded()
+        .env("AWS_ENDPOINT_URL", &format!("http://127.0.0.1:{closed}"))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .isolated_aws_files();
+    t.run(&["preflight", "--yes"])
+        .code(3)
+        .stdout_has("cannot reach the AWS endpoint")
+        .stdout_has("AWS_ENDPOINT_URL");
+    let moto = healthy();
+    let no_creds = Test::new()
+        .embedded()
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_REGION", "us-east-1")
+        .isolated_aws_files();
+    no_creds
+        .run(&["preflight", "--yes"])
+        .code(3)
+        .stdout_has("failed to establish the AWS identity")
+        .stdout_has("credentials");
+}
+
+/// Route53's records for the hosted zone, for comparing before and after.
+fn records(moto: &Moto) -> Value {
+    let zone = moto.call(
+        "route53",
+        "ListHostedZonesByName",
+        json!({"DNSName": "outpost.dev"}),
+    )["HostedZones"][0]["Id"]
+        .clone();
+    moto.call(
+        "route53",
+        "ListResourceRecordSets",
+        json!({"HostedZoneId": zone}),
+    )["ResourceRecordSets"]
+        .clone()
+}
+
+/// Pre-flight and phase 1 for real: the emulator, terraform on the rehearsal module, and a
+/// local server answering the ALB's health check.
+fn through_phase_1(moto: &Moto, server: &Server) -> Test {
+    let t = Test::new().embedded().aws(moto);
+    let tf = t.terraform_module();
+    t.run(&["preflight", "--yes"]).code(0);
+    t.run(&[
+        "phase",
+        "1",
+        "--yes",
+        "--var",
+        &format!("terraform_dir={}", tf.display()),
+        "--var",
+        &format!("alb_endpoint={}", server.url),
+    ])
+    .code(0)
+    .stdout_has("✔ Apply ALB changes");
+    t
+}
+
+#[test]
+fn phase_2_then_rollback_2_leave_route53_as_before() {
+    let moto = healthy();
+    let server = Server::start();
+    let t = through_phase_1(&moto, &server);
+    let before = records(&moto);
+    let lb = moto.call(
+        "elbv2",
+        "DescribeLoadBalancers",
+        json!({"Names": ["outpost-alb"]}),
+    )["LoadBalancers"][0]
+        .clone();
+
+    t.run(&["phase", "2", "--yes", "--var", "verify_public_dns=false"])
+        .code(0)
+        .stdout_has("✔ Route53 change propagated (INSYNC)");
+    let after = records(&moto);
+    let alias = after
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["Name"] == "api.outpost.dev." && r["Type"] == "A")
+        .expect("the alias record exists");
+    assert_eq!(
+        alias["AliasTarget"]["DNSName"]
+            .as_str()
+            .unwrap()
+            .trim_end_matches('.'),
+        lb["DNSName"].as_str().unwrap()
+    );
+    assert_eq!(
+        alias["AliasTarget"]["HostedZoneId"],
+        lb["CanonicalHostedZoneId"]
+    );
+
+    let run = t.run(&[
+        "rollback",
+        "--level",
+        "2",
+        "--yes",
+        "--var",
+        "verify_public_dns=false",
+        "--output",
+        "json",
+    ]);
+    run.code(0);
+    assert_eq!(
+        run.step_event("rollback-ssm-test-command")["outcome"],
+        "skipped",
+        "level 1 undoes phase 3, which never ran"
+    );
+    assert_eq!(
+        run.step_event("rollback-dns-delete-alias")["outcome"],
+        "succeeded"
+    );
+    assert_eq!(records(&moto), before);
+}
+
+#[test]
+fn rollback_2_without_phase_2_deletes_nothing() {
+    let moto = healthy();
+    let before = records(&moto);
+    let t = Test::new().embedded().aws(&moto);
+    let run = t.run(&["rollback", "--level", "2", "--yes", "--output", "json"]);
+    run.code(0);
+    assert!(
+        run.step_event("rollback-dns-delete-alias")["message"]
+            .as_str()
+            .unwrap()
+            .contains("`dns-upsert-alias` never succeeded")
+    );
+    assert_eq!(records(&moto), before);
+}
+
+#[test]
+fn rollback_3_scales_the_control_plane_to_zero_with_approval() {
+    let moto = healthy();
+    let t = Test::new().embedded().aws(&moto);
+    t.run(&["rollback", "--level", "3"])
+        .code(4)
+        .stdout_has("--approve rollback-scale-control-plane");
+    let service = || {
+        moto.call(
+            "ecs",
+            "DescribeServices",
+            json!({"cluster": "outpost-dev", "services": ["outpost-control-plane"]}),
+        )["services"][0]
+            .clone()
+    };
+    assert_eq!(service()["desiredCount"], 1);
+    let run = t.run(&[
+        "rollback",
+        "--level",
+        "3",
+        "--approve",
+        "rollback-scale-control-plane",
+        "--output",
+        "json",
+    ]);
+    run.code(0);
+    assert_eq!(
+        run.step_event("rollback-control-plane-scaled")["outcome"],
+        "succeeded"
+    );
+    assert_eq!(
+        run.step_event("rollback-terraform-destroy-alb")["outcome"],
+        "skipped",
+        "phase 1 never ran"
+    );
+    assert_eq!(service()["desiredCount"], 0);
+}
+
+fn phase_4(t: &Test, restart: &str) -> crate::support::Run {
+    std::fs::write(
+        t.path("registry.ts"),
+        "registerTool('dispatch', ssmDispatch);\nregisterTool('list_runs', ssmListRuns);\n",
+    )
+    .unwrap();
+    t.run(&[
+        "phase",
+        "4",
+        "--force",
+        "--yes",
+        "--var",
+        "mcpify_registry=registry.ts",
+        "--var",
+        &format!("mcpify_restart={restart}"),
+    ])
+}
+
+#[test]
+fn phase_4_fails_when_ssm_send_command_happened_in_its_window() {
+    let moto = healthy();
+    // An SSM SendCommand before the phase is outside its window.
+    moto.call("ssm", "SendCommand", json!({"InstanceIds": ["mi-0bbd8fed3f0650ddb"], "DocumentName": "AWS-RunShellScript", "Parameters": {"commands": ["whoami"]}}));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let clean = Test::new().embedded().aws(&moto);
+    phase_4(&clean, "true")
+        .code(0)
+        .stdout_has("✔ Checkpoint: no SSM SendCommand since the phase began");
+
+    // The legacy provider still dispatching over SSM while the phase runs.
+    let legacy = format!(
+        "python3 {}/tests/fixtures/aws_call.py {} ssm SendCommand '{{\"InstanceIds\": [\"mi-0bbd8fed3f0650ddb\"], \"DocumentName\": \"AWS-RunShellScript\"}}'",
+        env!("CARGO_MANIFEST_DIR"),
+        moto.url
+    );
+    let dirty = Test::new().embedded().aws(&moto);
+    phase_4(&dirty, &legacy)
+        .code(1)
+        .stdout_has("✘ Checkpoint: no SSM SendCommand")
+        .stdout_has("to have a length");
+}
+
+#[test]
+fn dry_runs_of_phase_2_and_rollback_3_change_nothing() {
+    let moto = healthy();
+    let server = Server::start();
+    let t = through_phase_1(&moto, &server);
+    let before = records(&moto);
+    let run = t.run(&[
+        "phase",
+        "2",
+        "--dry-run",
+        "--var",
+        "verify_public_dns=false",
+        "--output",
+        "json",
+    ]);
+    run.code(0);
+    assert_eq!(
+        run.step_event("dns-hosted-zone")["outcome"],
+        "succeeded",
+        "read-only steps run in a dry run"
+    );
+    let upsert = run.step_event("dns-upsert-alias");
+    assert_eq!(upsert["outcome"], "would_run");
+    assert!(
+        upsert["would_run"]
+            .as_str()
+            .unwrap()
+            .contains("\"Action\":\"UPSERT\"")
+    );
+    assert_eq!(run.step_event("dns-change-insync")["outcome"], "unknown");
+    let readback = run.step_event("dns-record-readback");
+    assert_eq!(
+        readback["outcome"], "unknown",
+        "a check of a change the dry run skipped"
+    );
+    assert!(
+        readback["message"]
+            .as_str()
+            .unwrap()
+            .contains("depends on `dns-upsert-alias`")
+    );
+    assert_eq!(records(&moto), before);
+
+    t.run(&["rollback", "--level", "3", "--dry-run"])
+        .code(0)
+        .stdout_has("○ Scale down outpost-control-plane to 0 tasks");
+    let service = moto.call(
+        "ecs",
+        "DescribeServices",
+        json!({"cluster": "outpost-dev", "services": ["outpost-control-plane"]}),
+    );
+    assert_eq!(service["services"][0]["desiredCount"], 1);
+    assert!(
+        t.path("terraform/terraform.tfstate").exists(),
+        "terraform state is untouched"
+    );
+}
+
+#[test]
+fn post_verification_checks_the_four_alarms() {
+    let moto = Moto::start();
+    moto.seed(Some("alarm"));
+    let t = Test::new().embedded().aws(&moto);
+    // The control plane is not part of this test: a closed local port keeps its checks off the network.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let run = t.run(&[
+        "verify",
+        "--output",
+        "json",
+        "--var",
+        &format!("api_url=http://127.0.0.1:{closed}"),
+    ]);
+    assert_eq!(
+        run.step_event("cloudwatch-alarm-not-triggered.PoolExhausted")["outcome"],
+        "failed"
+    );
+    assert_eq!(
+        run.step_event("cloudwatch-alarm-not-triggered.ALBUnhealthyTargets")["outcome"],
+        "succeeded"
+    );
+    assert!(
+        run.step_event("cloudwatch-alarm-not-triggered.PoolExhausted")["message"]
+            .as_str()
+            .unwrap()
+            .contains("not to equal \"ALARM\"")
+    );
+}
