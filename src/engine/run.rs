@@ -174,9 +174,18 @@ impl<'a> Engine<'a> {
 
     /// Applies a change to the state and saves it (not in a dry run).
     pub(super) fn update_state(&self, f: impl FnOnce(&mut State)) -> Result<(), StateError> {
+        self.change_state(true, f)
+    }
+
+    /// Applies a change to the state, saving it when `persist` (never in a dry run).
+    pub(super) fn change_state(
+        &self,
+        persist: bool,
+        f: impl FnOnce(&mut State),
+    ) -> Result<(), StateError> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut state);
-        if self.opts.dry_run {
+        if self.opts.dry_run || !persist {
             return Ok(());
         }
         self.store.save(&mut state)

@@ -268,9 +268,12 @@ impl Engine<'_> {
         }
 
         // Checkpoint before acting: a crash from here on leaves the step `running`, in doubt.
+        // A read-only step is simply run again after a crash, so its start is only noted in
+        // memory (saved with its result): half the writes for a pre-flight.
         let attempts_before = prior.as_ref().map_or(0, |p| p.attempts);
         let start_time = jiff::Timestamp::now();
-        self.update_state(|s| {
+        let persist = step.access != Access::ReadOnly;
+        self.change_state(persist, |s| {
             s.operator = Some(self.operator());
             s.steps.insert(
                 ps.id.clone(),

@@ -1,8 +1,16 @@
 //! One AWS SDK configuration per run and one client per service, built on first use and
 //! shared by every step.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use serde_json::Value;
+
+use crate::kinds::KindFailure;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
@@ -30,7 +38,11 @@ pub struct AwsContext {
     profile: Option<String>,
     region: Option<String>,
     clients: OnceCell<Result<Arc<AwsClients>, String>>,
+    /// Read calls in flight, by service, operation and input.
+    in_flight: Mutex<HashMap<String, SharedCall>>,
 }
+
+type SharedCall = Shared<BoxFuture<'static, Result<Value, KindFailure>>>;
 
 /// Every call gives up after this, retries included.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
@@ -44,7 +56,29 @@ impl AwsContext {
             profile,
             region,
             clients: OnceCell::new(),
+            in_flight: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Runs a read call, or joins the identical one already in flight. Nothing is cached: a
+    /// call made after the first finished (a poll's next attempt) goes to AWS again.
+    pub async fn single_flight(
+        &self,
+        key: String,
+        call: impl Future<Output = Result<Value, KindFailure>> + Send + 'static,
+    ) -> Result<Value, KindFailure> {
+        let shared = {
+            let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(key.clone())
+                .or_insert_with(|| call.boxed().shared())
+                .clone()
+        };
+        let result = shared.await;
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+        result
     }
 
     /// The shared clients; loading the configuration happens once, on first use.
@@ -92,5 +126,37 @@ impl AwsContext {
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
             logs: aws_sdk_cloudwatchlogs::Client::new(&config),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn identical_reads_in_flight_share_one_call_and_later_ones_call_again() {
+        let ctx = AwsContext::new(None, None);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let call = |calls: Arc<AtomicUsize>| async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok(Value::from(1))
+        };
+        let (a, b) = tokio::join!(
+            ctx.single_flight("k".into(), call(calls.clone())),
+            ctx.single_flight("k".into(), call(calls.clone()))
+        );
+        assert_eq!((a.unwrap(), b.unwrap()), (Value::from(1), Value::from(1)));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        ctx.single_flight("k".into(), call(calls.clone()))
+            .await
+            .unwrap();
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "a finished call is not a cache"
+        );
     }
 }

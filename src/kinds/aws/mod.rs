@@ -238,10 +238,20 @@ impl StepKind for Aws {
             let spec: Spec = parse_spec(&spec).map_err(|e| KindFailure::failed(e.message))?;
             let (service, op) = resolve(&spec).map_err(KindFailure::failed)?;
             let clients = ctx.aws.clients().await.map_err(KindFailure::setup)?;
-            let input = Input::new(service.name, op.name, &spec.input);
-            call(&clients, service.name, op.name, &input)
-                .await
-                .map_err(|e| e.into_kind_failure(service.name, op.name))
+            let (service, op) = (service.name, op.name);
+            // Identical reads in flight at once (a `for_each` over one list call) share one call.
+            let key = format!("{service} {op} {}", Value::Object(spec.input.clone()));
+            let owned = async move {
+                let input = Input::new(service, op, &spec.input);
+                call(&clients, service, op, &input)
+                    .await
+                    .map_err(|e| e.into_kind_failure(service, op))
+            };
+            if is_read_only(op) {
+                ctx.aws.single_flight(key, owned).await
+            } else {
+                owned.await
+            }
         })
     }
 }
