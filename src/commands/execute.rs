@@ -102,13 +102,8 @@ pub fn run(
         }
     }
 
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .user_agent(concat!("outpost-migrate/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| Error::Usage(format!("failed to build the HTTP client: {e}")))?;
     let kinds = KindContext {
-        http,
+        http: Default::default(),
         backup_dir: store.backup_dir(),
         prompter: term.clone(),
         aws: AwsContext::new(settings.aws.profile.clone(), settings.aws.region.clone()),

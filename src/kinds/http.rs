@@ -91,7 +91,7 @@ impl StepKind for Http {
                 .map_err(|_| {
                 KindFailure::failed(format!("`{}` is not an HTTP method", spec.method))
             })?;
-            let mut req = ctx.http.request(method.clone(), &spec.url);
+            let mut req = ctx.http()?.request(method.clone(), &spec.url);
             for (k, v) in &spec.headers {
                 req = req.header(k, v);
             }

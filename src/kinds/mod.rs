@@ -90,12 +90,29 @@ pub struct SpecError {
 
 /// Shared services a running step may use; built once per run.
 pub struct KindContext {
-    pub http: reqwest::Client,
+    /// Made on first use: loading the system's trust roots costs milliseconds that runs
+    /// without HTTP steps need not pay.
+    pub http: std::sync::OnceLock<Result<reqwest::Client, String>>,
     /// Where `file` steps keep the backups rollback restores.
     pub backup_dir: PathBuf,
     pub prompter: Arc<dyn Prompter>,
     /// AWS clients, made on first use.
     pub aws: aws::AwsContext,
+}
+
+impl KindContext {
+    pub fn http(&self) -> Result<&reqwest::Client, KindFailure> {
+        self.http
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .connect_timeout(std::time::Duration::from_secs(10))
+                    .user_agent(concat!("outpost-migrate/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .map_err(|e| format!("failed to build the HTTP client: {e}"))
+            })
+            .as_ref()
+            .map_err(|e| KindFailure::setup(e.clone()))
+    }
 }
 
 /// What the running step is, for kinds that need to know (backups, prompts).
