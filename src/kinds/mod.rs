@@ -4,6 +4,7 @@ pub mod aws;
 mod confirm;
 mod file;
 mod http;
+mod mcp;
 mod shell;
 
 use std::future::Future;
@@ -23,6 +24,7 @@ pub static REGISTRY: &[&dyn StepKind] = &[
     &confirm::Confirm,
     &file::File,
     &aws::Aws,
+    &mcp::Mcp,
 ];
 
 pub fn find(name: &str) -> Option<&'static dyn StepKind> {

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Restarts the rehearsal's MCPify stand-in (what `systemctl restart mcpify` is in production):
+# stops the running server, starts it again on the same port with the same config file, and
+# waits until it answers. Reads MCPIFY_PIDFILE, MCPIFY_PORT, MCPIFY_CONFIG, MCPIFY_LOG.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+if [ -f "$MCPIFY_PIDFILE" ]; then
+  pid="$(cat "$MCPIFY_PIDFILE")"
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+fi
+nohup python3 "$here/mcpify.py" --config "$MCPIFY_CONFIG" --port "$MCPIFY_PORT" >>"${MCPIFY_LOG:-/dev/null}" 2>&1 &
+echo $! >"$MCPIFY_PIDFILE"
+for _ in $(seq 200); do
+  if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 0.2)" "$MCPIFY_PORT" 2>/dev/null; then
+    exit 0
+  fi
+  sleep 0.05
+done
+echo "MCPify did not start on port $MCPIFY_PORT (log: ${MCPIFY_LOG:-none})" >&2
+exit 1

@@ -1,0 +1,152 @@
+"""A stand-in for MCPify's Outpost provider, for rehearsals and tests: an MCP server with the
+7 `outpost_*` tools. Its provider comes from the same config.ts the runbook edits (phase 3
+switches `provider: 'ssm'` to `provider: 'http'`, rollback level 1 switches it back); the
+file is read when the server starts, so a switch takes effect on restart, as with MCPify.
+
+- provider `http`: the tools call the control plane at `endpoint` with OUTPOST_API_KEY.
+- provider `ssm`: the legacy path, SSM SendCommand to `instanceId` on AWS (AWS_ENDPOINT_URL
+  in a rehearsal); the two tools v1 never had answer an error.
+
+Usage: python3 mcpify.py --config config.ts (--port N | --stdio)
+"""
+
+import argparse
+import json
+import os
+import re
+import urllib.error
+import urllib.request
+
+import boto3
+from mcp.server.fastmcp import FastMCP
+
+
+def read_config(path):
+    with open(path) as f:
+        text = f.read()
+    # Only lines that are not commented out count, as in TypeScript.
+    live = "\n".join(line for line in text.splitlines() if not line.strip().startswith("//"))
+
+    def field(name):
+        m = re.search(rf"\b{name}\s*:\s*(?:[^,\n]*?\|\|\s*)?'([^']*)'", live)
+        return m.group(1) if m else None
+
+    return {"provider": field("provider"), "endpoint": field("endpoint"), "instanceId": field("instanceId")}
+
+
+class HttpProvider:
+    def __init__(self, endpoint):
+        self.endpoint = endpoint.rstrip("/")
+        self.key = os.environ.get("OUTPOST_API_KEY", "")
+
+    def call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.endpoint + path, data=data, method=method)
+        req.add_header("Authorization", f"Bearer {self.key}")
+        req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            raise RuntimeError(f"control plane answered {e.code}: {e.read().decode(errors='replace')}") from None
+        except urllib.error.URLError as e:
+            raise RuntimeError(f"control plane unreachable at {self.endpoint}: {e.reason}") from None
+
+
+class SsmProvider:
+    def __init__(self, instance_id):
+        self.instance_id = instance_id
+        self.ssm = boto3.client("ssm", region_name=os.environ.get("AWS_REGION", "us-east-1"))
+
+    def run(self, script):
+        out = self.ssm.send_command(InstanceIds=[self.instance_id], DocumentName="AWS-RunShellScript", Parameters={"commands": [script]})
+        command_id = out["Command"]["CommandId"]
+        result = self.ssm.get_command_invocation(CommandId=command_id, InstanceId=self.instance_id)
+        return {"provider": "ssm", "instanceId": self.instance_id, "commandId": command_id, "status": result["Status"]}
+
+
+def build(config_path):
+    cfg = read_config(config_path)
+    provider = cfg["provider"]
+    if provider == "http":
+        backend = HttpProvider(cfg["endpoint"] or "https://api.outpost.dev")
+    elif provider == "ssm":
+        backend = SsmProvider(cfg["instanceId"] or "mi-0bbd8fed3f0650ddb")
+    else:
+        raise SystemExit(f"{config_path}: no provider: 'http' or 'ssm' found")
+    server = FastMCP("mcpify")
+
+    def ssm_only(name):
+        raise RuntimeError(f"{name} is not available with the SSM provider (v1 had 5 tools)")
+
+    @server.tool()
+    def outpost_dispatch(agent: str, task: str, repo: str = "", timeoutSeconds: int = 300) -> dict:
+        """Dispatch a task to a coding agent."""
+        if provider == "ssm":
+            return {"data": backend.run(f"/home/ubuntu/claude-executor/dispatch.sh {agent} '{task}'")}
+        return backend.call("POST", "/dispatch", {"agent": agent, "task": task, "repo": repo, "timeoutSeconds": timeoutSeconds})
+
+    @server.tool()
+    def outpost_status(dispatchId: str) -> dict:
+        """The status of a dispatch."""
+        if provider == "ssm":
+            return {"data": backend.run(f"cat /home/ubuntu/claude-executor/runs/{dispatchId}/status")}
+        return backend.call("GET", f"/dispatch/{dispatchId}")
+
+    @server.tool()
+    def outpost_cancel(dispatchId: str) -> dict:
+        """Cancel a dispatch."""
+        if provider == "ssm":
+            return {"data": backend.run(f"pkill -f {dispatchId}")}
+        return backend.call("DELETE", f"/dispatch/{dispatchId}")
+
+    @server.tool()
+    def outpost_health() -> dict:
+        """The fleet's health, through the configured provider."""
+        if provider == "ssm":
+            return {"data": backend.run("uptime")}
+        fleet = backend.call("GET", "/health/fleet")
+        return {"provider": "http", "endpoint": backend.endpoint, "data": fleet.get("data", {})}
+
+    @server.tool()
+    def outpost_list_workspaces() -> dict:
+        """The agents' workspaces."""
+        if provider == "ssm":
+            return {"data": backend.run("ls /home/ubuntu/claude-executor/runs/")}
+        return backend.call("GET", "/workspaces")
+
+    @server.tool()
+    def outpost_delete_workspace(workspaceId: str) -> dict:
+        """Delete a workspace."""
+        if provider == "ssm":
+            ssm_only("outpost_delete_workspace")
+        return backend.call("DELETE", f"/workspaces/{workspaceId}")
+
+    @server.tool()
+    def outpost_get_artifacts(dispatchId: str) -> dict:
+        """The artifacts of a completed dispatch."""
+        if provider == "ssm":
+            ssm_only("outpost_get_artifacts")
+        return backend.call("GET", f"/artifacts/{dispatchId}")
+
+    return server
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--stdio", action="store_true")
+    args = parser.parse_args()
+    server = build(args.config)
+    if args.stdio:
+        server.run(transport="stdio")
+    else:
+        server.settings.host = "127.0.0.1"
+        server.settings.port = args.port
+        server.settings.log_level = "WARNING"
+        server.run(transport="streamable-http")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""Rehearse the whole migration locally: pre-flight, phases 1-5, post-verification and
+`rollback --level 3`, against real local parts started here on free loopback ports:
+
+- the moto AWS emulator (tests/fixtures/moto_outpost.py), seeded with the Outpost fleet;
+- the control plane stand-in (control_plane.py), keeping dispatches in the emulator;
+- the MCPify stand-in (mcpify.py), an MCP server whose provider its config.ts chooses;
+- terraform on the rehearsal module (terraform/), with built-in resources only.
+
+Everything started is stopped at the end, also on failure or Ctrl-C.
+
+Usage: python3 rehearsal/rehearse.py [--binary PATH] [--forward-only] [--fault NAME]
+       [--keep] [-- EXTRA outpost-migrate ARGS]
+Faults: unhealthy, bad-gateway, slow, agent-unavailable, pool-exhausted, alarm.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
+ACCOUNT = "311493921645"
+API_KEY = "op_test_rehearsal0000000000000000"
+FAULTS = {
+    "unhealthy": {"unhealthy": True},
+    "bad-gateway": {"bad_gateway": True},
+    "slow": {"slow_seconds": 3},
+    "agent-unavailable": {"unavailable_agent": "codex"},
+    "pool-exhausted": {"pool_exhausted": True},
+    "alarm": {},
+}
+
+# MCPify's provider config before the migration, as the seed shows it.
+CONFIG_TS = """export const outpostConfig = {
+  provider: 'ssm',
+  instanceId: 'mi-0bbd8fed3f0650ddb',
+  awsProfile: 'soc',
+  awsRegion: 'us-east-1',
+
+  tools: [
+    'outpost_dispatch',
+    'outpost_status',
+    'outpost_cancel',
+    'outpost_health',
+    'outpost_list_workspaces',
+    'outpost_delete_workspace',
+    'outpost_get_artifacts'
+  ]
+};
+"""
+
+REGISTRY_TS = """registerTool('dispatch', ssmDispatch);
+registerTool('list_runs', ssmListRuns);
+registerTool('outpost_dispatch', httpDispatch);
+registerTool('outpost_status', httpStatus);
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, what, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"{what} exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"{what} did not start on port {port}")
+
+
+class Rehearsal:
+    def __init__(self, args):
+        self.args = args
+        self.procs = []
+        self.work = tempfile.mkdtemp(prefix="outpost-rehearsal-")
+        self.moto_port, self.cp_port, self.mcp_port = free_port(), free_port(), free_port()
+        self.aws_endpoint = f"http://127.0.0.1:{self.moto_port}"
+        self.cp_url = f"http://127.0.0.1:{self.cp_port}"
+
+    def path(self, *parts):
+        return os.path.join(self.work, *parts)
+
+    def start(self, cmd, env=None, log=None):
+        out = open(self.path(log), "ab") if log else subprocess.DEVNULL
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=out, start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def env(self):
+        env = dict(os.environ)
+        for var in ["AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_SESSION_TOKEN"]:
+            env.pop(var, None)
+        for name in ["aws-config", "aws-credentials"]:
+            open(self.path(name), "w").close()
+        env.update(
+            AWS_ENDPOINT_URL=self.aws_endpoint,
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_REGION="us-east-1",
+            AWS_EC2_METADATA_DISABLED="true",
+            AWS_CONFIG_FILE=self.path("aws-config"),
+            AWS_SHARED_CREDENTIALS_FILE=self.path("aws-credentials"),
+            OUTPOST_API_URL=self.cp_url,
+            OUTPOST_API_KEY=API_KEY,
+            OUTPOST_ALB_ENDPOINT=self.cp_url,
+            OUTPOST_TERRAFORM_DIR=self.path("terraform"),
+            MCPIFY_CONFIG=self.path("mcpify", "config.ts"),
+            MCPIFY_REGISTRY=self.path("mcpify", "registry.ts"),
+            MCPIFY_RESTART=os.path.join(HERE, "mcpify-restart.sh"),
+            MCPIFY_URL=f"http://127.0.0.1:{self.mcp_port}/mcp",
+            MCPIFY_PORT=str(self.mcp_port),
+            MCPIFY_PIDFILE=self.path("mcpify.pid"),
+            MCPIFY_LOG=self.path("mcpify.log"),
+        )
+        return env
+
+    def up(self):
+        fault = self.args.fault
+        moto_env = dict(os.environ, MOTO_ACCOUNT_ID=ACCOUNT, MOTO_ECS_SERVICE_RUNNING="1")
+        moto = self.start([sys.executable, os.path.join(FIXTURES, "moto_outpost.py"), str(self.moto_port)], moto_env, "emulator.log")
+        wait_port(self.moto_port, moto, "the AWS emulator")
+        seed = [sys.executable, os.path.join(FIXTURES, "seed_fleet.py"), self.aws_endpoint]
+        if fault == "alarm":
+            seed += ["--break", "alarm"]
+        subprocess.run(seed, check=True, stdout=subprocess.DEVNULL)
+        with open(self.path("faults.json"), "w") as f:
+            json.dump(FAULTS.get(fault, {}), f)
+        cp = self.start(
+            [
+                sys.executable, os.path.join(HERE, "control_plane.py"),
+                "--port", str(self.cp_port), "--aws-endpoint", self.aws_endpoint,
+                "--bucket", f"outpost-artifacts-{ACCOUNT}", "--keys", f"{API_KEY}=dispatch,read,artifacts,workspaces",
+                "--faults", self.path("faults.json"),
+            ],
+            self.env(),
+            "control-plane.log",
+        )
+        wait_port(self.cp_port, cp, "the control plane")
+        os.makedirs(self.path("mcpify"))
+        with open(self.path("mcpify", "config.ts"), "w") as f:
+            f.write(CONFIG_TS)
+        with open(self.path("mcpify", "registry.ts"), "w") as f:
+            f.write(REGISTRY_TS)
+        subprocess.run([os.path.join(HERE, "mcpify-restart.sh")], env=self.env(), check=True)
+        shutil.copytree(os.path.join(HERE, "terraform"), self.path("terraform"), ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*", "*.plan"))
+
+    def outpost(self, *command):
+        cmd = [self.args.binary, "--state-dir", self.path("state"), *command, "--yes",
+               "--var", "verify_public_dns=false", "--var", "test_workspace_id=ws-rehearsal-test", *self.args.extra]
+        print(f"\n$ outpost-migrate {' '.join(command)}", flush=True)
+        return subprocess.run(cmd, env=self.env()).returncode
+
+    def down(self):
+        pidfile = self.path("mcpify.pid")
+        if os.path.exists(pidfile):
+            try:
+                os.kill(int(open(pidfile).read().strip()), signal.SIGTERM)
+            except (OSError, ValueError):
+                pass
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if self.args.keep:
+            print(f"rehearsal files kept in {self.work}")
+        else:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Rehearse the whole Outpost migration locally.")
+    default_binary = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "debug", "outpost-migrate")
+    parser.add_argument("--binary", default=default_binary)
+    parser.add_argument("--forward-only", action="store_true", help="stop after post-verification (no rollback)")
+    parser.add_argument("--fault", choices=sorted(FAULTS), help="break one part to see the step that checks it fail")
+    parser.add_argument("--keep", action="store_true", help="keep the rehearsal's files and logs")
+    parser.add_argument("extra", nargs="*", help="more outpost-migrate arguments (after --)")
+    args = parser.parse_args()
+    # Ctrl-C and SIGTERM both end in the cleanup below.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    rehearsal = Rehearsal(args)
+    code = 1
+    try:
+        rehearsal.up()
+        code = rehearsal.outpost("run")
+        if code == 0 and not args.forward_only:
+            code = rehearsal.outpost("rollback", "--level", "3")
+        print(f"\nrehearsal {'passed' if code == 0 else f'failed (exit code {code})'}")
+    except KeyboardInterrupt:
+        print("\nrehearsal interrupted", file=sys.stderr)
+        code = 130
+    finally:
+        rehearsal.down()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
