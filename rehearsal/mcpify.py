@@ -37,7 +37,8 @@ def read_config(path):
 class HttpProvider:
     def __init__(self, endpoint):
         self.endpoint = endpoint.rstrip("/")
-        self.key = os.environ.get("OUTPOST_API_KEY", "")
+        # MCPify's own key; a rehearsal may give the operator a different one.
+        self.key = os.environ.get("MCPIFY_API_KEY") or os.environ.get("OUTPOST_API_KEY", "")
 
     def call(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None

@@ -10,7 +10,8 @@ Everything started is stopped at the end, also on failure or Ctrl-C.
 
 Usage: python3 rehearsal/rehearse.py [--binary PATH] [--forward-only] [--fault NAME]
        [--keep] [-- EXTRA outpost-migrate ARGS]
-Faults: unhealthy, bad-gateway, slow, agent-unavailable, pool-exhausted, alarm.
+Faults: unhealthy, bad-gateway, slow, agent-unavailable, pool-exhausted, alarm, wrong-key
+(the operator's OUTPOST_API_KEY is not a valid key; MCPify keeps its own).
 """
 
 import argparse
@@ -36,6 +37,7 @@ FAULTS = {
     "agent-unavailable": {"unavailable_agent": "codex"},
     "pool-exhausted": {"pool_exhausted": True},
     "alarm": {},
+    "wrong-key": {},
 }
 
 # MCPify's provider config before the migration, as the seed shows it.
@@ -126,6 +128,7 @@ class Rehearsal:
             MCPIFY_PORT=str(self.mcp_port),
             MCPIFY_PIDFILE=self.path("mcpify.pid"),
             MCPIFY_LOG=self.path("mcpify.log"),
+            MCPIFY_API_KEY=API_KEY,
         )
         return env
 
@@ -160,10 +163,15 @@ class Rehearsal:
         shutil.copytree(os.path.join(HERE, "terraform"), self.path("terraform"), ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*", "*.plan"))
 
     def outpost(self, *command):
+        # Local parts answer in a second: poll every second rather than the seed's 10 s.
         cmd = [self.args.binary, "--state-dir", self.path("state"), *command, "--yes",
-               "--var", "verify_public_dns=false", "--var", "test_workspace_id=ws-rehearsal-test", *self.args.extra]
+               "--var", "verify_public_dns=false", "--var", "test_workspace_id=ws-rehearsal-test",
+               "--var", "dispatch_poll_interval=1s", "--var", "dispatch_poll_attempts=8", *self.args.extra]
         print(f"\n$ outpost-migrate {' '.join(command)}", flush=True)
-        return subprocess.run(cmd, env=self.env()).returncode
+        env = self.env()
+        if self.args.fault == "wrong-key":
+            env["OUTPOST_API_KEY"] = "sk_live_not_an_outpost_key"
+        return subprocess.run(cmd, env=env).returncode
 
     def down(self):
         pidfile = self.path("mcpify.pid")

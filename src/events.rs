@@ -48,6 +48,9 @@ pub struct StepReport {
     /// Dry run: the rendered action that would run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub would_run: Option<String>,
+    /// The runbook's advice for when this step fails (its `hint`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

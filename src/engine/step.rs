@@ -64,6 +64,7 @@ impl Engine<'_> {
             found: None,
             message: None,
             would_run: None,
+            hint: None,
         }
     }
 
@@ -438,14 +439,33 @@ impl Engine<'_> {
         may_retry: bool,
     ) -> Attempted {
         let step = ps.step;
-        let mut delays = step.retry.as_ref().filter(|_| may_retry).map(|r| {
-            let mut b = backon::ExponentialBuilder::default()
-                .with_min_delay(r.interval)
-                .with_factor(r.backoff)
-                .with_max_times(r.attempts.saturating_sub(1) as usize);
-            b = b.with_max_delay(r.max_interval.unwrap_or(Duration::from_secs(3600)));
-            b.build()
-        });
+        let schedule = match step
+            .retry
+            .as_ref()
+            .filter(|_| may_retry)
+            .map(|r| retry_schedule(r, ctx))
+            .transpose()
+        {
+            Ok(s) => s,
+            Err(e) => {
+                return Attempted {
+                    output: Err(KindFailure::failed(e)),
+                    attempts: 0,
+                };
+            }
+        };
+        let mut delays = step
+            .retry
+            .as_ref()
+            .zip(schedule)
+            .map(|(r, (attempts, interval))| {
+                let mut b = backon::ExponentialBuilder::default()
+                    .with_min_delay(interval)
+                    .with_factor(r.backoff)
+                    .with_max_times(attempts.saturating_sub(1) as usize);
+                b = b.with_max_delay(r.max_interval.unwrap_or(Duration::from_secs(3600)));
+                b.build()
+            });
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -561,7 +581,21 @@ impl Engine<'_> {
         } else {
             Outcome::Failed
         };
-        let r = self.report(unit, ps, outcome, attempts, started);
+        let mut r = self.report(unit, ps, outcome, attempts, started);
+        r.hint = ps.step.hint.as_ref().map(|h| {
+            let captures = self
+                .captures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let ctx = context(&self.plan.vars, &captures, self.env, ps.item.as_ref());
+            let text = match template::render_str(h, &ctx) {
+                Ok(Value::String(s)) => s,
+                Ok(other) => other.to_string(),
+                Err(_) => h.clone(),
+            };
+            self.redactor.redact(&text)
+        });
         Ok(self.finish(r, Some(message)))
     }
 
@@ -630,6 +664,35 @@ impl Engine<'_> {
             failed.insert(name.clone(), producer.to_owned());
         }
     }
+}
+
+/// The attempts and interval of a retry, templates rendered.
+fn retry_schedule(
+    r: &crate::runbook::model::Retry,
+    ctx: &minijinja::Value,
+) -> Result<(u32, Duration), String> {
+    let attempts = match &r.attempts_template {
+        Some(t) => match template::render_str(t, ctx)? {
+            Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| format!("retry `attempts: {t}` is not a number of at least 1"))?,
+        None => r.attempts,
+    };
+    let interval = match &r.interval_template {
+        Some(t) => {
+            let text = match template::render_str(t, ctx)? {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            humantime::parse_duration(text.trim())
+                .map_err(|e| format!("retry `interval: {t}` is `{text}`, not a duration: {e}"))?
+        }
+        None => r.interval,
+    };
+    Ok((attempts, interval))
 }
 
 /// A found value on one line: strings without quotes, trailing newlines or line breaks.

@@ -9,7 +9,9 @@ use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Access, KindContext, KindFailure, KindFuture, SpecError, StepKind, StepRef, parse_spec};
+use super::{
+    Access, KindContext, KindFailure, KindFuture, SpecError, StepKind, StepRef, parse_spec,
+};
 
 pub struct Mcp;
 
@@ -44,7 +46,10 @@ impl StepKind for Mcp {
 
     fn check(&self, spec: &Value) -> Result<(), SpecError> {
         let s: Spec = parse_spec(spec)?;
-        s.server().map(|_| ()).map_err(|m| SpecError { path: Vec::new(), message: m.into() })
+        s.server().map(|_| ()).map_err(|m| SpecError {
+            path: Vec::new(),
+            message: m.into(),
+        })
     }
 
     /// A tool call may do anything; read-only tools say `mutates: false`.
@@ -54,7 +59,12 @@ impl StepKind for Mcp {
 
     fn describe(&self, spec: &Value) -> String {
         match parse_spec::<Spec>(spec) {
-            Ok(s) => format!("mcp call {} {} (on {})", s.tool, Value::Object(s.arguments.clone()), s.server().unwrap_or("?")),
+            Ok(s) => format!(
+                "mcp call {} {} (on {})",
+                s.tool,
+                Value::Object(s.arguments.clone()),
+                s.server().unwrap_or("?")
+            ),
             Err(_) => spec.to_string(),
         }
     }
@@ -63,8 +73,11 @@ impl StepKind for Mcp {
         Box::pin(async move {
             let spec: Spec = parse_spec(&spec).map_err(|e| KindFailure::failed(e.message))?;
             let server = spec.server().map_err(KindFailure::failed)?.to_owned();
-            let params = CallToolRequestParams::new(spec.tool.clone()).with_arguments(spec.arguments.clone());
-            let unreachable = |e: &dyn std::fmt::Display| KindFailure::failed(format!("cannot reach the MCP server {server}: {e}"));
+            let params = CallToolRequestParams::new(spec.tool.clone())
+                .with_arguments(spec.arguments.clone());
+            let unreachable = |e: &dyn std::fmt::Display| {
+                KindFailure::failed(format!("cannot reach the MCP server {server}: {e}"))
+            };
             let result = match &spec.command {
                 Some(cmd) => {
                     let mut command = tokio::process::Command::new("sh");
@@ -76,16 +89,29 @@ impl StepKind for Mcp {
                     result
                 }
                 None => {
-                    let client = ().serve(StreamableHttpClientTransport::from_uri(server.clone())).await.map_err(|e| unreachable(&e))?;
+                    let client =
+                        ().serve(StreamableHttpClientTransport::from_uri(server.clone()))
+                            .await
+                            .map_err(|e| unreachable(&e))?;
                     let result = client.call_tool(params).await;
                     let _ = client.cancel().await;
                     result
                 }
             };
-            let result = result.map_err(|e| KindFailure::failed(format!("mcp call {} failed: {e}", spec.tool)))?;
-            let text: String = result.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect::<Vec<_>>().join("\n");
+            let result = result
+                .map_err(|e| KindFailure::failed(format!("mcp call {} failed: {e}", spec.tool)))?;
+            let text: String = result
+                .content
+                .iter()
+                .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+                .collect::<Vec<_>>()
+                .join("\n");
             if result.is_error == Some(true) {
-                return Err(KindFailure::failed(format!("tool {} answered an error: {}", spec.tool, text.trim())));
+                return Err(KindFailure::failed(format!(
+                    "tool {} answered an error: {}",
+                    spec.tool,
+                    text.trim()
+                )));
             }
             Ok(match result.structured_content {
                 Some(v) => v,

@@ -113,6 +113,14 @@ impl HumanReporter {
                     };
                     lines.push(format!("      └─ {}", self.term.style(m, style)));
                 }
+                if let Some(h) = &r.hint
+                    && matches!(r.outcome, Outcome::Failed | Outcome::FailedOptional)
+                {
+                    lines.push(format!(
+                        "         {}",
+                        self.term.style(&format!("hint: {h}"), Style::new().cyan())
+                    ));
+                }
             }
             _ => {}
         }

@@ -46,6 +46,7 @@ pub const ENVELOPE: &[&str] = &[
     "optional",
     "secret",
     "reverts",
+    "hint",
 ];
 
 #[derive(Deserialize)]
@@ -134,12 +135,15 @@ struct EnvelopeDoc {
     #[serde(default)]
     secret: bool,
     reverts: Option<Reverts>,
+    /// Advice shown when the step fails (the seed's troubleshooting guide).
+    hint: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RetryDoc {
-    attempts: u32,
+    /// A number, or a template over vars (`"{{ poll_attempts }}"`).
+    attempts: Value,
     interval: Option<String>,
     backoff: Option<f32>,
     max_interval: Option<String>,
@@ -800,16 +804,29 @@ fn load_step(
             }),
             None => default,
         };
-        let interval = parse_dur("interval", &r.interval, Duration::from_secs(5));
+        // A templated interval is rendered when the step runs.
+        let interval_template = r.interval.clone().filter(|t| template::is_template(t));
+        let interval = match interval_template {
+            Some(_) => Duration::from_secs(5),
+            None => parse_dur("interval", &r.interval, Duration::from_secs(5)),
+        };
         let max_interval = r
             .max_interval
             .as_ref()
             .map(|_| parse_dur("max_interval", &r.max_interval, Duration::from_secs(60)));
-        if r.attempts == 0 {
+        let (attempts, attempts_template) = match &r.attempts {
+            Value::Number(n) => (
+                n.as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
+                None,
+            ),
+            Value::String(t) if template::is_template(t) => (1, Some(t.clone())),
+            _ => (0, None),
+        };
+        if attempts == 0 {
             fail(
                 cx.diag(
                     rnode.get("attempts").map_or(rnode.loc, |n| n.loc),
-                    "`attempts` must be at least 1",
+                    "`attempts` must be a number of at least 1 (or a `{{ var }}`)",
                 )
                 .step(Some(&sid))
                 .hint("`attempts` counts the first try: 1 means no retry"),
@@ -817,8 +834,10 @@ fn load_step(
         }
         let until = parse_expectations(cx, &r.until, rnode.get("until"), &sid, &mut fail);
         Retry {
-            attempts: r.attempts.max(1),
+            attempts: attempts.max(1),
+            attempts_template,
             interval,
+            interval_template,
             backoff: r.backoff.unwrap_or(1.0).max(1.0),
             max_interval,
             until,
@@ -880,6 +899,7 @@ fn load_step(
         optional: env.optional,
         secret: env.secret,
         reverts: env.reverts.or(reverts.map(Reverts::Phase)),
+        hint: env.hint,
         needs: Vec::new(),
         hash,
         file: cx.file.name.clone(),
@@ -993,6 +1013,7 @@ fn validate_references(
         })
         .collect();
     let mut available: BTreeSet<String> = BTreeSet::new();
+    let mut producers: HashMap<String, String> = HashMap::new();
     for (unit, nodes) in units.iter_mut() {
         for (step, step_node) in unit.steps.iter_mut().zip(nodes.iter()) {
             let Some(cx) = files.get(&step.file) else {
@@ -1076,6 +1097,22 @@ fn validate_references(
                             .step(Some(&step.id))
                             .hint("rename the capture"),
                     );
+                }
+            }
+            for (name, _) in &step.capture {
+                if let Some(first) = producers.get(name) {
+                    diags.push(
+                        cx.diag(
+                            step.loc,
+                            format!("capture `{name}` is also made by step `{first}`"),
+                        )
+                        .step(Some(&step.id))
+                        .hint(
+                            "two steps capturing one name make later steps ambiguous; rename one",
+                        ),
+                    );
+                } else {
+                    producers.insert(name.clone(), step.id.clone());
                 }
             }
             available.extend(step.capture.iter().map(|(n, _)| n.clone()));

@@ -98,7 +98,11 @@ pub enum ForEach {
 #[derive(Debug, Clone)]
 pub struct Retry {
     pub attempts: u32,
+    /// `attempts` as a template over vars, rendered when the step runs.
+    pub attempts_template: Option<String>,
     pub interval: Duration,
+    /// `interval` as a template over vars, rendered when the step runs.
+    pub interval_template: Option<String>,
     pub backoff: f32,
     pub max_interval: Option<Duration>,
     /// Keep polling until these hold (how waits are written).
@@ -125,6 +129,8 @@ pub struct Step {
     pub secret: bool,
     /// For rollback steps: the forward phase this step undoes; skipped when it never ran.
     pub reverts: Option<Reverts>,
+    /// Advice shown when the step fails.
+    pub hint: Option<String>,
     /// Capture names (and vars) this step's templates refer to.
     pub needs: Vec<String>,
     /// Hash of the step's definition: a succeeded step whose hash changed is refused on resume.

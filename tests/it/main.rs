@@ -6,6 +6,7 @@ mod approvals;
 mod aws;
 mod kinds;
 mod output;
+mod rehearsal;
 mod resume;
 mod runbook_errors;
 mod state_lock;

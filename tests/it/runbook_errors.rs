@@ -51,7 +51,7 @@ fn unknown_field_in_the_envelope_is_snapshotted() {
       |
     4 |     retries: 3
       |     ^^^^^^^
-      = hint: did you mean `retry`? kinds: shell, http, confirm, file, aws
+      = hint: did you mean `retry`? kinds: shell, http, confirm, file, aws, mcp
 
     error: the runbook is invalid: 1 problem found
     ");
@@ -95,7 +95,7 @@ fn wrong_type() {
             "- id: a\n  retry: { attempts: many }\n  shell: { command: 'true' }\n",
         ),
         "phases/1.yaml:4:24",
-        "invalid type",
+        "`attempts` must be a number of at least 1",
     );
 }
 

@@ -1,0 +1,171 @@
+//! The whole migration rehearsed against local real parts (rehearsal/rehearse.py): the AWS
+//! emulator, terraform, the control plane stand-in and the MCPify stand-in; and the `mcp` kind.
+
+use crate::support::{BIN, Runbook, Server, Test};
+
+/// Runs the rehearsal driver; returns its exit code and everything it printed.
+fn rehearse(args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new("python3")
+        .arg(format!(
+            "{}/rehearsal/rehearse.py",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .args(["--binary", BIN])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("AWS_PROFILE")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[track_caller]
+fn has(text: &str, needle: &str) {
+    assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+}
+
+#[test]
+fn the_whole_migration_and_rollback_rehearse_green() {
+    let (code, out) = rehearse(&[]);
+    assert_eq!(code, 0, "{out}");
+    has(&out, "✔ run succeeded");
+    // Phase 1 on real terraform, phase 3 switching MCPify to HTTP, all 7 tools.
+    has(&out, "✔ Apply ALB changes (alb.plan)");
+    has(
+        &out,
+        "✔ Checkpoint: MCPify HTTP provider answers (outpost_health)",
+    );
+    for tool in [
+        "Tool 1",
+        "Tool 2",
+        "Tool 3: outpost_cancel shows cancelled",
+        "Tool 4",
+        "Tool 5",
+        "Tool 6",
+        "Tool 7",
+    ] {
+        has(&out, &format!("✔ {tool}"));
+    }
+    has(
+        &out,
+        "✔ Checkpoint: no SSM SendCommand since the phase began",
+    );
+    has(&out, "✔ 2. Poll status until completion: success");
+    // Rollback level 1 puts MCPify back on SSM, level 2 removes the record, level 3 scales down.
+    has(&out, "✔ MCPify answers outpost_health through SSM again");
+    has(&out, "✔ Delete alias A record api.outpost.dev");
+    has(&out, "✔ outpost-control-plane desiredCount is 0");
+    has(&out, "✔ rollback --level 3 succeeded");
+    has(&out, "rehearsal passed");
+}
+
+#[test]
+fn an_unhealthy_control_plane_fails_post_verification_clearly() {
+    let (code, out) = rehearse(&["--forward-only", "--fault", "unhealthy"]);
+    assert_eq!(code, 1, "{out}");
+    has(&out, "✘ 1. Control plane health: status \"healthy\"");
+    has(&out, "answered 503");
+    has(&out, "hint: Control plane not responding or unhealthy");
+}
+
+#[test]
+fn an_alarm_in_alarm_fails_post_verification() {
+    let (code, out) = rehearse(&["--forward-only", "--fault", "alarm"]);
+    assert_eq!(code, 1, "{out}");
+    has(&out, "✘ PoolExhausted: Not triggered");
+    has(&out, "not to equal \"ALARM\"");
+}
+
+#[test]
+fn a_dispatch_stuck_pending_points_at_the_pool() {
+    let (code, out) = rehearse(&["--forward-only", "--fault", "pool-exhausted"]);
+    assert_eq!(code, 1, "{out}");
+    has(&out, "found \"pending\" (after 8 attempts)");
+    has(
+        &out,
+        "hint: A test dispatch stuck in pending usually means the warm pool is exhausted",
+    );
+}
+
+#[test]
+fn a_wrong_api_key_gives_the_401_guidance() {
+    let (code, out) = rehearse(&["--forward-only", "--fault", "wrong-key"]);
+    assert_eq!(code, 1, "{out}");
+    has(&out, "✔ Tool 1: outpost_dispatch");
+    has(&out, "✘ 1. Create dispatch");
+    has(&out, "answered 401");
+    has(&out, "keys start with op_live_ or op_test_");
+    has(
+        &out,
+        "hint: 401/403: the API key (OUTPOST_API_KEY) must start with op_live_ or op_test_",
+    );
+    assert!(
+        !out.contains("sk_live_not_an_outpost_key"),
+        "the API key leaked"
+    );
+}
+
+fn mcpify_config(t: &Test, provider: &str, endpoint: &str) -> String {
+    let path = t.path("config.ts");
+    std::fs::write(&path, format!("export const outpostConfig = {{\n  provider: '{provider}',\n  endpoint: '{endpoint}',\n  instanceId: 'mi-0bbd8fed3f0650ddb',\n}};\n")).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn mcp_steps_call_tools_over_stdio_and_report_tool_errors() {
+    let server = Server::start();
+    let t = Test::new()
+        .env("OUTPOST_API_KEY", "op_test_mcp")
+        .env("AWS_REGION", "us-east-1");
+    let config = mcpify_config(&t, "http", &server.url);
+    let command = format!(
+        "python3 {}/rehearsal/mcpify.py --stdio --config {config}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let steps = format!(
+        "- id: dispatch\n  mcp: {{ command: \"{command}\", tool: outpost_dispatch, arguments: {{ agent: claude, task: hi }} }}\n  capture: {{ id: data.dispatchId }}\n\
+         - id: status\n  mcp: {{ command: \"{command}\", tool: outpost_status, arguments: {{ dispatchId: \"{{{{ id }}}}\" }} }}\n  mutates: false\n  expect: [{{ query: data.dispatchId, equals: \"{{{{ id }}}}\" }}]\n"
+    );
+    let t = t.runbook(Runbook::minimal().phase(1, &steps));
+    t.run(&["phase", "1", "--force"])
+        .code(0)
+        .stdout_has("✔ dispatch")
+        .stdout_has("d-1");
+    assert_eq!(server.count("POST", "/dispatch"), 1);
+    assert_eq!(server.count("GET", "/dispatch/d-1"), 1);
+    assert_eq!(
+        server.seen()[0].authorization.as_deref(),
+        Some("Bearer op_test_mcp")
+    );
+
+    // The legacy provider has no artifacts tool: the tool's error fails the step, with its message.
+    let legacy = mcpify_config(&t, "ssm", &server.url);
+    let command = format!(
+        "python3 {}/rehearsal/mcpify.py --stdio --config {legacy}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let t = t.runbook(Runbook::minimal().phase(1, &format!("- id: artifacts\n  mcp: {{ command: \"{command}\", tool: outpost_get_artifacts, arguments: {{ dispatchId: x }} }}\n")));
+    t.run(&["phase", "1", "--force"])
+        .code(1)
+        .stdout_has("tool outpost_get_artifacts answered an error")
+        .stdout_has("not available with the SSM provider");
+}
+
+#[test]
+fn an_unreachable_mcp_server_fails_the_step() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let t = Test::new().runbook(Runbook::minimal().phase(1, &format!("- id: health\n  mcp: {{ url: \"http://127.0.0.1:{closed}/mcp\", tool: outpost_health }}\n")));
+    t.run(&["phase", "1", "--force"])
+        .code(1)
+        .stdout_has("cannot reach the MCP server");
+}
