@@ -48,6 +48,9 @@ pub struct StepReport {
     /// Dry run: the rendered action that would run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub would_run: Option<String>,
+    /// What the step shows of its output (its `show`), e.g. a terraform plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shown: Option<String>,
     /// The runbook's advice for when this step fails (its `hint`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,

@@ -64,6 +64,7 @@ impl Engine<'_> {
             found: None,
             message: None,
             would_run: None,
+            shown: None,
             hint: None,
         }
     }
@@ -423,6 +424,17 @@ impl Engine<'_> {
             None,
         )?;
         let mut r = self.report(unit, ps, Outcome::Succeeded, attempts, started);
+        r.shown = step
+            .show
+            .as_ref()
+            .and_then(|q| q.search(&output).ok())
+            .map(|v| {
+                let text = match v {
+                    Value::String(s) => s,
+                    other => serde_json::to_string_pretty(&other).unwrap_or_default(),
+                };
+                self.redactor.redact(text.trim_end())
+            });
         r.found = found.map(|v| self.redactor.redact(&short_value(&v)));
         Ok(self.finish(r, None))
     }

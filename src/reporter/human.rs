@@ -96,6 +96,14 @@ impl HumanReporter {
             self.symbol(r.outcome),
             " ".repeat(pad)
         )];
+        if let Some(shown) = &r.shown {
+            lines.extend(shown.lines().map(|l| {
+                format!(
+                    "      {}",
+                    self.term.style(&format!("│ {l}"), Style::new().dim())
+                )
+            }));
+        }
         if let Some(w) = &r.would_run {
             lines.push(format!("      {}", self.term.style(w, Style::new().dim())));
         }

@@ -47,6 +47,7 @@ pub const ENVELOPE: &[&str] = &[
     "secret",
     "reverts",
     "hint",
+    "show",
 ];
 
 #[derive(Deserialize)]
@@ -137,6 +138,8 @@ struct EnvelopeDoc {
     reverts: Option<Reverts>,
     /// Advice shown when the step fails (the seed's troubleshooting guide).
     hint: Option<String>,
+    /// A JMESPath whose value is shown under the step's line (a plan before its approval).
+    show: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -793,6 +796,20 @@ fn load_step(
             );
         }
     }
+    let show = env.show.as_deref().and_then(|q| match Query::compile(q) {
+        Ok(q) => Some(q),
+        Err(e) => {
+            fail(
+                cx.diag(
+                    node.get("show").map_or(node.loc, |n| n.loc),
+                    format!("invalid JMESPath in `show`: {e}"),
+                )
+                .step(Some(&sid))
+                .hint("`show` is a JMESPath over the step's output, e.g. `stdout`"),
+            );
+            None
+        }
+    });
     let expect_node = node.get("expect");
     let expect = parse_expectations(cx, &env.expect, expect_node, &sid, &mut fail);
     let retry = env.retry.as_ref().map(|r| {
@@ -900,6 +917,7 @@ fn load_step(
         secret: env.secret,
         reverts: env.reverts.or(reverts.map(Reverts::Phase)),
         hint: env.hint,
+        show,
         needs: Vec::new(),
         hash,
         file: cx.file.name.clone(),

@@ -131,6 +131,8 @@ pub struct Step {
     pub reverts: Option<Reverts>,
     /// Advice shown when the step fails.
     pub hint: Option<String>,
+    /// What of the output to show under the step's line.
+    pub show: Option<Query>,
     /// Capture names (and vars) this step's templates refer to.
     pub needs: Vec<String>,
     /// Hash of the step's definition: a succeeded step whose hash changed is refused on resume.
