@@ -155,14 +155,7 @@ impl Engine<'_> {
         }
 
         // Needs: a capture whose step failed blocks; one unknown in a dry run is reported.
-        let blocked = step.needs.iter().find_map(|n| {
-            self.failed
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(n)
-                .map(|s| (n.clone(), s.clone()))
-        });
-        if let Some((name, producer)) = blocked {
+        if let Some((name, producer)) = first_needed(&step.needs, &self.failed) {
             let r = self.report(unit, ps, Outcome::Blocked, 0, started);
             self.mark_failed_captures(ps, &ps.id);
             return Ok(self.finish(
@@ -172,14 +165,7 @@ impl Engine<'_> {
                 )),
             ));
         }
-        let unknown = step.needs.iter().find_map(|n| {
-            self.unknown
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(n)
-                .map(|s| (n.clone(), s.clone()))
-        });
-        if let Some((name, producer)) = unknown {
+        if let Some((name, producer)) = first_needed(&step.needs, &self.unknown) {
             let r = self.report(unit, ps, Outcome::Unknown, 0, started);
             self.mark_unknown_captures(ps);
             return Ok(self.finish(
@@ -676,6 +662,17 @@ impl Engine<'_> {
             failed.insert(name.clone(), producer.to_owned());
         }
     }
+}
+
+/// The first capture in `needs` that `producers` (capture → step) lists, with its step.
+fn first_needed(
+    needs: &[String],
+    producers: &std::sync::Mutex<BTreeMap<String, String>>,
+) -> Option<(String, String)> {
+    let producers = producers.lock().unwrap_or_else(|e| e.into_inner());
+    needs
+        .iter()
+        .find_map(|n| producers.get(n).map(|s| (n.clone(), s.clone())))
 }
 
 /// The attempts and interval of a retry, templates rendered.
