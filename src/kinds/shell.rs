@@ -54,6 +54,9 @@ impl StepKind for Shell {
                 .arg(&spec.command)
                 .envs(&spec.env)
                 .stdin(std::process::Stdio::null())
+                // Its own process group: the operator's Ctrl-C stops outpost-migrate after
+                // this step, it does not kill terraform half-way through an apply.
+                .process_group(0)
                 .kill_on_drop(true);
             if let Some(cwd) = &spec.cwd {
                 if !std::path::Path::new(cwd).is_dir() {

@@ -255,8 +255,18 @@ impl HumanReporter {
                 .as_ref()
                 .map(|m| format!(": {m}"))
                 .unwrap_or_default();
+            let verb = if s.exit_code == crate::exit_codes::INTERRUPTED {
+                "was interrupted"
+            } else {
+                "failed"
+            };
+            let why = if s.exit_code == crate::exit_codes::INTERRUPTED {
+                String::new()
+            } else {
+                why
+            };
             format!(
-                "{} {what} failed{at}{why} (exit code {})",
+                "{} {what} {verb}{at}{why} (exit code {})",
                 self.term.style("✘", Style::new().red().bold()),
                 s.exit_code
             )

@@ -338,3 +338,41 @@ fn a_step_left_running_is_in_doubt() {
     );
     assert_eq!(t.step_state("apply")["status"], "succeeded");
 }
+
+#[test]
+fn ctrl_c_lets_the_running_step_finish_then_stops_with_130_and_resumes() {
+    let t = Test::new().runbook(Runbook::minimal().phase(
+        1,
+        "- id: slow\n  shell: { command: 'sleep 1.5; echo done > slow' }\n- id: after\n  shell: { command: 'touch after' }\n",
+    ));
+    let child = t
+        .command(&["phase", "1", "--force"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{stdout}");
+    assert!(
+        stdout.contains("was interrupted at step `after`")
+            && stdout.contains("resume with: outpost-migrate phase 1"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(t.path("slow")).unwrap(),
+        "done\n",
+        "the running step finished"
+    );
+    assert!(!t.path("after").exists(), "nothing ran after the interrupt");
+    assert_eq!(t.step_state("slow")["status"], "succeeded");
+    t.run(&["phase", "1", "--force"])
+        .code(0)
+        .stdout_has("↷ slow");
+    assert!(t.path("after").exists());
+}
