@@ -182,6 +182,19 @@ impl StateStore for LocalStore {
         file.rewind().map_err(io(&path))?;
         file.write_all(text.as_bytes()).map_err(io(&path))?;
         file.sync_all().map_err(io(&path))?;
+        // Temporary files of writes a killed run never finished: nobody else writes while we
+        // hold the lock, so they are garbage.
+        if let Ok(entries) = fs::read_dir(&self.dir) {
+            for entry in entries.flatten() {
+                if entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".state.json.")
+                {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
         Ok(LockGuard::new(file))
     }
 

@@ -209,3 +209,67 @@ fn a_state_file_of_another_format_is_refused_clearly() {
         .code(4)
         .stderr_has("has format 7; this outpost-migrate reads format 1");
 }
+
+#[test]
+fn the_state_file_is_never_torn_by_kills_during_writes() {
+    let steps: String = (0..60)
+        .map(|i| format!("- id: s{i}\n  shell: {{ command: 'true' }}\n  mutates: false\n"))
+        .collect();
+    let t = Test::new().runbook(Runbook::minimal().phase(1, &steps));
+    t.run(&["validate"]).code(0);
+    let state_file = t.state_dir().join("state.json");
+    let (mut kills, mut last_serial, mut rounds) = (0, 0u64, 0);
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    while kills < 1000 {
+        rounds += 1;
+        assert!(rounds < 5000, "too few kills landed");
+        let mut child = t
+            .command(&["phase", "1", "--force"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // xorshift: a kill somewhere in the first 40 ms, while steps are being saved.
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        std::thread::sleep(std::time::Duration::from_micros(rng % 40_000));
+        let finished = child.try_wait().unwrap().is_some();
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        if !finished && status.code().is_none() {
+            kills += 1;
+        }
+        if let Ok(text) = std::fs::read_to_string(&state_file) {
+            let state: serde_json::Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("torn state after {kills} kills ({e}):\n{text}"));
+            let serial = state["serial"].as_u64().unwrap();
+            assert!(
+                serial >= last_serial,
+                "the state went back from serial {last_serial} to {serial}"
+            );
+            last_serial = serial;
+            let mode = std::fs::metadata(&state_file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+            let temporaries = std::fs::read_dir(t.state_dir())
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .starts_with(".state.json.")
+                })
+                .count();
+            assert!(
+                temporaries <= 1,
+                "{temporaries} temporary files left behind"
+            );
+            if state["steps"]["s59"]["status"] == "succeeded" {
+                // Done: start over so that the kills keep landing on writes.
+                std::fs::remove_dir_all(t.state_dir()).unwrap();
+                last_serial = 0;
+            }
+        }
+    }
+}
