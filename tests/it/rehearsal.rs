@@ -169,3 +169,38 @@ fn an_unreachable_mcp_server_fails_the_step() {
         .code(1)
         .stdout_has("cannot reach the MCP server");
 }
+
+#[test]
+fn no_secret_reaches_any_output_of_a_full_rehearsal_at_the_highest_verbosity() {
+    // The rehearsal's API key (rehearse.py's API_KEY) is the sentinel.
+    let key = "op_test_rehearsal0000000000000000";
+    let (code, out) = rehearse(&["--keep", "--", "-vvv", "--output", "junit"]);
+    let dir = out
+        .lines()
+        .find_map(|l| l.strip_prefix("rehearsal files kept in "))
+        .expect("the kept directory")
+        .trim()
+        .to_owned();
+    let mut everything = out.clone();
+    for file in ["state/state.json", "state/audit.jsonl"] {
+        everything.push_str(&std::fs::read_to_string(format!("{dir}/{file}")).unwrap());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("<testsuites"), "a JUnit report");
+    assert!(out.contains("TRACE") || out.contains("DEBUG"), "-vvv logs");
+    use base64::Engine as _;
+    let forms = [
+        key.to_string(),
+        base64::engine::general_purpose::STANDARD.encode(key),
+        base64::engine::general_purpose::STANDARD.encode(format!("Bearer {key}")),
+        key.replace('_', "%5F"),
+    ];
+    for form in forms {
+        assert!(!everything.contains(&form), "the API key leaked as {form}");
+    }
+    assert!(
+        everything.contains("***") || !everything.contains("Authorization"),
+        "redacted where it appears"
+    );
+}
