@@ -76,6 +76,13 @@ def build(config_path):
     else:
         raise SystemExit(f"{config_path}: no provider: 'http' or 'ssm' found")
     server = FastMCP("mcpify")
+    call_log = os.environ.get("MCPIFY_CALL_LOG")
+
+    def called(name):
+        # The rehearsal's record of tool calls, for checking what a dry run sent.
+        if call_log:
+            with open(call_log, "a") as f:
+                f.write(name + "\n")
 
     def ssm_only(name):
         raise RuntimeError(f"{name} is not available with the SSM provider (v1 had 5 tools)")
@@ -83,6 +90,7 @@ def build(config_path):
     @server.tool()
     def outpost_dispatch(agent: str, task: str, repo: str = "", timeoutSeconds: int = 300) -> dict:
         """Dispatch a task to a coding agent."""
+        called("outpost_dispatch")
         if provider == "ssm":
             return {"data": backend.run(f"/home/ubuntu/claude-executor/dispatch.sh {agent} '{task}'")}
         return backend.call("POST", "/dispatch", {"agent": agent, "task": task, "repo": repo, "timeoutSeconds": timeoutSeconds})
@@ -90,6 +98,7 @@ def build(config_path):
     @server.tool()
     def outpost_status(dispatchId: str) -> dict:
         """The status of a dispatch."""
+        called("outpost_status")
         if provider == "ssm":
             return {"data": backend.run(f"cat /home/ubuntu/claude-executor/runs/{dispatchId}/status")}
         return backend.call("GET", f"/dispatch/{dispatchId}")
@@ -97,6 +106,7 @@ def build(config_path):
     @server.tool()
     def outpost_cancel(dispatchId: str) -> dict:
         """Cancel a dispatch."""
+        called("outpost_cancel")
         if provider == "ssm":
             return {"data": backend.run(f"pkill -f {dispatchId}")}
         return backend.call("DELETE", f"/dispatch/{dispatchId}")
@@ -104,6 +114,7 @@ def build(config_path):
     @server.tool()
     def outpost_health() -> dict:
         """The fleet's health, through the configured provider."""
+        called("outpost_health")
         if provider == "ssm":
             return {"data": backend.run("uptime")}
         fleet = backend.call("GET", "/health/fleet")
@@ -112,6 +123,7 @@ def build(config_path):
     @server.tool()
     def outpost_list_workspaces() -> dict:
         """The agents' workspaces."""
+        called("outpost_list_workspaces")
         if provider == "ssm":
             return {"data": backend.run("ls /home/ubuntu/claude-executor/runs/")}
         return backend.call("GET", "/workspaces")
@@ -119,6 +131,7 @@ def build(config_path):
     @server.tool()
     def outpost_delete_workspace(workspaceId: str) -> dict:
         """Delete a workspace."""
+        called("outpost_delete_workspace")
         if provider == "ssm":
             ssm_only("outpost_delete_workspace")
         return backend.call("DELETE", f"/workspaces/{workspaceId}")
@@ -126,6 +139,7 @@ def build(config_path):
     @server.tool()
     def outpost_get_artifacts(dispatchId: str) -> dict:
         """The artifacts of a completed dispatch."""
+        called("outpost_get_artifacts")
         if provider == "ssm":
             ssm_only("outpost_get_artifacts")
         return backend.call("GET", f"/artifacts/{dispatchId}")

@@ -9,7 +9,7 @@
 Everything started is stopped at the end, also on failure or Ctrl-C.
 
 Usage: python3 rehearsal/rehearse.py [--binary PATH] [--forward-only] [--fault NAME]
-       [--keep] [-- EXTRA outpost-migrate ARGS]
+       [--dry-run] [--keep] [-- EXTRA outpost-migrate ARGS]
 Faults: unhealthy, bad-gateway, slow, agent-unavailable, pool-exhausted, alarm, wrong-key
 (the operator's OUTPOST_API_KEY is not a valid key; MCPify keeps its own).
 """
@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -129,18 +130,25 @@ class Rehearsal:
             MCPIFY_PIDFILE=self.path("mcpify.pid"),
             MCPIFY_LOG=self.path("mcpify.log"),
             MCPIFY_API_KEY=API_KEY,
+            MCPIFY_CALL_LOG=self.path("mcpify-calls.log"),
         )
         return env
 
     def up(self):
         fault = self.args.fault
         moto_env = dict(os.environ, MOTO_ACCOUNT_ID=ACCOUNT, MOTO_ECS_SERVICE_RUNNING="1")
+        if self.args.dry_run:
+            # moto's request recorder: what the dry run sent to AWS, for checking it changed nothing.
+            moto_env.update(MOTO_ENABLE_RECORDING="true", MOTO_RECORDER_FILEPATH=self.path("aws-requests.jsonl"))
         moto = self.start([sys.executable, os.path.join(FIXTURES, "moto_outpost.py"), str(self.moto_port)], moto_env, "emulator.log")
         wait_port(self.moto_port, moto, "the AWS emulator")
         seed = [sys.executable, os.path.join(FIXTURES, "seed_fleet.py"), self.aws_endpoint]
         if fault == "alarm":
             seed += ["--break", "alarm"]
         subprocess.run(seed, check=True, stdout=subprocess.DEVNULL)
+        if self.args.dry_run:
+            # The seeding is not the dry run's doing.
+            urllib.request.urlopen(urllib.request.Request(f"{self.aws_endpoint}/moto-api/recorder/reset-recording", method="POST")).read()
         with open(self.path("faults.json"), "w") as f:
             json.dump(FAULTS.get(fault, {}), f)
         cp = self.start(
@@ -164,7 +172,8 @@ class Rehearsal:
 
     def outpost(self, *command):
         # Local parts answer in a second: poll every second rather than the seed's 10 s.
-        cmd = [self.args.binary, "--state-dir", self.path("state"), *command, "--yes",
+        dry = ["--dry-run"] if self.args.dry_run else []
+        cmd = [self.args.binary, "--state-dir", self.path("state"), *command, *dry, "--yes",
                "--var", "verify_public_dns=false", "--var", "test_workspace_id=ws-rehearsal-test",
                "--var", "dispatch_poll_interval=1s", "--var", "dispatch_poll_attempts=8", *self.args.extra]
         print(f"\n$ outpost-migrate {' '.join(command)}", flush=True)
@@ -201,6 +210,7 @@ def main():
     parser.add_argument("--forward-only", action="store_true", help="stop after post-verification (no rollback)")
     parser.add_argument("--fault", choices=sorted(FAULTS), help="break one part to see the step that checks it fail")
     parser.add_argument("--keep", action="store_true", help="keep the rehearsal's files and logs")
+    parser.add_argument("--dry-run", action="store_true", help="rehearse `run --dry-run` and `rollback --level 3 --dry-run`; AWS requests are recorded")
     parser.add_argument("extra", nargs="*", help="more outpost-migrate arguments (after --)")
     args = parser.parse_args()
     # Ctrl-C and SIGTERM both end in the cleanup below.

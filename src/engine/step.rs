@@ -105,7 +105,9 @@ impl Engine<'_> {
     }
 
     /// Runs one step. `not_run_before` (dry runs) names an earlier step of the same phase that
-    /// was shown, not run: a failure after it may only mean that change is missing.
+    /// was shown, not run: what follows it is only shown too, since it would act on a world
+    /// without that change (and a check may act indirectly: MCPify's legacy health tool runs
+    /// an SSM command).
     pub(super) async fn run_step(
         &self,
         unit: &str,
@@ -214,6 +216,18 @@ impl Engine<'_> {
         }
         let description = self.redactor.redact(&step.kind.describe(&spec));
 
+        if let Some(before) = not_run_before {
+            let mut r = self.report(unit, ps, Outcome::Unknown, 0, started);
+            r.would_run = Some(description);
+            self.mark_unknown_captures(ps);
+            return Ok(self.finish(
+                r,
+                Some(format!(
+                    "not run: it follows `{before}`, which a dry run does not run"
+                )),
+            ));
+        }
+
         if self.opts.dry_run && step.access != Access::ReadOnly {
             let mut r = self.report(unit, ps, Outcome::WouldRun, 0, started);
             r.would_run = Some(description);
@@ -293,10 +307,7 @@ impl Engine<'_> {
             group: step.group.clone(),
         });
 
-        // After a step a dry run did not run, waiting for its effect would only wait in vain.
-        let attempted = self
-            .attempt(unit, ps, spec, &ctx, approved, not_run_before.is_none())
-            .await;
+        let attempted = self.attempt(unit, ps, spec, &ctx, approved).await;
         let attempts = attempted.attempts;
         let output = match attempted.output {
             Ok(o) => o,
@@ -328,25 +339,6 @@ impl Engine<'_> {
                 self.finish(r, Some(f.message));
                 self.mark_failed_captures(ps, &ps.id);
                 return Err(Fatal::Setup(msg));
-            }
-            Err(f) if let Some(before) = not_run_before => {
-                self.save_result(
-                    unit,
-                    ps,
-                    StepStatus::Pending,
-                    attempts_before,
-                    BTreeMap::new(),
-                    None,
-                )?;
-                self.mark_unknown_captures(ps);
-                let r = self.report(unit, ps, Outcome::Unknown, attempts, started);
-                return Ok(self.finish(
-                    r,
-                    Some(format!(
-                        "depends on `{before}`, which a dry run does not run; for now: {}",
-                        f.message
-                    )),
-                ));
             }
             Err(f) => return self.fail(unit, ps, started, attempts, f.message),
         };
@@ -434,13 +426,11 @@ impl Engine<'_> {
         spec: Value,
         ctx: &minijinja::Value,
         approved: bool,
-        may_retry: bool,
     ) -> Attempted {
         let step = ps.step;
         let schedule = match step
             .retry
             .as_ref()
-            .filter(|_| may_retry)
             .map(|r| retry_schedule(r, ctx))
             .transpose()
         {

@@ -422,7 +422,7 @@ fn dry_runs_of_phase_2_and_rollback_3_change_nothing() {
         readback["message"]
             .as_str()
             .unwrap()
-            .contains("depends on `dns-upsert-alias`")
+            .contains("it follows `dns-upsert-alias`")
     );
     assert_eq!(records(&moto), before);
 

@@ -204,3 +204,103 @@ fn no_secret_reaches_any_output_of_a_full_rehearsal_at_the_highest_verbosity() {
         "redacted where it appears"
     );
 }
+
+/// The AWS operation a recorded emulator request calls, and whether it only reads.
+fn aws_operation(entry: &serde_json::Value) -> (String, bool) {
+    let header = |name: &str| {
+        entry["headers"]
+            .as_object()
+            .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+            .and_then(|(_, v)| v.as_str())
+    };
+    let body = match entry["body_encoded"].as_bool() {
+        Some(true) => {
+            use base64::Engine as _;
+            String::from_utf8_lossy(
+                &base64::engine::general_purpose::STANDARD
+                    .decode(entry["body"].as_str().unwrap_or_default())
+                    .unwrap_or_default(),
+            )
+            .into_owned()
+        }
+        _ => entry["body"].as_str().unwrap_or_default().to_owned(),
+    };
+    let method = entry["method"].as_str().unwrap_or_default();
+    let op = header("X-Amz-Target")
+        .map(|t| t.rsplit('.').next().unwrap_or(t).to_owned())
+        .or_else(|| {
+            body.split('&')
+                .find_map(|kv| kv.strip_prefix("Action="))
+                .map(str::to_owned)
+        });
+    match op {
+        Some(op) => {
+            let read = ["Describe", "List", "Get", "Lookup", "Head", "Filter"]
+                .iter()
+                .any(|p| op.starts_with(p));
+            (op, read)
+        }
+        // REST services (S3, Route53): reads are GET and HEAD.
+        None => (
+            format!("{method} {}", entry["url"].as_str().unwrap_or_default()),
+            method == "GET" || method == "HEAD",
+        ),
+    }
+}
+
+#[test]
+fn a_dry_run_of_the_migration_and_of_rollback_3_changes_nothing() {
+    let (code, out) = rehearse(&["--dry-run", "--keep"]);
+    let dir = out
+        .lines()
+        .find_map(|l| l.strip_prefix("rehearsal files kept in "))
+        .expect("the kept directory")
+        .trim()
+        .to_owned();
+    let read = |f: &str| std::fs::read_to_string(format!("{dir}/{f}")).unwrap_or_default();
+    let (aws, control_plane, mcp_calls) = (
+        read("aws-requests.jsonl"),
+        read("control-plane.log"),
+        read("mcpify-calls.log"),
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(code, 0, "{out}");
+    has(&out, "✔ run (dry run) succeeded");
+    has(&out, "○ Scale down outpost-control-plane to 0 tasks");
+    // Read-only checks really ran against the emulator...
+    let ops: Vec<(String, bool)> = aws
+        .lines()
+        .map(|l| aws_operation(&serde_json::from_str(l).unwrap()))
+        .collect();
+    assert!(
+        ops.iter().any(|(op, _)| op == "DescribeClusters"),
+        "{ops:?}"
+    );
+    // ...and nothing that changes anything was sent.
+    let mutating: Vec<&String> = ops
+        .iter()
+        .filter(|(_, read)| !read)
+        .map(|(op, _)| op)
+        .collect();
+    assert!(
+        mutating.is_empty(),
+        "a dry run sent mutating AWS requests: {mutating:?}"
+    );
+    for verb in ["\"POST ", "\"DELETE ", "\"PUT ", "\"PATCH "] {
+        assert!(
+            !control_plane.contains(verb),
+            "the control plane received {verb}:\n{control_plane}"
+        );
+    }
+    assert!(control_plane.contains("\"GET /health"), "health checks ran");
+    for tool in [
+        "outpost_dispatch",
+        "outpost_cancel",
+        "outpost_delete_workspace",
+    ] {
+        assert!(
+            !mcp_calls.lines().any(|l| l == tool),
+            "MCPify received {tool} in a dry run"
+        );
+    }
+}

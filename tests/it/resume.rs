@@ -132,7 +132,15 @@ fn dry_run_runs_reads_shows_writes_and_reports_unknown_captures() {
             .unwrap()
             .starts_with(&format!("POST {}/dispatch", server.url))
     );
-    assert_eq!(run.step_event("gate")["outcome"], "would_run");
+    // What follows a change the dry run skipped is shown, not run.
+    let gate = run.step_event("gate");
+    assert_eq!(gate["outcome"], "unknown");
+    assert!(
+        gate["message"]
+            .as_str()
+            .unwrap()
+            .contains("it follows `create`")
+    );
     let poll = run.step_event("poll");
     assert_eq!(poll["outcome"], "unknown");
     assert!(
