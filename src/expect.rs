@@ -130,9 +130,17 @@ impl Matcher {
                 let src = value
                     .as_str()
                     .ok_or_else(|| err("`matches` takes a regular expression string".into()))?;
-                Matcher::Matches(
-                    Regex::new(src).map_err(|e| err(format!("invalid regular expression: {e}")))?,
-                )
+                Matcher::Matches(Regex::new(src).map_err(|e| {
+                    // The regex error draws a caret over several lines; its last one says what.
+                    let text = e.to_string();
+                    let what = text
+                        .lines()
+                        .last()
+                        .unwrap_or_default()
+                        .trim_start_matches("error: ")
+                        .to_owned();
+                    err(format!("invalid regular expression: {what}"))
+                })?)
             }
             "gte" => Matcher::Gte(value.clone()),
             "lte" => Matcher::Lte(value.clone()),

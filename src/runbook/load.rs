@@ -155,6 +155,7 @@ struct RetryDoc {
 }
 
 /// One parsed file and the diagnostics it produces.
+#[derive(Clone)]
 struct FileCx {
     file: SourceFile,
 }
@@ -269,7 +270,9 @@ fn parse_file(file: SourceFile) -> Result<(FileCx, Node), Diagnostic> {
                 line: (l.line() as usize).max(1),
                 col: (l.column() as usize).max(1),
             });
-            let message = first_line(&e.without_snippet().to_string());
+            // The parser's advice is for programs using it, not for runbook authors.
+            let message = first_line(&e.without_snippet().to_string())
+                .replace(", set DuplicateKeyPolicy in Options if acceptable", "");
             Err(cx
                 .diag(loc, format!("invalid YAML: {message}"))
                 .hint("check indentation, quoting and `key: value` pairs"))
@@ -373,7 +376,7 @@ pub fn load(source: &RunbookSource) -> Result<Runbook, Vec<Diagnostic>> {
                 continue;
             }
         };
-        if let Some(loaded) = load_unit(key, &cx, &node, &mut diags) {
+        if let Some(loaded) = load_unit(key, &rel, &cx, &node, source, &mut files, &mut diags) {
             units.push(loaded);
         }
         files.insert(cx.file.name.clone(), cx);
@@ -545,10 +548,17 @@ fn check_var_template(
     }
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the loader's state, threaded through one unit"
+)]
 fn load_unit(
     key: UnitKey,
+    rel: &str,
     cx: &FileCx,
     node: &Node,
+    source: &RunbookSource,
+    files: &mut HashMap<String, FileCx>,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<(Unit, Vec<Node>)> {
     let doc: UnitDoc = match cx.typed(node, None) {
@@ -599,15 +609,36 @@ fn load_unit(
             return None;
         }
     }
-    if step_nodes.is_empty() {
+    let mut expanded = Vec::new();
+    let mut stack = vec![rel.to_owned()];
+    for (group, n) in step_nodes {
+        expand_include(
+            source,
+            cx,
+            n,
+            group,
+            &mut stack,
+            files,
+            diags,
+            &mut expanded,
+        );
+    }
+    if expanded.is_empty() {
         diags.push(
             cx.diag(node.loc, format!("{key} has no steps"))
                 .hint("add at least one step"),
         );
     }
-    let (steps, nodes) = step_nodes
+    let (steps, nodes) = expanded
         .into_iter()
-        .filter_map(|(group, n)| load_step(cx, n, group, reverts, diags).map(|s| (s, n.clone())))
+        .filter_map(|(group, n, file)| {
+            let step_cx = if file == cx.file.name {
+                cx
+            } else {
+                files.get(&file)?
+            };
+            load_step(step_cx, &n, group, reverts, diags).map(|s| (s, n))
+        })
         .unzip();
     Some((
         Unit {
@@ -619,6 +650,112 @@ fn load_unit(
         },
         nodes,
     ))
+}
+
+/// A step entry, or `- include: FILE` replaced by the steps of FILE (relative to the runbook
+/// root; a file with `steps:`), recursively, refusing cycles.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the loader's state, threaded through the recursion"
+)]
+fn expand_include(
+    source: &RunbookSource,
+    cx: &FileCx,
+    entry: &Node,
+    group: Option<String>,
+    stack: &mut Vec<String>,
+    files: &mut HashMap<String, FileCx>,
+    diags: &mut Vec<Diagnostic>,
+    out: &mut Vec<(Option<String>, Node, String)>,
+) {
+    let Some((key, target)) = entry.entry("include") else {
+        out.push((group, entry.clone(), cx.file.name.clone()));
+        return;
+    };
+    let hint =
+        "`- include: path/to/steps.yaml` (relative to runbook.yaml) stands alone in a step list";
+    if entry.as_map().is_some_and(|m| m.len() > 1) {
+        diags.push(
+            cx.diag(key.loc, "an `include` entry takes no other fields")
+                .hint(hint),
+        );
+        return;
+    }
+    let Some(rel) = target.as_str() else {
+        diags.push(
+            cx.diag(target.loc, "`include` takes a file path")
+                .hint(hint),
+        );
+        return;
+    };
+    if stack.iter().any(|s| s == rel) {
+        let chain = stack
+            .iter()
+            .chain(std::iter::once(&rel.to_owned()))
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" → ");
+        diags.push(
+            cx.diag(target.loc, format!("include cycle: {chain}"))
+                .hint("a file may not include itself, directly or through others"),
+        );
+        return;
+    }
+    let file = match source.read(rel) {
+        Ok(f) => f,
+        Err((name, why)) => {
+            diags.push(read_failure(&name, why, Some((cx, target.loc))));
+            return;
+        }
+    };
+    let (included, node) = match parse_file(file) {
+        Ok(parsed) => parsed,
+        Err(d) => {
+            diags.push(d);
+            return;
+        }
+    };
+    let Some(steps) = node.get("steps").and_then(Node::as_seq) else {
+        diags.push(
+            included
+                .diag(
+                    node.loc,
+                    "an included file needs `steps:` (a list of steps)",
+                )
+                .hint(hint),
+        );
+        return;
+    };
+    if let Some((k, _)) = node
+        .as_map()
+        .unwrap_or_default()
+        .iter()
+        .find(|(k, _)| k.name != "steps" && k.name != "description")
+    {
+        diags.push(
+            included
+                .diag(
+                    k.loc,
+                    format!("unknown field `{}` in an included file", k.name),
+                )
+                .hint("an included file has `steps` and an optional `description`"),
+        );
+    }
+    files.insert(included.file.name.clone(), included.clone());
+    stack.push(rel.to_owned());
+    for step in steps {
+        expand_include(
+            source,
+            &included,
+            step,
+            group.clone(),
+            stack,
+            files,
+            diags,
+            out,
+        );
+    }
+    stack.pop();
 }
 
 fn duration(

@@ -4,6 +4,7 @@ mod support;
 
 mod approvals;
 mod aws;
+mod bad_runbooks;
 mod kinds;
 mod output;
 mod rehearsal;
