@@ -474,3 +474,20 @@ fn post_verification_checks_the_four_alarms() {
             .contains("not to equal \"ALARM\"")
     );
 }
+
+#[test]
+fn the_emulator_down_is_a_setup_error_with_the_state_intact() {
+    let moto = healthy();
+    let t = Test::new().embedded().aws(&moto);
+    t.run(&["preflight", "--yes"]).code(0);
+    let before = std::fs::read(t.state_dir().join("state.json")).unwrap();
+    drop(moto);
+    t.run(&["rollback", "--level", "3", "--yes"])
+        .code(3)
+        .stdout_has("cannot reach the AWS endpoint");
+    assert_eq!(
+        std::fs::read(t.state_dir().join("state.json")).unwrap(),
+        before,
+        "the state is untouched"
+    );
+}

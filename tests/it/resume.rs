@@ -384,3 +384,33 @@ fn ctrl_c_lets_the_running_step_finish_then_stops_with_130_and_resumes() {
         .stdout_has("↷ slow");
     assert!(t.path("after").exists());
 }
+
+#[test]
+fn a_second_ctrl_c_exits_at_once_and_leaves_the_step_in_doubt() {
+    let t = Test::new().runbook(Runbook::minimal().phase(1, "- id: slow\n  shell: { command: 'sleep 30' }\n- id: after\n  shell: { command: 'touch after' }\n"));
+    let child = t
+        .command(&["phase", "1", "--force"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    for _ in 0..2 {
+        std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    // It did not wait for `sleep 30`: the step is left running, in doubt.
+    assert_eq!(t.step_state("slow")["status"], "running");
+    t.run(&["phase", "1", "--force"])
+        .code(4)
+        .stderr_has("`slow` was interrupted while running");
+    // The operator checked that it had done its work: record it done and go on.
+    t.run(&["phase", "1", "--force", "--mark-done", "slow"])
+        .code(0)
+        .stdout_has("↷ slow");
+    assert!(t.path("after").exists());
+}
