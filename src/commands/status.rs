@@ -43,6 +43,7 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
                 .unwrap_or_default();
             steps.push(json!({
                 "id": ps.id,
+                "group": ps.step.group,
                 "title": ps.title,
                 "status": saved.map_or(StepStatus::Pending, |s| s.status),
                 "attempts": saved.map_or(0, |s| s.attempts),
@@ -156,7 +157,10 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
                 None => captures,
             };
             table.add_row(vec![
-                s["id"].as_str().unwrap_or_default().to_string(),
+                match s["group"].as_str() {
+                    Some(g) => format!("{g} / {}", s["id"].as_str().unwrap_or_default()),
+                    None => s["id"].as_str().unwrap_or_default().to_string(),
+                },
                 status,
                 s["attempts"].to_string(),
                 s["ended_at"]

@@ -200,7 +200,7 @@ impl HumanReporter {
     }
 
     fn run_finished(&self, s: &RunSummary) {
-        if !self.term.quiet && s.units.len() > 1 {
+        if !self.term.quiet && !s.units.is_empty() {
             let mut table = Table::new();
             table.load_style(presets::UTF8_FULL_CONDENSED);
             if !self.term.color {
