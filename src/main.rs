@@ -33,6 +33,9 @@ fn main() {
 }
 
 fn run(settings: settings::Settings) -> i32 {
+    // Test builds read crash points from FAILPOINTS (see engine/crash.rs).
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let redactor = Arc::new(secrets::Redactor::new());
     for secret in &settings.secret_env {
         redactor.add(secret);

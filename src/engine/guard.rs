@@ -116,7 +116,7 @@ pub fn check_in_doubt(plan: &Plan, state: &State, ov: &Overrides) -> Result<(), 
     let doubtful: Vec<String> = plan
         .steps()
         .filter(|(_, ps)| state.status(&ps.id) == Some(StepStatus::Running))
-        .filter(|(_, ps)| ps.step.access != Access::ReadOnly)
+        .filter(|(_, ps)| ps.step.access != Access::ReadOnly && ps.step.verify.is_none())
         .filter(|(_, ps)| !ov.retry_in_doubt.contains(&ps.id) && !ov.mark_done.contains(&ps.id))
         .map(|(_, ps)| ps.id.clone())
         .collect();

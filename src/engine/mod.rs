@@ -1,5 +1,6 @@
 //! The engine: turns a plan into step runs, saving state after every step and emitting events.
 
+mod crash;
 pub mod guard;
 pub mod interrupt;
 pub mod plan;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use backon::BackoffBuilder;
 use serde_json::Value;
 
+use super::crash;
 use super::plan::{PlanStep, context};
 use super::run::Engine;
 use crate::events::{Event, Outcome, StepReport};
@@ -205,6 +206,40 @@ impl Engine<'_> {
             }
         }
 
+        // In doubt after a crash: the step's probe tells whether it had done its work.
+        if let (Some(probe), Some(p)) = (&step.verify, &prior)
+            && p.status == StepStatus::Running
+            && !self.opts.dry_run
+            && !self.opts.overrides.retry_in_doubt.contains(&ps.id)
+            && let Ok(captured) = self.probe(probe, &ctx, ps).await
+        {
+            let saved = if step.secret {
+                BTreeMap::new()
+            } else {
+                captured.clone()
+            };
+            self.captures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(captured);
+            self.save_result(
+                unit,
+                ps,
+                StepStatus::Succeeded,
+                p.attempts,
+                saved,
+                Some("in doubt after a crash; its probe showed it had done its work".into()),
+            )?;
+            let r = self.report(unit, ps, Outcome::Succeeded, 0, started);
+            return Ok(self.finish(
+                r,
+                Some(
+                    "in doubt after a crash; its probe showed it had done its work: not run again"
+                        .into(),
+                ),
+            ));
+        }
+
         let spec = match template::render_value(&step.spec, &ctx) {
             Ok(s) => s,
             Err(e) => {
@@ -269,6 +304,7 @@ impl Engine<'_> {
             }
         }
 
+        crash::point(crash::Point::Before, &ps.id);
         // Checkpoint before acting: a crash from here on leaves the step `running`, in doubt.
         // A read-only step is simply run again after a crash, so its start is only noted in
         // memory (saved with its result): half the writes for a pre-flight.
@@ -308,6 +344,9 @@ impl Engine<'_> {
         });
 
         let attempted = self.attempt(unit, ps, spec, &ctx, approved).await;
+        if attempted.output.is_ok() {
+            crash::point(crash::Point::AfterEffect, &ps.id);
+        }
         let attempts = attempted.attempts;
         let output = match attempted.output {
             Ok(o) => o,
@@ -401,6 +440,7 @@ impl Engine<'_> {
             saved,
             None,
         )?;
+        crash::point(crash::Point::AfterCheckpoint, &ps.id);
         let mut r = self.report(unit, ps, Outcome::Succeeded, attempts, started);
         r.shown = step
             .show
@@ -518,6 +558,36 @@ impl Engine<'_> {
                 }
             }
         }
+    }
+
+    /// Runs a step's `verify` probe once: its expectations hold → the captures it makes.
+    async fn probe(
+        &self,
+        probe: &crate::runbook::Step,
+        ctx: &minijinja::Value,
+        ps: &PlanStep<'_>,
+    ) -> Result<BTreeMap<String, Value>, String> {
+        let spec = template::render_value(&probe.spec, ctx)?;
+        let step_ref = StepRef {
+            id: &ps.id,
+            approved: false,
+        };
+        let output =
+            tokio::time::timeout(probe.timeout, probe.kind.run(spec, step_ref, self.kinds))
+                .await
+                .map_err(|_| "the probe timed out".to_string())?
+                .map_err(|f| f.message)?;
+        for e in &probe.expect {
+            e.check(&output, ctx)?;
+        }
+        probe
+            .capture
+            .iter()
+            .map(|(name, q)| match q.search(&output)? {
+                Value::Null => Err(format!("the probe's capture `{name}` found nothing")),
+                v => Ok((name.clone(), v)),
+            })
+            .collect()
     }
 
     /// `until` (polling) then `expect`; both failing are retryable while attempts remain.

@@ -130,6 +130,15 @@ impl HumanReporter {
                     ));
                 }
             }
+            // A succeeded step says something only when it did not simply run (a probe).
+            Outcome::Succeeded => {
+                if let Some(m) = &r.message {
+                    lines.push(format!(
+                        "      └─ {}",
+                        self.term.style(m, Style::new().dim())
+                    ));
+                }
+            }
             _ => {}
         }
         lines

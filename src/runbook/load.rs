@@ -48,6 +48,7 @@ pub const ENVELOPE: &[&str] = &[
     "reverts",
     "hint",
     "show",
+    "verify",
 ];
 
 #[derive(Deserialize)]
@@ -140,6 +141,12 @@ struct EnvelopeDoc {
     hint: Option<String>,
     /// A JMESPath whose value is shown under the step's line (a plan before its approval).
     show: Option<String>,
+    /// A read-only probe for a step in doubt after a crash (read from the node).
+    #[allow(
+        dead_code,
+        reason = "shape check only: the probe is loaded as a step of its own"
+    )]
+    verify: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -894,6 +901,63 @@ fn load_step(
         ok = false;
     }
 
+    let mut probe_problems = Vec::new();
+    let mut probe_fail = |d: Diagnostic| probe_problems.push(d);
+    let verify = node.entry("verify").and_then(|(key, probe)| {
+        let probe_id = format!("{}-verify", env.id);
+        let Some(entries) = probe.as_map() else {
+            probe_fail(
+                cx.diag(
+                    probe.loc,
+                    "`verify` is a read-only step without an id: a kind, `expect`, `capture`",
+                )
+                .step(Some(&env.id))
+                .hint("e.g. `verify: { aws: { ... }, expect: [...] }`"),
+            );
+            return None;
+        };
+        if let Some((k, _)) = entries
+            .iter()
+            .find(|(k, _)| ["id", "verify", "for_each"].contains(&k.name.as_str()))
+        {
+            probe_fail(
+                cx.diag(k.loc, format!("a `verify` probe takes no `{}`", k.name))
+                    .step(Some(&env.id))
+                    .hint("the probe runs once, for this step"),
+            );
+            return None;
+        }
+        let mut with_id = vec![(
+            super::node::Key {
+                name: "id".into(),
+                loc: key.loc,
+            },
+            Node {
+                loc: key.loc,
+                value: super::node::Value::Str(probe_id),
+            },
+        )];
+        with_id.extend(entries.iter().cloned());
+        let probe_node = Node {
+            loc: probe.loc,
+            value: super::node::Value::Map(with_id),
+        };
+        let loaded = load_step(cx, &probe_node, None, None, diags)?;
+        if loaded.access != Access::ReadOnly {
+            probe_fail(
+                cx.diag(probe.loc, "a `verify` probe must only read")
+                    .step(Some(&env.id))
+                    .hint("use a read-only call, or say `mutates: false` when it only reads"),
+            );
+            return None;
+        }
+        Some(Box::new(loaded))
+    });
+    if !probe_problems.is_empty() {
+        diags.extend(probe_problems);
+        ok = false;
+    }
+
     let mut fail = |d: Diagnostic| {
         diags.push(d);
         ok = false;
@@ -1055,6 +1119,7 @@ fn load_step(
         reverts: env.reverts.or(reverts.map(Reverts::Phase)),
         hint: env.hint,
         show,
+        verify,
         needs: Vec::new(),
         hash,
         file: cx.file.name.clone(),

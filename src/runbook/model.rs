@@ -133,6 +133,9 @@ pub struct Step {
     pub hint: Option<String>,
     /// What of the output to show under the step's line.
     pub show: Option<Query>,
+    /// A read-only probe: after a crash left this step in doubt, it tells whether the step
+    /// had done its work (and its captures give the step's).
+    pub verify: Option<Box<Step>>,
     /// Capture names (and vars) this step's templates refer to.
     pub needs: Vec<String>,
     /// Hash of the step's definition: a succeeded step whose hash changed is refused on resume.

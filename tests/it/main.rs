@@ -5,6 +5,8 @@ mod support;
 mod approvals;
 mod aws;
 mod bad_runbooks;
+#[cfg(feature = "failpoints")]
+mod crash;
 mod kinds;
 mod output;
 mod rehearsal;

@@ -320,6 +320,7 @@ struct ServerState {
     dispatches: AtomicUsize,
     polls: Mutex<BTreeMap<String, usize>>,
     flaky: AtomicUsize,
+    counter: AtomicUsize,
 }
 
 /// A local HTTP server standing in for the control plane, recording every request.
@@ -350,6 +351,15 @@ impl Server {
                 }),
             )
             .route("/flaky", get(flaky))
+            .route(
+                "/counter",
+                get(|State(s): State<Arc<ServerState>>| async move {
+                    axum::Json(json!({"value": s.counter.load(Ordering::SeqCst)}))
+                })
+                .post(|State(s): State<Arc<ServerState>>| async move {
+                    axum::Json(json!({"value": s.counter.fetch_add(1, Ordering::SeqCst) + 1}))
+                }),
+            )
             .route(
                 "/fail",
                 get(|| async { (StatusCode::BAD_GATEWAY, "bad gateway") }),
@@ -392,6 +402,11 @@ impl Server {
 
     pub fn seen(&self) -> Vec<Seen> {
         self.state.seen.lock().unwrap().clone()
+    }
+
+    /// The value a `POST /counter` increments.
+    pub fn counter(&self) -> usize {
+        self.state.counter.load(Ordering::SeqCst)
     }
 
     pub fn count(&self, method: &str, path_prefix: &str) -> usize {

@@ -1,0 +1,123 @@
+//! Crash safety (cargo feature `failpoints`): the tool is killed with SIGKILL before each step,
+//! after its effect but before its checkpoint, and after its checkpoint; resuming finishes the
+//! run, no succeeded step runs again, captures survive, a step in doubt is re-checked by its
+//! probe or left to the operator, and the end state equals that of an uninterrupted run.
+
+use crate::support::{Runbook, Server, Test};
+
+fn runbook(server: &Server) -> Runbook {
+    Runbook::minimal()
+        .vars(&format!("  api_url: {}\n", server.url))
+        .phase(
+            1,
+            r#"- id: count
+  http: { method: POST, url: "{{ api_url }}/counter" }
+  capture: { counted: body.value }
+  verify:
+    http: { url: "{{ api_url }}/counter" }
+    expect: [{ query: body.value, equals: 1 }]
+    capture: { counted: body.value }
+- id: append
+  shell: { command: 'echo line >> log' }
+- id: edit
+  file:
+    path: config.ts
+    edits: [{ replace: "provider: 'ssm'", with: "provider: 'http'" }]
+  verify:
+    shell: { command: "grep -c \"provider: 'http'\" config.ts" }
+    mutates: false
+- id: use
+  shell: { command: 'echo {{ counted }} > used' }
+"#,
+        )
+}
+
+const STEPS: [&str; 4] = ["count", "append", "edit", "use"];
+
+fn fresh(server: &Server) -> Test {
+    let t = Test::new().runbook(runbook(server));
+    std::fs::write(t.path("config.ts"), "provider: 'ssm',\n").unwrap();
+    t
+}
+
+fn end_state(t: &Test, server: &Server) -> (usize, String, String, String) {
+    let read = |f: &str| std::fs::read_to_string(t.path(f)).unwrap_or_default();
+    (
+        server.counter(),
+        read("log"),
+        read("config.ts"),
+        read("used"),
+    )
+}
+
+#[test]
+fn a_kill_at_every_step_boundary_resumes_to_the_same_end_state() {
+    let reference_server = Server::start();
+    let reference = fresh(&reference_server);
+    reference.run(&["phase", "1", "--force"]).code(0);
+    let expected = end_state(&reference, &reference_server);
+    assert_eq!(
+        expected,
+        (
+            1,
+            "line\n".into(),
+            "provider: 'http',\n".into(),
+            "1\n".into()
+        )
+    );
+
+    for step in STEPS {
+        for point in ["step-before", "step-after-effect", "step-after-checkpoint"] {
+            let server = Server::start();
+            let t = fresh(&server);
+            let killed = t
+                .command(&["phase", "1", "--force"])
+                .env("FAILPOINTS", format!("{point}=return({step})"))
+                .output()
+                .unwrap();
+            assert_eq!(
+                killed.status.code(),
+                None,
+                "{step} {point}: not killed:\n{}",
+                String::from_utf8_lossy(&killed.stdout)
+            );
+            // Nothing saved yet is a valid state too (killed before the first step).
+            let state: serde_json::Value =
+                std::fs::read_to_string(t.state_dir().join("state.json"))
+                    .map(|s| serde_json::from_str(&s).unwrap())
+                    .unwrap_or_default();
+            for done in STEPS.iter().take_while(|s| **s != step) {
+                assert_eq!(
+                    state["steps"][*done]["status"], "succeeded",
+                    "{step} {point}: {done}"
+                );
+            }
+            let mut resume = vec!["phase", "1", "--force"];
+            let probed = step == "count" || step == "edit";
+            if point == "step-after-effect" && !probed {
+                // No probe: the tool stops and asks, never repeating the step on its own.
+                t.run(&resume)
+                    .code(4)
+                    .stderr_has(&format!("`{step}` was interrupted while running"));
+                // The operator's answer: `append` did write its line (record it done);
+                // `use` overwrites a file (safe to run again).
+                let answer = if step == "append" {
+                    "--mark-done"
+                } else {
+                    "--retry-in-doubt"
+                };
+                resume.extend([answer, step]);
+            }
+            let run = t.run(&resume);
+            run.code(0);
+            if point == "step-after-effect" && probed {
+                run.stdout_has("its probe showed it had done its work");
+            }
+            assert_eq!(
+                end_state(&t, &server),
+                expected,
+                "{step} {point}: the end state differs"
+            );
+        }
+    }
+}
