@@ -121,3 +121,39 @@ fn a_kill_at_every_step_boundary_resumes_to_the_same_end_state() {
         }
     }
 }
+
+#[test]
+fn the_runbooks_scale_down_killed_after_its_effect_is_verified_not_repeated() {
+    let moto = crate::support::Moto::start();
+    moto.seed(None);
+    let t = Test::new().embedded().aws(&moto);
+    let killed = t
+        .command(&["rollback", "--level", "3", "--yes"])
+        .env(
+            "FAILPOINTS",
+            "step-after-effect=return(rollback-scale-control-plane)",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(killed.status.code(), None, "not killed");
+    assert_eq!(
+        t.step_state("rollback-scale-control-plane")["status"],
+        "running"
+    );
+    let run = t.run(&["rollback", "--level", "3", "--yes", "--output", "json"]);
+    run.code(0);
+    let event = run.step_event("rollback-scale-control-plane");
+    assert_eq!(event["outcome"], "succeeded");
+    assert!(
+        event["message"]
+            .as_str()
+            .unwrap()
+            .contains("its probe showed it had done its work")
+    );
+    let service = moto.call(
+        "ecs",
+        "DescribeServices",
+        serde_json::json!({"cluster": "outpost-dev", "services": ["outpost-control-plane"]}),
+    );
+    assert_eq!(service["services"][0]["desiredCount"], 0);
+}
