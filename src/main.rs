@@ -1,20 +1,6 @@
 //! `outpost-migrate`: parse the command line, resolve settings, run, map to an exit code.
 
-mod cli;
-mod commands;
-mod engine;
-mod error;
-mod events;
-mod exit_codes;
-mod expect;
-mod kinds;
-mod query;
-mod reporter;
-mod runbook;
-mod secrets;
-mod settings;
-mod state;
-mod template;
+use outpost_migrate::{cli, commands, error, exit_codes, reporter, secrets, settings};
 
 use std::io::IsTerminal;
 use std::sync::Arc;

@@ -41,6 +41,11 @@ const EMBEDDED: &[(&str, &str)] = &[
     ),
 ];
 
+/// The runbook files compiled into the binary, by path.
+pub fn embedded_files() -> impl Iterator<Item = (&'static str, &'static str)> {
+    EMBEDDED.iter().copied()
+}
+
 /// One runbook file's text, with the name errors show for it.
 #[derive(Debug, Clone)]
 pub struct SourceFile {
@@ -60,7 +65,12 @@ pub enum ReadFailure {
 #[derive(Debug, Clone)]
 pub enum RunbookSource {
     Embedded,
-    Disk { dir: PathBuf, root_file: String },
+    Disk {
+        dir: PathBuf,
+        root_file: String,
+    },
+    /// Files held in memory, by path relative to the root `runbook.yaml` (the fuzz target).
+    Memory(Vec<(String, Vec<u8>)>),
 }
 
 impl RunbookSource {
@@ -83,7 +93,7 @@ impl RunbookSource {
 
     pub fn root_file(&self) -> &str {
         match self {
-            RunbookSource::Embedded => "runbook.yaml",
+            RunbookSource::Embedded | RunbookSource::Memory(_) => "runbook.yaml",
             RunbookSource::Disk { root_file, .. } => root_file,
         }
     }
@@ -93,6 +103,7 @@ impl RunbookSource {
         match self {
             RunbookSource::Embedded => "embedded runbook".into(),
             RunbookSource::Disk { dir, root_file } => dir.join(root_file).display().to_string(),
+            RunbookSource::Memory(_) => "runbook in memory".into(),
         }
     }
 
@@ -118,21 +129,51 @@ impl RunbookSource {
                     }
                     Err(e) => return Err((name, ReadFailure::Io(e.to_string()))),
                 };
-                match String::from_utf8(bytes) {
-                    Ok(text) => Ok(SourceFile { name, text }),
-                    Err(e) => {
-                        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-                        let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
-                        let line_start =
-                            valid.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
-                        let col = String::from_utf8_lossy(&valid[line_start..])
-                            .chars()
-                            .count()
-                            + 1;
-                        Err((name, ReadFailure::NotUtf8 { line, col }))
-                    }
-                }
+                text(name, bytes)
             }
+            RunbookSource::Memory(files) => match files.iter().find(|(n, _)| n == rel) {
+                Some((name, bytes)) => text(name.clone(), bytes.clone()),
+                None => Err((rel.to_owned(), ReadFailure::Missing)),
+            },
         }
+    }
+}
+
+/// A file's bytes as text, or where its first byte that is not UTF-8 stands.
+fn text(name: String, bytes: Vec<u8>) -> Result<SourceFile, (String, ReadFailure)> {
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(SourceFile { name, text }),
+        Err(e) => {
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+            let line_start = valid.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+            let col = String::from_utf8_lossy(&valid[line_start..])
+                .chars()
+                .count()
+                + 1;
+            Err((name, ReadFailure::NotUtf8 { line, col }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_in_memory_load_like_files_on_disk() {
+        let files: Vec<(String, Vec<u8>)> = embedded_files()
+            .map(|(n, t)| (n.to_owned(), t.as_bytes().to_vec()))
+            .collect();
+        assert!(crate::runbook::load(&RunbookSource::Memory(files.clone())).is_ok());
+        let mut broken = files;
+        broken[0].1 = b"format: [1\n".to_vec();
+        let diags = crate::runbook::load(&RunbookSource::Memory(broken)).unwrap_err();
+        assert_eq!(diags[0].file, "runbook.yaml");
+        assert!(
+            diags[0].message.starts_with("invalid YAML"),
+            "{}",
+            diags[0].message
+        );
     }
 }

@@ -1,0 +1,18 @@
+//! The `outpost-migrate` library: the runbook loader, the engine and the commands. The binary
+//! (`main.rs`) is a thin shell around it; the fuzz target drives the loader.
+
+pub mod cli;
+pub mod commands;
+pub mod engine;
+pub mod error;
+pub mod events;
+pub mod exit_codes;
+pub mod expect;
+pub mod kinds;
+pub mod query;
+pub mod reporter;
+pub mod runbook;
+pub mod secrets;
+pub mod settings;
+pub mod state;
+pub mod template;
