@@ -94,6 +94,16 @@ impl Engine<'_> {
             .any(|s| s.unit == slug && s.status != StepStatus::Pending)
     }
 
+    /// What the state says of a step so far.
+    fn saved(&self, id: &str) -> Option<StepState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .steps
+            .get(id)
+            .cloned()
+    }
+
     /// True when the step (or any item of a `for_each` step) succeeded.
     fn step_succeeded(&self, id: &str) -> bool {
         let prefix = format!("{id}.");
@@ -117,13 +127,7 @@ impl Engine<'_> {
     ) -> Result<StepResult, Fatal> {
         let started = Instant::now();
         let step = ps.step;
-        let prior = self
-            .state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .steps
-            .get(&ps.id)
-            .cloned();
+        let prior = self.saved(&ps.id);
 
         // Resume: a succeeded step is not run again (a read-only one whose captures were
         // secret, and so never saved, is re-read).
@@ -618,13 +622,7 @@ impl Engine<'_> {
         attempts: u32,
         message: String,
     ) -> Result<StepResult, Fatal> {
-        let before = self
-            .state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .steps
-            .get(&ps.id)
-            .map_or(0, |s| s.attempts);
+        let before = self.saved(&ps.id).map_or(0, |s| s.attempts);
         self.save_result(
             unit,
             ps,
