@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use crate::support::{ACCOUNT, Moto, Server, Test};
 
-fn healthy() -> Moto {
+pub(crate) fn healthy() -> Moto {
     let moto = Moto::start();
     moto.seed(None);
     moto
@@ -194,7 +194,7 @@ fn unreachable_endpoint_and_missing_credentials_are_setup_errors() {
 }
 
 /// Route53's records for the hosted zone, for comparing before and after.
-fn records(moto: &Moto) -> Value {
+pub(crate) fn records(moto: &Moto) -> Value {
     let zone = moto.call(
         "route53",
         "ListHostedZonesByName",
@@ -211,7 +211,7 @@ fn records(moto: &Moto) -> Value {
 
 /// Pre-flight and phase 1 for real: the emulator, terraform on the rehearsal module, and a
 /// local server answering the ALB's health check.
-fn through_phase_1(moto: &Moto, server: &Server) -> Test {
+pub(crate) fn through_phase_1(moto: &Moto, server: &Server) -> Test {
     let t = Test::new().embedded().aws(moto);
     let tf = t.terraform_module();
     t.run(&["preflight", "--yes"]).code(0);

@@ -157,3 +157,55 @@ fn the_runbooks_scale_down_killed_after_its_effect_is_verified_not_repeated() {
     );
     assert_eq!(service["services"][0]["desiredCount"], 0);
 }
+
+#[test]
+fn a_dns_delete_killed_after_its_effect_is_verified_not_repeated() {
+    let moto = crate::aws::healthy();
+    let server = Server::start();
+    let before = crate::aws::records(&moto);
+    let t = crate::aws::through_phase_1(&moto, &server);
+    t.run(&["phase", "2", "--yes", "--var", "verify_public_dns=false"])
+        .code(0);
+    let killed = t
+        .command(&[
+            "rollback",
+            "--level",
+            "2",
+            "--yes",
+            "--var",
+            "verify_public_dns=false",
+        ])
+        .env(
+            "FAILPOINTS",
+            "step-after-effect=return(rollback-dns-delete-alias)",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(killed.status.code(), None, "not killed");
+    let run = t.run(&[
+        "rollback",
+        "--level",
+        "2",
+        "--yes",
+        "--var",
+        "verify_public_dns=false",
+        "--output",
+        "json",
+    ]);
+    run.code(0);
+    assert!(
+        run.step_event("rollback-dns-delete-alias")["message"]
+            .as_str()
+            .unwrap()
+            .contains("its probe showed")
+    );
+    assert_eq!(
+        run.step_event("rollback-dns-change-insync")["outcome"],
+        "skipped"
+    );
+    assert_eq!(
+        run.step_event("rollback-dns-record-gone")["outcome"],
+        "succeeded"
+    );
+    assert_eq!(crate::aws::records(&moto), before);
+}
