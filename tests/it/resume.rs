@@ -414,3 +414,24 @@ fn a_second_ctrl_c_exits_at_once_and_leaves_the_step_in_doubt() {
         .stdout_has("↷ slow");
     assert!(t.path("after").exists());
 }
+
+#[test]
+fn a_control_plane_answering_502_gets_bounded_retries_then_fails_naming_the_step() {
+    let server = Server::start();
+    let t = Test::new().runbook(Runbook::minimal().vars(&format!("  api_url: {}\n", server.url)).phase(
+        1,
+        "- id: live\n  title: ALB health\n  http: { url: \"{{ api_url }}/fail\" }\n  retry: { attempts: 3, interval: 10ms }\n",
+    ));
+    let run = t.run(&["phase", "1", "--force", "--output", "json"]);
+    run.code(1);
+    let event = run.step_event("live");
+    assert_eq!(event["outcome"], "failed");
+    assert_eq!(event["attempts"], 3);
+    assert!(event["message"].as_str().unwrap().contains("answered 502"));
+    assert_eq!(
+        server.count("GET", "/fail"),
+        3,
+        "exactly the attempts allowed"
+    );
+    assert_eq!(run.json_lines().pop().unwrap()["stopped_at"], "live");
+}
