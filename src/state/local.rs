@@ -260,7 +260,11 @@ impl StateStore for LocalStore {
             .prefix(".probe.")
             .tempfile_in(&self.dir)
             .map_err(io(&self.dir))?;
-        probe.as_file().set_len(4096).map_err(io(&self.dir))?;
+        // Real bytes, not a sparse length: a full disk must say so now, not mid-run.
+        probe
+            .as_file()
+            .write_all(&[0u8; 4096])
+            .map_err(io(&self.dir))?;
         probe.as_file().sync_all().map_err(io(&self.dir))?;
         Ok(())
     }

@@ -273,3 +273,57 @@ fn the_state_file_is_never_torn_by_kills_during_writes() {
         }
     }
 }
+
+/// A tiny tmpfs, unmounted when dropped (the tests run as root, as CI does).
+struct TinyDisk(std::path::PathBuf);
+
+impl TinyDisk {
+    fn full(at: std::path::PathBuf) -> Self {
+        std::fs::create_dir_all(&at).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(&at)
+            .status()
+            .unwrap();
+        assert!(mounted.success(), "mounting a tmpfs needs root");
+        // Fill it to the last byte.
+        let mut f = std::fs::File::create(at.join("filler")).unwrap();
+        use std::io::Write;
+        while f.write_all(&[0u8; 1024]).is_ok() {}
+        TinyDisk(at)
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_state_directory_is_refused_before_running_anything() {
+    let t = Test::new()
+        .runbook(Runbook::minimal().phase(1, "- id: touch\n  shell: { command: touch touched }\n"));
+    let disk = TinyDisk::full(t.path("disk"));
+    let out = t
+        .command(&["phase", "1", "--force", "--state-dir", "disk"])
+        .output()
+        .unwrap();
+    drop(disk);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the state directory cannot be written")
+            && stderr.contains("No space left"),
+        "{stderr}"
+    );
+    assert!(
+        !t.path("touched").exists(),
+        "a step ran without a place to save its result"
+    );
+}
