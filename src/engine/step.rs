@@ -94,6 +94,16 @@ impl Engine<'_> {
             .any(|s| s.unit == slug && s.status != StepStatus::Pending)
     }
 
+    /// The template context of a step: vars, the captures made so far, `env`, its `item`.
+    fn step_context(&self, ps: &PlanStep<'_>) -> minijinja::Value {
+        let captures = self
+            .captures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        context(&self.plan.vars, &captures, self.env, ps.item.as_ref())
+    }
+
     /// What the state says of a step so far.
     fn saved(&self, id: &str) -> Option<StepState> {
         self.state
@@ -183,12 +193,7 @@ impl Engine<'_> {
             ));
         }
 
-        let captures = self
-            .captures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let ctx = context(&self.plan.vars, &captures, self.env, ps.item.as_ref());
+        let ctx = self.step_context(ps);
 
         if let Some(cond) = &step.when {
             match template::eval_condition(cond, &ctx) {
@@ -639,13 +644,7 @@ impl Engine<'_> {
         };
         let mut r = self.report(unit, ps, outcome, attempts, started);
         r.hint = ps.step.hint.as_ref().map(|h| {
-            let captures = self
-                .captures
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            let ctx = context(&self.plan.vars, &captures, self.env, ps.item.as_ref());
-            let text = match template::render_str(h, &ctx) {
+            let text = match template::render_str(h, &self.step_context(ps)) {
                 Ok(Value::String(s)) => s,
                 Ok(other) => other.to_string(),
                 Err(_) => h.clone(),
