@@ -170,17 +170,24 @@ class Rehearsal:
         subprocess.run([os.path.join(HERE, "mcpify-restart.sh")], env=self.env(), check=True)
         shutil.copytree(os.path.join(HERE, "terraform"), self.path("terraform"), ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*", "*.plan"))
 
-    def outpost(self, *command):
+    def outpost(self, *command, env_extra=None, log=None):
+        """Runs outpost-migrate here; its output goes to `log` (a file name) when given."""
         # Local parts answer in a second: poll every second rather than the seed's 10 s.
         dry = ["--dry-run"] if self.args.dry_run else []
         cmd = [self.args.binary, "--state-dir", self.path("state"), *command, *dry, "--yes",
                "--var", "verify_public_dns=false", "--var", "test_workspace_id=ws-rehearsal-test",
                "--var", "dispatch_poll_interval=1s", "--var", "dispatch_poll_attempts=8", *self.args.extra]
-        print(f"\n$ outpost-migrate {' '.join(command)}", flush=True)
         env = self.env()
+        env.update(env_extra or {})
         if self.args.fault == "wrong-key":
             env["OUTPOST_API_KEY"] = "sk_live_not_an_outpost_key"
-        return subprocess.run(cmd, env=env).returncode
+        if log is None:
+            print(f"\n$ outpost-migrate {' '.join(command)}", flush=True)
+            return subprocess.run(cmd, env=env).returncode
+        with open(self.path(log), "ab") as out:
+            out.write(f"\n$ {' '.join(f'{k}={v}' for k, v in (env_extra or {}).items())} outpost-migrate {' '.join(command)}\n".encode())
+            out.flush()
+            return subprocess.run(cmd, env=env, stdout=out, stderr=out, stdin=subprocess.DEVNULL).returncode
 
     def down(self):
         pidfile = self.path("mcpify.pid")

@@ -27,7 +27,7 @@ pub fn run(
     let plan = plan::build(&runbook, target, vars, &settings.env)?;
     let expected_account = match &runbook.account {
         Some(t) => {
-            let ctx = plan::context(&plan.vars, &Default::default(), &settings.env, None);
+            let ctx = plan::context(&plan.vars, &Default::default(), &settings.env, None, None);
             let rendered = crate::template::render_str(t, &ctx).map_err(|e| {
                 Error::Usage(format!("failed to render the runbook's `account`: {e}"))
             })?;

@@ -26,7 +26,7 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
     for unit in &plan.units {
         let mut steps = Vec::new();
         for ps in &unit.steps {
-            let ctx = plan::context(&plan.vars, &captures, &settings.env, ps.item.as_ref());
+            let ctx = plan::context(&plan.vars, &captures, &settings.env, ps.item.as_ref(), None);
             // A step whose inputs need captures not made yet is shown with its templates.
             let spec = template::render_value(&ps.step.spec, &ctx)
                 .unwrap_or_else(|_| ps.step.spec.clone());

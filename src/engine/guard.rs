@@ -111,13 +111,15 @@ fn short(hash: &str) -> &str {
 }
 
 /// A step left `running` by a crash may or may not have acted. Read-only ones are re-checked,
-/// confirmations asked again, ones with a `verify` probe probed; other mutating ones need the
-/// operator to say what to do.
+/// confirmations asked again, ones with a `verify` probe probed, idempotent ones run again;
+/// other mutating ones need the operator to say what to do.
 pub fn check_in_doubt(plan: &Plan, state: &State, ov: &Overrides) -> Result<(), Refusal> {
     let doubtful: Vec<String> = plan
         .steps()
         .filter(|(_, ps)| state.status(&ps.id) == Some(StepStatus::Running))
-        .filter(|(_, ps)| ps.step.access == Access::Mutating && ps.step.verify.is_none())
+        .filter(|(_, ps)| {
+            ps.step.access == Access::Mutating && ps.step.verify.is_none() && !ps.step.idempotent
+        })
         .filter(|(_, ps)| !ov.retry_in_doubt.contains(&ps.id) && !ov.mark_done.contains(&ps.id))
         .map(|(_, ps)| ps.id.clone())
         .collect();

@@ -130,7 +130,7 @@ pub fn render_vars(
             Some((_, v)) if raw.is_string() => Value::String(v.clone()),
             Some((_, v)) => serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.clone())),
             None => {
-                let ctx = context(&vars, &BTreeMap::new(), env, None);
+                let ctx = context(&vars, &BTreeMap::new(), env, None, None);
                 template::render_value(raw, &ctx).map_err(|e| PlanError::Var(name.clone(), e))?
             }
         };
@@ -139,12 +139,13 @@ pub fn render_vars(
     Ok(vars)
 }
 
-/// The template context: vars, captures, `env` and `item`.
+/// The template context: vars, captures, `env`, `item` and, while a step runs, `attempt`.
 pub fn context(
     vars: &Map<String, Value>,
     captures: &BTreeMap<String, Value>,
     env: &EnvMap,
     item: Option<&Value>,
+    attempt: Option<jiff::Timestamp>,
 ) -> minijinja::Value {
     let mut ctx = vars.clone();
     for (k, v) in captures {
@@ -154,7 +155,18 @@ pub fn context(
     if let Some(item) = item {
         ctx.insert("item".into(), item.clone());
     }
+    if let Some(at) = attempt {
+        ctx.insert("attempt".into(), attempt_value(at));
+    }
     minijinja::Value::from(minijinja::value::Serde(&ctx))
+}
+
+/// `attempt`: when the step's current attempt began (whole seconds, rounded down). What a
+/// step creates can carry it, so that its `verify` probe finds what that attempt made.
+fn attempt_value(at: jiff::Timestamp) -> Value {
+    let second = at.as_second();
+    let whole = jiff::Timestamp::from_second(second).unwrap_or(at);
+    serde_json::json!({ "started_at": whole.to_string(), "started_epoch": second })
 }
 
 /// Builds the plan for `target`.
@@ -187,7 +199,7 @@ fn expand<'r>(
     vars: &Map<String, Value>,
     env: &EnvMap,
 ) -> Result<Vec<PlanStep<'r>>, PlanError> {
-    let base_ctx = context(vars, &BTreeMap::new(), env, None);
+    let base_ctx = context(vars, &BTreeMap::new(), env, None, None);
     let items = match &step.for_each {
         None => {
             let title = render_title(&step.title, &base_ctx);
@@ -230,7 +242,7 @@ fn expand<'r>(
                 }
                 _ => i.to_string(),
             };
-            let ctx = context(vars, &BTreeMap::new(), env, Some(&item));
+            let ctx = context(vars, &BTreeMap::new(), env, Some(&item), None);
             let title = render_title(&step.title, &ctx);
             let hash = format!("{}:{}", step.hash, item);
             PlanStep {

@@ -94,14 +94,21 @@ impl Engine<'_> {
             .any(|s| s.unit == slug && s.status != StepStatus::Pending)
     }
 
-    /// The template context of a step: vars, the captures made so far, `env`, its `item`.
-    fn step_context(&self, ps: &PlanStep<'_>) -> minijinja::Value {
+    /// The template context of a step: vars, the captures made so far, `env`, its `item`,
+    /// and `attempt` (when the attempt began).
+    fn step_context(&self, ps: &PlanStep<'_>, attempt: jiff::Timestamp) -> minijinja::Value {
         let captures = self
             .captures
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        context(&self.plan.vars, &captures, self.env, ps.item.as_ref())
+        context(
+            &self.plan.vars,
+            &captures,
+            self.env,
+            ps.item.as_ref(),
+            Some(attempt),
+        )
     }
 
     /// What the state says of a step so far.
@@ -193,7 +200,8 @@ impl Engine<'_> {
             ));
         }
 
-        let ctx = self.step_context(ps);
+        let start_time = jiff::Timestamp::now();
+        let ctx = self.step_context(ps, start_time);
 
         if let Some(cond) = &step.when {
             match template::eval_condition(cond, &ctx) {
@@ -220,7 +228,13 @@ impl Engine<'_> {
             && p.status == StepStatus::Running
             && !self.opts.dry_run
             && !self.opts.overrides.retry_in_doubt.contains(&ps.id)
-            && let Ok(captured) = self.probe(probe, &ctx, ps).await
+            && let Ok(captured) = self
+                .probe(
+                    probe,
+                    &self.step_context(ps, p.started_at.unwrap_or(start_time)),
+                    ps,
+                )
+                .await
         {
             let saved = if step.secret {
                 BTreeMap::new()
@@ -239,6 +253,7 @@ impl Engine<'_> {
                 saved,
                 Some("in doubt after a crash; its probe showed it had done its work".into()),
             )?;
+            crash::point(crash::Point::AfterCheckpoint, &ps.id);
             let r = self.report(unit, ps, Outcome::Succeeded, 0, started);
             return Ok(self.finish(
                 r,
@@ -318,7 +333,6 @@ impl Engine<'_> {
         // A read-only step is simply run again after a crash, so its start is only noted in
         // memory (saved with its result): half the writes for a pre-flight.
         let attempts_before = prior.as_ref().map_or(0, |p| p.attempts);
-        let start_time = jiff::Timestamp::now();
         let persist = step.access != Access::ReadOnly;
         self.change_state(persist, |s| {
             s.operator = Some(self.operator());
@@ -463,7 +477,20 @@ impl Engine<'_> {
                 self.redactor.redact(text.trim_end())
             });
         r.found = found.map(|v| self.redactor.redact(&short_value(&v)));
-        Ok(self.finish(r, None))
+        // Say why a step a crash left in doubt was run again.
+        let again = prior
+            .filter(|p| p.status == StepStatus::Running && step.access == Access::Mutating)
+            .map(|_| {
+                if self.opts.overrides.retry_in_doubt.contains(&ps.id) {
+                    "in doubt after a crash; run again (--retry-in-doubt)"
+                } else if step.verify.is_some() {
+                    "in doubt after a crash; its probe did not show its work, so it ran again"
+                } else {
+                    "in doubt after a crash; idempotent, so it ran again"
+                }
+                .to_owned()
+            });
+        Ok(self.finish(r, again))
     }
 
     /// Runs the kind with per-attempt timeouts, retrying (with backoff) failures and unmet
@@ -644,7 +671,8 @@ impl Engine<'_> {
         };
         let mut r = self.report(unit, ps, outcome, attempts, started);
         r.hint = ps.step.hint.as_ref().map(|h| {
-            let text = match template::render_str(h, &self.step_context(ps)) {
+            let text = match template::render_str(h, &self.step_context(ps, jiff::Timestamp::now()))
+            {
                 Ok(Value::String(s)) => s,
                 Ok(other) => other.to_string(),
                 Err(_) => h.clone(),

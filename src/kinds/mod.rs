@@ -133,6 +133,11 @@ pub trait StepKind: Send + Sync {
     fn check(&self, spec: &Value) -> Result<(), SpecError>;
     /// What the step does to the world, before `mutates:` overrides it.
     fn access(&self, spec: &Value) -> Access;
+    /// Whether running the step twice has the effect of running it once, before
+    /// `idempotent:` overrides it.
+    fn idempotent(&self, _spec: &Value) -> bool {
+        false
+    }
     /// A one-line description of the rendered step for plans and dry runs.
     fn describe(&self, spec: &Value) -> String;
     /// Values in the rendered spec that must be redacted everywhere (Authorization headers...).

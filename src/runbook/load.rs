@@ -42,6 +42,7 @@ pub const ENVELOPE: &[&str] = &[
     "capture",
     "expect",
     "mutates",
+    "idempotent",
     "approval",
     "optional",
     "secret",
@@ -130,6 +131,8 @@ struct EnvelopeDoc {
     #[serde(default)]
     expect: Vec<Value>,
     mutates: Option<bool>,
+    /// Running it again has the effect of running it once (read from the kind when absent).
+    idempotent: Option<bool>,
     #[serde(default)]
     approval: bool,
     #[serde(default)]
@@ -1094,6 +1097,7 @@ fn load_step(
         Some(false) => Access::ReadOnly,
         None => kind.access(&spec),
     };
+    let idempotent = env.idempotent.unwrap_or_else(|| kind.idempotent(&spec));
     if !ok {
         return None;
     }
@@ -1113,6 +1117,7 @@ fn load_step(
         capture,
         expect,
         access,
+        idempotent,
         approval: env.approval,
         optional: env.optional,
         secret: env.secret,
@@ -1259,7 +1264,7 @@ fn validate_references(
                 };
                 for r in refs {
                     let name = r.root.as_str();
-                    let known = name == "env" && !r.path.is_empty()
+                    let known = (name == "env" || name == "attempt") && !r.path.is_empty()
                         || name == "item" && step.for_each.is_some()
                         || var_names.contains(name);
                     if known {
@@ -1284,6 +1289,9 @@ fn validate_references(
                         }
                         None if name == "env" => {
                             d.hint("write `env.NAME` for an environment variable")
+                        }
+                        None if name == "attempt" => {
+                            d.hint("write `attempt.started_at` or `attempt.started_epoch`")
                         }
                         None => {
                             let mut names: Vec<&str> = var_names.iter().copied().collect();

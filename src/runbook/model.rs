@@ -124,6 +124,9 @@ pub struct Step {
     pub capture: Vec<(String, Query)>,
     pub expect: Vec<Expectation>,
     pub access: Access,
+    /// Running it twice has the effect of running it once: in doubt after a crash, it is
+    /// simply run again.
+    pub idempotent: bool,
     pub approval: bool,
     pub optional: bool,
     pub secret: bool,

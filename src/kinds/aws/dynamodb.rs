@@ -1,7 +1,13 @@
 //! DynamoDB: that the control plane's tables (dispatches, workspaces, pool) exist and are
-//! ACTIVE.
+//! ACTIVE, and finding the items a step in doubt may have made (a `verify` probe's Scan).
 
-use serde_json::Value;
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Map, Value};
 
 use aws_sdk_dynamodb::types::{
     GlobalSecondaryIndexWarmThroughputDescription, KeySchemaElement, OnDemandThroughput,
@@ -12,10 +18,144 @@ use aws_sdk_dynamodb::types::{
 use super::output::{dt, list, obj, s, strs};
 use super::{AwsClients, AwsFailure, Input, Op};
 
-pub const OPS: &[Op] = &[Op {
-    name: "DescribeTable",
-    input: &["TableName"],
-}];
+pub const OPS: &[Op] = &[
+    Op {
+        name: "DescribeTable",
+        input: &["TableName"],
+    },
+    Op {
+        name: "Scan",
+        input: &[
+            "TableName",
+            "IndexName",
+            "FilterExpression",
+            "ProjectionExpression",
+            "ExpressionAttributeNames",
+            "ExpressionAttributeValues",
+            "ConsistentRead",
+            "Limit",
+            "ExclusiveStartKey",
+        ],
+    },
+];
+
+/// An item attribute as the AWS CLI prints it: `{"S": "text"}`, `{"N": "1"}`, `{"M": {...}}`...
+fn attribute_json(v: &AttributeValue) -> Value {
+    let one = |k: &str, v: Value| Value::Object(Map::from_iter([(k.to_owned(), v)]));
+    match v {
+        AttributeValue::S(t) => one("S", t.as_str().into()),
+        AttributeValue::N(n) => one("N", n.as_str().into()),
+        AttributeValue::Bool(b) => one("BOOL", (*b).into()),
+        AttributeValue::Null(b) => one("NULL", (*b).into()),
+        AttributeValue::B(b) => one("B", BASE64.encode(b.as_ref()).into()),
+        AttributeValue::Ss(v) => one("SS", strs(v)),
+        AttributeValue::Ns(v) => one("NS", strs(v)),
+        AttributeValue::Bs(v) => one("BS", list(v, |b| Value::String(BASE64.encode(b.as_ref())))),
+        AttributeValue::L(v) => one("L", list(v, attribute_json)),
+        AttributeValue::M(m) => one("M", item_json(m)),
+        _ => Value::Null,
+    }
+}
+
+fn item_json(item: &HashMap<String, AttributeValue>) -> Value {
+    Value::Object(
+        item.iter()
+            .map(|(k, v)| (k.clone(), attribute_json(v)))
+            .collect(),
+    )
+}
+
+/// An attribute written as the AWS CLI takes it (`{"S": "claude"}`), `path` naming it in errors.
+fn attribute(path: &str, v: &Value) -> Result<AttributeValue, AwsFailure> {
+    let wrong = || {
+        AwsFailure::Input(format!(
+            "`{path}` must be one typed value such as {{\"S\": \"text\"}} or {{\"N\": \"1\"}}, not {v}"
+        ))
+    };
+    let Some((ty, inner)) = v
+        .as_object()
+        .filter(|m| m.len() == 1)
+        .and_then(|m| m.iter().next())
+    else {
+        return Err(wrong());
+    };
+    let text = |x: &Value| match x {
+        Value::String(t) => Some(t.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let texts = |x: &Value| {
+        x.as_array()
+            .and_then(|a| a.iter().map(text).collect::<Option<Vec<_>>>())
+    };
+    let blob = |x: &Value| {
+        x.as_str()
+            .and_then(|t| BASE64.decode(t).ok())
+            .map(Blob::new)
+    };
+    Ok(match ty.as_str() {
+        "S" => AttributeValue::S(inner.as_str().ok_or_else(wrong)?.to_owned()),
+        "N" => AttributeValue::N(text(inner).ok_or_else(wrong)?),
+        "BOOL" => AttributeValue::Bool(inner.as_bool().ok_or_else(wrong)?),
+        "NULL" => AttributeValue::Null(inner.as_bool().ok_or_else(wrong)?),
+        "B" => AttributeValue::B(blob(inner).ok_or_else(wrong)?),
+        "SS" => AttributeValue::Ss(texts(inner).ok_or_else(wrong)?),
+        "NS" => AttributeValue::Ns(texts(inner).ok_or_else(wrong)?),
+        "BS" => AttributeValue::Bs(
+            inner
+                .as_array()
+                .and_then(|a| a.iter().map(blob).collect::<Option<Vec<_>>>())
+                .ok_or_else(wrong)?,
+        ),
+        "L" => AttributeValue::L(
+            inner
+                .as_array()
+                .ok_or_else(wrong)?
+                .iter()
+                .enumerate()
+                .map(|(i, x)| attribute(&format!("{path}[{i}]"), x))
+                .collect::<Result<_, _>>()?,
+        ),
+        "M" => AttributeValue::M(attributes(path, inner)?.unwrap_or_default()),
+        _ => return Err(wrong()),
+    })
+}
+
+/// A map of name to typed value (`ExpressionAttributeValues`, `ExclusiveStartKey`).
+fn attributes(
+    path: &str,
+    v: &Value,
+) -> Result<Option<HashMap<String, AttributeValue>>, AwsFailure> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, x)| Ok((k.clone(), attribute(&format!("{path}.{k}"), x)?)))
+            .collect::<Result<HashMap<_, _>, _>>()
+            .map(Some),
+        other => Err(AwsFailure::Input(format!(
+            "`{path}` must be a mapping of name to typed value, not {other}"
+        ))),
+    }
+}
+
+fn names(input: &Input<'_>) -> Result<Option<HashMap<String, String>>, AwsFailure> {
+    let Some(raw) = input.get("ExpressionAttributeNames") else {
+        return Ok(None);
+    };
+    raw.as_object()
+        .and_then(|m| {
+            m.iter()
+                .map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                .collect::<Option<HashMap<_, _>>>()
+        })
+        .map(Some)
+        .ok_or_else(|| {
+            AwsFailure::Input(format!(
+                "`ExpressionAttributeNames` must map `#name` to an attribute name, not {raw}"
+            ))
+        })
+}
 
 fn key_schema(k: Option<&Vec<KeySchemaElement>>) -> Value {
     k.map_or(Value::Null, |k| {
@@ -349,6 +489,58 @@ pub async fn call(c: &AwsClients, op: &str, input: &Input<'_>) -> Result<Value, 
                 .send()
                 .await?;
             Ok(obj([("Table", out.table().map_or(Value::Null, table))]))
+        }
+        "Scan" => {
+            let values = input.get("ExpressionAttributeValues");
+            let start = input.get("ExclusiveStartKey");
+            let req = c
+                .dynamodb
+                .scan()
+                .table_name(input.req_str("TableName")?)
+                .set_index_name(input.str("IndexName")?)
+                .set_filter_expression(input.str("FilterExpression")?)
+                .set_projection_expression(input.str("ProjectionExpression")?)
+                .set_expression_attribute_names(names(input)?)
+                .set_expression_attribute_values(
+                    values
+                        .map(|v| attributes("ExpressionAttributeValues", v))
+                        .transpose()?
+                        .flatten(),
+                )
+                .set_consistent_read(input.bool("ConsistentRead")?)
+                .set_limit(input.i32("Limit")?)
+                .set_exclusive_start_key(
+                    start
+                        .map(|v| attributes("ExclusiveStartKey", v))
+                        .transpose()?
+                        .flatten(),
+                );
+            // Like the AWS CLI, every page is read unless the step pages itself.
+            let pages = if start.is_none() && input.get("Limit").is_none() {
+                req.into_paginator().send().try_collect().await?
+            } else {
+                vec![req.send().await?]
+            };
+            let items: Vec<Value> = pages
+                .iter()
+                .flat_map(|p| p.items())
+                .map(item_json)
+                .collect();
+            Ok(obj([
+                ("Count", pages.iter().map(|p| p.count()).sum::<i32>().into()),
+                (
+                    "ScannedCount",
+                    pages.iter().map(|p| p.scanned_count()).sum::<i32>().into(),
+                ),
+                ("Items", Value::Array(items)),
+                (
+                    "LastEvaluatedKey",
+                    pages
+                        .last()
+                        .and_then(|p| p.last_evaluated_key())
+                        .map_or(Value::Null, item_json),
+                ),
+            ]))
         }
         other => Err(AwsFailure::Input(format!("unsupported operation {other}"))),
     }

@@ -159,11 +159,14 @@ fn resolve(spec: &Spec) -> Result<(&'static Service, &'static Op), String> {
     Ok((service, op))
 }
 
-/// Read-only by name, as the design notes say: Describe*, List*, Get*, Lookup*, Head*, Filter*.
+/// Read-only by name, as the design notes say: Describe*, List*, Get*, Lookup*, Head*, Filter*
+/// (and DynamoDB's Scan).
 fn is_read_only(op: &str) -> bool {
-    ["Describe", "List", "Get", "Lookup", "Head", "Filter"]
-        .iter()
-        .any(|p| op.starts_with(p))
+    [
+        "Describe", "List", "Get", "Lookup", "Head", "Filter", "Scan",
+    ]
+    .iter()
+    .any(|p| op.starts_with(p))
 }
 
 fn invalid(key: &str, message: String) -> SpecError {

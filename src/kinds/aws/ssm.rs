@@ -1,9 +1,10 @@
 //! SSM: Run Command on the Outpost instance (rollback 1's `send-command` test that the SSM
-//! path still answers) and reading the invocation's result.
+//! path still answers), reading the invocation's result, and listing commands (the probe that
+//! finds a test command sent by a step in doubt).
 
 use std::collections::HashMap;
 
-use aws_sdk_ssm::types::{CloudWatchOutputConfig, Target};
+use aws_sdk_ssm::types::{CloudWatchOutputConfig, Command, CommandFilter, Target};
 use serde_json::{Map, Value};
 
 use super::output::{dt, list, obj, s, strs};
@@ -28,7 +29,44 @@ pub const OPS: &[Op] = &[
         name: "GetCommandInvocation",
         input: &["CommandId", "InstanceId", "PluginName"],
     },
+    Op {
+        name: "ListCommands",
+        input: &[
+            "CommandId",
+            "InstanceId",
+            "Filters",
+            "MaxResults",
+            "NextToken",
+        ],
+    },
 ];
+
+/// `Filters` of ListCommands: `[{key: InvokedAfter, value: "2026-11-28T02:00:00Z"}]` (the API
+/// spells these two in lower case).
+fn command_filters(input: &Input<'_>) -> Result<Option<Vec<CommandFilter>>, AwsFailure> {
+    if input.raw("Filters").is_none() {
+        return Ok(None);
+    }
+    input
+        .objects("Filters")?
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let key = f
+                .str("key")?
+                .ok_or_else(|| AwsFailure::Input(format!("`Filters[{i}].key` is required")))?;
+            let value = f
+                .str("value")?
+                .ok_or_else(|| AwsFailure::Input(format!("`Filters[{i}].value` is required")))?;
+            CommandFilter::builder()
+                .key(key.as_str().into())
+                .value(value)
+                .build()
+                .map_err(|e| AwsFailure::Input(format!("`Filters[{i}]`: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
 
 /// One parameter value as text: templates and YAML may turn `3600` or `true` into scalars.
 fn text(v: &Value) -> Option<String> {
@@ -117,6 +155,98 @@ fn cloudwatch_output(c: Option<&CloudWatchOutputConfig>) -> Value {
     })
 }
 
+/// A command as SendCommand and ListCommands return it.
+fn command_json(k: &Command) -> Value {
+    obj([
+        ("CommandId", s(k.command_id())),
+        ("DocumentName", s(k.document_name())),
+        ("DocumentVersion", s(k.document_version())),
+        ("Comment", s(k.comment())),
+        ("ExpiresAfter", dt(k.expires_after())),
+        ("Parameters", parameters_json(k.parameters())),
+        (
+            "InstanceIds",
+            k.instance_ids.as_deref().map_or(Value::Null, strs),
+        ),
+        (
+            "Targets",
+            k.targets.as_deref().map_or(Value::Null, |t| {
+                list(t, |t| {
+                    obj([
+                        ("Key", s(t.key())),
+                        ("Values", t.values.as_deref().map_or(Value::Null, strs)),
+                    ])
+                })
+            }),
+        ),
+        ("RequestedDateTime", dt(k.requested_date_time())),
+        ("Status", s(k.status().map(|v| v.as_str()))),
+        ("StatusDetails", s(k.status_details())),
+        ("OutputS3Region", s(k.output_s3_region())),
+        ("OutputS3BucketName", s(k.output_s3_bucket_name())),
+        ("OutputS3KeyPrefix", s(k.output_s3_key_prefix())),
+        ("MaxConcurrency", s(k.max_concurrency())),
+        ("MaxErrors", s(k.max_errors())),
+        ("TargetCount", Value::from(k.target_count())),
+        ("CompletedCount", Value::from(k.completed_count())),
+        ("ErrorCount", Value::from(k.error_count())),
+        (
+            "DeliveryTimedOutCount",
+            Value::from(k.delivery_timed_out_count()),
+        ),
+        ("ServiceRole", s(k.service_role())),
+        (
+            "NotificationConfig",
+            k.notification_config().map_or(Value::Null, |n| {
+                obj([
+                    ("NotificationArn", s(n.notification_arn())),
+                    (
+                        "NotificationEvents",
+                        n.notification_events
+                            .as_deref()
+                            .map_or(Value::Null, |e| list(e, |e| Value::from(e.as_str()))),
+                    ),
+                    (
+                        "NotificationType",
+                        s(n.notification_type().map(|v| v.as_str())),
+                    ),
+                ])
+            }),
+        ),
+        (
+            "CloudWatchOutputConfig",
+            cloudwatch_output(k.cloud_watch_output_config()),
+        ),
+        ("TimeoutSeconds", num(k.timeout_seconds())),
+        (
+            "AlarmConfiguration",
+            k.alarm_configuration().map_or(Value::Null, |a| {
+                obj([
+                    (
+                        "IgnorePollAlarmFailure",
+                        Value::from(a.ignore_poll_alarm_failure()),
+                    ),
+                    (
+                        "Alarms",
+                        list(a.alarms(), |a| obj([("Name", Value::from(a.name()))])),
+                    ),
+                ])
+            }),
+        ),
+        (
+            "TriggeredAlarms",
+            k.triggered_alarms.as_deref().map_or(Value::Null, |t| {
+                list(t, |t| {
+                    obj([
+                        ("Name", Value::from(t.name())),
+                        ("State", Value::from(t.state().as_str())),
+                    ])
+                })
+            }),
+        ),
+    ])
+}
+
 pub async fn call(c: &AwsClients, op: &str, input: &Input<'_>) -> Result<Value, AwsFailure> {
     match op {
         "SendCommand" => {
@@ -134,96 +264,7 @@ pub async fn call(c: &AwsClients, op: &str, input: &Input<'_>) -> Result<Value, 
                 .set_max_errors(input.str("MaxErrors")?)
                 .send()
                 .await?;
-            let command = out.command().map_or(Value::Null, |k| {
-                obj([
-                    ("CommandId", s(k.command_id())),
-                    ("DocumentName", s(k.document_name())),
-                    ("DocumentVersion", s(k.document_version())),
-                    ("Comment", s(k.comment())),
-                    ("ExpiresAfter", dt(k.expires_after())),
-                    ("Parameters", parameters_json(k.parameters())),
-                    (
-                        "InstanceIds",
-                        k.instance_ids.as_deref().map_or(Value::Null, strs),
-                    ),
-                    (
-                        "Targets",
-                        k.targets.as_deref().map_or(Value::Null, |t| {
-                            list(t, |t| {
-                                obj([
-                                    ("Key", s(t.key())),
-                                    ("Values", t.values.as_deref().map_or(Value::Null, strs)),
-                                ])
-                            })
-                        }),
-                    ),
-                    ("RequestedDateTime", dt(k.requested_date_time())),
-                    ("Status", s(k.status().map(|v| v.as_str()))),
-                    ("StatusDetails", s(k.status_details())),
-                    ("OutputS3Region", s(k.output_s3_region())),
-                    ("OutputS3BucketName", s(k.output_s3_bucket_name())),
-                    ("OutputS3KeyPrefix", s(k.output_s3_key_prefix())),
-                    ("MaxConcurrency", s(k.max_concurrency())),
-                    ("MaxErrors", s(k.max_errors())),
-                    ("TargetCount", Value::from(k.target_count())),
-                    ("CompletedCount", Value::from(k.completed_count())),
-                    ("ErrorCount", Value::from(k.error_count())),
-                    (
-                        "DeliveryTimedOutCount",
-                        Value::from(k.delivery_timed_out_count()),
-                    ),
-                    ("ServiceRole", s(k.service_role())),
-                    (
-                        "NotificationConfig",
-                        k.notification_config().map_or(Value::Null, |n| {
-                            obj([
-                                ("NotificationArn", s(n.notification_arn())),
-                                (
-                                    "NotificationEvents",
-                                    n.notification_events.as_deref().map_or(Value::Null, |e| {
-                                        list(e, |e| Value::from(e.as_str()))
-                                    }),
-                                ),
-                                (
-                                    "NotificationType",
-                                    s(n.notification_type().map(|v| v.as_str())),
-                                ),
-                            ])
-                        }),
-                    ),
-                    (
-                        "CloudWatchOutputConfig",
-                        cloudwatch_output(k.cloud_watch_output_config()),
-                    ),
-                    ("TimeoutSeconds", num(k.timeout_seconds())),
-                    (
-                        "AlarmConfiguration",
-                        k.alarm_configuration().map_or(Value::Null, |a| {
-                            obj([
-                                (
-                                    "IgnorePollAlarmFailure",
-                                    Value::from(a.ignore_poll_alarm_failure()),
-                                ),
-                                (
-                                    "Alarms",
-                                    list(a.alarms(), |a| obj([("Name", Value::from(a.name()))])),
-                                ),
-                            ])
-                        }),
-                    ),
-                    (
-                        "TriggeredAlarms",
-                        k.triggered_alarms.as_deref().map_or(Value::Null, |t| {
-                            list(t, |t| {
-                                obj([
-                                    ("Name", Value::from(t.name())),
-                                    ("State", Value::from(t.state().as_str())),
-                                ])
-                            })
-                        }),
-                    ),
-                ])
-            });
+            let command = out.command().map_or(Value::Null, command_json);
             Ok(obj([("Command", command)]))
         }
         "GetCommandInvocation" => {
@@ -257,6 +298,35 @@ pub async fn call(c: &AwsClients, op: &str, input: &Input<'_>) -> Result<Value, 
                     "CloudWatchOutputConfig",
                     cloudwatch_output(out.cloud_watch_output_config()),
                 ),
+            ]))
+        }
+        "ListCommands" => {
+            let req = c
+                .ssm
+                .list_commands()
+                .set_command_id(input.str("CommandId")?)
+                .set_instance_id(input.str("InstanceId")?)
+                .set_filters(command_filters(input)?)
+                .set_max_results(input.i32("MaxResults")?)
+                .set_next_token(input.str("NextToken")?);
+            // Like the AWS CLI, every page is fetched unless the step pages itself.
+            let pages = if input.get("NextToken").is_none() && input.get("MaxResults").is_none() {
+                req.into_paginator().send().try_collect().await?
+            } else {
+                vec![req.send().await?]
+            };
+            Ok(obj([
+                (
+                    "Commands",
+                    Value::Array(
+                        pages
+                            .iter()
+                            .flat_map(|p| p.commands())
+                            .map(command_json)
+                            .collect(),
+                    ),
+                ),
+                ("NextToken", s(pages.last().and_then(|p| p.next_token()))),
             ]))
         }
         other => Err(AwsFailure::Input(format!("unsupported operation {other}"))),
