@@ -1,6 +1,7 @@
 //! Test-only crash points at step boundaries (cargo feature `failpoints`): with
 //! `FAILPOINTS=step-after-effect=return(STEP_ID)` the process kills itself with SIGKILL there,
-//! as a power cut would. Without the feature these are no-ops.
+//! as a power cut would (`return(A|B)`: at the first of these steps to get there, which it
+//! names on stderr first). Without the feature these are no-ops.
 
 /// Where in a step the process may be killed.
 #[derive(Clone, Copy)]
@@ -21,7 +22,8 @@ pub fn point(at: Point, step: &str) {
         Point::AfterCheckpoint => "step-after-checkpoint",
     };
     fail::fail_point!(name, |target: Option<String>| {
-        if target.as_deref() == Some(step) {
+        if target.is_some_and(|t| t.split('|').any(|t| t == step)) {
+            eprintln!("failpoint: SIGKILL at {name} of `{step}`");
             // SAFETY: kill(2) on our own pid; nothing runs after it.
             unsafe {
                 libc::kill(libc::getpid(), libc::SIGKILL);

@@ -491,3 +491,68 @@ fn the_emulator_down_is_a_setup_error_with_the_state_intact() {
         "the state is untouched"
     );
 }
+
+#[test]
+fn probes_find_what_an_attempt_made_with_scan_and_list_commands() {
+    let moto = healthy();
+    for (id, created_at) in [("dsp_old", "1000000000.5"), ("dsp_new", "9999999999.5")] {
+        moto.call(
+            "dynamodb",
+            "PutItem",
+            json!({"TableName": "outpost-dispatches", "Item": {
+                "id": {"S": id}, "agent": {"S": "claude"}, "task": {"S": "echo hello world"},
+                "created_at": {"S": created_at}, "status": {"S": "pending"}}}),
+        );
+    }
+    let steps = r##"- id: since-attempt
+  aws:
+    service: dynamodb
+    operation: Scan
+    input:
+      TableName: outpost-dispatches
+      FilterExpression: "#task = :task AND #created >= :since"
+      ExpressionAttributeNames: { "#task": task, "#created": created_at }
+      ExpressionAttributeValues:
+        ":task": { S: echo hello world }
+        ":since": { S: "{{ attempt.started_epoch | string }}" }
+  capture: { found: "Items[].id.S", since: "Items[0].created_at" }
+- id: send
+  aws:
+    service: ssm
+    operation: SendCommand
+    input:
+      InstanceIds: [mi-0bbd8fed3f0650ddb]
+      DocumentName: AWS-RunShellScript
+      Parameters: { commands: [echo probe] }
+      Comment: probe test
+  capture: { command_id: Command.CommandId }
+- id: listed
+  aws:
+    service: ssm
+    operation: ListCommands
+    input:
+      InstanceId: mi-0bbd8fed3f0650ddb
+      Filters: [{ key: InvokedAfter, value: "2000-01-01T00:00:00Z" }, { key: DocumentName, value: AWS-RunShellScript }]
+  expect:
+    - query: "Commands[?Comment=='probe test'] | [0].CommandId"
+      equals: "{{ command_id }}"
+- id: not-yet
+  aws:
+    service: ssm
+    operation: ListCommands
+    input:
+      InstanceId: mi-0bbd8fed3f0650ddb
+      Filters: [{ key: InvokedAfter, value: "2999-01-01T00:00:00Z" }]
+  expect:
+    - query: Commands
+      len: 0
+"##;
+    let t = Test::new()
+        .runbook(crate::support::Runbook::minimal().phase(1, steps))
+        .aws(&moto);
+    t.run(&["phase", "1", "--force"]).code(0);
+    // `attempt.started_epoch` is now: the item made long ago is left out, the one after is found.
+    let captures = &t.step_state("since-attempt")["captures"];
+    assert_eq!(captures["found"], json!(["dsp_new"]));
+    assert_eq!(captures["since"], json!({"S": "9999999999.5"}));
+}

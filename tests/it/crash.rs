@@ -28,6 +28,7 @@ fn runbook(server: &Server) -> Runbook {
     mutates: false
 - id: use
   shell: { command: 'echo {{ counted }} > used' }
+  idempotent: true
 "#,
         )
 }
@@ -94,24 +95,21 @@ fn a_kill_at_every_step_boundary_resumes_to_the_same_end_state() {
             }
             let mut resume = vec!["phase", "1", "--force"];
             let probed = step == "count" || step == "edit";
-            if point == "step-after-effect" && !probed {
-                // No probe: the tool stops and asks, never repeating the step on its own.
+            if point == "step-after-effect" && step == "append" {
+                // Neither a probe nor idempotent: the tool stops and asks, never repeating the
+                // step on its own. The operator's answer: it did write its line.
                 t.run(&resume)
                     .code(4)
-                    .stderr_has(&format!("`{step}` was interrupted while running"));
-                // The operator's answer: `append` did write its line (record it done);
-                // `use` overwrites a file (safe to run again).
-                let answer = if step == "append" {
-                    "--mark-done"
-                } else {
-                    "--retry-in-doubt"
-                };
-                resume.extend([answer, step]);
+                    .stderr_has("`append` was interrupted while running");
+                resume.extend(["--mark-done", step]);
             }
             let run = t.run(&resume);
             run.code(0);
             if point == "step-after-effect" && probed {
                 run.stdout_has("its probe showed it had done its work");
+            }
+            if point == "step-after-effect" && step == "use" {
+                run.stdout_has("in doubt after a crash; idempotent, so it ran again");
             }
             assert_eq!(
                 end_state(&t, &server),
@@ -208,4 +206,43 @@ fn a_dns_delete_killed_after_its_effect_is_verified_not_repeated() {
         "succeeded"
     );
     assert_eq!(crate::aws::records(&moto), before);
+}
+
+/// The rehearsal (rehearsal/crash_every_step.py): every step of `run` (pre-flight, phases 1-5,
+/// post-verification) and of `rollback --level 3` is killed before it, after its effect and
+/// after its checkpoint, in chains of resumed processes; every step in doubt settles itself
+/// (probe, idempotent or read-only), no succeeded step starts again, captures are kept, and
+/// the emulator, MCPify's files and terraform's state equal an uninterrupted run's.
+#[test]
+fn the_rehearsal_killed_at_every_step_boundary_ends_as_an_uninterrupted_run() {
+    let out = std::process::Command::new("python3")
+        .arg(format!(
+            "{}/rehearsal/crash_every_step.py",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .args(["--binary", crate::support::BIN])
+        .env("NO_COLOR", "1")
+        .env_remove("AWS_PROFILE")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("every step boundary crossed by a kill"),
+        "{text}"
+    );
+    // "N of N boundaries crossed", with every step of both commands (3 boundaries each).
+    let line = text
+        .lines()
+        .find(|l| l.contains(" boundaries crossed by a kill;"))
+        .unwrap();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(words[0], words[2], "{line}");
+    let crossed: usize = words[0].parse().unwrap();
+    assert!(crossed >= 3 * 80, "{line}");
 }
