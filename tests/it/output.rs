@@ -124,3 +124,46 @@ fn the_embedded_runbook_validates() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("runbook `outpost-ssm-to-ecs` is valid"));
 }
+
+#[test]
+fn every_mutating_step_of_the_embedded_runbook_settles_its_own_doubt() {
+    let json = std::process::Command::new(crate::support::BIN)
+        .args(["plan", "all", "--output", "json"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let mutating: Vec<(String, String)> = doc["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|u| u["steps"].as_array().unwrap())
+        .filter(|s| s["access"] == "mutating")
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().to_owned(),
+                s["in_doubt"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(mutating.len() >= 18, "{mutating:?}");
+    let by_hand: Vec<_> = mutating
+        .iter()
+        .filter(|(_, how)| how.starts_with("you decide"))
+        .collect();
+    assert!(by_hand.is_empty(), "left to the operator: {by_hand:?}");
+    let how = |id: &str| &mutating.iter().find(|(s, _)| s == id).unwrap().1;
+    assert_eq!(how("tool-outpost-dispatch"), "probed");
+    assert_eq!(how("rollback-ssm-test-command"), "probed");
+    assert_eq!(how("dns-upsert-alias"), "run again (idempotent)");
+    // `file` steps are idempotent by construction.
+    assert_eq!(how("mcpify-config-http-provider"), "run again (idempotent)");
+
+    // A step that is neither is shown as the operator's to settle.
+    let t = Test::new().runbook(
+        crate::support::Runbook::minimal()
+            .phase(1, "- id: append\n  shell: { command: 'echo x >> log' }\n"),
+    );
+    t.run(&["plan", "phase", "1"])
+        .code(0)
+        .stdout_has("[after a crash: you decide (--retry-in-doubt / --mark-done)]");
+}
