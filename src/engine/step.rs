@@ -455,13 +455,26 @@ impl Engine<'_> {
         } else {
             captured
         };
+        // Say why a step a crash left in doubt was run again.
+        let again = prior
+            .filter(|p| p.status == StepStatus::Running && step.access == Access::Mutating)
+            .map(|_| {
+                if self.opts.overrides.retry_in_doubt.contains(&ps.id) {
+                    "in doubt after a crash; run again (--retry-in-doubt)"
+                } else if step.verify.is_some() {
+                    "in doubt after a crash; its probe did not show its work, so it ran again"
+                } else {
+                    "in doubt after a crash; idempotent, so it ran again"
+                }
+                .to_owned()
+            });
         self.save_result(
             unit,
             ps,
             StepStatus::Succeeded,
             attempts_before + attempts,
             saved,
-            None,
+            again.clone(),
         )?;
         crash::point(crash::Point::AfterCheckpoint, &ps.id);
         let mut r = self.report(unit, ps, Outcome::Succeeded, attempts, started);
@@ -477,19 +490,6 @@ impl Engine<'_> {
                 self.redactor.redact(text.trim_end())
             });
         r.found = found.map(|v| self.redactor.redact(&short_value(&v)));
-        // Say why a step a crash left in doubt was run again.
-        let again = prior
-            .filter(|p| p.status == StepStatus::Running && step.access == Access::Mutating)
-            .map(|_| {
-                if self.opts.overrides.retry_in_doubt.contains(&ps.id) {
-                    "in doubt after a crash; run again (--retry-in-doubt)"
-                } else if step.verify.is_some() {
-                    "in doubt after a crash; its probe did not show its work, so it ran again"
-                } else {
-                    "in doubt after a crash; idempotent, so it ran again"
-                }
-                .to_owned()
-            });
         Ok(self.finish(r, again))
     }
 

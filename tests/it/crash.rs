@@ -109,7 +109,14 @@ fn a_kill_at_every_step_boundary_resumes_to_the_same_end_state() {
                 run.stdout_has("its probe showed it had done its work");
             }
             if point == "step-after-effect" && step == "use" {
+                // Run again, and said so: on screen and in the audit log.
                 run.stdout_has("in doubt after a crash; idempotent, so it ran again");
+                assert!(t.audit().iter().any(|r| {
+                    r["step"] == "use"
+                        && r["message"]
+                            .as_str()
+                            .is_some_and(|m| m.contains("idempotent, so it ran again"))
+                }));
             }
             assert_eq!(
                 end_state(&t, &server),
