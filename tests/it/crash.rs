@@ -222,23 +222,8 @@ fn a_dns_delete_killed_after_its_effect_is_verified_not_repeated() {
 /// the emulator, MCPify's files and terraform's state equal an uninterrupted run's.
 #[test]
 fn the_rehearsal_killed_at_every_step_boundary_ends_as_an_uninterrupted_run() {
-    let out = std::process::Command::new("python3")
-        .arg(format!(
-            "{}/rehearsal/crash_every_step.py",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .args(["--binary", crate::support::BIN])
-        .env("NO_COLOR", "1")
-        .env_remove("AWS_PROFILE")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    let (code, text) = crate::support::rehearsal_script("crash_every_step.py", &[]);
+    assert_eq!(code, 0, "{text}");
     assert!(
         text.contains("every step boundary crossed by a kill"),
         "{text}"

@@ -1,28 +1,11 @@
 //! The whole migration rehearsed against local real parts (rehearsal/rehearse.py): the AWS
 //! emulator, terraform, the control plane stand-in and the MCPify stand-in; and the `mcp` kind.
 
-use crate::support::{BIN, Runbook, Server, Test};
+use crate::support::{Runbook, Server, Test, rehearsal_script};
 
 /// Runs the rehearsal driver; returns its exit code and everything it printed.
 fn rehearse(args: &[&str]) -> (i32, String) {
-    let out = std::process::Command::new("python3")
-        .arg(format!(
-            "{}/rehearsal/rehearse.py",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .args(["--binary", BIN])
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("AWS_PROFILE")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    rehearsal_script("rehearse.py", args)
 }
 
 #[track_caller]

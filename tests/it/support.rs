@@ -653,3 +653,23 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Runs a script of `rehearsal/` on the tool under test (`--binary`); returns its exit code
+/// and everything it printed.
+pub fn rehearsal_script(script: &str, args: &[&str]) -> (i32, String) {
+    let out = Command::new("python3")
+        .arg(format!("{}/rehearsal/{script}", env!("CARGO_MANIFEST_DIR")))
+        .args(["--binary", BIN])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("AWS_PROFILE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
