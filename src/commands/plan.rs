@@ -51,7 +51,7 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
                 "access": ps.step.access,
                 "approval": ps.step.approval,
                 "optional": ps.step.optional,
-                "in_doubt": in_doubt(ps.step),
+                "in_doubt": ps.step.in_doubt().describe(),
                 "when": ps.step.when,
                 "needs": ps.step.needs,
                 "captures": ps.step.capture.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
@@ -163,15 +163,4 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
         reads + writes + manual
     ));
     Ok(exit_codes::SUCCESS)
-}
-
-/// What settles the step when a crash leaves it in doubt (DESIGN: re-check it or ask).
-fn in_doubt(step: &crate::runbook::Step) -> &'static str {
-    match step.access {
-        Access::ReadOnly => "run again",
-        Access::Manual => "asked again",
-        Access::Mutating if step.verify.is_some() => "probed",
-        Access::Mutating if step.idempotent => "run again (idempotent)",
-        Access::Mutating => "you decide (--retry-in-doubt / --mark-done)",
-    }
 }

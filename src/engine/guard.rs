@@ -3,8 +3,7 @@
 use std::collections::BTreeSet;
 
 use super::plan::{self, EnvMap, Plan, Target};
-use crate::kinds::Access;
-use crate::runbook::{Runbook, UnitKey};
+use crate::runbook::{InDoubt, Runbook, UnitKey};
 use crate::state::{State, StepStatus};
 
 /// Why a command refuses to start (exit code 4).
@@ -117,9 +116,7 @@ pub fn check_in_doubt(plan: &Plan, state: &State, ov: &Overrides) -> Result<(), 
     let doubtful: Vec<String> = plan
         .steps()
         .filter(|(_, ps)| state.status(&ps.id) == Some(StepStatus::Running))
-        .filter(|(_, ps)| {
-            ps.step.access == Access::Mutating && ps.step.verify.is_none() && !ps.step.idempotent
-        })
+        .filter(|(_, ps)| ps.step.in_doubt() == InDoubt::Operator)
         .filter(|(_, ps)| !ov.retry_in_doubt.contains(&ps.id) && !ov.mark_done.contains(&ps.id))
         .map(|(_, ps)| ps.id.clone())
         .collect();

@@ -13,7 +13,7 @@ use super::run::Engine;
 use crate::events::{Event, Outcome, StepReport};
 use crate::expect::short;
 use crate::kinds::{Access, KindFailure, StepRef};
-use crate::runbook::{Reverts, UnitKey};
+use crate::runbook::{InDoubt, Reverts, UnitKey};
 use crate::state::{StateError, StepState, StepStatus};
 use crate::template;
 
@@ -457,16 +457,18 @@ impl Engine<'_> {
         };
         // Say why a step a crash left in doubt was run again.
         let again = prior
-            .filter(|p| p.status == StepStatus::Running && step.access == Access::Mutating)
-            .map(|_| {
-                if self.opts.overrides.retry_in_doubt.contains(&ps.id) {
-                    "in doubt after a crash; run again (--retry-in-doubt)"
-                } else if step.verify.is_some() {
-                    "in doubt after a crash; its probe did not show its work, so it ran again"
+            .filter(|p| p.status == StepStatus::Running)
+            .and_then(|_| {
+                let why = if self.opts.overrides.retry_in_doubt.contains(&ps.id) {
+                    "run again (--retry-in-doubt)"
                 } else {
-                    "in doubt after a crash; idempotent, so it ran again"
-                }
-                .to_owned()
+                    match step.in_doubt() {
+                        InDoubt::Probe => "its probe did not show its work, so it ran again",
+                        InDoubt::Idempotent => "idempotent, so it ran again",
+                        _ => return None,
+                    }
+                };
+                Some(format!("in doubt after a crash; {why}"))
             });
         self.save_result(
             unit,

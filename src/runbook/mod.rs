@@ -8,5 +8,5 @@ pub mod source;
 
 pub use diagnostic::Diagnostic;
 pub use load::load;
-pub use model::{ForEach, Reverts, Runbook, Step, Unit, UnitKey};
+pub use model::{ForEach, InDoubt, Reverts, Runbook, Step, Unit, UnitKey};
 pub use source::RunbookSource;

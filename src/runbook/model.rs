@@ -147,6 +147,47 @@ pub struct Step {
     pub loc: Loc,
 }
 
+/// What settles a step a crash left `running`, its effect unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InDoubt {
+    /// Read-only: simply run again.
+    RunAgain,
+    /// A confirmation: asked again.
+    AskAgain,
+    /// Its `verify` probe says whether it had done its work.
+    Probe,
+    /// Declared (or by its kind) idempotent: run again.
+    Idempotent,
+    /// None of these: the operator says (`--retry-in-doubt` / `--mark-done`).
+    Operator,
+}
+
+impl InDoubt {
+    /// How `plan` names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            InDoubt::RunAgain => "run again",
+            InDoubt::AskAgain => "asked again",
+            InDoubt::Probe => "probed",
+            InDoubt::Idempotent => "run again (idempotent)",
+            InDoubt::Operator => "you decide (--retry-in-doubt / --mark-done)",
+        }
+    }
+}
+
+impl Step {
+    /// What settles this step after a crash (DESIGN: re-check it or ask).
+    pub fn in_doubt(&self) -> InDoubt {
+        match self.access {
+            Access::ReadOnly => InDoubt::RunAgain,
+            Access::Manual => InDoubt::AskAgain,
+            Access::Mutating if self.verify.is_some() => InDoubt::Probe,
+            Access::Mutating if self.idempotent => InDoubt::Idempotent,
+            Access::Mutating => InDoubt::Operator,
+        }
+    }
+}
+
 impl fmt::Debug for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Step")

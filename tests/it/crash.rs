@@ -35,6 +35,22 @@ fn runbook(server: &Server) -> Runbook {
 
 const STEPS: [&str; 4] = ["count", "append", "edit", "use"];
 
+/// Runs `args` with a crash point at `point` of `step`; the process must die there.
+#[track_caller]
+fn killed_at(t: &Test, args: &[&str], point: &str, step: &str) {
+    let out = t
+        .command(args)
+        .env("FAILPOINTS", format!("{point}=return({step})"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        None,
+        "{step} {point}: not killed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
 fn fresh(server: &Server) -> Test {
     let t = Test::new().runbook(runbook(server));
     std::fs::write(t.path("config.ts"), "provider: 'ssm',\n").unwrap();
@@ -71,17 +87,7 @@ fn a_kill_at_every_step_boundary_resumes_to_the_same_end_state() {
         for point in ["step-before", "step-after-effect", "step-after-checkpoint"] {
             let server = Server::start();
             let t = fresh(&server);
-            let killed = t
-                .command(&["phase", "1", "--force"])
-                .env("FAILPOINTS", format!("{point}=return({step})"))
-                .output()
-                .unwrap();
-            assert_eq!(
-                killed.status.code(),
-                None,
-                "{step} {point}: not killed:\n{}",
-                String::from_utf8_lossy(&killed.stdout)
-            );
+            killed_at(&t, &["phase", "1", "--force"], point, step);
             // Nothing saved yet is a valid state too (killed before the first step).
             let state: serde_json::Value =
                 std::fs::read_to_string(t.state_dir().join("state.json"))
@@ -132,15 +138,12 @@ fn the_runbooks_scale_down_killed_after_its_effect_is_verified_not_repeated() {
     let moto = crate::support::Moto::start();
     moto.seed(None);
     let t = Test::new().embedded().aws(&moto);
-    let killed = t
-        .command(&["rollback", "--level", "3", "--yes"])
-        .env(
-            "FAILPOINTS",
-            "step-after-effect=return(rollback-scale-control-plane)",
-        )
-        .output()
-        .unwrap();
-    assert_eq!(killed.status.code(), None, "not killed");
+    killed_at(
+        &t,
+        &["rollback", "--level", "3", "--yes"],
+        "step-after-effect",
+        "rollback-scale-control-plane",
+    );
     assert_eq!(
         t.step_state("rollback-scale-control-plane")["status"],
         "running"
@@ -171,32 +174,21 @@ fn a_dns_delete_killed_after_its_effect_is_verified_not_repeated() {
     let t = crate::aws::through_phase_1(&moto, &server);
     t.run(&["phase", "2", "--yes", "--var", "verify_public_dns=false"])
         .code(0);
-    let killed = t
-        .command(&[
-            "rollback",
-            "--level",
-            "2",
-            "--yes",
-            "--var",
-            "verify_public_dns=false",
-        ])
-        .env(
-            "FAILPOINTS",
-            "step-after-effect=return(rollback-dns-delete-alias)",
-        )
-        .output()
-        .unwrap();
-    assert_eq!(killed.status.code(), None, "not killed");
-    let run = t.run(&[
+    let rollback_2 = [
         "rollback",
         "--level",
         "2",
         "--yes",
         "--var",
         "verify_public_dns=false",
-        "--output",
-        "json",
-    ]);
+    ];
+    killed_at(
+        &t,
+        &rollback_2,
+        "step-after-effect",
+        "rollback-dns-delete-alias",
+    );
+    let run = t.run(&[&rollback_2[..], &["--output", "json"]].concat());
     run.code(0);
     assert!(
         run.step_event("rollback-dns-delete-alias")["message"]
