@@ -7,7 +7,7 @@ emulator's DynamoDB table `outpost-dispatches` and artifacts in its S3 bucket un
 every request: {"unhealthy": true, "bad_gateway": true, "slow_seconds": 3,
 "unavailable_agent": "codex", "pool_exhausted": true}.
 
-Usage: python3 control_plane.py --port N --aws-endpoint URL --bucket NAME
+Usage: python3 control_plane.py --port N [--port-file F] --aws-endpoint URL --bucket NAME
        [--keys 'op_test_x=dispatch,read,artifacts,workspaces;op_test_y=read'] [--faults PATH]
 """
 
@@ -19,6 +19,7 @@ import uuid
 
 import boto3
 from flask import Flask, jsonify, request
+from werkzeug.serving import make_server
 
 AGENTS = ["claude", "codex", "gemini", "aider", "grok"]
 TERMINAL = {"success", "failed", "timeout", "cancelled"}
@@ -236,7 +237,8 @@ def parse_keys(text):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int, required=True, help="0: a free port, written to --port-file")
+    parser.add_argument("--port-file", help="where to write the port once bound")
     parser.add_argument("--aws-endpoint", required=True)
     parser.add_argument("--bucket", required=True)
     parser.add_argument("--keys", default=os.environ.get("OUTPOST_API_KEYS", ""))
@@ -250,7 +252,12 @@ def main():
         dynamodb=session.resource("dynamodb", endpoint_url=args.aws_endpoint),
         s3=session.client("s3", endpoint_url=args.aws_endpoint),
     )
-    app.run(host="127.0.0.1", port=args.port, threaded=True)
+    server = make_server("127.0.0.1", args.port, app, threaded=True)
+    if args.port_file:
+        with open(args.port_file + ".tmp", "w") as f:
+            f.write(str(server.server_port))
+        os.replace(args.port_file + ".tmp", args.port_file)
+    server.serve_forever()
 
 
 if __name__ == "__main__":

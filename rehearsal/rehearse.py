@@ -73,17 +73,18 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_port(port, proc, what, timeout=60):
+def bound_port(port_file, proc, what, timeout=60):
+    """The port a server started on port 0 bound, once it has written it to `port_file` (no
+    other process can take it in between, as it could with a port chosen beforehand)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if proc is not None and proc.poll() is not None:
+        if proc.poll() is not None:
             raise SystemExit(f"{what} exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"{what} did not start on port {port}")
+        if os.path.exists(port_file):
+            with open(port_file) as f:
+                return int(f.read())
+        time.sleep(0.05)
+    raise SystemExit(f"{what} did not start")
 
 
 class Rehearsal:
@@ -91,9 +92,10 @@ class Rehearsal:
         self.args = args
         self.procs = []
         self.work = tempfile.mkdtemp(prefix="outpost-rehearsal-")
-        self.moto_port, self.cp_port, self.mcp_port = free_port(), free_port(), free_port()
-        self.aws_endpoint = f"http://127.0.0.1:{self.moto_port}"
-        self.cp_url = f"http://127.0.0.1:{self.cp_port}"
+        # MCPify restarts on the same port, so its port is chosen here; the emulator and the
+        # control plane bind their own (`up`).
+        self.mcp_port = free_port()
+        self.aws_endpoint = self.cp_url = None
 
     def path(self, *parts):
         return os.path.join(self.work, *parts)
@@ -140,8 +142,8 @@ class Rehearsal:
         if self.args.dry_run:
             # moto's request recorder: what the dry run sent to AWS, for checking it changed nothing.
             moto_env.update(MOTO_ENABLE_RECORDING="true", MOTO_RECORDER_FILEPATH=self.path("aws-requests.jsonl"))
-        moto = self.start([sys.executable, os.path.join(FIXTURES, "moto_outpost.py"), str(self.moto_port)], moto_env, "emulator.log")
-        wait_port(self.moto_port, moto, "the AWS emulator")
+        moto = self.start([sys.executable, os.path.join(FIXTURES, "moto_outpost.py"), "0", self.path("emulator.port")], moto_env, "emulator.log")
+        self.aws_endpoint = f"http://127.0.0.1:{bound_port(self.path('emulator.port'), moto, 'the AWS emulator')}"
         seed = [sys.executable, os.path.join(FIXTURES, "seed_fleet.py"), self.aws_endpoint]
         if fault == "alarm":
             seed += ["--break", "alarm"]
@@ -154,14 +156,14 @@ class Rehearsal:
         cp = self.start(
             [
                 sys.executable, os.path.join(HERE, "control_plane.py"),
-                "--port", str(self.cp_port), "--aws-endpoint", self.aws_endpoint,
+                "--port", "0", "--port-file", self.path("control-plane.port"), "--aws-endpoint", self.aws_endpoint,
                 "--bucket", f"outpost-artifacts-{ACCOUNT}", "--keys", f"{API_KEY}=dispatch,read,artifacts,workspaces",
                 "--faults", self.path("faults.json"),
             ],
-            self.env(),
+            dict(os.environ),
             "control-plane.log",
         )
-        wait_port(self.cp_port, cp, "the control plane")
+        self.cp_url = f"http://127.0.0.1:{bound_port(self.path('control-plane.port'), cp, 'the control plane')}"
         os.makedirs(self.path("mcpify"))
         with open(self.path("mcpify", "config.ts"), "w") as f:
             f.write(CONFIG_TS)

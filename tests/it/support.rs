@@ -490,6 +490,8 @@ async fn flaky(State(state): State<Arc<ServerState>>) -> Response {
 pub struct Moto {
     pub url: String,
     child: std::process::Child,
+    /// Where the emulator writes the port it bound.
+    _dir: tempfile::TempDir,
 }
 
 pub const ACCOUNT: &str = "311493921645";
@@ -508,42 +510,39 @@ impl Moto {
     }
 
     pub fn start_with(env: &[(&str, &str)]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        // Port 0: the emulator binds a free port itself and writes it down, so no other
+        // process can take the port between its choice and the bind.
+        let dir = tempfile::tempdir().unwrap();
+        let port_file = dir.path().join("port");
         let mut cmd = Command::new("python3");
         cmd.arg(fixture("moto_outpost.py"))
-            .arg(port.to_string())
+            .arg("0")
+            .arg(&port_file)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd
+        let mut child = cmd
             .spawn()
             .expect("python3 with moto[server] is needed (see .ci/run)");
-        let url = format!("http://127.0.0.1:{port}");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        let mut moto = Moto { url, child };
         loop {
-            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-                use std::io::{Read, Write};
-                let _ = s.write_all(b"GET /moto-api/ HTTP/1.0\r\n\r\n");
-                let mut buf = [0u8; 12];
-                if s.read(&mut buf).is_ok_and(|n| n >= 12) && buf.starts_with(b"HTTP/1.") {
-                    return moto;
-                }
+            if let Ok(port) = std::fs::read_to_string(&port_file) {
+                return Moto {
+                    url: format!("http://127.0.0.1:{}", port.trim()),
+                    child,
+                    _dir: dir,
+                };
             }
-            if let Ok(Some(status)) = moto.child.try_wait() {
+            if let Ok(Some(status)) = child.try_wait() {
                 panic!("the emulator exited: {status}");
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the emulator did not start"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100));
+            if std::time::Instant::now() >= deadline {
+                let _ = child.kill();
+                panic!("the emulator did not start");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
 
