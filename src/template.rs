@@ -13,8 +13,19 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     // An unknown name is a runbook bug, never an empty string sent to AWS.
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // A template's work and memory are bounded: `{{ 'x' * 100000000 }}` or a list built
+    // item by item fails cleanly instead of taking the machine's memory.
+    env.set_fuel(Some(FUEL));
     env
 });
+
+/// The work one rendering may do: about one fuel per instruction and per 64 bytes created,
+/// so roughly a million instructions or 64 MB of text (four times the default HTTP body cap).
+const FUEL: u64 = 1_000_000;
+
+/// The most values (list items, map entries, scalars) a template may turn into data. A lazy
+/// list such as `['x'] * 100000000` costs no fuel until it is turned into data, here.
+const MAX_VALUES: usize = 1_000_000;
 
 /// A name a template needs, split into its root (`env`, `item`, a var or a capture) and the
 /// rest of its dotted path.
@@ -93,12 +104,83 @@ pub fn render_str(source: &str, ctx: &minijinja::Value) -> Result<Value, String>
                     "undefined value: `{expr}` names nothing that is set"
                 ));
             }
-            serde_json::to_value(&value).map_err(|e| e.to_string())
+            to_data(&value)
         }
         None => ENV
             .render_str(source, ctx)
             .map(Value::String)
             .map_err(describe),
+    }
+}
+
+/// Renders a `for_each` template to its list of items, refusing more than `max` before any
+/// item is turned into data.
+pub fn render_items(
+    source: &str,
+    ctx: &minijinja::Value,
+    max: usize,
+) -> Result<Vec<Value>, String> {
+    let value = match whole_expression(source) {
+        Some(expr) => ENV
+            .compile_expression(expr)
+            .map_err(describe)?
+            .eval(ctx)
+            .map_err(describe)?,
+        None => return Err(format!("`{source}` renders to text, not a list")),
+    };
+    if let Some(count) = value.len()
+        && count > max
+    {
+        return Err(format!("it has {count} items; the limit is {max}"));
+    }
+    match to_data(&value)? {
+        Value::Array(items) if items.len() > max => {
+            Err(format!("it has {} items; the limit is {max}", items.len()))
+        }
+        Value::Array(items) => Ok(items),
+        other => Err(format!("`{source}` is {other}, not a list")),
+    }
+}
+
+/// A template's value as data, refused when it holds more than [`MAX_VALUES`] values.
+fn to_data(value: &minijinja::Value) -> Result<Value, String> {
+    let mut budget = MAX_VALUES;
+    if !within(value, &mut budget) {
+        return Err(format!(
+            "the value is too large: more than {MAX_VALUES} items in all"
+        ));
+    }
+    serde_json::to_value(value).map_err(|e| e.to_string())
+}
+
+/// Counts the values inside `value` against `budget`, stopping as soon as it runs out (a lazy
+/// list is walked at most `budget` items far, never built).
+fn within(value: &minijinja::Value, budget: &mut usize) -> bool {
+    use minijinja::value::ValueKind;
+    if *budget == 0 {
+        return false;
+    }
+    *budget -= 1;
+    match value.kind() {
+        ValueKind::Seq | ValueKind::Iterable | ValueKind::Map => {
+            let Ok(items) = value.try_iter() else {
+                return true;
+            };
+            let is_map = value.kind() == ValueKind::Map;
+            for item in items {
+                if !within(&item, budget) {
+                    return false;
+                }
+                if is_map
+                    && let Ok(entry) = value.get_item(&item)
+                    && !within(&entry, budget)
+                {
+                    return false;
+                }
+            }
+            true
+        }
+        _ => true,
     }
 }
 
@@ -170,6 +252,23 @@ mod tests {
             .collect();
         assert_eq!(roots, vec![("alb_dns", ""), ("env", "OUTPOST_API_URL")]);
         assert!(references("{{ unclosed").is_err());
+    }
+
+    #[test]
+    fn runaway_templates_fail_without_building_their_value() {
+        let c = ctx(json!({}));
+        let err = render_items("{{ ['x'] * 100000000 }}", &c, 1000).unwrap_err();
+        assert!(err.contains("100000000 items; the limit is 1000"), "{err}");
+        // Nested inside a list, the lazy repetition is walked only as far as the budget.
+        let err = render_str("{{ [['x'] * 100000000] }}", &c).unwrap_err();
+        assert!(err.contains("too large"), "{err}");
+        let err = render_str("{{ 'x' * 100000000 }}", &c).unwrap_err();
+        assert!(err.contains("fuel"), "{err}");
+        assert_eq!(
+            render_items("{{ ['a', 'b'] }}", &c, 2).unwrap(),
+            vec![json!("a"), json!("b")]
+        );
+        assert!(render_items("{{ ['a', 'b', 'c'] }}", &c, 2).is_err());
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeSet;
 
+use sha2::{Digest, Sha256};
+
 use super::plan::{self, EnvMap, Plan, Target};
 use crate::runbook::{InDoubt, Runbook, UnitKey};
 use crate::state::{State, StepStatus};
@@ -88,8 +90,8 @@ pub fn check_changed(
                 changed.push(format!(
                     "`{}` (ran as {}, now {})",
                     ps.id,
-                    short(&saved.hash),
-                    short(&ps.hash)
+                    shown(&saved.hash),
+                    shown(&ps.hash)
                 ));
             }
         }
@@ -107,6 +109,24 @@ pub fn check_changed(
 
 fn short(hash: &str) -> &str {
     hash.get(..12).unwrap_or(hash)
+}
+
+/// A hash as the operator reads it. An item of a `for_each` step is saved as
+/// `STEP_HASH:ITEM`; its digest is taken over both (the step's own hash alone is the same
+/// for every item) and the item is shown, so two versions of one item read differently.
+fn shown(hash: &str) -> String {
+    match hash.split_once(':') {
+        Some((_, item)) => {
+            let digest = hex::encode(Sha256::digest(hash.as_bytes()));
+            let item: String = if item.chars().count() > 80 {
+                item.chars().take(80).chain(std::iter::once('…')).collect()
+            } else {
+                item.to_owned()
+            };
+            format!("{} with item {item}", short(&digest))
+        }
+        None => short(hash).to_owned(),
+    }
 }
 
 /// A step left `running` by a crash may or may not have acted. Read-only ones are re-checked,

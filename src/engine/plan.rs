@@ -216,32 +216,24 @@ fn expand<'r>(
             .map(|i| template::render_value(i, &base_ctx))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| PlanError::ForEach(step.id.clone(), e))?,
-        Some(ForEach::Template(t)) => match template::render_str(t, &base_ctx)
-            .map_err(|e| PlanError::ForEach(step.id.clone(), e))?
-        {
-            Value::Array(items) => items,
-            other => {
-                return Err(PlanError::ForEach(
-                    step.id.clone(),
-                    format!("`{t}` is {other}, not a list"),
-                ));
-            }
-        },
+        Some(ForEach::Template(t)) => template::render_items(t, &base_ctx, ForEach::MAX_ITEMS)
+            .map_err(|e| PlanError::ForEach(step.id.clone(), e))?,
     };
+    // Rendered items may meet where their templates did not (`["{{ a }}", "x"]`).
+    if let Some((first, second, suffix)) = ForEach::id_collision(items.iter().enumerate()) {
+        return Err(PlanError::ForEach(
+            step.id.clone(),
+            format!(
+                "items {} and {} would both be step `{}.{suffix}`; give each item a distinct name",
+                items[first], items[second], step.id
+            ),
+        ));
+    }
     Ok(items
         .into_iter()
         .enumerate()
         .map(|(i, item)| {
-            let suffix = match &item {
-                Value::String(s)
-                    if !s.is_empty()
-                        && s.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
-                {
-                    s.clone()
-                }
-                _ => i.to_string(),
-            };
+            let suffix = ForEach::item_suffix(i, &item);
             let ctx = context(vars, &BTreeMap::new(), env, Some(&item), None);
             let title = render_title(&step.title, &ctx);
             let hash = format!("{}:{}", step.hash, item);

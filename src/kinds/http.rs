@@ -23,6 +23,50 @@ struct Spec {
     /// Accepted statuses; any 2xx when empty.
     #[serde(default)]
     status: Vec<u16>,
+    /// The largest response body read (`64MiB`, or a number of bytes); [`DEFAULT_MAX_BODY`]
+    /// when absent.
+    max_body: Option<Size>,
+}
+
+/// A byte count: a number, or text with a unit (`512KiB`, `64MiB`, `1GB`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Size {
+    Bytes(u64),
+    Text(String),
+}
+
+/// The response body read when a step does not say: larger bodies fail the step unread, so a
+/// hostile or broken server cannot fill the operator's memory.
+const DEFAULT_MAX_BODY: u64 = 16 * 1024 * 1024;
+/// The most a step may raise `max_body` to.
+const LIMIT_MAX_BODY: u64 = 1024 * 1024 * 1024;
+
+impl Spec {
+    fn max_body(&self) -> Result<u64, SpecError> {
+        let bytes = match &self.max_body {
+            None => return Ok(DEFAULT_MAX_BODY),
+            Some(Size::Bytes(n)) => *n,
+            Some(Size::Text(t)) => t
+                .trim()
+                .parse::<bytesize::ByteSize>()
+                .map(|b| b.as_u64())
+                .map_err(|e| SpecError {
+                    path: vec!["max_body".into()],
+                    message: format!("`max_body: {t}` is not a size ({e}); write e.g. 64MiB"),
+                })?,
+        };
+        if bytes == 0 || bytes > LIMIT_MAX_BODY {
+            return Err(SpecError {
+                path: vec!["max_body".into()],
+                message: format!(
+                    "`max_body` must be between 1 byte and {}",
+                    bytesize::ByteSize(LIMIT_MAX_BODY).display().iec()
+                ),
+            });
+        }
+        Ok(bytes)
+    }
 }
 
 fn get() -> String {
@@ -42,6 +86,7 @@ impl StepKind for Http {
                 message: format!("`{}` is not an HTTP method", s.method),
             });
         }
+        s.max_body()?;
         Ok(())
     }
 
@@ -111,7 +156,10 @@ impl StepKind for Http {
                     );
                 }
             }
-            let text = resp.text().await.map_err(|e| {
+            let max_body = spec
+                .max_body()
+                .map_err(|e| KindFailure::failed(e.message))?;
+            let text = read_body(resp, max_body).await.map_err(|e| {
                 KindFailure::failed(format!("reading the response of {} failed: {e}", spec.url))
             })?;
             let body = serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text));
@@ -130,6 +178,28 @@ impl StepKind for Http {
             Ok(json!({"status": status, "headers": headers, "body": body}))
         })
     }
+}
+
+/// Reads the body as it streams in, stopping as soon as it passes `max` bytes: an oversized
+/// body is refused by its announced length, or after `max` bytes at most, never held whole.
+async fn read_body(mut resp: reqwest::Response, max: u64) -> Result<String, String> {
+    let too_large = || {
+        format!(
+            "the body is larger than {} (`max_body`); raise `max_body` on the step if that is expected",
+            bytesize::ByteSize(max).display().iec()
+        )
+    };
+    if resp.content_length().is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| error_chain(&e))? {
+        if (body.len() + chunk.len()) as u64 > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 fn is_secret_header(name: &str) -> bool {

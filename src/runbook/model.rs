@@ -1,5 +1,6 @@
 //! The typed runbook: units (pre-flight, phases, verification, rollback levels) made of steps.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -93,6 +94,42 @@ pub enum Reverts {
 pub enum ForEach {
     Items(Vec<Value>),
     Template(String),
+}
+
+impl ForEach {
+    /// The most items a `for_each` may expand to: each is a step of its own in the plan, the
+    /// state and the reports, so a runaway list is refused before it is built.
+    pub const MAX_ITEMS: usize = 1000;
+
+    /// The id suffix of an item (`step.SUFFIX`): the item itself when it is a plain name,
+    /// else its position. Ids key the saved state, so two items of a step must differ here.
+    pub fn item_suffix(index: usize, item: &Value) -> String {
+        match item {
+            Value::String(s)
+                if !s.is_empty()
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
+            {
+                s.clone()
+            }
+            _ => index.to_string(),
+        }
+    }
+
+    /// The first pair of items (by position) that would share an id, with that suffix.
+    pub fn id_collision<'a>(
+        items: impl IntoIterator<Item = (usize, &'a Value)>,
+    ) -> Option<(usize, usize, String)> {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for (i, item) in items {
+            let suffix = Self::item_suffix(i, item);
+            if let Some(&first) = seen.get(&suffix) {
+                return Some((first, i, suffix));
+            }
+            seen.insert(suffix, i);
+        }
+        None
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -5,6 +5,7 @@ mod support;
 mod approvals;
 mod aws;
 mod bad_runbooks;
+mod bounds;
 #[cfg(feature = "failpoints")]
 mod crash;
 mod kinds;
