@@ -72,10 +72,8 @@ fn depth(source: &str) -> usize {
                 bump(&mut levels);
                 levels.push(0);
             }
-            ')' | ']' | '}' => {
-                if levels.len() > 1 {
-                    levels.pop();
-                }
+            ')' | ']' | '}' if levels.len() > 1 => {
+                levels.pop();
             }
             ',' => {
                 if let Some(top) = levels.last_mut() {

@@ -233,3 +233,31 @@ impl fmt::Debug for Step {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn item_ids_come_from_names_else_positions_and_collisions_are_found() {
+        assert_eq!(
+            ForEach::item_suffix(0, &json!("outpost-base")),
+            "outpost-base"
+        );
+        assert_eq!(ForEach::item_suffix(3, &json!("a b")), "3");
+        assert_eq!(ForEach::item_suffix(4, &json!({"n": 1})), "4");
+        let items = [json!("1"), json!(1)];
+        assert_eq!(
+            ForEach::id_collision(items.iter().enumerate()),
+            Some((0, 1, "1".to_owned()))
+        );
+        let items = [json!(2), json!("0"), json!("x")];
+        assert_eq!(
+            ForEach::id_collision(items.iter().enumerate()),
+            Some((0, 1, "0".to_owned()))
+        );
+        let items = [json!("a"), json!("b"), json!({"c": 1})];
+        assert_eq!(ForEach::id_collision(items.iter().enumerate()), None);
+    }
+}
