@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 
-use outpost_migrate::exit_codes::{STEP_FAILED, SUCCESS, USAGE_OR_RUNBOOK};
+use outpost_migrate::exit_codes::{REFUSED, STEP_FAILED, SUCCESS, USAGE_OR_RUNBOOK};
 
 use crate::support::{Runbook, Test};
 
@@ -94,6 +94,26 @@ fn a_templated_for_each_is_bounded_before_it_is_built() {
 }
 
 #[test]
+fn a_template_that_builds_too_much_fails_its_step() {
+    // A 100 MB string, or a lazy list of 100 million items turned into data.
+    for (template, message) in [
+        ("{{ 'x' * 100000000 }}", "engine ran out of fuel"),
+        ("{{ [['x'] * 100000000] }}", "the value is too large"),
+    ] {
+        let t = Test::new().runbook(Runbook::minimal().phase(
+            1,
+            &format!(
+                "- id: big\n  http: {{ url: \"http://127.0.0.1:9/\", json: \"{template}\" }}\n"
+            ),
+        ));
+        t.run(&["phase", "1", "--force"])
+            .code(STEP_FAILED)
+            .stdout_has("big")
+            .stdout_has(message);
+    }
+}
+
+#[test]
 fn for_each_items_with_one_id_are_refused() {
     // `"1"` is named by itself, `1` by its position: both would be step `dup.1`, and the
     // second was skipped as already succeeded.
@@ -124,13 +144,15 @@ fn for_each_items_with_one_id_are_refused() {
 
 #[test]
 fn a_changed_item_is_refused_showing_the_item_and_two_different_hashes() {
-    let step = |n: u32| {
-        format!("- id: each\n  for_each: [{{ n: {n} }}]\n  shell: {{ command: 'true' }}\n")
-    };
-    let mut t = Test::new().runbook(Runbook::minimal().phase(1, &step(1)));
+    // The step's definition is the same; only the item its var yields changed, so the step's
+    // own hash (all that was shown) read the same twice.
+    let t = Test::new().runbook(Runbook::minimal().vars("  objs: [{ n: 1 }]\n").phase(
+        1,
+        "- id: each\n  for_each: \"{{ objs }}\"\n  shell: { command: 'true' }\n",
+    ));
     t.run(&["phase", "1", "--force"]).code(SUCCESS);
-    t.rewrite(Runbook::minimal().phase(1, &step(2)));
-    let run = t.run(&["phase", "1", "--force"]);
+    let run = t.run(&["phase", "1", "--force", "--var", r#"objs=[{"n": 2}]"#]);
+    run.code(REFUSED);
     let shown = run
         .stderr
         .split("`each.0` (ran as ")
