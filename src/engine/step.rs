@@ -272,7 +272,15 @@ impl Engine<'_> {
             }
         };
         for secret in step.kind.secrets(&spec) {
-            self.redactor.add(&secret);
+            if !self.redactor.add(&secret) {
+                self.emit(Event::Warning {
+                    message: format!(
+                        "step `{}` sends a credential shorter than {} characters, so it is not masked",
+                        ps.id,
+                        crate::secrets::MIN_SECRET_LEN
+                    ),
+                });
+            }
         }
         let description = self.redactor.redact(&step.kind.describe(&spec));
 

@@ -14,8 +14,9 @@ use crate::secrets::Redactor;
 /// bodies and deserialised outputs (a Scan's items) before the step that asked for them can
 /// register a secret among them, so `trace` is only ever the tool's own.
 const LIBRARY_CAP: LevelFilter = LevelFilter::DEBUG;
-/// Libraries that print message contents at lower levels: rmcp prints every tool result at
-/// `debug` and notifications at `info`; h2 prints every frame it sends and receives at `debug`.
+/// Libraries that print message contents below `trace`: rmcp prints the server's notifications
+/// at `info` and the answers it gives the server at `debug`; h2 prints every frame it sends and
+/// receives at `debug`.
 const TIGHTER_CAPS: &[(&str, LevelFilter)] =
     &[("rmcp", LevelFilter::WARN), ("h2", LevelFilter::INFO)];
 

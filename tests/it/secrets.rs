@@ -161,6 +161,41 @@ fn library_logs_at_the_highest_verbosity_never_print_a_response_body() {
 }
 
 #[test]
+fn mcp_client_logs_at_the_highest_verbosity_never_print_a_tool_result() {
+    // MCPify's stand-in echoes the dispatch's agent in its result; the step captures it as a
+    // secret only once the result has arrived.
+    let server = Server::start();
+    let secret = "agent_Secr3t_0123456789";
+    let config = "config.ts";
+    let t = Test::new()
+        .env("OUTPOST_API_KEY", KEY)
+        .env("AWS_REGION", "us-east-1");
+    std::fs::write(
+        t.path(config),
+        format!(
+            "export const outpostConfig = {{\n  provider: 'http',\n  endpoint: '{}',\n}};\n",
+            server.url
+        ),
+    )
+    .unwrap();
+    let command = format!(
+        "python3 {}/rehearsal/mcpify.py --stdio --config {}",
+        env!("CARGO_MANIFEST_DIR"),
+        t.path(config).display()
+    );
+    let t = t.runbook(Runbook::minimal().phase(
+        1,
+        &format!(
+            "- id: dispatch\n  mcp: {{ command: \"{command}\", tool: outpost_dispatch, arguments: {{ agent: {secret}, task: hi }} }}\n  secret: true\n  capture: {{ agent: data.agent }}\n"
+        ),
+    ));
+    let run = t.run(&["phase", "1", "--force", "-vvv"]);
+    run.code(SUCCESS).stdout_has("✔ dispatch");
+    assert_eq!(server.count("POST", "/dispatch"), 1);
+    assert_hidden(&everything(&t, &run), secret);
+}
+
+#[test]
 fn the_command_line_is_redacted_in_the_lock_the_audit_log_and_run_started() {
     let t = Test::new()
         .env("OUTPOST_API_KEY", KEY)
