@@ -101,11 +101,20 @@ impl Redactor {
     pub fn add_value(&self, value: &Value) -> bool {
         match value {
             Value::String(s) => self.add(s),
-            Value::Array(items) => items.iter().fold(true, |ok, v| self.add_value(v) && ok),
-            Value::Object(map) => map.values().fold(true, |ok, v| self.add_value(v) && ok),
+            Value::Array(items) => self.add_all(items.iter()),
+            Value::Object(map) => self.add_all(map.values()),
             Value::Number(n) => self.add(&n.to_string()),
             _ => true,
         }
+    }
+
+    /// Registers every value, each one even after one too short.
+    fn add_all<'a>(&self, values: impl Iterator<Item = &'a Value>) -> bool {
+        let mut all = true;
+        for v in values {
+            all &= self.add_value(v);
+        }
+        all
     }
 }
 

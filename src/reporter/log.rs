@@ -90,3 +90,19 @@ impl<'a> MakeWriter<'a> for RedactingStderr {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::filter;
+
+    #[test]
+    fn libraries_never_log_at_trace_whatever_v_says() {
+        let directives = filter(3, false).to_string();
+        let has = |d: &str| directives.split(',').any(|x| x == d);
+        assert!(has("debug"), "{directives}");
+        assert!(has("outpost_migrate=trace"), "{directives}");
+        assert!(has("rmcp=warn"), "{directives}");
+        let quiet = filter(3, true).to_string();
+        assert!(quiet.split(',').all(|d| d.ends_with("error")), "{quiet}");
+    }
+}
