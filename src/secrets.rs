@@ -149,7 +149,7 @@ fn mask_at_cuts(text: &str, forms: &[String]) -> String {
         let after_cut = !first;
         let before_cut = pieces.peek().is_some();
         first = false;
-        let mut start = String::new();
+        let mut start = "";
         if after_cut {
             let n = forms
                 .iter()
@@ -157,7 +157,7 @@ fn mask_at_cuts(text: &str, forms: &[String]) -> String {
                 .max()
                 .unwrap_or(0);
             if n > 0 {
-                start.push_str(MASK);
+                start = MASK;
                 piece = &piece[n..];
             }
         }
@@ -173,7 +173,7 @@ fn mask_at_cuts(text: &str, forms: &[String]) -> String {
                 end = MASK;
             }
         }
-        out.push_str(&start);
+        out.push_str(start);
         out.push_str(piece);
         out.push_str(end);
         if before_cut {
