@@ -290,14 +290,10 @@ fn scalar_text(v: &Value) -> Option<String> {
     }
 }
 
-/// A value shortened for a one-line message.
+/// A value shortened for a one-line message; the cut is marked so that redaction masks any
+/// piece of a secret it leaves.
 pub fn short(v: &Value) -> String {
-    let s = v.to_string();
-    if s.chars().count() > 120 {
-        format!("{}…", s.chars().take(120).collect::<String>())
-    } else {
-        s
-    }
+    crate::secrets::head(&v.to_string(), 120)
 }
 
 #[cfg(test)]

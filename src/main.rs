@@ -18,19 +18,28 @@ fn main() {
     std::process::exit(code);
 }
 
-fn run(settings: settings::Settings) -> i32 {
+fn run(mut settings: settings::Settings) -> i32 {
     // Test builds read crash points from FAILPOINTS (see engine/crash.rs).
     #[cfg(feature = "failpoints")]
     let _failpoints = fail::FailScenario::setup();
     let redactor = Arc::new(secrets::Redactor::new());
-    for secret in &settings.secret_env {
-        redactor.add(secret);
+    for (name, secret) in &settings.secret_env {
+        if !redactor.add(secret) {
+            eprintln!(
+                "warning: {name} is shorter than {} characters, so it is not masked in output",
+                secrets::MIN_SECRET_LEN
+            );
+        }
     }
+    // The command line goes to the lock, the audit log and `run_started`: a `--var` may
+    // carry a secret (`--var key=$OUTPOST_API_KEY`).
+    settings.command_line = redactor.redact(&settings.command_line);
     reporter::log::init(settings.verbose, settings.quiet, redactor.clone());
     if settings.show_settings {
+        let shown = serde_json::to_value(&settings).unwrap_or_default();
         println!(
             "{}",
-            serde_json::to_string_pretty(&settings).unwrap_or_default()
+            serde_json::to_string_pretty(&redactor.redact_value(&shown)).unwrap_or_default()
         );
         return exit_codes::SUCCESS;
     }

@@ -56,12 +56,13 @@ pub struct Settings {
     /// The environment as templates see it (`env.NAME`); never printed.
     #[serde(skip)]
     pub env: BTreeMap<String, String>,
-    /// Environment values that are secrets and must be redacted.
+    /// Environment variables whose values are secrets and must be redacted: name, value.
     #[serde(skip)]
-    pub secret_env: Vec<String>,
+    pub secret_env: Vec<(String, String)>,
     pub user: String,
     pub host: String,
-    /// The command as typed, recorded in the lock and audit log.
+    /// The command as typed, recorded in the lock and audit log (redacted once the secrets
+    /// are known, in `main`).
     pub command_line: String,
     pub show_settings: bool,
 }
@@ -165,9 +166,8 @@ pub fn resolve(
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     let secret_env = SECRET_ENV
         .iter()
-        .filter_map(|k| env.get(*k))
-        .filter(|v| !v.is_empty())
-        .cloned()
+        .filter_map(|k| env.get(*k).map(|v| (k.to_string(), v.clone())))
+        .filter(|(_, v)| !v.is_empty())
         .collect();
     Ok(Settings {
         action,

@@ -69,21 +69,21 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
         } else {
             "in progress"
         };
-        units.push(json!({"unit": unit.unit.key.slug(), "title": unit.unit.title, "status": unit_status, "steps": steps}));
+        // Redacted whole, before anything is cut or wrapped into a table: titles and
+        // messages may hold a secret a `--var` or `env` put there.
+        units.push(redactor.redact_value(&json!({"unit": unit.unit.key.slug(), "title": unit.unit.title, "status": unit_status, "steps": steps})));
     }
 
     if settings.output == OutputFormat::Json {
-        term.out(
-            &json!({
-                "state_dir": settings.state_dir.display().to_string(),
-                "serial": state.as_ref().map(|s| s.serial),
-                "updated_at": state.as_ref().map(|s| s.updated_at),
-                "operator": state.as_ref().and_then(|s| s.operator.clone()),
-                "lock": lock,
-                "units": units,
-            })
-            .to_string(),
-        );
+        let doc = json!({
+            "state_dir": settings.state_dir.display().to_string(),
+            "serial": state.as_ref().map(|s| s.serial),
+            "updated_at": state.as_ref().map(|s| s.updated_at),
+            "operator": state.as_ref().and_then(|s| s.operator.clone()),
+            "lock": lock,
+            "units": units,
+        });
+        term.out(&redactor.redact_value(&doc).to_string());
         return Ok(exit_codes::SUCCESS);
     }
 
@@ -92,18 +92,19 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
             "no run has been recorded in {} yet",
             settings.state_dir.display()
         )),
-        Some(s) => term.out(&format!(
+        Some(s) => term.out(&redactor.redact(&format!(
             "state in {} · serial {} · updated {} by {}",
             settings.state_dir.display(),
             s.serial,
             s.updated_at,
             s.operator.as_deref().unwrap_or("unknown")
-        )),
+        ))),
     }
     if let Some(l) = &lock {
         term.out(&format!(
-            "{} {l}",
-            term.style("locked:", console::Style::new().yellow().bold())
+            "{} {}",
+            term.style("locked:", console::Style::new().yellow().bold()),
+            redactor.redact(&l.to_string())
         ));
     }
     for unit in &units {

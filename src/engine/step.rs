@@ -11,9 +11,9 @@ use super::crash;
 use super::plan::{PlanStep, context};
 use super::run::Engine;
 use crate::events::{Event, Outcome, StepReport};
-use crate::expect::short;
 use crate::kinds::{Access, KindFailure, StepRef};
 use crate::runbook::{InDoubt, Reverts, UnitKey};
+use crate::secrets::Redactor;
 use crate::state::{StateError, StepState, StepStatus};
 use crate::template;
 
@@ -158,7 +158,7 @@ impl Engine<'_> {
                 .captures
                 .values()
                 .next()
-                .map(|v| self.redactor.redact(&short(v)));
+                .map(|v| short_value(v, self.redactor));
             return Ok(self.finish(r, Some(format!("already succeeded{when}"))));
         }
 
@@ -237,6 +237,7 @@ impl Engine<'_> {
                 .await
         {
             let saved = if step.secret {
+                self.warn_unmasked(ps, &captured);
                 BTreeMap::new()
             } else {
                 captured.clone()
@@ -271,7 +272,15 @@ impl Engine<'_> {
             }
         };
         for secret in step.kind.secrets(&spec) {
-            self.redactor.add(&secret);
+            if !self.redactor.add(&secret) {
+                self.emit(Event::Warning {
+                    message: format!(
+                        "step `{}` sends a credential shorter than {} characters, so it is not masked",
+                        ps.id,
+                        crate::secrets::MIN_SECRET_LEN
+                    ),
+                });
+            }
         }
         let description = self.redactor.redact(&step.kind.describe(&spec));
 
@@ -441,7 +450,7 @@ impl Engine<'_> {
             }
         }
         if step.secret {
-            captured.values().for_each(|v| self.redactor.add_value(v));
+            self.warn_unmasked(ps, &captured);
         }
         if found.is_none() {
             found = captured.values().next().cloned();
@@ -491,7 +500,7 @@ impl Engine<'_> {
                 };
                 self.redactor.redact(text.trim_end())
             });
-        r.found = found.map(|v| self.redactor.redact(&short_value(&v)));
+        r.found = found.map(|v| short_value(&v, self.redactor));
         Ok(self.finish(r, again))
     }
 
@@ -550,7 +559,10 @@ impl Engine<'_> {
                     humantime::format_duration(step.timeout)
                 ))),
                 Ok(Err(f)) => Err(f),
-                Ok(Ok(output)) => self.judge(ps, &output, ctx).map(|()| output),
+                Ok(Ok(output)) => {
+                    self.register_secret_captures(ps, &step.capture, &output);
+                    self.judge(ps, &output, ctx).map(|()| output)
+                }
             };
             match result {
                 Ok(output) => {
@@ -615,6 +627,8 @@ impl Engine<'_> {
                 .await
                 .map_err(|_| "the probe timed out".to_string())?
                 .map_err(|f| f.message)?;
+        // What the probe captures stands for the step's captures: as secret as they are.
+        self.register_secret_captures(ps, &probe.capture, &output);
         for e in &probe.expect {
             e.check(&output, ctx)?;
         }
@@ -626,6 +640,40 @@ impl Engine<'_> {
                 v => Ok((name.clone(), v)),
             })
             .collect()
+    }
+
+    /// A secret step's captures are masked as soon as its output exists: before `until`,
+    /// `expect`, `show` or a probe judge it, and before anything about it is printed or saved.
+    fn register_secret_captures(
+        &self,
+        ps: &PlanStep<'_>,
+        capture: &[(String, crate::query::Query)],
+        output: &Value,
+    ) {
+        if !ps.step.secret {
+            return;
+        }
+        for (_, query) in capture {
+            if let Ok(v) = query.search(output) {
+                self.redactor.add_value(&v);
+            }
+        }
+    }
+
+    /// Registers a secret step's captures; one too short to be masked is shown as it is, and
+    /// a warning says so.
+    fn warn_unmasked(&self, ps: &PlanStep<'_>, captured: &BTreeMap<String, Value>) {
+        for (name, v) in captured {
+            if !self.redactor.add_value(v) {
+                self.emit(Event::Warning {
+                    message: format!(
+                        "capture `{name}` of step `{}` is shorter than {} characters, so it is not masked",
+                        ps.id,
+                        crate::secrets::MIN_SECRET_LEN
+                    ),
+                });
+            }
+        }
     }
 
     /// `until` (polling) then `expect`; both failing are retryable while attempts remain.
@@ -791,17 +839,15 @@ fn retry_schedule(
     Ok((attempts, interval))
 }
 
-/// A found value on one line: strings without quotes, trailing newlines or line breaks.
-fn short_value(v: &Value) -> String {
+/// A found value on one line: strings without quotes, trailing newlines or line breaks. It is
+/// redacted whole before it is put on one line and cut, so neither hides a secret from it.
+fn short_value(v: &Value, redactor: &Redactor) -> String {
     match v {
         Value::String(s) => {
-            let line = s.split_whitespace().collect::<Vec<_>>().join(" ");
-            if line.chars().count() > 120 {
-                format!("{}…", line.chars().take(120).collect::<String>())
-            } else {
-                line
-            }
+            let redacted = redactor.redact(s);
+            let line = redacted.split_whitespace().collect::<Vec<_>>().join(" ");
+            crate::secrets::head(&line, 120)
         }
-        other => short(other),
+        other => crate::secrets::head(&redactor.redact(&other.to_string()), 120),
     }
 }

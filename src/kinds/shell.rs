@@ -74,15 +74,8 @@ impl StepKind for Shell {
             let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
             let code = out.status.code().unwrap_or(-1);
             if !out.status.success() {
-                let tail: String = stderr
-                    .trim()
-                    .chars()
-                    .rev()
-                    .take(STDERR_TAIL)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect();
+                // Marked where it is cut: redaction masks what is left of a secret there.
+                let tail = crate::secrets::tail(stderr.trim(), STDERR_TAIL);
                 let detail = if tail.is_empty() {
                     String::new()
                 } else {

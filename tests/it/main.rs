@@ -13,4 +13,5 @@ mod output;
 mod rehearsal;
 mod resume;
 mod runbook_errors;
+mod secrets;
 mod state_lock;

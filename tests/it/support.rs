@@ -360,6 +360,13 @@ impl Server {
                     axum::Json(json!({"value": s.counter.fetch_add(1, Ordering::SeqCst) + 1}))
                 }),
             )
+            // Answers 400 with the JSON it was sent: an error body the test chooses.
+            .route(
+                "/echo",
+                post(|axum::Json(body): axum::Json<Value>| async move {
+                    (StatusCode::BAD_REQUEST, axum::Json(body))
+                }),
+            )
             .route(
                 "/fail",
                 get(|| async { (StatusCode::BAD_GATEWAY, "bad gateway") }),
