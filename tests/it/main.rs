@@ -7,6 +7,7 @@ mod aws;
 mod bad_runbooks;
 #[cfg(feature = "failpoints")]
 mod crash;
+mod dry_run;
 mod kinds;
 mod output;
 mod rehearsal;
