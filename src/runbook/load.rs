@@ -1098,8 +1098,10 @@ fn load_step(
     let access = match env.mutates {
         Some(true) => Access::Mutating,
         Some(false) => {
+            // The step is whole otherwise: it stays in the model so that the steps referring
+            // to it (captures, `reverts`) do not report problems of their own.
             if let Some(why) = kind.writes_by_nature(&spec) {
-                fail(refuse_declared_read_only(cx, node, &sid, &why));
+                diags.push(refuse_declared_read_only(cx, node, &sid, &why));
             }
             Access::ReadOnly
         }

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use outpost_migrate::exit_codes::{SUCCESS, USAGE_OR_RUNBOOK};
+use outpost_migrate::exit_codes::{SETUP, SUCCESS, USAGE_OR_RUNBOOK};
 use serde_json::json;
 
 use crate::support::{Moto, Runbook, Server, Test};
@@ -44,7 +44,9 @@ fn refused_at(t: &Test, location: &str, why: &str) {
     run.code(USAGE_OR_RUNBOOK)
         .stderr_has("`mutates: false` on a step that writes")
         .stderr_has(why)
-        .stderr_has("hint: a dry run runs read-only steps");
+        .stderr_has("hint: a dry run runs read-only steps")
+        // Only the step's own problem: it is not dropped, so nothing cascades from it.
+        .stderr_has("the runbook is invalid: 1 problem found");
     let located = format!("{}/{location}", t.runbook_dir().display());
     run.stderr_has(&located);
 }
@@ -183,6 +185,17 @@ fn templates_see_the_run_and_its_private_scratch_directory_which_is_removed() {
         .code(SUCCESS)
         .stdout_has("real");
     assert_eq!(scratch_dirs(&tmp), Vec::<String>::new(), "left behind");
+}
+
+#[test]
+fn no_scratch_directory_is_a_setup_error_before_any_step() {
+    let t = Test::new()
+        .env("TMPDIR", "/nonexistent/outpost-migrate-test")
+        .runbook(Runbook::minimal().phase(1, "- id: mark\n  shell: { command: \"touch ran\" }\n"));
+    t.run(&["phase", "1", "--force"])
+        .code(SETUP)
+        .stderr_has("cannot create the run's scratch directory");
+    assert!(!t.path("ran").exists());
 }
 
 #[test]
