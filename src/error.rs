@@ -15,6 +15,9 @@ pub enum Error {
     Usage(String),
     #[error("refused: {0}")]
     Refused(String),
+    /// The environment is broken (the temporary directory cannot be written...): exit 3.
+    #[error("{0}")]
+    Setup(String),
     #[error(transparent)]
     State(#[from] StateError),
 }
@@ -24,6 +27,7 @@ impl Error {
         match self {
             Error::Runbook(_) | Error::Plan(_) | Error::Usage(_) => exit_codes::USAGE_OR_RUNBOOK,
             Error::Refused(_) | Error::State(_) => exit_codes::REFUSED,
+            Error::Setup(_) => exit_codes::SETUP,
         }
     }
 }

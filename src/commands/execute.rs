@@ -108,9 +108,13 @@ pub fn run(
         prompter: term.clone(),
         aws: AwsContext::new(settings.aws.profile.clone(), settings.aws.region.clone()),
     };
+    // Dropped at the end of this function, after the runtime has stopped every step: the
+    // directory and what steps wrote in it are removed.
+    let scratch = scratch_dir()?;
     let options = EngineOptions {
         command: settings.command_line.clone(),
         dry_run: settings.dry_run,
+        scratch_dir: scratch.path().to_owned(),
         yes: settings.yes,
         approve: settings.approve.clone(),
         overrides: settings.overrides.clone(),
@@ -150,4 +154,14 @@ pub fn run(
     // Child processes of timed-out steps are killed on drop; do not wait for stragglers.
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(outcome.exit_code)
+}
+
+/// The run's private scratch directory, under the system's temporary directory (`TMPDIR`):
+/// created 0700, so no other user can read a plan written there or swap what a step reads.
+fn scratch_dir() -> Result<tempfile::TempDir, Error> {
+    tempfile::Builder::new()
+        .prefix("outpost-migrate-run-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir()
+        .map_err(|e| Error::Setup(format!("cannot create the run's scratch directory: {e}")))
 }

@@ -14,6 +14,9 @@ use crate::state::local::LocalStore;
 use crate::state::{StateStore, StepStatus};
 use crate::template;
 
+/// What `plan` shows for `run.scratch_dir`, which each run creates afresh.
+const SCRATCH_PLACEHOLDER: &str = "<run scratch dir>";
+
 pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<i32, Error> {
     let runbook = super::load(settings)?;
     let target = settings.target.unwrap_or(Target::All);
@@ -27,6 +30,8 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
         let mut steps = Vec::new();
         for ps in &unit.steps {
             let ctx = plan::context(&plan.vars, &captures, &settings.env, ps.item.as_ref(), None);
+            // The scratch directory exists only while a run runs.
+            let ctx = plan::with_run(ctx, settings.dry_run, SCRATCH_PLACEHOLDER);
             // A step whose inputs need captures not made yet is shown with its templates.
             let spec = template::render_value(&ps.step.spec, &ctx)
                 .unwrap_or_else(|_| ps.step.spec.clone());
@@ -49,6 +54,7 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
                 "title": redactor.redact(&ps.title),
                 "kind": ps.step.kind.name(),
                 "access": ps.step.access,
+                "read_only_declared": ps.step.read_only_declared(),
                 "approval": ps.step.approval,
                 "optional": ps.step.optional,
                 "in_doubt": ps.step.in_doubt().describe(),
@@ -115,6 +121,10 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
                 }
             };
             let mut flags = Vec::new();
+            // A dry run runs it on the runbook's word alone.
+            if s["read_only_declared"] == true {
+                flags.push("read-only (declared)".to_string());
+            }
             if s["approval"] == true {
                 flags.push("needs approval".to_string());
             }

@@ -161,6 +161,14 @@ pub fn context(
     minijinja::Value::from(minijinja::value::Serde(&ctx))
 }
 
+/// Adds `run` to a template context: `run.dry_run`, and `run.scratch_dir`, the run's private
+/// directory (a dry run's terraform writes there, not in the operator's module directory).
+pub fn with_run(ctx: minijinja::Value, dry_run: bool, scratch_dir: &str) -> minijinja::Value {
+    let run = serde_json::json!({ "dry_run": dry_run, "scratch_dir": scratch_dir });
+    let run = minijinja::Value::from(minijinja::value::Serde(&run));
+    minijinja::context! { run, ..ctx }
+}
+
 /// `attempt`: when the step's current attempt began (whole seconds, rounded down). What a
 /// step creates can carry it, so that its `verify` probe finds what that attempt made.
 fn attempt_value(at: jiff::Timestamp) -> Value {

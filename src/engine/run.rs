@@ -24,6 +24,9 @@ use crate::state::{AuditRecord, State, StateError, StateStore, StepStatus};
 pub struct EngineOptions {
     pub command: String,
     pub dry_run: bool,
+    /// A private directory of this run (0700, removed when it ends), which templates see as
+    /// `run.scratch_dir`: where a dry run's terraform writes instead of the module directory.
+    pub scratch_dir: std::path::PathBuf,
     pub yes: bool,
     pub approve: BTreeSet<String>,
     pub overrides: Overrides,

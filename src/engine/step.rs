@@ -8,7 +8,7 @@ use backon::BackoffBuilder;
 use serde_json::Value;
 
 use super::crash;
-use super::plan::{PlanStep, context};
+use super::plan::{PlanStep, context, with_run};
 use super::run::Engine;
 use crate::events::{Event, Outcome, StepReport};
 use crate::kinds::{Access, KindFailure, StepRef};
@@ -95,19 +95,24 @@ impl Engine<'_> {
     }
 
     /// The template context of a step: vars, the captures made so far, `env`, its `item`,
-    /// and `attempt` (when the attempt began).
+    /// `attempt` (when the attempt began) and `run` (`dry_run`, `scratch_dir`).
     fn step_context(&self, ps: &PlanStep<'_>, attempt: jiff::Timestamp) -> minijinja::Value {
         let captures = self
             .captures
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        context(
+        let ctx = context(
             &self.plan.vars,
             &captures,
             self.env,
             ps.item.as_ref(),
             Some(attempt),
+        );
+        with_run(
+            ctx,
+            self.opts.dry_run,
+            &self.opts.scratch_dir.display().to_string(),
         )
     }
 

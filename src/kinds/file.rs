@@ -88,6 +88,13 @@ impl StepKind for File {
         Access::Mutating
     }
 
+    fn writes_by_nature(&self, spec: &Value) -> Option<String> {
+        Some(match spec.get("restore") {
+            Some(_) => "a `file` restore writes the file back".into(),
+            None => "a `file` step edits a file".into(),
+        })
+    }
+
     /// An edit keeps the first backup (the original) and applies edits that no longer match
     /// as no-ops; a restore writes the same bytes again.
     fn idempotent(&self, _spec: &Value) -> bool {

@@ -73,6 +73,23 @@ fn get() -> String {
     "GET".into()
 }
 
+/// The methods RFC 9110 calls safe: they only read.
+const SAFE_METHODS: [&str; 3] = ["GET", "HEAD", "OPTIONS"];
+
+/// Why the step's method may change something, unless it is a safe one. A templated method
+/// counts too: nothing vouches for what it renders to.
+fn unsafe_method(spec: &Value) -> Option<String> {
+    let method = spec.get("method").and_then(Value::as_str).unwrap_or("GET");
+    if crate::template::is_template(method) {
+        return Some(format!(
+            "its method `{method}` is a template, which may render to one that changes something"
+        ));
+    }
+    let method = method.to_ascii_uppercase();
+    (!SAFE_METHODS.contains(&method.as_str()))
+        .then(|| format!("an HTTP {method} asks the server to change something"))
+}
+
 impl StepKind for Http {
     fn name(&self) -> &'static str {
         "http"
@@ -91,16 +108,15 @@ impl StepKind for Http {
     }
 
     fn access(&self, spec: &Value) -> Access {
-        let method = spec
-            .get("method")
-            .and_then(Value::as_str)
-            .unwrap_or("GET")
-            .to_ascii_uppercase();
-        if method == "GET" || method == "HEAD" {
+        if unsafe_method(spec).is_none() {
             Access::ReadOnly
         } else {
             Access::Mutating
         }
+    }
+
+    fn writes_by_nature(&self, spec: &Value) -> Option<String> {
+        unsafe_method(spec)
     }
 
     fn describe(&self, spec: &Value) -> String {
@@ -225,4 +241,35 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_safe_methods_read() {
+        for method in ["GET", "head", "OPTIONS"] {
+            let spec = json!({"method": method, "url": "http://x"});
+            assert_eq!(Http.access(&spec), Access::ReadOnly, "{method}");
+            assert_eq!(Http.writes_by_nature(&spec), None, "{method}");
+        }
+        assert_eq!(Http.access(&json!({"url": "http://x"})), Access::ReadOnly);
+        for method in ["POST", "put", "DELETE", "PATCH"] {
+            let spec = json!({"method": method, "url": "http://x"});
+            assert_eq!(Http.access(&spec), Access::Mutating, "{method}");
+            assert!(Http.writes_by_nature(&spec).is_some(), "{method}");
+        }
+    }
+
+    #[test]
+    fn a_templated_method_is_never_vouched_for() {
+        let spec = json!({"method": "{{ verb }}", "url": "http://x"});
+        assert_eq!(Http.access(&spec), Access::Mutating);
+        assert!(
+            Http.writes_by_nature(&spec)
+                .unwrap()
+                .contains("is a template")
+        );
+    }
 }

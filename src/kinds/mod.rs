@@ -133,6 +133,13 @@ pub trait StepKind: Send + Sync {
     fn check(&self, spec: &Value) -> Result<(), SpecError>;
     /// What the step does to the world, before `mutates:` overrides it.
     fn access(&self, spec: &Value) -> Access;
+    /// Why the step is a write by its very nature, which `mutates: false` cannot vouch away
+    /// (a dry run would run it): a file edit, a POST, an AWS call that is not a read. `None`
+    /// for kinds that may be read-only or not depending on what they run (`shell`, `mcp`),
+    /// whose author may declare them read-only.
+    fn writes_by_nature(&self, _spec: &Value) -> Option<String> {
+        None
+    }
     /// Whether running the step twice has the effect of running it once, before
     /// `idempotent:` overrides it.
     fn idempotent(&self, _spec: &Value) -> bool {

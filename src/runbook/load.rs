@@ -30,6 +30,9 @@ const LEVELS: [u8; 3] = [1, 2, 3];
 const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// What templates see of the run itself (`run.dry_run`, `run.scratch_dir`).
+const RUN_FIELDS: [&str; 2] = ["dry_run", "scratch_dir"];
+
 /// The fields every step may have besides its kind.
 pub const ENVELOPE: &[&str] = &[
     "id",
@@ -1101,7 +1104,14 @@ fn load_step(
     }
     let access = match env.mutates {
         Some(true) => Access::Mutating,
-        Some(false) => Access::ReadOnly,
+        Some(false) => {
+            // The step is whole otherwise: it stays in the model so that the steps referring
+            // to it (captures, `reverts`) do not report problems of their own.
+            if let Some(why) = kind.writes_by_nature(&spec) {
+                diags.push(refuse_declared_read_only(cx, node, &sid, &why));
+            }
+            Access::ReadOnly
+        }
         None => kind.access(&spec),
     };
     let idempotent = env.idempotent.unwrap_or_else(|| kind.idempotent(&spec));
@@ -1197,6 +1207,17 @@ fn item_is_template(item: &Value) -> bool {
         Value::Object(map) => map.values().any(item_is_template),
         _ => false,
     }
+}
+
+/// `mutates: false` on a step that writes by its nature would make a dry run run it.
+fn refuse_declared_read_only(cx: &FileCx, node: &Node, step: &str, why: &str) -> Diagnostic {
+    let loc = node.entry("mutates").map_or(node.loc, |(k, _)| k.loc);
+    cx.diag(
+        loc,
+        format!("`mutates: false` on a step that writes: {why}"),
+    )
+    .step(Some(step))
+    .hint("a dry run runs read-only steps, so only a `shell` or `mcp` step may declare itself read-only; remove `mutates: false`, or read with a GET or a Describe/List/Get call instead")
 }
 
 fn parse_expectations(
@@ -1332,6 +1353,7 @@ fn validate_references(
                 for r in refs {
                     let name = r.root.as_str();
                     let known = (name == "env" || name == "attempt") && !r.path.is_empty()
+                        || name == "run" && RUN_FIELDS.contains(&r.path.as_str())
                         || name == "item" && step.for_each.is_some()
                         || var_names.contains(name);
                     if known {
@@ -1360,6 +1382,10 @@ fn validate_references(
                         None if name == "attempt" => {
                             d.hint("write `attempt.started_at` or `attempt.started_epoch`")
                         }
+                        None if name == "run" => d.hint(format!(
+                            "`run` has {}",
+                            RUN_FIELDS.map(|f| format!("`run.{f}`")).join(" and ")
+                        )),
                         None => {
                             let mut names: Vec<&str> = var_names.iter().copied().collect();
                             names.extend(available.iter().map(String::as_str));

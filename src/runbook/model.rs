@@ -223,6 +223,12 @@ impl Step {
             Access::Mutating => InDoubt::Operator,
         }
     }
+
+    /// Read-only only because its author says so (`mutates: false` on a `shell` or `mcp`
+    /// step): what a dry run runs on the runbook's word, which `plan` points out.
+    pub fn read_only_declared(&self) -> bool {
+        self.access == Access::ReadOnly && self.kind.access(&self.spec) != Access::ReadOnly
+    }
 }
 
 impl fmt::Debug for Step {

@@ -246,8 +246,22 @@ fn a_dry_run_of_the_migration_and_of_rollback_3_changes_nothing() {
         read("control-plane.log"),
         read("mcpify-calls.log"),
     );
+    // rehearse.py copies rehearsal/terraform (without terraform's own files); the dry run's
+    // init, plan and show leave that copy as it was.
+    let module = crate::dry_run::tree(std::path::Path::new(&format!("{dir}/terraform")));
+    let source = crate::dry_run::tree(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rehearsal/terraform"),
+    )
+    .into_iter()
+    .filter(|(p, _)| {
+        let name = p.to_string_lossy();
+        !name.contains(".terraform") && !name.contains("tfstate") && !name.ends_with(".plan")
+    })
+    .collect();
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(code, 0, "{out}");
+    has(&out, "✔ Plan ALB deployment (module.alb)");
+    assert_eq!(module, source, "the dry run wrote in the terraform module");
     has(&out, "✔ run (dry run) succeeded");
     has(&out, "○ Scale down outpost-control-plane to 0 tasks");
     // Read-only checks really ran against the emulator...

@@ -210,16 +210,22 @@ impl StepKind for Aws {
     }
 
     fn access(&self, spec: &Value) -> Access {
+        if self.writes_by_nature(spec).is_none() {
+            Access::ReadOnly
+        } else {
+            Access::Mutating
+        }
+    }
+
+    fn writes_by_nature(&self, spec: &Value) -> Option<String> {
         let op = spec
             .get("operation")
             .and_then(Value::as_str)
             .map(canonical_operation)
             .unwrap_or_default();
-        if is_read_only(&op) {
-            Access::ReadOnly
-        } else {
-            Access::Mutating
-        }
+        (!is_read_only(&op)).then(|| {
+            format!("`{op}` is not a read (reads are Describe*, List*, Get*, Lookup*, Head*, Filter*, Scan)")
+        })
     }
 
     fn describe(&self, spec: &Value) -> String {
@@ -355,6 +361,16 @@ mod tests {
         assert_eq!(
             Aws.access(&json!({"service": "ssm", "operation": "send-command"})),
             Access::Mutating
+        );
+        let change = json!({"service": "route53", "operation": "change-resource-record-sets"});
+        assert!(
+            Aws.writes_by_nature(&change)
+                .unwrap()
+                .contains("`ChangeResourceRecordSets` is not a read")
+        );
+        assert_eq!(
+            Aws.writes_by_nature(&json!({"service": "dynamodb", "operation": "Scan"})),
+            None
         );
     }
 }
