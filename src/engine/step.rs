@@ -393,7 +393,7 @@ impl Engine<'_> {
                     unit,
                     ps,
                     StepStatus::Failed,
-                    attempts_before + attempts,
+                    attempts_before.saturating_add(attempts),
                     BTreeMap::new(),
                     Some(f.message.clone()),
                 )?;
@@ -474,7 +474,7 @@ impl Engine<'_> {
             unit,
             ps,
             StepStatus::Succeeded,
-            attempts_before + attempts,
+            attempts_before.saturating_add(attempts),
             saved,
             again.clone(),
         )?;

@@ -12,4 +12,5 @@ mod output;
 mod rehearsal;
 mod resume;
 mod runbook_errors;
+mod state_dir;
 mod state_lock;
