@@ -106,7 +106,7 @@ pub fn ensure_backup_dir(dir: &Path) -> Result<(), StateError> {
         Ok(meta) if meta.uid() != effective_uid() => Err(unsafe_path(
             dir,
             format!("it is owned by uid {}, not by you", meta.uid()),
-            format!("move it out of the way, or `chown -R` it to yourself"),
+            "move it out of the way, or `chown -R` it to yourself".into(),
         )),
         Ok(_) => {
             fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| io(dir, e))

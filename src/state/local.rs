@@ -465,6 +465,61 @@ mod tests {
     }
 
     #[test]
+    fn a_save_checks_the_serial_it_remembers_and_sees_an_outside_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path().join("s"));
+        let mut state = State::new("rb");
+        store.save(&mut state).unwrap();
+        store.save(&mut state).unwrap();
+        // What the next save compares with is in memory, stamped with the file as written:
+        // checking it costs a stat, not a read of the whole file.
+        let path = dir.path().join("s/state.json");
+        let known = store.known.lock().unwrap().unwrap();
+        assert_eq!(known.serial, 2);
+        assert_eq!(
+            known.stamp,
+            Stamp::of(&fs::symlink_metadata(&path).unwrap())
+        );
+        // Another writer's version of the file has another stamp, so it is read and refused.
+        let mut theirs = state.clone();
+        theirs.serial = 7;
+        fs::write(&path, serde_json::to_vec(&theirs).unwrap()).unwrap();
+        assert!(matches!(
+            store.save(&mut state),
+            Err(StateError::Stale {
+                expected: 2,
+                found: 7
+            })
+        ));
+        assert_eq!(
+            state.serial, 2,
+            "a refused save leaves the serial as it was"
+        );
+    }
+
+    #[test]
+    fn a_serial_that_cannot_be_counted_on_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        let mut state = State::new("rb");
+        state.serial = u64::MAX;
+        fs::write(
+            dir.path().join("state.json"),
+            serde_json::to_vec(&state).unwrap(),
+        )
+        .unwrap();
+        let err = store.load().unwrap_err().to_string();
+        assert!(
+            err.contains("serial 18446744073709551615 is beyond"),
+            "{err}"
+        );
+        assert!(matches!(
+            store.save(&mut state),
+            Err(StateError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
     fn old_format_is_refused_clearly() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(

@@ -84,6 +84,7 @@ fn a_state_directory_writable_by_group_or_others_is_refused() {
             "a step ran in a {mode:o} state directory"
         );
         t.run(&["status"]).code(REFUSED).stderr_has("chmod go-w");
+        t.run(&["plan"]).code(REFUSED).stderr_has("chmod go-w");
         t.run(&["phase", "1", "--force", "--dry-run"])
             .code(REFUSED)
             .stderr_has("chmod go-w");
