@@ -123,13 +123,22 @@ pub fn ensure_backup_dir(dir: &Path) -> Result<(), StateError> {
     }
 }
 
-/// Refuses a symbolic link at `path` up front, so that a run stops before its first step
-/// rather than at its first write ([`open`] refuses it again at the write itself).
-pub fn refuse_symlink(path: &Path) -> Result<(), StateError> {
+/// Refuses a link (symbolic or hard) at `path` up front, so that a run stops before its first
+/// step rather than at its first write ([`open`] refuses it again at the write itself).
+pub fn refuse_link(path: &Path) -> Result<(), StateError> {
     match fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_symlink() => Err(symlink(path)),
+        Ok(meta) if meta.nlink() > 1 && !meta.is_dir() => Err(hard_link(path, meta.nlink())),
         _ => Ok(()),
     }
+}
+
+fn hard_link(path: &Path, names: u64) -> StateError {
+    unsafe_path(
+        path,
+        format!("it has {names} names (hard links); a write to it would change another file"),
+        format!("remove it (`rm {}`) and run again", path.display()),
+    )
 }
 
 fn symlink(path: &Path) -> StateError {
@@ -165,6 +174,11 @@ pub fn open(path: &Path, options: &mut OpenOptions) -> Result<File, StateError> 
             "it is not a regular file".into(),
             "move it out of the state directory".into(),
         ));
+    }
+    // Every file the tool writes here has one name; a second is a hard link planted to make a
+    // write land in another file, as a symbolic link would.
+    if meta.nlink() > 1 {
+        return Err(hard_link(path, meta.nlink()));
     }
     Ok(file)
 }
@@ -228,6 +242,16 @@ mod tests {
         std::os::unix::fs::symlink(dir.path().join("target"), dir.path().join("link")).unwrap();
         let err = open_existing(&dir.path().join("link")).unwrap_err();
         assert!(err.to_string().contains("symbolic link"), "{err}");
+    }
+
+    #[test]
+    fn a_hard_link_is_never_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("target"), "x").unwrap();
+        fs::hard_link(dir.path().join("target"), dir.path().join("link")).unwrap();
+        let err = open(&dir.path().join("link"), OpenOptions::new().append(true)).unwrap_err();
+        assert!(err.to_string().contains("hard links"), "{err}");
+        assert_eq!(fs::read_to_string(dir.path().join("target")).unwrap(), "x");
     }
 
     #[test]

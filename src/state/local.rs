@@ -386,7 +386,7 @@ impl StateStore for LocalStore {
     fn check_writable(&self) -> Result<(), StateError> {
         self.ensure_dir()?;
         for name in ["state.json", "lock", "audit.jsonl"] {
-            files::refuse_symlink(&self.dir.join(name))?;
+            files::refuse_link(&self.dir.join(name))?;
         }
         files::ensure_backup_dir(&self.backup_dir())?;
         let probe = tempfile::Builder::new()

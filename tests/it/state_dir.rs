@@ -37,6 +37,22 @@ fn a_symlinked_audit_log_is_refused_and_the_file_it_points_at_is_untouched() {
 }
 
 #[test]
+fn a_hard_linked_audit_log_is_refused_and_the_other_file_untouched() {
+    let t = Test::new().runbook(marking());
+    private_state_dir(&t);
+    std::fs::write(t.path("victim"), "original\n").unwrap();
+    std::fs::hard_link(t.path("victim"), t.state_dir().join("audit.jsonl")).unwrap();
+    t.run(&["phase", "1", "--force"])
+        .code(REFUSED)
+        .stderr_has("audit.jsonl")
+        .stderr_has("hard links");
+    assert_eq!(
+        std::fs::read_to_string(t.path("victim")).unwrap(),
+        "original\n"
+    );
+}
+
+#[test]
 fn a_symlinked_lock_is_refused_and_its_target_never_created() {
     let t = Test::new().runbook(marking());
     private_state_dir(&t);
