@@ -9,6 +9,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::state::StateError;
 use crate::state::files;
 
 use super::{
@@ -154,7 +155,7 @@ fn edit(
         text = apply(&text, e)?;
     }
     let backup = backup_dir.join(step_id);
-    files::ensure_backup_dir(backup_dir).map_err(|e| KindFailure::failed(e.to_string()))?;
+    files::ensure_backup_dir(backup_dir).map_err(backup_failure)?;
     // The first backup is the original: a rerun after a partial edit must not overwrite it.
     if read_backup_file(&backup_meta_path(backup_dir, step_id))?.is_none() {
         write_atomic(
@@ -221,14 +222,22 @@ fn restore(backup_dir: &Path, from: &str, path: &Path) -> Result<Value, KindFail
     )
 }
 
-/// A backup or its record, read without following a symbolic link; `None` when missing.
+/// A backup or its record, read without following a link; `None` when missing.
 fn read_backup_file(path: &Path) -> Result<Option<Vec<u8>>, KindFailure> {
-    let fail = |e: crate::state::StateError| KindFailure::failed(e.to_string());
-    match files::open_existing(path).map_err(fail)? {
+    match files::open_existing(path).map_err(backup_failure)? {
         Some(file) => files::read_capped(&file, path, MAX_BACKUP_BYTES)
             .map(Some)
-            .map_err(fail),
+            .map_err(backup_failure),
         None => Ok(None),
+    }
+}
+
+/// A link or a foreign directory among the backups is refused (exit 4), like one elsewhere in
+/// the state directory; anything else fails the step.
+fn backup_failure(e: StateError) -> KindFailure {
+    match e {
+        StateError::Unsafe { .. } => KindFailure::refused(e.to_string()),
+        e => KindFailure::failed(e.to_string()),
     }
 }
 

@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
-use outpost_migrate::exit_codes::{REFUSED, STEP_FAILED, SUCCESS, USAGE_OR_RUNBOOK};
+use outpost_migrate::exit_codes::{REFUSED, SUCCESS, USAGE_OR_RUNBOOK};
 
 use crate::support::{Runbook, Test};
 
@@ -172,6 +172,24 @@ fn backups_are_private_whatever_the_umask() {
 }
 
 #[test]
+fn a_symlinked_backups_directory_is_refused() {
+    let t = Test::new().runbook(restorable());
+    std::fs::write(t.path("config.ts"), "provider: ssm\n").unwrap();
+    private_state_dir(&t);
+    std::fs::create_dir(t.path("elsewhere")).unwrap();
+    std::os::unix::fs::symlink(t.path("elsewhere"), t.state_dir().join("backups")).unwrap();
+    t.run(&["phase", "1", "--force"])
+        .code(REFUSED)
+        .stderr_has("backups")
+        .stderr_has("symbolic link");
+    assert_eq!(std::fs::read_dir(t.path("elsewhere")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_to_string(t.path("config.ts")).unwrap(),
+        "provider: ssm\n"
+    );
+}
+
+#[test]
 fn an_existing_open_backups_directory_is_made_private() {
     let t = Test::new().runbook(marking());
     private_state_dir(&t);
@@ -241,7 +259,7 @@ fn a_symlinked_backup_record_is_not_followed() {
     std::fs::rename(&record, t.path("record.json")).unwrap();
     std::os::unix::fs::symlink(t.path("record.json"), &record).unwrap();
     t.run(&["rollback", "--level", "1"])
-        .code(STEP_FAILED)
+        .code(REFUSED)
         .stdout_has("symbolic link");
     assert_eq!(
         std::fs::read_to_string(t.path("config.ts")).unwrap(),
