@@ -47,10 +47,12 @@ pub fn run(
     let _lock = if settings.dry_run {
         None
     } else {
-        store.check_writable().map_err(|e| {
-            Error::Refused(format!(
+        store.check_writable().map_err(|e| match e {
+            // Says itself why the directory is not used, and what to do.
+            StateError::Unsafe { .. } => Error::State(e),
+            e => Error::Refused(format!(
                 "the state directory cannot be written, so progress could not be saved: {e}"
-            ))
+            )),
         })?;
         let info = LockInfo::new(&settings.command_line, &settings.user, &settings.host);
         let mut warn = |m: String| sink.emit(Event::Warning { message: m });

@@ -10,13 +10,18 @@ use crate::reporter::terminal::Terminal;
 use crate::secrets::{MASK, Redactor};
 use crate::settings::{OutputFormat, Settings};
 use crate::state::local::LocalStore;
-use crate::state::{StateStore, StepStatus};
+use crate::state::{StateError, StateStore, StepStatus};
 
 pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<i32, Error> {
     let runbook = super::load(settings)?;
     let store = LocalStore::new(&settings.state_dir);
     let state = store.load()?;
-    let lock = store.lock_info()?;
+    // An unreadable lock file does not hide the state: it is shown with what to do.
+    let (lock, lock_problem) = match store.lock_info() {
+        Ok(lock) => (lock, None),
+        Err(e @ StateError::LockUnreadable { .. }) => (None, Some(e.to_string())),
+        Err(e) => return Err(e.into()),
+    };
     let vars = plan::render_vars(&runbook, &settings.vars, &settings.env)?;
     let plan = plan::build(&runbook, Target::All, vars, &settings.env)?;
 
@@ -81,6 +86,7 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
             "updated_at": state.as_ref().map(|s| s.updated_at),
             "operator": state.as_ref().and_then(|s| s.operator.clone()),
             "lock": lock,
+            "lock_problem": lock_problem,
             "units": units,
         });
         term.out(&redactor.redact_value(&doc).to_string());
@@ -105,6 +111,13 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
             "{} {}",
             term.style("locked:", console::Style::new().yellow().bold()),
             redactor.redact(&l.to_string())
+        ));
+    }
+    if let Some(problem) = &lock_problem {
+        term.out(&format!(
+            "{} {}",
+            term.style("lock:", console::Style::new().yellow().bold()),
+            redactor.redact(problem)
         ));
     }
     for unit in &units {

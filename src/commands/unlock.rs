@@ -5,13 +5,19 @@ use crate::exit_codes;
 use crate::reporter::terminal::Terminal;
 use crate::settings::Settings;
 use crate::state::local::LocalStore;
-use crate::state::{StateError, StateStore};
+use crate::state::{StateError, StateStore, Unlocked};
 
 pub fn run(settings: &Settings, term: &Terminal, lock_id: Option<&str>) -> Result<i32, Error> {
     let store = LocalStore::new(&settings.state_dir);
     match store.unlock(lock_id) {
-        Ok(info) => {
+        Ok(Unlocked::Lock(info)) => {
             term.out(&format!("removed the lock of {info}"));
+            Ok(exit_codes::SUCCESS)
+        }
+        Ok(Unlocked::Unreadable(why)) => {
+            term.out(&format!(
+                "removed an unreadable lock file ({why}); no process held it"
+            ));
             Ok(exit_codes::SUCCESS)
         }
         Err(StateError::NotLocked(dir)) => {

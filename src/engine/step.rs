@@ -407,7 +407,7 @@ impl Engine<'_> {
                     unit,
                     ps,
                     StepStatus::Failed,
-                    attempts_before + attempts,
+                    attempts_before.saturating_add(attempts),
                     BTreeMap::new(),
                     Some(f.message.clone()),
                 )?;
@@ -488,7 +488,7 @@ impl Engine<'_> {
             unit,
             ps,
             StepStatus::Succeeded,
-            attempts_before + attempts,
+            attempts_before.saturating_add(attempts),
             saved,
             again.clone(),
         )?;

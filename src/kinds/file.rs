@@ -9,6 +9,9 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::state::StateError;
+use crate::state::files;
+
 use super::{
     Access, KindContext, KindFailure, KindFuture, SpecError, StepKind, StepRef, parse_spec,
 };
@@ -21,7 +24,8 @@ struct Spec {
     path: Option<String>,
     #[serde(default)]
     edits: Vec<Edit>,
-    /// Put back the backup the named `file` step took.
+    /// Put back the backup the named `file` step took. The loader sets `path` to that step's
+    /// (a runbook may not): the restore writes there and nowhere else.
     restore: Option<String>,
 }
 
@@ -62,7 +66,12 @@ impl StepKind for File {
         })?;
         match (&s.path, &s.restore, s.edits.is_empty()) {
             (Some(_), None, false) => {}
-            (_, Some(_), true) => {}
+            (None, Some(_), true) => {}
+            (Some(_), Some(from), true) => {
+                return Err(invalid(format!(
+                    "`restore` takes no `path`: it puts back the file step `{from}` edited"
+                )));
+            }
             (_, Some(_), false) => return Err(invalid("`restore` takes no `edits`")),
             (None, None, _) => {
                 return Err(invalid(
@@ -124,9 +133,9 @@ impl StepKind for File {
         Box::pin(async move {
             let spec: Spec = parse_spec(&spec).map_err(|e| KindFailure::failed(e.message))?;
             match (spec.restore, spec.path) {
-                (Some(from), _) => restore(&ctx.backup_dir, &from),
+                (Some(from), Some(path)) => restore(&ctx.backup_dir, &from, Path::new(&path)),
                 (None, Some(path)) => edit(&ctx.backup_dir, step.id, Path::new(&path), &spec.edits),
-                (None, None) => Err(KindFailure::failed("`file` needs `path` or `restore`")),
+                (_, None) => Err(KindFailure::failed("`file` needs `path` or `restore`")),
             }
         })
     }
@@ -153,11 +162,9 @@ fn edit(
         text = apply(&text, e)?;
     }
     let backup = backup_dir.join(step_id);
+    files::ensure_backup_dir(backup_dir).map_err(backup_failure)?;
     // The first backup is the original: a rerun after a partial edit must not overwrite it.
-    if !backup_meta_path(backup_dir, step_id).exists() {
-        fs::create_dir_all(backup_dir).map_err(|e| {
-            KindFailure::failed(format!("cannot create {}: {e}", backup_dir.display()))
-        })?;
+    if read_backup_file(&backup_meta_path(backup_dir, step_id))?.is_none() {
         write_atomic(
             &backup,
             original.as_deref().unwrap_or_default().as_bytes(),
@@ -181,37 +188,68 @@ fn edit(
     )
 }
 
-fn restore(backup_dir: &Path, from: &str) -> Result<Value, KindFailure> {
+/// Puts back the backup step `from` took of `path` (the path that step edits, as the runbook
+/// says): a backup record naming another path is refused, never followed.
+fn restore(backup_dir: &Path, from: &str, path: &Path) -> Result<Value, KindFailure> {
     let meta_path = backup_meta_path(backup_dir, from);
-    let meta: BackupMeta = match fs::read(&meta_path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-            KindFailure::failed(format!(
-                "backup record {} is damaged: {e}",
-                meta_path.display()
-            ))
-        })?,
-        Err(_) => {
-            return Err(KindFailure::failed(format!(
-                "there is no backup from step `{from}`: it never edited its file"
-            )));
-        }
+    let Some(bytes) = read_backup_file(&meta_path)? else {
+        return Err(KindFailure::failed(format!(
+            "there is no backup from step `{from}`: it never edited its file"
+        )));
     };
+    let meta: BackupMeta = serde_json::from_slice(&bytes).map_err(|e| {
+        KindFailure::failed(format!(
+            "backup record {} is damaged: {e}",
+            meta_path.display()
+        ))
+    })?;
+    let target = absolute(path);
+    if meta.path != target {
+        return Err(KindFailure::refused(format!(
+            "the backup record {} says it was taken of {}, but step `{from}` edits {}; nothing was restored. The record was altered, or the path changed since (a var or the working directory): restore by hand from {}",
+            meta_path.display(),
+            meta.path.display(),
+            target.display(),
+            backup_dir.join(from).display()
+        )));
+    }
     let backup = backup_dir.join(from);
     if meta.existed {
-        let content = fs::read(&backup).map_err(|e| {
-            KindFailure::failed(format!("cannot read backup {}: {e}", backup.display()))
+        let content = read_backup_file(&backup)?.ok_or_else(|| {
+            KindFailure::failed(format!("the backup {} is missing", backup.display()))
         })?;
-        let mode = fs::metadata(&meta.path).ok().map(|m| m.permissions());
-        write_atomic(&meta.path, &content, mode)?;
-    } else if meta.path.exists() {
-        fs::remove_file(&meta.path).map_err(|e| {
-            KindFailure::failed(format!("cannot remove {}: {e}", meta.path.display()))
-        })?;
+        let mode = fs::metadata(&target).ok().map(|m| m.permissions());
+        write_atomic(&target, &content, mode)?;
+    } else if target.exists() {
+        fs::remove_file(&target)
+            .map_err(|e| KindFailure::failed(format!("cannot remove {}: {e}", target.display())))?;
     }
     Ok(
-        json!({"path": meta.path.display().to_string(), "changed": true, "backup": backup.display().to_string()}),
+        json!({"path": target.display().to_string(), "changed": true, "backup": backup.display().to_string()}),
     )
 }
+
+/// A backup or its record, read without following a link; `None` when missing.
+fn read_backup_file(path: &Path) -> Result<Option<Vec<u8>>, KindFailure> {
+    match files::open_existing(path).map_err(backup_failure)? {
+        Some(file) => files::read_capped(&file, path, MAX_BACKUP_BYTES)
+            .map(Some)
+            .map_err(backup_failure),
+        None => Ok(None),
+    }
+}
+
+/// A link or a foreign directory among the backups is refused (exit 4), like one elsewhere in
+/// the state directory; anything else fails the step.
+fn backup_failure(e: StateError) -> KindFailure {
+    match e {
+        StateError::Unsafe { .. } => KindFailure::refused(e.to_string()),
+        e => KindFailure::failed(e.to_string()),
+    }
+}
+
+/// The largest file a `file` step edits (and so backs up): config files, not data.
+const MAX_BACKUP_BYTES: u64 = 64 * 1024 * 1024;
 
 fn backup_meta_path(dir: &Path, step_id: &str) -> PathBuf {
     dir.join(format!("{step_id}.json"))

@@ -397,6 +397,7 @@ pub fn load(source: &RunbookSource) -> Result<Runbook, Vec<Diagnostic>> {
         files.insert(cx.file.name.clone(), cx);
     }
 
+    link_restores(&mut units, &files, &mut diags);
     validate_references(&vars, &mut units, &files, &mut diags);
     let units: Vec<Unit> = units.into_iter().map(|(u, _)| u).collect();
     validate_ids(&units, &files, &mut diags);
@@ -1303,6 +1304,57 @@ fn validate_ids(units: &[Unit], files: &HashMap<String, FileCx>, diags: &mut Vec
             )));
         } else {
             seen.insert(&step.id, step);
+        }
+    }
+}
+
+/// `file: { restore: ID }` must name a `file` step that edits a `path`. That path (a
+/// template, rendered when the restore runs) goes into the restore's spec: a restore writes
+/// only the file its step edited, never a path a backup record names.
+fn link_restores(
+    units: &mut [(Unit, Vec<Node>)],
+    files: &HashMap<String, FileCx>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let edited: HashMap<String, Value> = units
+        .iter()
+        .flat_map(|(u, _)| &u.steps)
+        .filter(|s| s.kind.name() == "file")
+        .filter_map(|s| s.spec.get("path").map(|p| (s.id.clone(), p.clone())))
+        .collect();
+    for (unit, nodes) in units.iter_mut() {
+        for (step, node) in unit.steps.iter_mut().zip(nodes.iter()) {
+            if step.kind.name() != "file" {
+                continue;
+            }
+            let Some(from) = step
+                .spec
+                .get("restore")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+            else {
+                continue;
+            };
+            match (edited.get(&from), step.spec.as_object_mut()) {
+                (Some(path), Some(spec)) => {
+                    spec.insert("path".into(), path.clone());
+                }
+                _ => {
+                    let loc = node
+                        .get("file")
+                        .and_then(|f| f.get("restore"))
+                        .map_or(step.loc, |n| n.loc);
+                    let message =
+                        format!("`restore: {from}` names no `file` step that edits a `path`");
+                    let d = match files.get(&step.file) {
+                        Some(cx) => cx.diag(loc, message),
+                        None => Diagnostic::new(&step.file, None, loc, message),
+                    };
+                    diags.push(d.step(Some(&step.id)).hint(
+                        "`restore` takes the id of the `file` step whose backup it puts back",
+                    ));
+                }
+            }
         }
     }
 }

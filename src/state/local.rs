@@ -1,18 +1,57 @@
 //! The default state backend: a local directory (`.outpost-migrate/`) holding `state.json`,
-//! `lock` and `audit.jsonl`, all created mode 0600.
+//! `lock`, `audit.jsonl` and `backups/`, private to the user (checked at every use), files
+//! created mode 0600 and never reached through a symbolic link.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::{Seek, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use super::audit::AuditRecord;
+use super::files;
 use super::lock::{LockGuard, LockInfo};
 use super::model::{STATE_FORMAT, State};
-use super::store::{StateError, StateStore};
+use super::process::{self, Liveness};
+use super::store::{StateError, StateStore, Unlocked};
+
+/// The largest `state.json` read: a real migration's state is a few hundred kilobytes.
+pub const MAX_STATE_BYTES: u64 = 64 * 1024 * 1024;
 
 pub struct LocalStore {
     dir: PathBuf,
+    /// The serial of the state file as this process last read or wrote it, with the file's
+    /// identity then: a save checks the serial with a `stat`, not by reading the file again.
+    known: Mutex<Option<Known>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Known {
+    serial: u64,
+    stamp: Stamp,
+}
+
+/// What identifies one version of a file: any write or rename changes one of these (the
+/// change time cannot be set back by hand).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &fs::Metadata) -> Self {
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
@@ -22,9 +61,19 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
     }
 }
 
+/// What the lock file says.
+enum LockFile {
+    Free,
+    Held(LockInfo),
+    Unreadable(String),
+}
+
 impl LocalStore {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        LocalStore { dir: dir.into() }
+        LocalStore {
+            dir: dir.into(),
+            known: Mutex::new(None),
+        }
     }
 
     fn state_path(&self) -> PathBuf {
@@ -36,39 +85,71 @@ impl LocalStore {
     }
 
     fn ensure_dir(&self) -> Result<(), StateError> {
-        if !self.dir.exists() {
-            fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
-            fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
-                .map_err(io(&self.dir))?;
-        }
-        Ok(())
+        files::ensure_private_dir(&self.dir)
     }
 
-    fn read_lock_file(file: &mut File, path: &Path) -> Result<Option<LockInfo>, StateError> {
-        let mut text = String::new();
-        file.rewind().map_err(io(path))?;
-        file.read_to_string(&mut text).map_err(io(path))?;
-        if text.trim().is_empty() {
-            return Ok(None);
+    /// Checks the directory when it exists; `false` when it does not (nothing to read).
+    fn existing_dir(&self) -> Result<bool, StateError> {
+        match fs::symlink_metadata(&self.dir) {
+            Ok(_) => files::check_private_dir(&self.dir).map(|()| true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(StateError::Io {
+                path: self.dir.clone(),
+                source: e,
+            }),
         }
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| StateError::Corrupt {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })
+    }
+
+    fn read_lock_file(file: &mut File, path: &Path) -> Result<LockFile, StateError> {
+        file.rewind().map_err(io(path))?;
+        // A lock file is a few hundred bytes; a huge one is garbage, not something to load.
+        let bytes = match files::read_capped(file, path, 64 * 1024) {
+            Ok(b) => b,
+            Err(StateError::TooLarge { size, .. }) => {
+                return Ok(LockFile::Unreadable(format!("{size} bytes long")));
+            }
+            Err(e) => return Err(e),
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        if text.trim().is_empty() {
+            return Ok(LockFile::Free);
+        }
+        Ok(match serde_json::from_str(&text) {
+            Ok(info) => LockFile::Held(info),
+            Err(e) => LockFile::Unreadable(e.to_string()),
+        })
     }
 
     fn open_lock(&self) -> Result<File, StateError> {
-        let path = self.lock_path();
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io(&path))
+        files::open(
+            &self.lock_path(),
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600),
+        )
+    }
+
+    fn remember(&self, known: Option<Known>) {
+        *self.known.lock().unwrap_or_else(|e| e.into_inner()) = known;
+    }
+
+    /// The serial stored now: the one remembered if the file is the version this process last
+    /// read or wrote, else read again.
+    fn stored_serial(&self) -> Result<u64, StateError> {
+        let path = self.state_path();
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(StateError::Io { path, source: e }),
+        };
+        let remembered = *self.known.lock().unwrap_or_else(|e| e.into_inner());
+        match remembered {
+            Some(k) if meta.file_type().is_file() && k.stamp == Stamp::of(&meta) => Ok(k.serial),
+            _ => Ok(self.load()?.map_or(0, |s| s.serial)),
+        }
     }
 }
 
@@ -76,16 +157,29 @@ fn this_host() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
 }
 
+/// Whether the holder a lock file names may still be running, with the reason it is not.
+fn holder_gone(info: &LockInfo) -> Option<&'static str> {
+    match process::liveness(info.pid, info.process_start, info.boot_id.as_deref()) {
+        Liveness::Alive => None,
+        Liveness::Gone => Some("is gone"),
+        Liveness::Reused => Some("is gone (its pid now belongs to another process)"),
+    }
+}
+
 impl StateStore for LocalStore {
     fn load(&self) -> Result<Option<State>, StateError> {
+        if !self.existing_dir()? {
+            return Ok(None);
+        }
         let path = self.state_path();
-        let text = match fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StateError::Io { path, source: e }),
+        let Some(file) = files::open_existing(&path)? else {
+            self.remember(None);
+            return Ok(None);
         };
+        let stamp = Stamp::of(&file.metadata().map_err(io(&path))?);
+        let bytes = files::read_capped(&file, &path, MAX_STATE_BYTES)?;
         let raw: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
+            serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
                 path: path.clone(),
                 message: e.to_string(),
             })?;
@@ -100,48 +194,49 @@ impl StateStore for LocalStore {
                 supported: STATE_FORMAT,
             });
         }
-        serde_json::from_value(raw)
-            .map(Some)
-            .map_err(|e| StateError::Corrupt {
-                path,
-                message: e.to_string(),
-            })
+        let state: State = serde_json::from_value(raw).map_err(|e| StateError::Corrupt {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        state
+            .check_counters()
+            .map_err(|message| StateError::Corrupt {
+                path: path.clone(),
+                message,
+            })?;
+        self.remember(Some(Known {
+            serial: state.serial,
+            stamp,
+        }));
+        Ok(Some(state))
     }
 
     fn save(&self, state: &mut State) -> Result<(), StateError> {
         self.ensure_dir()?;
-        let stored = self.load()?.map_or(0, |s| s.serial);
+        let stored = self.stored_serial()?;
         if stored != state.serial {
             return Err(StateError::Stale {
                 expected: state.serial,
                 found: stored,
             });
         }
-        state.serial += 1;
-        state.updated_at = jiff::Timestamp::now();
         let path = self.state_path();
-        let bytes = serde_json::to_vec_pretty(&*state).map_err(|e| StateError::Corrupt {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        // Temp file in the same directory, fsync, rename over, fsync the directory: a crash
-        // leaves either the old file or the new one, never a torn one.
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".state.json.")
-            .permissions(fs::Permissions::from_mode(0o600))
-            .tempfile_in(&self.dir)
-            .map_err(io(&self.dir))?;
-        tmp.write_all(&bytes).map_err(io(&path))?;
-        tmp.write_all(b"\n").map_err(io(&path))?;
-        tmp.as_file().sync_all().map_err(io(&path))?;
-        tmp.persist(&path).map_err(|e| StateError::Io {
-            path: path.clone(),
-            source: e.error,
-        })?;
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io(&self.dir))?;
-        Ok(())
+        let next = state
+            .serial
+            .checked_add(1)
+            .ok_or_else(|| StateError::Corrupt {
+                path: path.clone(),
+                message: format!("serial {} cannot be counted on from", state.serial),
+            })?;
+        let previous = (state.serial, state.updated_at);
+        state.serial = next;
+        state.updated_at = jiff::Timestamp::now();
+        let written = self.write_state(state, &path);
+        if written.is_err() {
+            // Not saved: the next save must expect the serial still stored.
+            (state.serial, state.updated_at) = previous;
+        }
+        written
     }
 
     fn lock(&self, info: LockInfo, warn: &mut dyn FnMut(String)) -> Result<LockGuard, StateError> {
@@ -151,28 +246,47 @@ impl StateStore for LocalStore {
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                let holder = Self::read_lock_file(&mut file, &path)?.unwrap_or_else(|| LockInfo {
-                    id: "unknown".into(),
-                    pid: 0,
-                    host: "unknown".into(),
-                    user: "unknown".into(),
-                    command: "a run that is starting".into(),
-                    started_at: jiff::Timestamp::now(),
-                });
+                let holder = match Self::read_lock_file(&mut file, &path)? {
+                    LockFile::Held(info) => info,
+                    LockFile::Free | LockFile::Unreadable(_) => LockInfo {
+                        id: "unknown".into(),
+                        pid: 0,
+                        host: "unknown".into(),
+                        user: "unknown".into(),
+                        command: "a run that is starting".into(),
+                        started_at: jiff::Timestamp::now(),
+                        process_start: None,
+                        boot_id: None,
+                    },
+                };
                 return Err(StateError::LockHeld(Box::new(holder)));
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(StateError::Io { path, source: e }),
         }
-        if let Some(previous) = Self::read_lock_file(&mut file, &path)? {
-            if previous.host != this_host() {
-                // Its process may be alive elsewhere (a shared directory): never break it.
+        match Self::read_lock_file(&mut file, &path)? {
+            LockFile::Free => {}
+            LockFile::Unreadable(message) => {
+                // Whose it is cannot be told: the operator clears it with `unlock`.
                 let _ = file.unlock();
-                return Err(StateError::LockHeld(Box::new(previous)));
+                return Err(StateError::LockUnreadable { path, message });
             }
-            warn(format!(
-                "reclaimed a stale lock: process {} ({}) on this host is gone; its run may have been interrupted",
-                previous.pid, previous.command
-            ));
+            LockFile::Held(previous) => {
+                if previous.host != this_host() {
+                    // Its process may be alive elsewhere (a shared directory): never break it.
+                    let _ = file.unlock();
+                    return Err(StateError::LockHeld(Box::new(previous)));
+                }
+                let Some(why) = holder_gone(&previous) else {
+                    // Running, yet not holding the OS lock: not proof it is not a run (a copied
+                    // directory, another lock implementation); never break it silently.
+                    let _ = file.unlock();
+                    return Err(StateError::LockHeld(Box::new(previous)));
+                };
+                warn(format!(
+                    "reclaimed a stale lock: process {} ({}) on this host {why}; its run may have been interrupted",
+                    previous.pid, previous.command
+                ));
+            }
         }
         let text = serde_json::to_string_pretty(&info).map_err(|e| StateError::Corrupt {
             path: path.clone(),
@@ -198,36 +312,53 @@ impl StateStore for LocalStore {
         Ok(LockGuard::new(file))
     }
 
-    fn unlock(&self, lock_id: Option<&str>) -> Result<LockInfo, StateError> {
+    fn unlock(&self, lock_id: Option<&str>) -> Result<Unlocked, StateError> {
         let path = self.lock_path();
-        if !path.exists() {
+        if !self.existing_dir()? || files::open_existing(&path)?.is_none() {
             return Err(StateError::NotLocked(self.dir.clone()));
         }
         let mut file = self.open_lock()?;
         let held = file.try_lock().is_err();
-        let Some(info) = Self::read_lock_file(&mut file, &path)? else {
-            return Err(StateError::NotLocked(self.dir.clone()));
+        let info = match Self::read_lock_file(&mut file, &path)? {
+            LockFile::Free => return Err(StateError::NotLocked(self.dir.clone())),
+            LockFile::Unreadable(_) if held => {
+                return Err(StateError::UnreadableLockHeld { path });
+            }
+            LockFile::Unreadable(message) => {
+                file.set_len(0).map_err(io(&path))?;
+                file.sync_all().map_err(io(&path))?;
+                return Ok(Unlocked::Unreadable(message));
+            }
+            LockFile::Held(info) => info,
         };
-        if held && info.host == this_host() {
+        let local = info.host == this_host();
+        if held && local {
             return Err(StateError::LockAlive { pid: info.pid });
         }
+        // Without --lock-id, only a lock whose process is known to be gone is removed.
         if lock_id.is_some_and(|id| id != info.id)
-            || (lock_id.is_none() && info.host != this_host())
+            || (lock_id.is_none() && (!local || holder_gone(&info).is_none()))
         {
             return Err(StateError::LockIdMismatch(Box::new(info)));
         }
         file.set_len(0).map_err(io(&path))?;
         file.sync_all().map_err(io(&path))?;
-        Ok(info)
+        Ok(Unlocked::Lock(Box::new(info)))
     }
 
     fn lock_info(&self) -> Result<Option<LockInfo>, StateError> {
-        let path = self.lock_path();
-        if !path.exists() {
+        if !self.existing_dir()? {
             return Ok(None);
         }
-        let mut file = File::open(&path).map_err(io(&path))?;
-        Self::read_lock_file(&mut file, &path)
+        let path = self.lock_path();
+        let Some(mut file) = files::open_existing(&path)? else {
+            return Ok(None);
+        };
+        match Self::read_lock_file(&mut file, &path)? {
+            LockFile::Free => Ok(None),
+            LockFile::Held(info) => Ok(Some(info)),
+            LockFile::Unreadable(message) => Err(StateError::LockUnreadable { path, message }),
+        }
     }
 
     fn append_audit(&self, record: &AuditRecord) -> Result<(), StateError> {
@@ -238,12 +369,10 @@ impl StateStore for LocalStore {
             message: e.to_string(),
         })?;
         line.push(b'\n');
-        let mut file = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io(&path))?;
+        let mut file = files::open(
+            &path,
+            OpenOptions::new().append(true).create(true).mode(0o600),
+        )?;
         // One write per line: appends of one line never interleave.
         // Not fsynced line by line: the state file is the durable record (fsynced at every
         // step); a crash of the process loses no line, only a crash of the machine might.
@@ -256,6 +385,10 @@ impl StateStore for LocalStore {
 
     fn check_writable(&self) -> Result<(), StateError> {
         self.ensure_dir()?;
+        for name in ["state.json", "lock", "audit.jsonl"] {
+            files::refuse_link(&self.dir.join(name))?;
+        }
+        files::ensure_backup_dir(&self.backup_dir())?;
         let probe = tempfile::Builder::new()
             .prefix(".probe.")
             .tempfile_in(&self.dir)
@@ -266,6 +399,40 @@ impl StateStore for LocalStore {
             .write_all(&[0u8; 4096])
             .map_err(io(&self.dir))?;
         probe.as_file().sync_all().map_err(io(&self.dir))?;
+        Ok(())
+    }
+}
+
+impl LocalStore {
+    /// Temp file in the same directory, fsync, rename over, fsync the directory: a crash
+    /// leaves either the old file or the new one, never a torn one. The rename replaces a
+    /// link there rather than following it.
+    fn write_state(&self, state: &State, path: &Path) -> Result<(), StateError> {
+        let bytes = serde_json::to_vec_pretty(state).map_err(|e| StateError::Corrupt {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".state.json.")
+            .permissions(fs::Permissions::from_mode(0o600))
+            .tempfile_in(&self.dir)
+            .map_err(io(&self.dir))?;
+        tmp.write_all(&bytes).map_err(io(path))?;
+        tmp.write_all(b"\n").map_err(io(path))?;
+        tmp.as_file().sync_all().map_err(io(path))?;
+        tmp.persist(path).map_err(|e| StateError::Io {
+            path: path.to_path_buf(),
+            source: e.error,
+        })?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&self.dir))?;
+        // The rename may change the file's change time: stamp it as it now is.
+        let meta = fs::symlink_metadata(path).map_err(io(path))?;
+        self.remember(Some(Known {
+            serial: state.serial,
+            stamp: Stamp::of(&meta),
+        }));
         Ok(())
     }
 }
@@ -295,6 +462,61 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_save_checks_the_serial_it_remembers_and_sees_an_outside_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path().join("s"));
+        let mut state = State::new("rb");
+        store.save(&mut state).unwrap();
+        store.save(&mut state).unwrap();
+        // What the next save compares with is in memory, stamped with the file as written:
+        // checking it costs a stat, not a read of the whole file.
+        let path = dir.path().join("s/state.json");
+        let known = store.known.lock().unwrap().unwrap();
+        assert_eq!(known.serial, 2);
+        assert_eq!(
+            known.stamp,
+            Stamp::of(&fs::symlink_metadata(&path).unwrap())
+        );
+        // Another writer's version of the file has another stamp, so it is read and refused.
+        let mut theirs = state.clone();
+        theirs.serial = 7;
+        fs::write(&path, serde_json::to_vec(&theirs).unwrap()).unwrap();
+        assert!(matches!(
+            store.save(&mut state),
+            Err(StateError::Stale {
+                expected: 2,
+                found: 7
+            })
+        ));
+        assert_eq!(
+            state.serial, 2,
+            "a refused save leaves the serial as it was"
+        );
+    }
+
+    #[test]
+    fn a_serial_that_cannot_be_counted_on_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        let mut state = State::new("rb");
+        state.serial = u64::MAX;
+        fs::write(
+            dir.path().join("state.json"),
+            serde_json::to_vec(&state).unwrap(),
+        )
+        .unwrap();
+        let err = store.load().unwrap_err().to_string();
+        assert!(
+            err.contains("serial 18446744073709551615 is beyond"),
+            "{err}"
+        );
+        assert!(matches!(
+            store.save(&mut state),
+            Err(StateError::Corrupt { .. })
+        ));
     }
 
     #[test]

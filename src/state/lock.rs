@@ -6,6 +6,8 @@ use std::io::{Seek, Write};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::process;
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct LockInfo {
     pub id: String,
@@ -14,6 +16,13 @@ pub struct LockInfo {
     pub user: String,
     pub command: String,
     pub started_at: Timestamp,
+    /// The process's start time (clock ticks since boot): with the pid, it tells the holder
+    /// from a later process that got the same pid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_start: Option<u64>,
+    /// The boot the holder ran in: after a reboot, no holder is alive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
 }
 
 impl LockInfo {
@@ -27,6 +36,8 @@ impl LockInfo {
             user: user.to_owned(),
             command: command.to_owned(),
             started_at,
+            process_start: process::own_start_time(),
+            boot_id: process::boot_id(),
         }
     }
 }

@@ -10,6 +10,13 @@ use serde_json::Value;
 /// The state format this build writes and reads.
 pub const STATE_FORMAT: u32 = 1;
 
+/// Far more attempts than any retry schedule makes; a larger count in a state file was written
+/// by hand or damaged, and counting on from it could overflow.
+pub const MAX_RECORDED_ATTEMPTS: u32 = 1 << 30;
+
+/// Far more saves than any migration makes, and room to count on.
+pub const MAX_SERIAL: u64 = 1 << 53;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct State {
@@ -85,6 +92,27 @@ impl State {
             .filter(|s| s.status == StepStatus::Succeeded && !s.secret)
             .flat_map(|s| s.captures.iter().map(|(k, v)| (k.clone(), v.clone())))
             .collect()
+    }
+
+    /// Refuses counters no run could have written, before anything counts on from them.
+    pub fn check_counters(&self) -> Result<(), String> {
+        if self.serial > MAX_SERIAL {
+            return Err(format!(
+                "serial {} is beyond the largest a state file reaches ({MAX_SERIAL})",
+                self.serial
+            ));
+        }
+        match self
+            .steps
+            .iter()
+            .find(|(_, s)| s.attempts > MAX_RECORDED_ATTEMPTS)
+        {
+            Some((id, s)) => Err(format!(
+                "step `{id}` records {} attempts, more than any run makes ({MAX_RECORDED_ATTEMPTS})",
+                s.attempts
+            )),
+            None => Ok(()),
+        }
     }
 
     pub fn status(&self, step: &str) -> Option<StepStatus> {

@@ -36,6 +36,32 @@ pub enum StateError {
         "the lock is held by the running process {pid} on this host; it cannot be removed while that run is alive"
     )]
     LockAlive { pid: u32 },
+    #[error(
+        "the lock file {path} cannot be read ({message}); if no run is going, `outpost-migrate unlock` clears it"
+    )]
+    LockUnreadable { path: PathBuf, message: String },
+    #[error(
+        "the lock file {path} cannot be read and a running process holds it; wait for that run to finish"
+    )]
+    UnreadableLockHeld { path: PathBuf },
+    #[error("refused to use {path}: {problem}. Hint: {hint}")]
+    Unsafe {
+        path: PathBuf,
+        problem: String,
+        hint: String,
+    },
+    #[error(
+        "{path} is {size} bytes, more than the {max} it may be: it was damaged, or is not what outpost-migrate wrote"
+    )]
+    TooLarge { path: PathBuf, size: u64, max: u64 },
+}
+
+/// What `unlock` removed.
+#[derive(Debug)]
+pub enum Unlocked {
+    Lock(Box<LockInfo>),
+    /// A lock file that could not be read, with why; no process held it.
+    Unreadable(String),
 }
 
 pub trait StateStore: Send + Sync {
@@ -44,8 +70,9 @@ pub trait StateStore: Send + Sync {
     fn save(&self, state: &mut State) -> Result<(), StateError>;
     /// Takes the run lock, or says who holds it. `warn` hears about reclaimed stale locks.
     fn lock(&self, info: LockInfo, warn: &mut dyn FnMut(String)) -> Result<LockGuard, StateError>;
-    /// Removes a lock left behind; `lock_id` must match when given.
-    fn unlock(&self, lock_id: Option<&str>) -> Result<LockInfo, StateError>;
+    /// Removes a lock left behind; `lock_id` must match when given. A lock file that cannot
+    /// be read is removed when no process holds it.
+    fn unlock(&self, lock_id: Option<&str>) -> Result<Unlocked, StateError>;
     fn lock_info(&self) -> Result<Option<LockInfo>, StateError>;
     fn append_audit(&self, record: &AuditRecord) -> Result<(), StateError>;
     /// A directory kinds may keep files in (file backups).

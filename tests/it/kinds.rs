@@ -213,11 +213,14 @@ fn file_edit_keeps_a_backup_that_rollback_restores() {
 
 #[test]
 fn file_restore_without_a_backup_fails_clearly() {
-    let t = Test::new().runbook(Runbook::minimal().rollback(
-        1,
-        "",
-        "- id: restore\n  file: { restore: never-ran }\n",
-    ));
+    let t = Test::new().runbook(
+        Runbook::minimal()
+            .phase(
+                3,
+                "- id: never-ran\n  file: { path: config.ts, edits: [{ ensure_line: x }] }\n",
+            )
+            .rollback(1, "", "- id: restore\n  file: { restore: never-ran }\n"),
+    );
     t.run(&["rollback", "--level", "1"])
         .code(1)
         .stdout_has("no backup from step `never-ran`");

@@ -15,4 +15,5 @@ mod rehearsal;
 mod resume;
 mod runbook_errors;
 mod secrets;
+mod state_dir;
 mod state_lock;

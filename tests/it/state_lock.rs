@@ -281,7 +281,8 @@ impl TinyDisk {
     fn full(at: std::path::PathBuf) -> Self {
         std::fs::create_dir_all(&at).unwrap();
         let mounted = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            // Private, as a state directory must be (a tmpfs root is 1777 by default).
+            .args(["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs"])
             .arg(&at)
             .status()
             .unwrap();
