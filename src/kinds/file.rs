@@ -9,6 +9,8 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::template::Escape;
+
 use super::{
     Access, KindContext, KindFailure, KindFuture, SpecError, StepKind, StepRef, parse_spec,
 };
@@ -86,6 +88,18 @@ impl StepKind for File {
 
     fn access(&self, _spec: &Value) -> Access {
         Access::Mutating
+    }
+
+    /// Values match literally in a `replace` pattern and stay on their line elsewhere.
+    fn escape(&self, path: &[String]) -> Escape {
+        match path {
+            [edits, _, field] if edits == "edits" => match field.as_str() {
+                "replace" => Escape::Regex,
+                "with" | "ensure_line" | "remove_line" => Escape::Line,
+                _ => Escape::Data,
+            },
+            _ => Escape::Data,
+        }
     }
 
     /// An edit keeps the first backup (the original) and applies edits that no longer match
