@@ -13,3 +13,4 @@ mod rehearsal;
 mod resume;
 mod runbook_errors;
 mod state_lock;
+mod templates;
