@@ -525,8 +525,9 @@ pub fn quoted_in_shell(source: &str) -> Option<&str> {
     let bytes = source.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        let rest = &source[i..];
-        if let Some(close) = ["{{", "{%", "{#"]
+        // Every delimiter is ASCII: a byte inside a multi-byte character starts none.
+        if let Some(rest) = source.get(i..)
+            && let Some(close) = ["{{", "{%", "{#"]
             .iter()
             .find(|open| rest.starts_with(**open))
             .map(|open| match *open {
@@ -567,7 +568,7 @@ fn tag_len(rest: &str, close: &str) -> usize {
             Some(q) if bytes[i] == q => string = None,
             Some(_) => {}
             None if bytes[i] == b'\'' || bytes[i] == b'"' => string = Some(bytes[i]),
-            None if rest[i..].starts_with(close) => return i + close.len(),
+            None if bytes[i..].starts_with(close.as_bytes()) => return i + close.len(),
             None => {}
         }
         i += 1;
@@ -686,6 +687,7 @@ mod tests {
         assert_eq!(quoted_in_shell("echo '{{ x }}'"), Some("{{ x }}"));
         assert_eq!(quoted_in_shell(r#"test "{{ x | default('a') }}" = b"#), Some("{{ x | default('a') }}"));
         assert_eq!(quoted_in_shell("dig +short {{ domain }}"), None);
+        assert_eq!(quoted_in_shell("écho '{{ x }}' ü"), Some("{{ x }}"));
         assert_eq!(quoted_in_shell(r#"echo "it's" {{ x }} 'a'"#), None);
         assert_eq!(quoted_in_shell(r#"echo \' {{ x }}"#), None);
         assert_eq!(quoted_in_shell("{{ '\"' }} {{ x }}"), None);

@@ -309,3 +309,61 @@ fn unknown_filters_and_jmespath_functions_fail_validate() {
         "",
     );
 }
+
+/// Marks rollback 2's DELETE as in doubt, as a crash after its checkpoint and before its
+/// request leaves it.
+fn delete_in_doubt(t: &Test) {
+    let path = t.state_dir().join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    state["steps"]["rollback-dns-delete-alias"] = json!({
+        "unit": "rollback-2",
+        "status": "running",
+        "attempts": 0,
+        "started_at": "2026-01-01T00:00:00Z",
+        "hash": "crashed-before-the-request",
+    });
+    std::fs::write(&path, serde_json::to_vec_pretty(&state).unwrap()).unwrap();
+}
+
+/// The shipped rollback 2 matches the record by value: with the record still in Route53 its
+/// probe does not call the DELETE done and its "No A record left" check fails; once the
+/// record is gone both pass.
+#[test]
+fn rollback_2_finds_the_record_it_must_delete() {
+    let moto = crate::aws::healthy();
+    let server = Server::start();
+    let before = crate::aws::records(&moto);
+    let t = crate::aws::through_phase_1(&moto, &server);
+    let no_dns = ["--var", "verify_public_dns=false"];
+    t.run(&[&["phase", "2", "--yes"][..], &no_dns].concat())
+        .code(SUCCESS);
+    let with_record = crate::aws::records(&moto);
+    assert_ne!(with_record, before);
+    let rollback = [&["rollback", "--level", "2", "--yes", "--output", "json"][..], &no_dns].concat();
+
+    // Recorded done without its request: the check sees the record still there.
+    delete_in_doubt(&t);
+    let run = t.run(&[&rollback[..], &["--mark-done", "rollback-dns-delete-alias"]].concat());
+    run.code(STEP_FAILED);
+    assert_eq!(run.step_event("rollback-dns-record-gone")["outcome"], "failed");
+    assert_eq!(crate::aws::records(&moto), with_record);
+
+    // In doubt: the probe finds the record, so the DELETE is sent; then the check passes.
+    delete_in_doubt(&t);
+    let run = t.run(&rollback);
+    run.code(SUCCESS);
+    assert!(
+        run.step_event("rollback-dns-delete-alias")["message"]
+            .as_str()
+            .unwrap()
+            .contains("its probe did not show its work"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.step_event("rollback-dns-record-gone")["outcome"],
+        "succeeded"
+    );
+    assert_eq!(crate::aws::records(&moto), before);
+}
