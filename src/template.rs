@@ -43,7 +43,12 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
         // `safe`), only `raw` is written unescaped.
         let (kind, text) = match value.downcast_object_ref::<Raw>() {
             Some(raw) => ('r', raw.0.clone()),
-            None => ('v', value.as_str().map_or_else(|| value.to_string(), str::to_owned)),
+            None => (
+                'v',
+                value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_owned),
+            ),
         };
         write!(out, "{OPEN}{kind}{}{CLOSE}", hex::encode(text)).map_err(minijinja::Error::from)
     });
@@ -261,9 +266,7 @@ pub fn raw_names(source: &str) -> Result<Vec<String>, String> {
         .map(|c| c[1].to_owned())
         .collect();
     if applied != names.len() {
-        return Err(
-            "`raw` applies to one var alone, written `{{ name | raw }}`".to_string(),
-        );
+        return Err("`raw` applies to one var alone, written `{{ name | raw }}`".to_string());
     }
     Ok(names)
 }
@@ -409,7 +412,9 @@ enum Piece<'a> {
 
 /// Splits a marked rendering into the template's own text and the values written into it.
 fn pieces(marked: &str) -> Result<Vec<Piece<'_>>, String> {
-    let broken = || "a value was changed after it was written (a `{% filter %}` or `{% set %}` block over a value cannot be escaped); use the value directly".to_string();
+    let broken = || {
+        "a value was changed after it was written (a `{% filter %}` or `{% set %}` block over a value cannot be escaped); use the value directly".to_string()
+    };
     let mut out = Vec::new();
     let mut parts = marked.split(OPEN);
     let first = parts.next().unwrap_or_default();
@@ -528,13 +533,13 @@ pub fn quoted_in_shell(source: &str) -> Option<&str> {
         // Every delimiter is ASCII: a byte inside a multi-byte character starts none.
         if let Some(rest) = source.get(i..)
             && let Some(close) = ["{{", "{%", "{#"]
-            .iter()
-            .find(|open| rest.starts_with(**open))
-            .map(|open| match *open {
-                "{{" => "}}",
-                "{%" => "%}",
-                _ => "#}",
-            })
+                .iter()
+                .find(|open| rest.starts_with(**open))
+                .map(|open| match *open {
+                    "{{" => "}}",
+                    "{%" => "%}",
+                    _ => "#}",
+                })
         {
             let len = tag_len(rest, close);
             if rest.starts_with("{{") && quote != Quote::None {
@@ -633,22 +638,53 @@ mod tests {
     }
 
     fn shell(source: &str, c: &minijinja::Value) -> String {
-        render_escaped(source, c, Escape::Shell).unwrap().as_str().unwrap().to_owned()
+        render_escaped(source, c, Escape::Shell)
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     #[test]
     fn shell_values_are_one_quoted_word_whatever_the_filter() {
-        let c = ctx(json!({"domain": "x.com; touch PWNED", "cmd": "systemctl restart mcpify", "d": {"a": "$(id)"}}));
-        assert_eq!(shell("dig +short {{ domain }}", &c), "dig +short 'x.com; touch PWNED'");
-        assert_eq!(shell("dig {{ domain | tojson }}", &c), r#"dig '"x.com; touch PWNED"'"#);
-        assert_eq!(shell("dig {{ domain | e }}", &c), "dig 'x.com; touch PWNED'");
-        assert_eq!(shell("dig {{ domain | safe }}", &c), "dig 'x.com; touch PWNED'");
-        assert_eq!(shell("{% autoescape false %}dig {{ domain }}{% endautoescape %}", &c), "dig 'x.com; touch PWNED'");
+        let c = ctx(
+            json!({"domain": "x.com; touch PWNED", "cmd": "systemctl restart mcpify", "d": {"a": "$(id)"}}),
+        );
+        assert_eq!(
+            shell("dig +short {{ domain }}", &c),
+            "dig +short 'x.com; touch PWNED'"
+        );
+        assert_eq!(
+            shell("dig {{ domain | tojson }}", &c),
+            r#"dig '"x.com; touch PWNED"'"#
+        );
+        assert_eq!(
+            shell("dig {{ domain | e }}", &c),
+            "dig 'x.com; touch PWNED'"
+        );
+        assert_eq!(
+            shell("dig {{ domain | safe }}", &c),
+            "dig 'x.com; touch PWNED'"
+        );
+        assert_eq!(
+            shell(
+                "{% autoescape false %}dig {{ domain }}{% endautoescape %}",
+                &c
+            ),
+            "dig 'x.com; touch PWNED'"
+        );
         assert_eq!(shell("{{ domain }}", &c), "'x.com; touch PWNED'");
         assert_eq!(shell("{{ cmd | raw }}", &c), "systemctl restart mcpify");
         assert_eq!(shell("echo {{ d.a }}", &c), "echo '$(id)'");
         // A block that captures a value cannot be escaped reliably: refused.
-        assert!(render_escaped("{% filter upper %}{{ domain }}{% endfilter %}", &c, Escape::Shell).is_err());
+        assert!(
+            render_escaped(
+                "{% filter upper %}{{ domain }}{% endfilter %}",
+                &c,
+                Escape::Shell
+            )
+            .is_err()
+        );
         assert!(render_escaped("echo \u{E000}{{ domain }}", &c, Escape::Shell).is_err());
     }
 
@@ -659,13 +695,34 @@ mod tests {
             "dot": "..", "domain": "api.outpost.dev", "evil_host": "x.com/admin?",
             "alb_endpoint": "", "alb_dns": "alb-1.elb.amazonaws.com", "q": "a b&c=d",
         }));
-        let url = |s: &str| render_escaped(s, &c, Escape::Url).map(|v| v.as_str().unwrap().to_owned());
-        assert_eq!(url("{{ api_url }}/dispatch/{{ id }}").unwrap(), "http://127.0.0.1:8080/dispatch/..%2F..%2Fadmin%2Fdelete%3Fall%3Dtrue%23");
-        assert_eq!(url("{{ api_url }}/x?q={{ q }}").unwrap(), "http://127.0.0.1:8080/x?q=a%20b%26c%3Dd");
-        assert_eq!(url("{{ alb_endpoint or ('http://' ~ alb_dns) }}/health/live").unwrap(), "http://alb-1.elb.amazonaws.com/health/live");
-        assert_eq!(url("https://{{ domain }}/health/live").unwrap(), "https://api.outpost.dev/health/live");
-        assert!(url("https://{{ evil_host }}/health").unwrap_err().contains("not a host name"));
-        assert!(url("{{ api_url }}/dispatch/{{ dot }}").unwrap_err().contains("path"));
+        let url =
+            |s: &str| render_escaped(s, &c, Escape::Url).map(|v| v.as_str().unwrap().to_owned());
+        assert_eq!(
+            url("{{ api_url }}/dispatch/{{ id }}").unwrap(),
+            "http://127.0.0.1:8080/dispatch/..%2F..%2Fadmin%2Fdelete%3Fall%3Dtrue%23"
+        );
+        assert_eq!(
+            url("{{ api_url }}/x?q={{ q }}").unwrap(),
+            "http://127.0.0.1:8080/x?q=a%20b%26c%3Dd"
+        );
+        assert_eq!(
+            url("{{ alb_endpoint or ('http://' ~ alb_dns) }}/health/live").unwrap(),
+            "http://alb-1.elb.amazonaws.com/health/live"
+        );
+        assert_eq!(
+            url("https://{{ domain }}/health/live").unwrap(),
+            "https://api.outpost.dev/health/live"
+        );
+        assert!(
+            url("https://{{ evil_host }}/health")
+                .unwrap_err()
+                .contains("not a host name")
+        );
+        assert!(
+            url("{{ api_url }}/dispatch/{{ dot }}")
+                .unwrap_err()
+                .contains("path")
+        );
         assert!(url("{{ id }}/x").unwrap_err().contains("base URL"));
         assert!(url("{{ domain }}/x").unwrap_err().contains("base URL"));
     }
@@ -675,17 +732,30 @@ mod tests {
         let c = ctx(json!({"name": ".*", "multi": "a\nb", "cost": "$1"}));
         let regex = render_escaped("instanceId: '{{ name }}'", &c, Escape::Regex).unwrap();
         assert_eq!(regex, json!("instanceId: '\\.\\*'"));
-        assert!(render_escaped("x {{ multi }}", &c, Escape::Line).unwrap_err().contains("break the line"));
-        assert_eq!(render_escaped("price {{ cost }}", &c, Escape::Line).unwrap(), json!("price $1"));
+        assert!(
+            render_escaped("x {{ multi }}", &c, Escape::Line)
+                .unwrap_err()
+                .contains("break the line")
+        );
+        assert_eq!(
+            render_escaped("price {{ cost }}", &c, Escape::Line).unwrap(),
+            json!("price $1")
+        );
         assert!(render_escaped("Bearer {{ multi }}", &c, Escape::Header).is_err());
         // Data keeps the value and its type.
-        assert_eq!(render_escaped("{{ multi }}", &c, Escape::Data).unwrap(), json!("a\nb"));
+        assert_eq!(
+            render_escaped("{{ multi }}", &c, Escape::Data).unwrap(),
+            json!("a\nb")
+        );
     }
 
     #[test]
     fn quotes_around_a_value_in_a_shell_command_are_found() {
         assert_eq!(quoted_in_shell("echo '{{ x }}'"), Some("{{ x }}"));
-        assert_eq!(quoted_in_shell(r#"test "{{ x | default('a') }}" = b"#), Some("{{ x | default('a') }}"));
+        assert_eq!(
+            quoted_in_shell(r#"test "{{ x | default('a') }}" = b"#),
+            Some("{{ x | default('a') }}")
+        );
         assert_eq!(quoted_in_shell("dig +short {{ domain }}"), None);
         assert_eq!(quoted_in_shell("écho '{{ x }}' ü"), Some("{{ x }}"));
         assert_eq!(quoted_in_shell(r#"echo "it's" {{ x }} 'a'"#), None);
@@ -695,11 +765,25 @@ mod tests {
 
     #[test]
     fn unknown_filters_tests_and_functions_are_errors() {
-        assert_eq!(references("{{ x | urlencode }}").unwrap_err(), "unknown filter `urlencode`");
-        assert_eq!(references("a {{ x | nope(1) }}").unwrap_err(), "unknown filter `nope`");
-        assert_eq!(condition_references("x is nothing").unwrap_err(), "unknown test `nothing`");
-        assert_eq!(references("{{ frob(1) }}").unwrap_err(), "unknown function `frob`");
-        let ok = references("{{ x | default('a') | trim }} {{ range(3) | list }} {{ y is defined }}").unwrap();
+        assert_eq!(
+            references("{{ x | urlencode }}").unwrap_err(),
+            "unknown filter `urlencode`"
+        );
+        assert_eq!(
+            references("a {{ x | nope(1) }}").unwrap_err(),
+            "unknown filter `nope`"
+        );
+        assert_eq!(
+            condition_references("x is nothing").unwrap_err(),
+            "unknown test `nothing`"
+        );
+        assert_eq!(
+            references("{{ frob(1) }}").unwrap_err(),
+            "unknown function `frob`"
+        );
+        let ok =
+            references("{{ x | default('a') | trim }} {{ range(3) | list }} {{ y is defined }}")
+                .unwrap();
         let roots: Vec<_> = ok.iter().map(|r| r.root.as_str()).collect();
         assert_eq!(roots, vec!["x", "y"]);
     }

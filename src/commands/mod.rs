@@ -35,9 +35,7 @@ pub fn run(settings: Settings, redactor: Arc<Redactor>) -> Result<i32, Error> {
 fn raw_uses(step: &runbook::Step) -> Vec<(String, String)> {
     let mut uses: Vec<(String, String)> = crate::template::spec_strings(&step.spec)
         .into_iter()
-        .filter(|(_, text)| {
-            crate::template::raw_names(text).is_ok_and(|names| !names.is_empty())
-        })
+        .filter(|(_, text)| crate::template::raw_names(text).is_ok_and(|names| !names.is_empty()))
         .map(|(path, text)| {
             let mut field = step.kind.name().to_owned();
             path.iter().for_each(|p| {

@@ -27,7 +27,10 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
         for ps in &unit.steps {
             let ctx = plan::context(&plan.vars, &captures, &settings.env, ps.item.as_ref(), None);
             // A step whose inputs need captures not made yet is shown with its templates.
-            let spec = ps.step.kind.render(&ps.step.spec, &ctx)
+            let spec = ps
+                .step
+                .kind
+                .render(&ps.step.spec, &ctx)
                 .unwrap_or_else(|_| ps.step.spec.clone());
             for s in ps.step.kind.secrets(&spec) {
                 redactor.add(&s);

@@ -12,9 +12,9 @@ pub fn run(settings: &Settings, term: &Terminal) -> Result<i32, Error> {
     let raw: Vec<_> = runbook
         .steps()
         .flat_map(|(_, step)| {
-            super::raw_uses(step).into_iter().map(move |(field, text)| {
-                (step, field, text)
-            })
+            super::raw_uses(step)
+                .into_iter()
+                .map(move |(field, text)| (step, field, text))
         })
         .collect();
     match settings.output {

@@ -168,7 +168,10 @@ fn a_base_url_must_be_an_absolute_http_url() {
     let server = Server::start();
     let rb = Runbook::minimal()
         .vars(&format!("  api_url: {}\n", server.url))
-        .phase(1, "- id: live\n  http: { url: \"{{ api_url }}/health/live\" }\n");
+        .phase(
+            1,
+            "- id: live\n  http: { url: \"{{ api_url }}/health/live\" }\n",
+        );
     let t = Test::new().runbook(rb.clone());
     t.run(&["phase", "1", "--force"]).code(SUCCESS);
     let t = Test::new().runbook(rb);
@@ -199,7 +202,10 @@ fn validate(steps: &str) -> (i32, String) {
 fn invalid(steps: &str, at: &str, message: &str, hint: &str) {
     let (code, stderr) = validate(steps);
     assert_eq!(code, USAGE_OR_RUNBOOK, "{stderr}");
-    assert!(stderr.contains(&format!("phases/1.yaml:{at}")), "not at {at}:\n{stderr}");
+    assert!(
+        stderr.contains(&format!("phases/1.yaml:{at}")),
+        "not at {at}:\n{stderr}"
+    );
     assert!(stderr.contains(message), "no {message:?}:\n{stderr}");
     assert!(stderr.contains(hint), "no hint {hint:?}:\n{stderr}");
 }
@@ -210,7 +216,9 @@ fn a_template_in_any_jmespath_expression_is_a_located_error() {
     let message = "is a JMESPath expression and may not hold a template";
     let read = "shell: { command: 'true' }\n  mutates: false\n";
     invalid(
-        &format!("- id: q\n  {read}  expect:\n    - query: \"stdout[?Name=='{{{{ domain }}}}.']\"\n      len: 0\n"),
+        &format!(
+            "- id: q\n  {read}  expect:\n    - query: \"stdout[?Name=='{{{{ domain }}}}.']\"\n      len: 0\n"
+        ),
         "7:32",
         &format!("`query` {message}"),
         hint,
@@ -228,7 +236,9 @@ fn a_template_in_any_jmespath_expression_is_a_located_error() {
         hint,
     );
     invalid(
-        &format!("- id: u\n  {read}  retry:\n    attempts: 2\n    until:\n      - {{ query: \"{{{{ domain }}}}\", exists: true }}\n"),
+        &format!(
+            "- id: u\n  {read}  retry:\n    attempts: 2\n    until:\n      - {{ query: \"{{{{ domain }}}}\", exists: true }}\n"
+        ),
         "9:21",
         &format!("`query` {message}"),
         hint,
@@ -259,7 +269,8 @@ fn quotes_around_a_value_in_a_shell_command_are_a_located_error() {
 
 #[test]
 fn raw_is_only_for_a_var_and_validate_and_plan_list_it() {
-    let capture = "- id: read\n  shell: { command: 'true' }\n  mutates: false\n  capture: { out: stdout }\n";
+    let capture =
+        "- id: read\n  shell: { command: 'true' }\n  mutates: false\n  capture: { out: stdout }\n";
     invalid(
         &format!("{capture}- id: use\n  shell: {{ command: \"{{{{ out | raw }}}}\" }}\n"),
         "8:27",
@@ -275,7 +286,10 @@ fn raw_is_only_for_a_var_and_validate_and_plan_list_it() {
     let t = Test::new().runbook(
         Runbook::minimal()
             .vars("  restart: echo restarted > restarted\n")
-            .phase(1, "- id: restart\n  shell: { command: \"{{ restart | raw }}\" }\n"),
+            .phase(
+                1,
+                "- id: restart\n  shell: { command: \"{{ restart | raw }}\" }\n",
+            ),
     );
     t.run(&["validate"])
         .code(SUCCESS)
@@ -340,13 +354,20 @@ fn rollback_2_finds_the_record_it_must_delete() {
         .code(SUCCESS);
     let with_record = crate::aws::records(&moto);
     assert_ne!(with_record, before);
-    let rollback = [&["rollback", "--level", "2", "--yes", "--output", "json"][..], &no_dns].concat();
+    let rollback = [
+        &["rollback", "--level", "2", "--yes", "--output", "json"][..],
+        &no_dns,
+    ]
+    .concat();
 
     // Recorded done without its request: the check sees the record still there.
     delete_in_doubt(&t);
     let run = t.run(&[&rollback[..], &["--mark-done", "rollback-dns-delete-alias"]].concat());
     run.code(STEP_FAILED);
-    assert_eq!(run.step_event("rollback-dns-record-gone")["outcome"], "failed");
+    assert_eq!(
+        run.step_event("rollback-dns-record-gone")["outcome"],
+        "failed"
+    );
     assert_eq!(crate::aws::records(&moto), with_record);
 
     // In doubt: the probe finds the record, so the DELETE is sent; then the check passes.
