@@ -65,7 +65,7 @@ fn template_and_query(text: &str) {
     let _ = template::references(text);
     let _ = template::condition_references(text);
     let _ = template::raw_names(text);
-    let _ = template::quoted_in_shell(text);
+    let _ = crate::escape::quoted_in_shell(text);
     let ctx = plan::context(
         &serde_json::Map::from_iter([("x".to_owned(), json!(text))]),
         &BTreeMap::new(),

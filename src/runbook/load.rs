@@ -898,7 +898,7 @@ fn load_step(
         if kind.escape(&path) != Escape::Shell {
             continue;
         }
-        if let Some(tag) = template::quoted_in_shell(text) {
+        if let Some(tag) = crate::escape::quoted_in_shell(text) {
             let loc = cx.refine(kind_node.locate_keys(&path).loc, tag);
             diags.push(
                 cx.diag(
