@@ -30,31 +30,6 @@ pub fn run(settings: Settings, redactor: Arc<Redactor>) -> Result<i32, Error> {
     }
 }
 
-/// Where a step writes a var unescaped (`{{ name | raw }}`): the field and its template, its
-/// `verify` probe's included, for `validate` and `plan` to list.
-fn raw_uses(step: &runbook::Step) -> Vec<(String, String)> {
-    let mut uses: Vec<(String, String)> = crate::template::spec_strings(&step.spec)
-        .into_iter()
-        .filter(|(_, text)| crate::template::raw_names(text).is_ok_and(|names| !names.is_empty()))
-        .map(|(path, text)| {
-            let mut field = step.kind.name().to_owned();
-            path.iter().for_each(|p| {
-                field.push('.');
-                field.push_str(p);
-            });
-            (field, text.to_owned())
-        })
-        .collect();
-    if let Some(probe) = &step.verify {
-        uses.extend(
-            raw_uses(probe)
-                .into_iter()
-                .map(|(field, text)| (format!("verify.{field}"), text)),
-        );
-    }
-    uses
-}
-
 fn load(settings: &Settings) -> Result<Runbook, Error> {
     runbook::load(&settings.runbook).map_err(Error::Runbook)
 }

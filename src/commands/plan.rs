@@ -57,7 +57,7 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
                 "when": ps.step.when,
                 "needs": ps.step.needs,
                 "captures": ps.step.capture.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
-                "raw": super::raw_uses(ps.step).into_iter().map(|(field, text)| json!({"field": field, "template": text})).collect::<Vec<_>>(),
+                "raw": ps.step.raw_uses().into_iter().map(|(field, text)| json!({"field": field, "template": text})).collect::<Vec<_>>(),
                 "action": redactor.redact(&ps.step.kind.describe(&spec)),
                 "status": status,
             }));

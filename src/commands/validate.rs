@@ -12,7 +12,7 @@ pub fn run(settings: &Settings, term: &Terminal) -> Result<i32, Error> {
     let raw: Vec<_> = runbook
         .steps()
         .flat_map(|(_, step)| {
-            super::raw_uses(step)
+            step.raw_uses()
                 .into_iter()
                 .map(move |(field, text)| (step, field, text))
         })
