@@ -388,3 +388,25 @@ fn rollback_2_finds_the_record_it_must_delete() {
     );
     assert_eq!(crate::aws::records(&moto), before);
 }
+
+#[test]
+fn a_var_is_one_word_in_an_mcp_server_command() {
+    let command = format!(
+        "python3 {}/rehearsal/mcpify.py --stdio --config {{{{ config }}}}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let t = Test::new().runbook(
+        Runbook::minimal()
+            .vars("  config: mcpify/config.ts\n")
+            .phase(
+                1,
+                &format!("- id: health\n  mcp: {{ command: \"{command}\", tool: outpost_health }}\n  mutates: false\n"),
+            ),
+    );
+    t.run(&["phase", "1", "--force", "--var", "config=x; touch PWNED"])
+        .code(STEP_FAILED);
+    assert!(
+        !t.path("PWNED").exists(),
+        "the value ran as code beside the server"
+    );
+}
