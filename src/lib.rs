@@ -5,6 +5,7 @@ pub mod cli;
 pub mod commands;
 pub mod engine;
 pub mod error;
+pub mod escape;
 pub mod events;
 pub mod exit_codes;
 pub mod expect;

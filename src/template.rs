@@ -2,12 +2,33 @@
 //!
 //! A string that is exactly one `{{ expression }}` keeps the expression's native value (a list
 //! stays a list, a number a number); any other string renders to text.
+//!
+//! Templates are data, never code: where a string lands decides how the values interpolated
+//! into it are written ([`Escape`]): shell-quoted in a command `sh -c` runs, percent-encoded in
+//! a URL, regex-escaped in a pattern, single-line in a line of text. `{{ var | raw }}` is the
+//! one way to write a value as it is, and only a var may take it.
 
 use std::collections::BTreeSet;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::machinery::{CodeGenerator, Instruction, parse, parse_expr};
+use minijinja::value::Object;
+use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 use serde_json::Value;
+
+pub use crate::escape::Escape;
+use crate::escape::place;
+
+/// The name under which escaped strings are rendered: the formatter wraps every value written
+/// there in markers, so that each value can be escaped for the place it lands in.
+const MARKED: &str = "<escaped>";
+/// Private-use characters around a marked value (hex-encoded between them, so a value can
+/// never forge one).
+const OPEN: char = '\u{E000}';
+const CLOSE: char = '\u{E001}';
+
+/// The filter that writes a trusted var as it is.
+pub const RAW: &str = "raw";
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
@@ -16,6 +37,26 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     // A template's work and memory are bounded: `{{ 'x' * 100000000 }}` or a list built
     // item by item fails cleanly instead of taking the machine's memory.
     env.set_fuel(Some(FUEL));
+    env.add_filter(RAW, |value: minijinja::Value| {
+        minijinja::Value::from_object(Raw(value.to_string()))
+    });
+    env.set_formatter(|out, state, value| {
+        if state.name() != MARKED {
+            return minijinja::escape_formatter(out, state, value);
+        }
+        // Whatever the auto-escape setting and whatever marks a string "safe" (`tojson`,
+        // `safe`), only `raw` is written unescaped.
+        let (kind, text) = match value.downcast_object_ref::<Raw>() {
+            Some(raw) => ('r', raw.0.clone()),
+            None => (
+                'v',
+                value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_owned),
+            ),
+        };
+        write!(out, "{OPEN}{kind}{}{CLOSE}", hex::encode(text)).map_err(minijinja::Error::from)
+    });
     env
 });
 
@@ -26,6 +67,20 @@ const FUEL: u64 = 1_000_000;
 /// The most values (list items, map entries, scalars) a template may turn into data. A lazy
 /// list such as `['x'] * 100000000` costs no fuel until it is turned into data, here.
 const MAX_VALUES: usize = 1_000_000;
+
+/// A value passed through `| raw`: written as it is where it lands.
+#[derive(Debug)]
+struct Raw(String);
+
+impl Object for Raw {
+    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Plain
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// A name a template needs, split into its root (`env`, `item`, a var or a capture) and the
 /// rest of its dotted path.
@@ -60,7 +115,8 @@ pub fn is_template(source: &str) -> bool {
     source.contains("{{") || source.contains("{%")
 }
 
-/// The names a template string refers to; an error when it does not parse.
+/// The names a template string refers to; an error when it does not parse or uses a filter,
+/// test or function that does not exist.
 pub fn references(source: &str) -> Result<BTreeSet<Reference>, String> {
     if !is_template(source) {
         return Ok(BTreeSet::new());
@@ -75,7 +131,12 @@ pub fn references(source: &str) -> Result<BTreeSet<Reference>, String> {
             .map_err(describe)?
             .undeclared_variables(true),
     };
-    Ok(names.iter().map(|n| Reference::parse(n)).collect())
+    check_calls(source, false)?;
+    Ok(names
+        .iter()
+        .filter(|n| !is_global(n))
+        .map(|n| Reference::parse(n))
+        .collect())
 }
 
 /// The names a `when` condition (a bare expression) refers to.
@@ -84,7 +145,114 @@ pub fn condition_references(expr: &str) -> Result<BTreeSet<Reference>, String> {
         .compile_expression(expr)
         .map_err(describe)?
         .undeclared_variables(true);
-    Ok(names.iter().map(|n| Reference::parse(n)).collect())
+    check_calls(expr, true)?;
+    Ok(names
+        .iter()
+        .filter(|n| !is_global(n))
+        .map(|n| Reference::parse(n))
+        .collect())
+}
+
+/// A function templates may call (`range`, `dict`...), which is no name of the runbook's.
+fn is_global(name: &str) -> bool {
+    ENV.globals().any(|(g, _)| g == name)
+}
+
+/// What a template calls, from minijinja's own compiler.
+#[derive(Debug, PartialEq, Eq)]
+enum Call {
+    Filter(String),
+    Test(String),
+    Function(String),
+}
+
+fn calls(source: &str, bare_expression: bool) -> Result<Vec<Call>, String> {
+    let (instructions, blocks) = match (bare_expression, whole_expression(source)) {
+        (true, _) => compile_expr(source)?,
+        (false, Some(expr)) => compile_expr(expr)?,
+        (false, None) => {
+            let ast = parse(source, "<template>", Default::default()).map_err(describe)?;
+            let mut g = CodeGenerator::new("<template>", source);
+            g.compile_stmt(&ast);
+            g.finish()
+        }
+    };
+    let mut found = Vec::new();
+    for list in std::iter::once(&instructions).chain(blocks.values()) {
+        let mut pc = 0;
+        while let Some(instruction) = list.get(pc) {
+            match instruction {
+                Instruction::ApplyFilter(name, ..) => found.push(Call::Filter((*name).into())),
+                Instruction::PerformTest(name, ..) => found.push(Call::Test((*name).into())),
+                Instruction::CallFunction(name, ..) => found.push(Call::Function((*name).into())),
+                _ => {}
+            }
+            pc += 1;
+        }
+    }
+    Ok(found)
+}
+
+type Compiled<'s> = (
+    minijinja::machinery::Instructions<'s>,
+    std::collections::BTreeMap<&'s str, minijinja::machinery::Instructions<'s>>,
+);
+
+fn compile_expr(expr: &str) -> Result<Compiled<'_>, String> {
+    let ast = parse_expr(expr).map_err(describe)?;
+    let mut g = CodeGenerator::new("<expression>", expr);
+    g.compile_expr(&ast);
+    Ok(g.finish())
+}
+
+/// Unknown filters, tests and functions fail at `validate`, not half-way through a run.
+fn check_calls(source: &str, bare_expression: bool) -> Result<(), String> {
+    for call in calls(source, bare_expression)? {
+        let (what, name, probe, unknown) = match &call {
+            Call::Filter(n) => ("filter", n, format!("none | {n}"), ErrorKind::UnknownFilter),
+            Call::Test(n) => ("test", n, format!("none is {n}"), ErrorKind::UnknownTest),
+            Call::Function(n) => {
+                if is_global(n) {
+                    continue;
+                }
+                ("function", n, String::new(), ErrorKind::UnknownFunction)
+            }
+        };
+        // Whether a filter or test exists shows only when it is applied.
+        let exists = !probe.is_empty()
+            && ENV
+                .compile_expression(&probe)
+                .map(|e| e.eval(()).map_or_else(|e| e.kind() != unknown, |_| true))
+                .unwrap_or(false);
+        if !exists {
+            return Err(format!("unknown {what} `{name}`"));
+        }
+    }
+    Ok(())
+}
+
+/// The vars a template writes unescaped (`{{ name | raw }}`); an error when `raw` is applied
+/// to anything but one name (a whole expression, a filter chain, `env.NAME`).
+pub fn raw_names(source: &str) -> Result<Vec<String>, String> {
+    if !is_template(source) || !source.contains(RAW) {
+        return Ok(Vec::new());
+    }
+    static CANONICAL: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*)\s*\|\s*raw\s*-?\}\}")
+            .expect("a valid regex")
+    });
+    let applied = calls(source, false)?
+        .iter()
+        .filter(|c| **c == Call::Filter(RAW.into()))
+        .count();
+    let names: Vec<String> = CANONICAL
+        .captures_iter(source)
+        .map(|c| c[1].to_owned())
+        .collect();
+    if applied != names.len() {
+        return Err("`raw` applies to one var alone, written `{{ name | raw }}`".to_string());
+    }
+    Ok(names)
 }
 
 /// Renders one string.
@@ -103,6 +271,9 @@ pub fn render_str(source: &str, ctx: &minijinja::Value) -> Result<Value, String>
                 return Err(format!(
                     "undefined value: `{expr}` names nothing that is set"
                 ));
+            }
+            if let Some(raw) = value.downcast_object_ref::<Raw>() {
+                return Ok(Value::String(raw.0.clone()));
             }
             to_data(&value)
         }
@@ -184,23 +355,152 @@ fn within(value: &minijinja::Value, budget: &mut usize) -> bool {
     }
 }
 
+/// Renders one string that lands where `escape` says.
+pub fn render_escaped(
+    source: &str,
+    ctx: &minijinja::Value,
+    escape: Escape,
+) -> Result<Value, String> {
+    if escape == Escape::Data {
+        return render_str(source, ctx);
+    }
+    if !is_template(source) {
+        return Ok(Value::String(source.to_owned()));
+    }
+    if source.contains([OPEN, CLOSE]) {
+        return Err("the template holds reserved characters (U+E000, U+E001)".into());
+    }
+    let marked = ENV
+        .render_named_str(MARKED, source, ctx)
+        .map_err(describe)?;
+    let mut out = String::new();
+    for piece in pieces(&marked)? {
+        match piece {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Value { raw, text } => {
+                let written = place(escape, &out, raw, &text)?;
+                out.push_str(&written);
+            }
+        }
+    }
+    Ok(Value::String(out))
+}
+
+/// Renders every string inside a kind's spec, each escaped for where it lands (`escape` maps a
+/// field's path, keys and list indices, to its [`Escape`]).
+pub fn render_spec(
+    spec: &Value,
+    ctx: &minijinja::Value,
+    escape: &dyn Fn(&[String]) -> Escape,
+) -> Result<Value, String> {
+    fn walk(
+        value: &Value,
+        path: &mut Vec<String>,
+        ctx: &minijinja::Value,
+        escape: &dyn Fn(&[String]) -> Escape,
+    ) -> Result<Value, String> {
+        Ok(match value {
+            Value::String(s) => render_escaped(s, ctx, escape(path)).map_err(|e| {
+                if path.is_empty() {
+                    e
+                } else {
+                    format!("`{}`: {e}", path.join("."))
+                }
+            })?,
+            Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, v) in items.iter().enumerate() {
+                    path.push(i.to_string());
+                    let r = walk(v, path, ctx, escape);
+                    path.pop();
+                    out.push(r?);
+                }
+                Value::Array(out)
+            }
+            Value::Object(map) => {
+                let mut out = serde_json::Map::new();
+                for (k, v) in map {
+                    path.push(k.clone());
+                    let r = walk(v, path, ctx, escape);
+                    path.pop();
+                    out.insert(k.clone(), r?);
+                }
+                Value::Object(out)
+            }
+            other => other.clone(),
+        })
+    }
+    walk(spec, &mut Vec::new(), ctx, escape)
+}
+
+/// Every string of a spec with its path (keys and list indices), for checks by field.
+pub fn spec_strings(spec: &Value) -> Vec<(Vec<String>, &str)> {
+    fn walk<'a>(value: &'a Value, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, &'a str)>) {
+        match value {
+            Value::String(s) => out.push((path.clone(), s)),
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    path.push(i.to_string());
+                    walk(v, path, out);
+                    path.pop();
+                }
+            }
+            Value::Object(map) => {
+                for (k, v) in map {
+                    path.push(k.clone());
+                    walk(v, path, out);
+                    path.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(spec, &mut Vec::new(), &mut out);
+    out
+}
+
+enum Piece<'a> {
+    Text(&'a str),
+    Value { raw: bool, text: String },
+}
+
+/// Splits a marked rendering into the template's own text and the values written into it.
+fn pieces(marked: &str) -> Result<Vec<Piece<'_>>, String> {
+    let broken = || {
+        "a value was changed after it was written (a `{% filter %}` or `{% set %}` block over a value cannot be escaped); use the value directly".to_string()
+    };
+    let mut out = Vec::new();
+    let mut parts = marked.split(OPEN);
+    let first = parts.next().unwrap_or_default();
+    if first.contains(CLOSE) {
+        return Err(broken());
+    }
+    out.push(Piece::Text(first));
+    for part in parts {
+        let (value, text) = part.split_once(CLOSE).ok_or_else(broken)?;
+        if text.contains(CLOSE) {
+            return Err(broken());
+        }
+        let (raw, hexed) = match value.split_at_checked(1) {
+            Some(("r", h)) => (true, h),
+            Some(("v", h)) => (false, h),
+            _ => return Err(broken()),
+        };
+        let bytes = hex::decode(hexed).map_err(|_| broken())?;
+        let value = String::from_utf8(bytes).map_err(|_| broken())?;
+        if value.contains([OPEN, CLOSE]) {
+            return Err(broken());
+        }
+        out.push(Piece::Value { raw, text: value });
+        out.push(Piece::Text(text));
+    }
+    Ok(out)
+}
+
 /// Renders every string inside a JSON value.
 pub fn render_value(value: &Value, ctx: &minijinja::Value) -> Result<Value, String> {
-    Ok(match value {
-        Value::String(s) => render_str(s, ctx)?,
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|v| render_value(v, ctx))
-                .collect::<Result<_, _>>()?,
-        ),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| Ok((k.clone(), render_value(v, ctx)?)))
-                .collect::<Result<_, String>>()?,
-        ),
-        other => other.clone(),
-    })
+    render_spec(value, ctx, &|_| Escape::Data)
 }
 
 /// Evaluates a `when` condition with Jinja truthiness.
@@ -252,6 +552,154 @@ mod tests {
             .collect();
         assert_eq!(roots, vec![("alb_dns", ""), ("env", "OUTPOST_API_URL")]);
         assert!(references("{{ unclosed").is_err());
+    }
+
+    fn shell(source: &str, c: &minijinja::Value) -> String {
+        render_escaped(source, c, Escape::Shell)
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn shell_values_are_one_quoted_word_whatever_the_filter() {
+        let c = ctx(
+            json!({"domain": "x.com; touch PWNED", "cmd": "systemctl restart mcpify", "d": {"a": "$(id)"}}),
+        );
+        assert_eq!(
+            shell("dig +short {{ domain }}", &c),
+            "dig +short 'x.com; touch PWNED'"
+        );
+        assert_eq!(
+            shell("dig {{ domain | tojson }}", &c),
+            r#"dig '"x.com; touch PWNED"'"#
+        );
+        assert_eq!(
+            shell("dig {{ domain | e }}", &c),
+            "dig 'x.com; touch PWNED'"
+        );
+        assert_eq!(
+            shell("dig {{ domain | safe }}", &c),
+            "dig 'x.com; touch PWNED'"
+        );
+        assert_eq!(
+            shell(
+                "{% autoescape false %}dig {{ domain }}{% endautoescape %}",
+                &c
+            ),
+            "dig 'x.com; touch PWNED'"
+        );
+        assert_eq!(shell("{{ domain }}", &c), "'x.com; touch PWNED'");
+        assert_eq!(shell("{{ cmd | raw }}", &c), "systemctl restart mcpify");
+        assert_eq!(shell("echo {{ d.a }}", &c), "echo '$(id)'");
+        // A block that captures a value cannot be escaped reliably: refused.
+        assert!(
+            render_escaped(
+                "{% filter upper %}{{ domain }}{% endfilter %}",
+                &c,
+                Escape::Shell
+            )
+            .is_err()
+        );
+        assert!(render_escaped("echo \u{E000}{{ domain }}", &c, Escape::Shell).is_err());
+    }
+
+    #[test]
+    fn url_values_are_segments_after_a_base() {
+        let c = ctx(json!({
+            "api_url": "http://127.0.0.1:8080", "id": "../../admin/delete?all=true#",
+            "dot": "..", "domain": "api.outpost.dev", "evil_host": "x.com/admin?",
+            "alb_endpoint": "", "alb_dns": "alb-1.elb.amazonaws.com", "q": "a b&c=d",
+        }));
+        let url =
+            |s: &str| render_escaped(s, &c, Escape::Url).map(|v| v.as_str().unwrap().to_owned());
+        assert_eq!(
+            url("{{ api_url }}/dispatch/{{ id }}").unwrap(),
+            "http://127.0.0.1:8080/dispatch/..%2F..%2Fadmin%2Fdelete%3Fall%3Dtrue%23"
+        );
+        assert_eq!(
+            url("{{ api_url }}/x?q={{ q }}").unwrap(),
+            "http://127.0.0.1:8080/x?q=a%20b%26c%3Dd"
+        );
+        assert_eq!(
+            url("{{ alb_endpoint or ('http://' ~ alb_dns) }}/health/live").unwrap(),
+            "http://alb-1.elb.amazonaws.com/health/live"
+        );
+        assert_eq!(
+            url("https://{{ domain }}/health/live").unwrap(),
+            "https://api.outpost.dev/health/live"
+        );
+        assert!(
+            url("https://{{ evil_host }}/health")
+                .unwrap_err()
+                .contains("not a host name")
+        );
+        assert!(
+            url("{{ api_url }}/dispatch/{{ dot }}")
+                .unwrap_err()
+                .contains("path")
+        );
+        assert!(url("{{ id }}/x").unwrap_err().contains("base URL"));
+        assert!(url("{{ domain }}/x").unwrap_err().contains("base URL"));
+    }
+
+    #[test]
+    fn patterns_and_lines_take_values_literally() {
+        let c = ctx(json!({"name": ".*", "multi": "a\nb", "cost": "$1"}));
+        let regex = render_escaped("instanceId: '{{ name }}'", &c, Escape::Regex).unwrap();
+        assert_eq!(regex, json!("instanceId: '\\.\\*'"));
+        assert!(
+            render_escaped("x {{ multi }}", &c, Escape::Line)
+                .unwrap_err()
+                .contains("break the line")
+        );
+        assert_eq!(
+            render_escaped("price {{ cost }}", &c, Escape::Line).unwrap(),
+            json!("price $1")
+        );
+        assert!(render_escaped("Bearer {{ multi }}", &c, Escape::Header).is_err());
+        // Data keeps the value and its type.
+        assert_eq!(
+            render_escaped("{{ multi }}", &c, Escape::Data).unwrap(),
+            json!("a\nb")
+        );
+    }
+
+    #[test]
+    fn unknown_filters_tests_and_functions_are_errors() {
+        assert_eq!(
+            references("{{ x | urlencode }}").unwrap_err(),
+            "unknown filter `urlencode`"
+        );
+        assert_eq!(
+            references("a {{ x | nope(1) }}").unwrap_err(),
+            "unknown filter `nope`"
+        );
+        assert_eq!(
+            condition_references("x is nothing").unwrap_err(),
+            "unknown test `nothing`"
+        );
+        assert_eq!(
+            references("{{ frob(1) }}").unwrap_err(),
+            "unknown function `frob`"
+        );
+        let ok =
+            references("{{ x | default('a') | trim }} {{ range(3) | list }} {{ y is defined }}")
+                .unwrap();
+        let roots: Vec<_> = ok.iter().map(|r| r.root.as_str()).collect();
+        assert_eq!(roots, vec!["x", "y"]);
+    }
+
+    #[test]
+    fn raw_takes_one_name_only() {
+        assert_eq!(raw_names("{{ restart | raw }}").unwrap(), vec!["restart"]);
+        assert_eq!(raw_names("sudo {{- a|raw -}} x").unwrap(), vec!["a"]);
+        assert!(raw_names("{{ env.X | raw }}").is_err());
+        assert!(raw_names("{{ (a ~ b) | raw }}").is_err());
+        assert!(raw_names("{{ a | trim | raw }}").is_err());
+        assert!(raw_names("{% if a %}{{ a | raw }}{% endif %}").unwrap() == vec!["a"]);
+        assert!(raw_names("{{ drawer }}").unwrap().is_empty());
     }
 
     #[test]

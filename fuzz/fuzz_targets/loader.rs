@@ -1,15 +1,12 @@
-//! Fuzzes the runbook loader: the embedded runbook with one of its files (chosen by the first
-//! byte) replaced by arbitrary bytes. The loader must answer with diagnostics, never panic.
+//! Fuzzes the runbook loader, its templates and its JMESPath: the embedded runbook with one of
+//! its files (chosen by the first byte) replaced by arbitrary bytes, then every step's templates
+//! rendered with hostile values and its queries run; or, for a first byte past the files, the
+//! bytes as a template and a JMESPath expression by themselves (see
+//! `outpost_migrate::runbook::fuzz`). The answer is diagnostics or errors, never a panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use outpost_migrate::runbook::{self, RunbookSource};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&pick, body)) = data.split_first() else { return };
-    let mut files: Vec<(String, Vec<u8>)> =
-        runbook::source::embedded_files().map(|(n, t)| (n.to_owned(), t.as_bytes().to_vec())).collect();
-    let i = usize::from(pick) % files.len();
-    files[i].1 = body.to_vec();
-    let _ = runbook::load(&RunbookSource::Memory(files));
+    outpost_migrate::runbook::fuzz::one_input(data);
 });

@@ -12,7 +12,6 @@ use crate::secrets::Redactor;
 use crate::settings::{OutputFormat, Settings};
 use crate::state::local::LocalStore;
 use crate::state::{StateStore, StepStatus};
-use crate::template;
 
 /// What `plan` shows for `run.scratch_dir`, which each run creates afresh.
 const SCRATCH_PLACEHOLDER: &str = "<run scratch dir>";
@@ -33,7 +32,10 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
             // The scratch directory exists only while a run runs.
             let ctx = plan::with_run(ctx, settings.dry_run, SCRATCH_PLACEHOLDER);
             // A step whose inputs need captures not made yet is shown with its templates.
-            let spec = template::render_value(&ps.step.spec, &ctx)
+            let spec = ps
+                .step
+                .kind
+                .render(&ps.step.spec, &ctx)
                 .unwrap_or_else(|_| ps.step.spec.clone());
             for s in ps.step.kind.secrets(&spec) {
                 redactor.add(&s);
@@ -61,6 +63,7 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
                 "when": ps.step.when,
                 "needs": ps.step.needs,
                 "captures": ps.step.capture.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+                "raw": ps.step.raw_uses().into_iter().map(|(field, text)| json!({"field": field, "template": text})).collect::<Vec<_>>(),
                 "action": redactor.redact(&ps.step.kind.describe(&spec)),
                 "status": status,
             }));
@@ -135,6 +138,12 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
                 flags.push(format!(
                     "after a crash: {}",
                     s["in_doubt"].as_str().unwrap_or_default()
+                ));
+            }
+            for raw in s["raw"].as_array().into_iter().flatten() {
+                flags.push(format!(
+                    "unescaped: {}",
+                    raw["template"].as_str().unwrap_or_default()
                 ));
             }
             if let Some(w) = s["when"].as_str() {

@@ -270,7 +270,7 @@ impl Engine<'_> {
             ));
         }
 
-        let spec = match template::render_value(&step.spec, &ctx) {
+        let spec = match step.kind.render(&step.spec, &ctx) {
             Ok(s) => s,
             Err(e) => {
                 return self.fail(unit, ps, started, 0, format!("cannot render the step: {e}"));
@@ -622,7 +622,7 @@ impl Engine<'_> {
         ctx: &minijinja::Value,
         ps: &PlanStep<'_>,
     ) -> Result<BTreeMap<String, Value>, String> {
-        let spec = template::render_value(&probe.spec, ctx)?;
+        let spec = probe.kind.render(&probe.spec, ctx)?;
         let step_ref = StepRef {
             id: &ps.id,
             approved: false,

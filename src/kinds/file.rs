@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::state::StateError;
 use crate::state::files;
+use crate::template::Escape;
 
 use super::{
     Access, KindContext, KindFailure, KindFuture, SpecError, StepKind, StepRef, parse_spec,
@@ -102,6 +103,18 @@ impl StepKind for File {
             Some(_) => "a `file` restore writes the file back".into(),
             None => "a `file` step edits a file".into(),
         })
+    }
+
+    /// Values match literally in a `replace` pattern and stay on their line elsewhere.
+    fn escape(&self, path: &[String]) -> Escape {
+        match path {
+            [edits, _, field] if edits == "edits" => match field.as_str() {
+                "replace" => Escape::Regex,
+                "with" | "ensure_line" | "remove_line" => Escape::Line,
+                _ => Escape::Data,
+            },
+            _ => Escape::Data,
+        }
     }
 
     /// An edit keeps the first backup (the original) and applies edits that no longer match

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::template::Escape;
+
 use super::{
     Access, KindContext, KindFailure, KindFuture, SpecError, StepKind, StepRef, parse_spec,
 };
@@ -117,6 +119,16 @@ impl StepKind for Http {
 
     fn writes_by_nature(&self, spec: &Value) -> Option<String> {
         unsafe_method(spec)
+    }
+
+    /// Values in the URL are path segments or query values (after a base URL at its start);
+    /// header values may not break their line.
+    fn escape(&self, path: &[String]) -> Escape {
+        match path {
+            [field] if field == "url" => Escape::Url,
+            [field, _] if field == "headers" => Escape::Header,
+            _ => Escape::Data,
+        }
     }
 
     fn describe(&self, spec: &Value) -> String {

@@ -9,6 +9,8 @@ use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::template::Escape;
+
 use super::{
     Access, KindContext, KindFailure, KindFuture, SpecError, StepKind, StepRef, parse_spec,
 };
@@ -55,6 +57,15 @@ impl StepKind for Mcp {
     /// A tool call may do anything; read-only tools say `mutates: false`.
     fn access(&self, _spec: &Value) -> Access {
         Access::Mutating
+    }
+
+    /// A stdio server's `command` runs through `sh -c`; `url` is a URL.
+    fn escape(&self, path: &[String]) -> Escape {
+        match path {
+            [field] if field == "command" => Escape::Shell,
+            [field] if field == "url" => Escape::Url,
+            _ => Escape::Data,
+        }
     }
 
     fn describe(&self, spec: &Value) -> String {

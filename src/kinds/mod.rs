@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::engine::prompt::Prompter;
+use crate::template::Escape;
 
 /// Every step kind the runbook may use, by its key in a step.
 pub static REGISTRY: &[&dyn StepKind] = &[
@@ -144,6 +145,16 @@ pub trait StepKind: Send + Sync {
     /// `idempotent:` overrides it.
     fn idempotent(&self, _spec: &Value) -> bool {
         false
+    }
+    /// How values interpolated into the field at `path` (keys and list indices under the
+    /// kind's key) are written: plain data unless the field is code, a URL, a pattern or a
+    /// line of text.
+    fn escape(&self, _path: &[String]) -> Escape {
+        Escape::Data
+    }
+    /// Renders the templates of a spec, each value escaped for the field it lands in.
+    fn render(&self, spec: &Value, ctx: &minijinja::Value) -> Result<Value, String> {
+        crate::template::render_spec(spec, ctx, &|path| self.escape(path))
     }
     /// A one-line description of the rendered step for plans and dry runs.
     fn describe(&self, spec: &Value) -> String;

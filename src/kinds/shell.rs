@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::template::Escape;
+
 use super::{
     Access, KindContext, KindFailure, KindFuture, SpecError, StepKind, StepRef, parse_spec,
 };
@@ -34,6 +36,14 @@ impl StepKind for Shell {
 
     fn access(&self, _spec: &Value) -> Access {
         Access::Mutating
+    }
+
+    /// `sh -c` runs the command: each value in it is one quoted word.
+    fn escape(&self, path: &[String]) -> Escape {
+        match path {
+            [field] if field == "command" => Escape::Shell,
+            _ => Escape::Data,
+        }
     }
 
     fn describe(&self, spec: &Value) -> String {

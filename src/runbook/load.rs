@@ -20,7 +20,7 @@ use super::source::{ReadFailure, RunbookSource, SourceFile};
 use crate::expect::Expectation;
 use crate::kinds::{self, Access};
 use crate::query::Query;
-use crate::template;
+use crate::template::{self, Escape};
 
 /// The runbook format this build reads.
 pub const FORMAT: u32 = 1;
@@ -900,6 +900,23 @@ fn load_step(
         diags.push(d);
         ok = false;
     }
+    for (path, text) in template::spec_strings(&spec) {
+        if kind.escape(&path) != Escape::Shell {
+            continue;
+        }
+        if let Some(tag) = crate::escape::quoted_in_shell(text) {
+            let loc = cx.refine(kind_node.locate_keys(&path).loc, tag);
+            diags.push(
+                cx.diag(
+                    loc,
+                    format!("`{tag}` inside quotes in a shell command"),
+                )
+                .step(Some(&env.id))
+                .hint("values are quoted for you: write {{ name }} without quotes around it, or put the value in `env:` and use \"$NAME\" in the command"),
+            );
+            ok = false;
+        }
+    }
     if !valid_id(&env.id) {
         let loc = node.get("id").map_or(node.loc, |n| n.loc);
         diags.push(
@@ -990,6 +1007,10 @@ fn load_step(
             .get("capture")
             .and_then(|c| c.get(name))
             .map_or(node.loc, |n| n.loc);
+        if let Some(d) = jmespath_template(cx, loc, expr, &format!("capture `{name}`"), &sid) {
+            fail(d);
+            continue;
+        }
         match Query::compile(expr) {
             Ok(q) => capture.push((name.clone(), q)),
             Err(e) => fail(
@@ -1005,6 +1026,14 @@ fn load_step(
                     .hint("capture names use letters, digits and `_`"),
             );
         }
+    }
+    let show_loc = node.get("show").map_or(node.loc, |n| n.loc);
+    if let Some(d) = env
+        .show
+        .as_deref()
+        .and_then(|q| jmespath_template(cx, show_loc, q, "`show`", &sid))
+    {
+        fail(d);
     }
     let show = env.show.as_deref().and_then(|q| match Query::compile(q) {
         Ok(q) => Some(q),
@@ -1231,6 +1260,15 @@ fn parse_expectations(
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let item_node = node.and_then(Node::as_seq).and_then(|s| s.get(i));
+        if let Some(query) = item.get("query").and_then(Value::as_str) {
+            let loc = item_node
+                .map(|n| n.get("query").map_or(n.loc, |q| q.loc))
+                .unwrap_or_default();
+            if let Some(d) = jmespath_template(cx, loc, query, "`query`", step) {
+                fail(d);
+                continue;
+            }
+        }
         match Expectation::parse(item) {
             Ok(e) => out.push(e),
             Err(e) => {
@@ -1251,6 +1289,26 @@ fn parse_expectations(
         }
     }
     out
+}
+
+/// A template inside a JMESPath expression: refused, since a value rendered into a query can
+/// change what it asks (quotes in the value) or, unrendered, match nothing and pass.
+fn jmespath_template(
+    cx: &FileCx,
+    loc: Loc,
+    expr: &str,
+    field: &str,
+    step: &str,
+) -> Option<Diagnostic> {
+    template::is_template(expr).then(|| {
+        let open = if expr.contains("{{") { "{{" } else { "{%" };
+        cx.diag(
+            cx.refine(loc, open),
+            format!("{field} is a JMESPath expression and may not hold a template"),
+        )
+        .step(Some(step))
+        .hint("put the value in the matcher instead: query the field (e.g. `ResourceRecordSets[0].Name`) and match it with `equals: \"{{ domain }}.\"`")
+    })
 }
 
 fn valid_id(id: &str) -> bool {
@@ -1402,6 +1460,27 @@ fn validate_references(
                         continue;
                     }
                 };
+                if !is_condition {
+                    match template::raw_names(&text) {
+                        Err(e) => diags.push(
+                            cx.diag(cx.refine(loc, template::RAW), e)
+                                .step(Some(&step.id))
+                                .hint("`raw` writes a trusted var as it is (a whole command); drop it to have the value escaped"),
+                        ),
+                        Ok(names) => {
+                            for name in names.iter().filter(|n| !var_names.contains(n.as_str())) {
+                                diags.push(
+                                    cx.diag(
+                                        cx.refine(loc, name),
+                                        format!("`raw` on `{name}`, which is not a var"),
+                                    )
+                                    .step(Some(&step.id))
+                                    .hint("only a var (set in the runbook or with --var) may be written unescaped; a capture, `env.NAME` or `item` is always escaped"),
+                                );
+                            }
+                        }
+                    }
+                }
                 for r in refs {
                     let name = r.root.as_str();
                     let known = (name == "env" || name == "attempt") && !r.path.is_empty()

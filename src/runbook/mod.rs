@@ -1,6 +1,7 @@
 //! The runbook: its files, their parsing with locations, the typed model and its validation.
 
 pub mod diagnostic;
+pub mod fuzz;
 pub mod load;
 pub mod model;
 pub mod node;

@@ -213,6 +213,34 @@ impl InDoubt {
 }
 
 impl Step {
+    /// Where this step writes a var unescaped (`{{ name | raw }}`): the field and its template, its
+    /// `verify` probe's included, for `validate` and `plan` to list.
+    pub fn raw_uses(&self) -> Vec<(String, String)> {
+        let mut uses: Vec<(String, String)> = crate::template::spec_strings(&self.spec)
+            .into_iter()
+            .filter(|(_, text)| {
+                crate::template::raw_names(text).is_ok_and(|names| !names.is_empty())
+            })
+            .map(|(path, text)| {
+                let mut field = self.kind.name().to_owned();
+                path.iter().for_each(|p| {
+                    field.push('.');
+                    field.push_str(p);
+                });
+                (field, text.to_owned())
+            })
+            .collect();
+        if let Some(probe) = &self.verify {
+            uses.extend(
+                probe
+                    .raw_uses()
+                    .into_iter()
+                    .map(|(field, text)| (format!("verify.{field}"), text)),
+            );
+        }
+        uses
+    }
+
     /// What settles this step after a crash (DESIGN: re-check it or ask).
     pub fn in_doubt(&self) -> InDoubt {
         match self.access {

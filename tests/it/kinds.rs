@@ -12,7 +12,7 @@ fn shell_output_is_captured_and_parsed_as_json() {
     env: { GREETING: "{{ greeting }}" }
   capture: { alb_dns: json.alb_dns_name.value, err: stderr }
 - id: use
-  shell: { command: 'test "{{ alb_dns }}" = alb-1.local && echo "{{ err }}" | grep -q from-env=hello' }
+  shell: { command: 'test {{ alb_dns }} = alb-1.local && echo {{ err }} | grep -q from-env=hello' }
 "#,
     ));
     t.run(&["phase", "1", "--force", "--output", "json"])

@@ -17,3 +17,4 @@ mod runbook_errors;
 mod secrets;
 mod state_dir;
 mod state_lock;
+mod templates;

@@ -140,7 +140,7 @@ fn a_lock_from_another_host_is_never_broken_automatically() {
 fn status_shows_steps_attempts_and_captures_with_secrets_redacted() {
     let t = Test::new().runbook(Runbook::minimal().phase(
         1,
-        "- id: read-token\n  shell: { command: echo tok_9b8c7d6e5f }\n  mutates: false\n  secret: true\n  capture: { token: stdout }\n- id: read-name\n  shell: { command: printf alb-123 }\n  mutates: false\n  capture: { alb: stdout }\n- id: use-token\n  shell: { command: 'test \"{{ token }}\" = \"tok_9b8c7d6e5f\n\" || test -n \"{{ token }}\"' }\n",
+        "- id: read-token\n  shell: { command: echo tok_9b8c7d6e5f }\n  mutates: false\n  secret: true\n  capture: { token: stdout }\n- id: read-name\n  shell: { command: printf alb-123 }\n  mutates: false\n  capture: { alb: stdout }\n- id: use-token\n  shell: { command: 'test {{ token }} = \"tok_9b8c7d6e5f\n\" || test -n {{ token }}' }\n",
     ));
     t.run(&["phase", "1", "--force"])
         .code(0)

@@ -352,6 +352,15 @@ impl Server {
             )
             .route("/flaky", get(flaky))
             .route(
+                "/hostile",
+                get(|| async {
+                    axum::Json(json!({
+                        "name": "a$(touch PWNED)b",
+                        "path": "../../admin/delete?all=true#",
+                    }))
+                }),
+            )
+            .route(
                 "/counter",
                 get(|State(s): State<Arc<ServerState>>| async move {
                     axum::Json(json!({"value": s.counter.load(Ordering::SeqCst)}))
