@@ -66,7 +66,7 @@ fn captures_a_verify_probe_supplies_for_a_secret_step_are_masked() {
     mutates: false
     capture: {{ token: stdout }}
 - id: use-token
-  shell: {{ command: 'echo "{{{{ token }}}}" >&2; exit 3' }}
+  shell: {{ command: 'echo {{{{ token }}}} >&2; exit 3' }}
 "#
         ),
     ));
