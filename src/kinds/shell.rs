@@ -46,7 +46,7 @@ impl StepKind for Shell {
         }
     }
 
-    fn run<'a>(&'a self, spec: Value, _step: StepRef<'a>, _ctx: &'a KindContext) -> KindFuture<'a> {
+    fn run<'a>(&'a self, spec: Value, step: StepRef<'a>, ctx: &'a KindContext) -> KindFuture<'a> {
         Box::pin(async move {
             let spec: Spec = parse_spec(&spec).map_err(|e| KindFailure::failed(e.message))?;
             let mut cmd = tokio::process::Command::new("sh");
@@ -54,8 +54,11 @@ impl StepKind for Shell {
                 .arg(&spec.command)
                 .envs(&spec.env)
                 .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
                 // Its own process group: the operator's Ctrl-C stops outpost-migrate after
-                // this step, it does not kill terraform half-way through an apply.
+                // this step, it does not kill terraform half-way through an apply. The engine
+                // stops the whole group after the attempt (see kinds/process.rs).
                 .process_group(0)
                 .kill_on_drop(true);
             if let Some(cwd) = &spec.cwd {
@@ -66,10 +69,14 @@ impl StepKind for Shell {
                 }
                 cmd.current_dir(cwd);
             }
-            let out = cmd
-                .output()
-                .await
+            let child = cmd
+                .spawn()
                 .map_err(|e| KindFailure::setup(format!("cannot start `sh`: {e}")))?;
+            ctx.processes.register(step.id, child.id());
+            let out = child
+                .wait_with_output()
+                .await
+                .map_err(|e| KindFailure::failed(format!("cannot wait for `sh`: {e}")))?;
             let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
             let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
             let code = out.status.code().unwrap_or(-1);

@@ -4,6 +4,7 @@ pub mod diagnostic;
 pub mod load;
 pub mod model;
 pub mod node;
+pub mod schedule;
 pub mod source;
 
 pub use diagnostic::Diagnostic;

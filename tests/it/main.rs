@@ -9,6 +9,7 @@ mod bad_runbooks;
 mod crash;
 mod kinds;
 mod output;
+mod processes;
 mod rehearsal;
 mod resume;
 mod runbook_errors;
