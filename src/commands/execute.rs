@@ -144,6 +144,7 @@ pub fn run(
                         "Ctrl-C again: stopping the running steps' processes (SIGTERM, then SIGKILL after {})",
                         humantime::format_duration(crate::kinds::process::GRACE)
                     ));
+                    watcher.force();
                     processes.stop_all().await;
                     std::process::exit(crate::exit_codes::INTERRUPTED);
                 }

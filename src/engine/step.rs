@@ -567,7 +567,8 @@ impl Engine<'_> {
             )
             .await;
             // No attempt (nor the next step) runs beside what this one started.
-            self.kinds.processes.stop_step(&ps.id, ran.is_ok()).await;
+            let stuck = self.kinds.processes.stop_step(&ps.id, ran.is_ok()).await;
+            self.interrupt.park_if_forced().await;
             let result = match ran {
                 Err(_) => Err(KindFailure::failed(format!(
                     "timed out after {}",
@@ -592,12 +593,19 @@ impl Engine<'_> {
                     };
                 }
                 Err(f) => {
-                    let Some(delay) = delays.as_mut().and_then(Iterator::next) else {
-                        let message = if attempts > 1 {
+                    let delay = delays.as_mut().and_then(Iterator::next);
+                    // A group SIGKILL did not end: another attempt would run beside it.
+                    let (Some(delay), None) = (delay, stuck) else {
+                        let mut message = if attempts > 1 {
                             format!("{} (after {attempts} attempts)", f.message)
                         } else {
                             f.message
                         };
+                        if let (Some(pgid), Some(_)) = (stuck, delay) {
+                            message.push_str(&format!(
+                                "; not retried: its process group {pgid} still runs after SIGKILL"
+                            ));
+                        }
                         return Attempted {
                             output: Err(KindFailure::failed(message)),
                             attempts,
@@ -642,6 +650,7 @@ impl Engine<'_> {
         let ran =
             tokio::time::timeout(probe.timeout, probe.kind.run(spec, step_ref, self.kinds)).await;
         self.kinds.processes.stop_step(&ps.id, ran.is_ok()).await;
+        self.interrupt.park_if_forced().await;
         let output = ran
             .map_err(|_| "the probe timed out".to_string())?
             .map_err(|f| f.message)?;

@@ -53,18 +53,24 @@ impl ProcessGroups {
 
     /// Stops every group `step` started and waits until each is gone. `finished` says the
     /// step's process ended by itself: what it left behind in its group is stopped too, with
-    /// a warning, since a next attempt or step must not run beside it.
-    pub async fn stop_step(&self, step: &str, finished: bool) {
+    /// a warning, since a next attempt or step must not run beside it. Returns a group that
+    /// is still there after SIGKILL, if any.
+    pub async fn stop_step(&self, step: &str, finished: bool) -> Option<i32> {
         let groups = self
             .groups
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(step)
             .unwrap_or_default();
+        let mut stuck = None;
         for pgid in groups {
             let how = stop_group(pgid, GRACE).await;
             warn_about(step, pgid, how, finished);
+            if how == Stopped::Stuck {
+                stuck = Some(pgid);
+            }
         }
+        stuck
     }
 
     /// Stops every group still registered (the end of a run, the second Ctrl-C), all at once.
