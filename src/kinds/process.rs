@@ -67,6 +67,9 @@ impl ProcessGroups {
             let how = stop_group(pgid, GRACE).await;
             warn_about(step, pgid, how, finished);
             if how == Stopped::Stuck {
+                // Still known: the engine's own stop after the attempt sees it (and does not
+                // retry beside it), as does the end of the run.
+                self.register(step, u32::try_from(pgid).ok());
                 stuck = Some(pgid);
             }
         }

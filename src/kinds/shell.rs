@@ -69,14 +69,25 @@ impl StepKind for Shell {
                 }
                 cmd.current_dir(cwd);
             }
-            let child = cmd
+            let mut child = cmd
                 .spawn()
                 .map_err(|e| KindFailure::setup(format!("cannot start `sh`: {e}")))?;
             ctx.processes.register(step.id, child.id());
-            let out = child
-                .wait_with_output()
-                .await
-                .map_err(|e| KindFailure::failed(format!("cannot wait for `sh`: {e}")))?;
+            let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+            // The attempt ends when `sh` does: what it left in its group is stopped then,
+            // rather than holding the output pipes (and the step) open until it exits.
+            let ended = async {
+                let status = child.wait().await;
+                ctx.processes.stop_step(step.id, true).await;
+                status
+            };
+            let (status, stdout, stderr) = tokio::join!(ended, read_all(stdout), read_all(stderr));
+            let out = std::process::Output {
+                status: status
+                    .map_err(|e| KindFailure::failed(format!("cannot wait for `sh`: {e}")))?,
+                stdout,
+                stderr,
+            };
             let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
             let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
             let code = out.status.code().unwrap_or(-1);
@@ -104,4 +115,14 @@ impl StepKind for Shell {
             Ok(json!({"exit_code": code, "stdout": stdout, "stderr": stderr, "json": parsed}))
         })
     }
+}
+
+/// Everything a pipe of the child gives until it closes (what a read error leaves out is lost
+/// output, not a reason to fail the step).
+async fn read_all(pipe: Option<impl tokio::io::AsyncRead + Unpin>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    if let Some(mut pipe) = pipe {
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut pipe, &mut buf).await;
+    }
+    buf
 }

@@ -158,11 +158,13 @@ fn no_attempt_starts_while_an_earlier_attempts_processes_live() {
 
 #[test]
 fn what_a_step_leaves_in_its_group_is_stopped_and_a_setsid_daemon_is_not() {
-    // The daemon writes its pid once it leads its own session: the step waits for that, as
-    // the rehearsal's restart script waits for its server to answer.
+    // The background `sleep` holds the step's output pipes: the step ends when `sh` does all
+    // the same, well within its timeout. The daemon writes its pid once it leads its own
+    // session: the step waits for that, as the rehearsal's restart script waits for its server
+    // to answer.
     let t = Test::new().runbook(Runbook::minimal().phase(
         1,
-        "- id: start\n  shell:\n    command: |\n      echo $$ > pgid\n      sleep 30 >/dev/null 2>&1 &\n      setsid sh -c 'echo $$ > daemon; exec sleep 30' >/dev/null 2>&1 &\n      while [ ! -s daemon ]; do sleep 0.01; done\n",
+        "- id: start\n  timeout: 10s\n  shell:\n    command: |\n      echo $$ > pgid\n      sleep 30 &\n      setsid sh -c 'echo $$ > daemon; exec sleep 30' >/dev/null 2>&1 &\n      while [ ! -s daemon ]; do sleep 0.01; done\n",
     ));
     let _reap = Reap(vec![t.path("pgid"), t.path("daemon")]);
     let run = t.run(&["phase", "1", "--force"]);
