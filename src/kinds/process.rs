@@ -60,16 +60,12 @@ impl ProcessGroups {
             .groups
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(step)
+            .get(step)
+            .cloned()
             .unwrap_or_default();
         let mut stuck = None;
         for pgid in groups {
-            let how = stop_group(pgid, GRACE).await;
-            warn_about(step, pgid, how, finished);
-            if how == Stopped::Stuck {
-                // Still known: the engine's own stop after the attempt sees it (and does not
-                // retry beside it), as does the end of the run.
-                self.register(step, u32::try_from(pgid).ok());
+            if self.stop(step, pgid, finished).await == Stopped::Stuck {
                 stuck = Some(pgid);
             }
         }
@@ -78,17 +74,34 @@ impl ProcessGroups {
 
     /// Stops every group still registered (the end of a run, the second Ctrl-C), all at once.
     pub async fn stop_all(&self) {
-        let all = std::mem::take(&mut *self.groups.lock().unwrap_or_else(|e| e.into_inner()));
-        let stops = all.into_iter().flat_map(|(step, groups)| {
-            groups.into_iter().map(move |pgid| {
-                let step = step.clone();
-                async move {
-                    let how = stop_group(pgid, GRACE).await;
-                    warn_about(&step, pgid, how, false);
-                }
-            })
+        let all = self
+            .groups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let stops = all.iter().flat_map(|(step, groups)| {
+            groups.iter().map(move |pgid| self.stop(step, *pgid, false))
         });
         futures::future::join_all(stops).await;
+    }
+
+    /// Stops one group. It stays registered until it is gone: a stop cut short (the step's
+    /// timeout expiring during the grace period) leaves it to the engine's own stop after the
+    /// attempt, and a stuck group is seen again there (no retry starts beside it) and at the
+    /// end of the run.
+    async fn stop(&self, step: &str, pgid: i32, finished: bool) -> Stopped {
+        let how = stop_group(pgid, GRACE).await;
+        warn_about(step, pgid, how, finished);
+        if how != Stopped::Stuck {
+            let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(list) = groups.get_mut(step) {
+                list.retain(|g| *g != pgid);
+                if list.is_empty() {
+                    groups.remove(step);
+                }
+            }
+        }
+        how
     }
 }
 
@@ -257,6 +270,17 @@ mod tests {
         );
         reaper.join().unwrap().unwrap();
         assert!(!group_alive(pgid));
+    }
+
+    #[tokio::test]
+    async fn a_step_stop_ends_and_forgets_its_groups() {
+        let groups = ProcessGroups::default();
+        let (mut child, pgid) = spawn_group("sleep 30 & exit 0");
+        child.wait().unwrap();
+        groups.register("s", u32::try_from(pgid).ok());
+        assert_eq!(groups.stop_step("s", true).await, None);
+        assert!(!group_alive(pgid));
+        assert!(groups.groups.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

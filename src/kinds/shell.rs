@@ -57,8 +57,8 @@ impl StepKind for Shell {
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 // Its own process group: the operator's Ctrl-C stops outpost-migrate after
-                // this step, it does not kill terraform half-way through an apply. The engine
-                // stops the whole group after the attempt (see kinds/process.rs).
+                // this step, it does not kill terraform half-way through an apply. The group
+                // is stopped as a whole when the attempt ends (see kinds/process.rs).
                 .process_group(0)
                 .kill_on_drop(true);
             if let Some(cwd) = &spec.cwd {
