@@ -26,6 +26,14 @@ fn group_alive(pgid: i32) -> bool {
         })
 }
 
+/// True while process `pid` runs (not a zombie).
+fn process_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let rest = &stat[stat.rfind(')').unwrap() + 1..];
+        !matches!(rest.split_whitespace().next(), Some("Z" | "X"))
+    })
+}
+
 /// Kills the process groups whose ids a test's steps wrote down, whatever the test found: a
 /// failing test leaves no `sleep 30` behind.
 struct Reap(Vec<std::path::PathBuf>);
@@ -294,4 +302,33 @@ fn a_templated_retry_schedule_is_bounded_when_rendered() {
         !t.path("ran").exists(),
         "the step ran with an unbounded schedule"
     );
+}
+
+#[test]
+fn a_stdio_mcp_servers_group_is_stopped_after_the_call() {
+    let t = Test::new().env("AWS_REGION", "us-east-1");
+    let config = t.path("config.ts");
+    std::fs::write(&config, "export const outpostConfig = {\n  provider: 'ssm',\n  endpoint: 'http://127.0.0.1:9',\n  instanceId: 'mi-0bbd8fed3f0650ddb',\n};\n").unwrap();
+    // The server leaves a process behind, as a wrapper script might.
+    let command = format!(
+        "sleep 30 >/dev/null 2>&1 & echo $! > leftover; exec python3 {}/rehearsal/mcpify.py --stdio --config {}",
+        env!("CARGO_MANIFEST_DIR"),
+        config.display()
+    );
+    let t = t.runbook(Runbook::minimal().phase(
+        1,
+        &format!("- id: artifacts\n  mcp: {{ command: \"{command}\", tool: outpost_get_artifacts, arguments: {{ dispatchId: x }} }}\n"),
+    ));
+    t.run(&["phase", "1", "--force"])
+        .code(STEP_FAILED)
+        .stdout_has("tool outpost_get_artifacts answered an error");
+    let leftover = pgids(&t.path("leftover"))[0];
+    let alive = process_alive(leftover);
+    if alive {
+        // SAFETY: kill(2) on the pid of a process this test's step started.
+        unsafe {
+            libc::kill(leftover, libc::SIGKILL);
+        }
+    }
+    assert!(!alive, "what the MCP server left behind outlived its call");
 }
