@@ -9,7 +9,11 @@ if [ -f "$MCPIFY_PIDFILE" ]; then
   kill "$pid" 2>/dev/null || true
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
 fi
-nohup python3 "$here/mcpify.py" --config "$MCPIFY_CONFIG" --port "$MCPIFY_PORT" >>"${MCPIFY_LOG:-/dev/null}" 2>&1 &
+# A daemon of its own, as systemd makes it: a new session (setsid), so it is not in the
+# process group of the step that restarts it, which outpost-migrate stops when the step ends.
+# (A background job of this script is no group leader, so setsid does not fork: $! is its pid.)
+setsid python3 "$here/mcpify.py" --config "$MCPIFY_CONFIG" --port "$MCPIFY_PORT" \
+  </dev/null >>"${MCPIFY_LOG:-/dev/null}" 2>&1 &
 echo $! >"$MCPIFY_PIDFILE"
 for _ in $(seq 200); do
   if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 0.2)" "$MCPIFY_PORT" 2>/dev/null; then

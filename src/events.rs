@@ -20,6 +20,8 @@ pub enum Outcome {
     Refused,
     /// Not run: a step it depends on failed.
     Blocked,
+    /// Stopped by Ctrl-C between attempts: pending again, it runs on resume.
+    Interrupted,
 }
 
 impl Outcome {

@@ -109,6 +109,7 @@ pub fn run(
         backup_dir: store.backup_dir(),
         prompter: term.clone(),
         aws: AwsContext::new(settings.aws.profile.clone(), settings.aws.region.clone()),
+        processes: Arc::default(),
     };
     // Dropped at the end of this function, after the runtime has stopped every step: the
     // directory and what steps wrote in it are removed.
@@ -131,11 +132,26 @@ pub fn run(
         .map_err(|e| Error::Usage(format!("failed to start the async runtime: {e}")))?;
     let outcome = runtime.block_on(async {
         let watcher = interrupt.clone();
+        let processes = kinds.processes.clone();
+        let said = term.clone();
+        // Listening before any step starts: a Ctrl-C from then on is ours, not the default
+        // (which would end the process at once).
+        let sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            let Ok(mut sigint) = sigint else { return };
+            if sigint.recv().await.is_some() {
                 watcher.request();
-                // The second Ctrl-C does not wait for the running step.
-                if tokio::signal::ctrl_c().await.is_ok() {
+                said.err("Ctrl-C: stopping once the running step ends (Ctrl-C again to stop it now)");
+                // The second Ctrl-C does not wait for the running step, but does not leave its
+                // processes running either (they are in their own group, out of the
+                // terminal's reach): SIGTERM, the grace period, SIGKILL.
+                if sigint.recv().await.is_some() {
+                    said.err(&format!(
+                        "Ctrl-C again: stopping the running steps' processes (SIGTERM, then SIGKILL after {})",
+                        humantime::format_duration(crate::kinds::process::GRACE)
+                    ));
+                    watcher.force();
+                    processes.stop_all().await;
                     std::process::exit(crate::exit_codes::INTERRUPTED);
                 }
             }
@@ -151,9 +167,12 @@ pub fn run(
             &redactor,
             &interrupt,
         );
-        engine.execute().await
+        let outcome = engine.execute().await;
+        // Each attempt stops its groups; this is the net for one a step left registered.
+        kinds.processes.stop_all().await;
+        outcome
     });
-    // Child processes of timed-out steps are killed on drop; do not wait for stragglers.
+    // The Ctrl-C watcher never ends by itself: do not wait long for it.
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(outcome.exit_code)
 }

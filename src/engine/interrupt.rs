@@ -1,4 +1,5 @@
-//! Ctrl-C: the first lets the running step finish and stops; the second exits at once.
+//! Ctrl-C: the first lets the running step finish and stops; the second stops the steps'
+//! processes and exits.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -7,6 +8,8 @@ use tokio::sync::Notify;
 #[derive(Debug, Default)]
 pub struct Interrupt {
     requested: AtomicBool,
+    /// The second Ctrl-C: the process exits from its handler.
+    forced: AtomicBool,
     notify: Notify,
 }
 
@@ -22,6 +25,19 @@ impl Interrupt {
 
     pub fn is_requested(&self) -> bool {
         self.requested.load(Ordering::SeqCst)
+    }
+
+    /// The second Ctrl-C: said before the handler stops the steps' processes and exits.
+    pub fn force(&self) {
+        self.forced.store(true, Ordering::SeqCst);
+    }
+
+    /// After the second Ctrl-C, never returns: a step whose processes the handler stopped
+    /// records nothing (it stays in doubt) while the handler finishes and exits 130.
+    pub async fn park_if_forced(&self) {
+        if self.forced.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
     }
 
     /// Sleeps for `d` unless interrupted first; true when interrupted.

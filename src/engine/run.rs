@@ -449,6 +449,8 @@ fn count(c: &mut Counts, outcome: Outcome) {
         Outcome::FailedOptional | Outcome::Skipped | Outcome::Blocked => c.skipped += 1,
         Outcome::WouldRun => c.would_run += 1,
         Outcome::Unknown => c.unknown += 1,
+        // Neither done nor failed: the run stops there, and the summary says it was interrupted.
+        Outcome::Interrupted => {}
     }
 }
 

@@ -42,6 +42,8 @@ pub struct StepResult {
 struct Attempted {
     output: Result<Value, KindFailure>,
     attempts: u32,
+    /// Ctrl-C came while waiting to retry: the step neither failed nor succeeded.
+    interrupted: bool,
 }
 
 impl Engine<'_> {
@@ -387,6 +389,22 @@ impl Engine<'_> {
         let attempts = attempted.attempts;
         let output = match attempted.output {
             Ok(o) => o,
+            // Ctrl-C in a retry wait: the last attempt failed cleanly (its processes are
+            // gone), so the step is pending again, not failed nor in doubt: the next run
+            // starts it afresh.
+            Err(f) if attempted.interrupted => {
+                self.save_result(
+                    unit,
+                    ps,
+                    StepStatus::Pending,
+                    attempts_before + attempts,
+                    BTreeMap::new(),
+                    Some(f.message.clone()),
+                )?;
+                let r = self.report(unit, ps, Outcome::Interrupted, attempts, started);
+                self.finish(r, Some(f.message));
+                return Err(Fatal::Interrupted);
+            }
             Err(f) if f.refused => {
                 let msg = f.message.clone();
                 self.save_result(
@@ -529,8 +547,9 @@ impl Engine<'_> {
             Ok(s) => s,
             Err(e) => {
                 return Attempted {
-                    output: Err(KindFailure::failed(e)),
+                    output: Err(KindFailure::failed(format!("step `{}`: {e}", ps.id))),
                     attempts: 0,
+                    interrupted: false,
                 };
             }
         };
@@ -543,7 +562,10 @@ impl Engine<'_> {
                     .with_min_delay(interval)
                     .with_factor(r.backoff)
                     .with_max_times(attempts.saturating_sub(1) as usize);
-                b = b.with_max_delay(r.max_interval.unwrap_or(Duration::from_secs(3600)));
+                b = b.with_max_delay(
+                    r.max_interval
+                        .unwrap_or(crate::runbook::schedule::DEFAULT_MAX_INTERVAL),
+                );
                 b.build()
             });
         let mut attempts = 0;
@@ -553,12 +575,15 @@ impl Engine<'_> {
                 id: &ps.id,
                 approved,
             };
-            let result = match tokio::time::timeout(
+            let ran = tokio::time::timeout(
                 step.timeout,
                 step.kind.run(spec.clone(), step_ref, self.kinds),
             )
-            .await
-            {
+            .await;
+            // No attempt (nor the next step) runs beside what this one started.
+            let stuck = self.kinds.processes.stop_step(&ps.id, ran.is_ok()).await;
+            self.interrupt.park_if_forced().await;
+            let result = match ran {
                 Err(_) => Err(KindFailure::failed(format!(
                     "timed out after {}",
                     humantime::format_duration(step.timeout)
@@ -574,24 +599,34 @@ impl Engine<'_> {
                     return Attempted {
                         output: Ok(output),
                         attempts,
+                        interrupted: false,
                     };
                 }
                 Err(f) if f.refused || f.setup => {
                     return Attempted {
                         output: Err(f),
                         attempts,
+                        interrupted: false,
                     };
                 }
                 Err(f) => {
-                    let Some(delay) = delays.as_mut().and_then(Iterator::next) else {
-                        let message = if attempts > 1 {
+                    let delay = delays.as_mut().and_then(Iterator::next);
+                    // A group SIGKILL did not end: another attempt would run beside it.
+                    let (Some(delay), None) = (delay, stuck) else {
+                        let mut message = if attempts > 1 {
                             format!("{} (after {attempts} attempts)", f.message)
                         } else {
                             f.message
                         };
+                        if let (Some(pgid), Some(_)) = (stuck, delay) {
+                            message.push_str(&format!(
+                                "; not retried: its process group {pgid} still runs after SIGKILL"
+                            ));
+                        }
                         return Attempted {
                             output: Err(KindFailure::failed(message)),
                             attempts,
+                            interrupted: false,
                         };
                     };
                     self.emit(Event::StepRetrying {
@@ -604,10 +639,12 @@ impl Engine<'_> {
                     if self.interrupt.sleep(delay).await {
                         return Attempted {
                             output: Err(KindFailure::failed(format!(
-                                "interrupted while waiting to retry: {}",
+                                "interrupted while waiting to retry (after {attempts} attempt{}): {}",
+                                if attempts == 1 { "" } else { "s" },
                                 f.message
                             ))),
                             attempts,
+                            interrupted: true,
                         };
                     }
                 }
@@ -627,11 +664,13 @@ impl Engine<'_> {
             id: &ps.id,
             approved: false,
         };
-        let output =
-            tokio::time::timeout(probe.timeout, probe.kind.run(spec, step_ref, self.kinds))
-                .await
-                .map_err(|_| "the probe timed out".to_string())?
-                .map_err(|f| f.message)?;
+        let ran =
+            tokio::time::timeout(probe.timeout, probe.kind.run(spec, step_ref, self.kinds)).await;
+        self.kinds.processes.stop_step(&ps.id, ran.is_ok()).await;
+        self.interrupt.park_if_forced().await;
+        let output = ran
+            .map_err(|_| "the probe timed out".to_string())?
+            .map_err(|f| f.message)?;
         // What the probe captures stands for the step's captures: as secret as they are.
         self.register_secret_captures(ps, &probe.capture, &output);
         for e in &probe.expect {
@@ -841,6 +880,10 @@ fn retry_schedule(
         }
         None => r.interval,
     };
+    if r.attempts_template.is_some() || r.interval_template.is_some() {
+        crate::runbook::schedule::check_retry(attempts, interval, r.backoff, r.max_interval)
+            .map_err(|b| format!("{} ({})", b.message, b.hint))?;
+    }
     Ok((attempts, interval))
 }
 

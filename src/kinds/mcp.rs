@@ -80,7 +80,7 @@ impl StepKind for Mcp {
         }
     }
 
-    fn run<'a>(&'a self, spec: Value, _step: StepRef<'a>, _ctx: &'a KindContext) -> KindFuture<'a> {
+    fn run<'a>(&'a self, spec: Value, step: StepRef<'a>, ctx: &'a KindContext) -> KindFuture<'a> {
         Box::pin(async move {
             let spec: Spec = parse_spec(&spec).map_err(|e| KindFailure::failed(e.message))?;
             let server = spec.server().map_err(KindFailure::failed)?.to_owned();
@@ -92,8 +92,11 @@ impl StepKind for Mcp {
             let result = match &spec.command {
                 Some(cmd) => {
                     let mut command = tokio::process::Command::new("sh");
-                    command.arg("-c").arg(cmd).envs(&spec.env);
+                    // Its own process group, stopped as a whole after the attempt, as a
+                    // `shell` step's is.
+                    command.arg("-c").arg(cmd).envs(&spec.env).process_group(0);
                     let transport = TokioChildProcess::new(command).map_err(|e| unreachable(&e))?;
+                    ctx.processes.register(step.id, transport.id());
                     let client = ().serve(transport).await.map_err(|e| unreachable(&e))?;
                     let result = client.call_tool(params).await;
                     let _ = client.cancel().await;

@@ -5,6 +5,7 @@ mod confirm;
 mod file;
 mod http;
 mod mcp;
+pub mod process;
 mod shell;
 
 use std::future::Future;
@@ -101,6 +102,9 @@ pub struct KindContext {
     pub prompter: Arc<dyn Prompter>,
     /// AWS clients, made on first use.
     pub aws: aws::AwsContext,
+    /// The process groups running steps started, stopped after each attempt (shared with
+    /// the Ctrl-C handler, which stops them on the second Ctrl-C).
+    pub processes: Arc<process::ProcessGroups>,
 }
 
 impl KindContext {

@@ -56,7 +56,7 @@ impl StepKind for Shell {
         }
     }
 
-    fn run<'a>(&'a self, spec: Value, _step: StepRef<'a>, _ctx: &'a KindContext) -> KindFuture<'a> {
+    fn run<'a>(&'a self, spec: Value, step: StepRef<'a>, ctx: &'a KindContext) -> KindFuture<'a> {
         Box::pin(async move {
             let spec: Spec = parse_spec(&spec).map_err(|e| KindFailure::failed(e.message))?;
             let mut cmd = tokio::process::Command::new("sh");
@@ -64,8 +64,11 @@ impl StepKind for Shell {
                 .arg(&spec.command)
                 .envs(&spec.env)
                 .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
                 // Its own process group: the operator's Ctrl-C stops outpost-migrate after
-                // this step, it does not kill terraform half-way through an apply.
+                // this step, it does not kill terraform half-way through an apply. The group
+                // is stopped as a whole when the attempt ends (see kinds/process.rs).
                 .process_group(0)
                 .kill_on_drop(true);
             if let Some(cwd) = &spec.cwd {
@@ -76,10 +79,25 @@ impl StepKind for Shell {
                 }
                 cmd.current_dir(cwd);
             }
-            let out = cmd
-                .output()
-                .await
+            let mut child = cmd
+                .spawn()
                 .map_err(|e| KindFailure::setup(format!("cannot start `sh`: {e}")))?;
+            ctx.processes.register(step.id, child.id());
+            let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+            // The attempt ends when `sh` does: what it left in its group is stopped then,
+            // rather than holding the output pipes (and the step) open until it exits.
+            let ended = async {
+                let status = child.wait().await;
+                ctx.processes.stop_step(step.id, true).await;
+                status
+            };
+            let (status, stdout, stderr) = tokio::join!(ended, read_all(stdout), read_all(stderr));
+            let out = std::process::Output {
+                status: status
+                    .map_err(|e| KindFailure::failed(format!("cannot wait for `sh`: {e}")))?,
+                stdout,
+                stderr,
+            };
             let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
             let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
             let code = out.status.code().unwrap_or(-1);
@@ -100,4 +118,14 @@ impl StepKind for Shell {
             Ok(json!({"exit_code": code, "stdout": stdout, "stderr": stderr, "json": parsed}))
         })
     }
+}
+
+/// Everything a pipe of the child gives until it closes (what a read error leaves out is lost
+/// output, not a reason to fail the step).
+async fn read_all(pipe: Option<impl tokio::io::AsyncRead + Unpin>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    if let Some(mut pipe) = pipe {
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut pipe, &mut buf).await;
+    }
+    buf
 }

@@ -44,6 +44,7 @@ impl HumanReporter {
             Outcome::Unknown => ("?", Style::new().yellow()),
             Outcome::Refused => ("⊘", Style::new().red().bold()),
             Outcome::Blocked => ("⇣", Style::new().yellow()),
+            Outcome::Interrupted => ("■", Style::new().yellow()),
         };
         self.term.style(s, style)
     }
@@ -72,6 +73,7 @@ impl HumanReporter {
             Outcome::FailedOptional => self.term.style("failed (optional)", Style::new().yellow()),
             Outcome::Failed => self.term.style("failed", Style::new().red()),
             Outcome::Refused => self.term.style("refused", Style::new().red()),
+            Outcome::Interrupted => self.term.style("interrupted", Style::new().yellow()),
         };
         let time = if r.duration_ms >= 10
             && !matches!(
@@ -112,7 +114,8 @@ impl HumanReporter {
             | Outcome::Refused
             | Outcome::FailedOptional
             | Outcome::Unknown
-            | Outcome::Blocked => {
+            | Outcome::Blocked
+            | Outcome::Interrupted => {
                 if let Some(m) = &r.message {
                     let style = if r.outcome == Outcome::Failed || r.outcome == Outcome::Refused {
                         Style::new().red()

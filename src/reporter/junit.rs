@@ -47,7 +47,8 @@ impl JunitReporter {
                     | Outcome::Skipped
                     | Outcome::WouldRun
                     | Outcome::Unknown
-                    | Outcome::Blocked => {
+                    | Outcome::Blocked
+                    | Outcome::Interrupted => {
                         let mut st = TestCaseStatus::skipped();
                         let why = match (&s.would_run, message.is_empty()) {
                             (Some(w), _) => format!("{message}: {w}"),

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use super::diagnostic::{Diagnostic, Loc};
 use super::model::{ForEach, Retry, Reverts, Runbook, Step, Unit, UnitKey};
 use super::node::Node;
+use super::schedule;
 use super::source::{ReadFailure, RunbookSource, SourceFile};
 use crate::expect::Expectation;
 use crate::kinds::{self, Access};
@@ -789,6 +790,12 @@ fn duration(
     })
 }
 
+/// A timing bound broken, located at its field.
+fn out_of_bounds(cx: &FileCx, node: &Node, b: schedule::OutOfBounds, step: &str) -> Diagnostic {
+    let loc = node.get(b.field).map_or(node.loc, |n| n.loc);
+    cx.diag(loc, b.message).step(Some(step)).hint(b.hint)
+}
+
 fn load_step(
     cx: &FileCx,
     node: &Node,
@@ -994,7 +1001,12 @@ fn load_step(
         .as_deref()
         .map(|t| duration(cx, node, "timeout", t, &sid))
     {
-        Some(Ok(d)) => d,
+        Some(Ok(d)) => {
+            if let Err(b) = schedule::check_timeout(d) {
+                fail(out_of_bounds(cx, node, b, &sid));
+            }
+            d
+        }
         Some(Err(d)) => {
             fail(d);
             DEFAULT_TIMEOUT
@@ -1088,13 +1100,28 @@ fn load_step(
                 .hint("`attempts` counts the first try: 1 means no retry"),
             );
         }
+        let backoff = r.backoff.unwrap_or(1.0).max(1.0);
+        // What is spelt out is bounded now; a `{{ var }}` schedule when it is rendered.
+        let max_ok =
+            || max_interval.map_or(Ok(()), |m| schedule::check_interval("max_interval", m));
+        let bounds = match (&attempts_template, &interval_template) {
+            _ if attempts == 0 => Ok(()),
+            (None, None) => schedule::check_retry(attempts, interval, backoff, max_interval),
+            (Some(_), None) => {
+                schedule::check_interval("interval", interval).and_then(|()| max_ok())
+            }
+            (_, Some(_)) => max_ok(),
+        };
+        if let Err(b) = bounds {
+            fail(out_of_bounds(cx, rnode, b, &sid));
+        }
         let until = parse_expectations(cx, &r.until, rnode.get("until"), &sid, &mut fail);
         Retry {
             attempts: attempts.max(1),
             attempts_template,
             interval,
             interval_template,
-            backoff: r.backoff.unwrap_or(1.0).max(1.0),
+            backoff,
             max_interval,
             until,
         }

@@ -5,6 +5,7 @@ pub mod fuzz;
 pub mod load;
 pub mod model;
 pub mod node;
+pub mod schedule;
 pub mod source;
 
 pub use diagnostic::Diagnostic;

@@ -11,6 +11,7 @@ mod crash;
 mod dry_run;
 mod kinds;
 mod output;
+mod processes;
 mod rehearsal;
 mod resume;
 mod runbook_errors;

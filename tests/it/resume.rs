@@ -23,7 +23,7 @@ fn dispatch_phase(server: &Server) -> Runbook {
   http: { url: "{{ api_url }}/dispatch/{{ dispatch_id }}" }
   retry:
     attempts: 5
-    interval: 10ms
+    interval: 100ms
     until: [{ query: body.data.status, matches: "^(success|failed|timeout|cancelled)$" }]
   expect: [{ query: body.data.status, equals: success }]
 - id: artifacts
@@ -69,7 +69,7 @@ fn retry_gives_up_after_its_attempts_and_says_why() {
     let server = Server::start();
     let t = Test::new().runbook(Runbook::minimal().vars(&format!("  api_url: {}\n", server.url)).phase(
         1,
-        "- id: wait\n  http: { url: \"{{ api_url }}/dispatch/x\" }\n  retry: { attempts: 2, interval: 10ms, until: [{ query: body.data.status, equals: success }] }\n",
+        "- id: wait\n  http: { url: \"{{ api_url }}/dispatch/x\" }\n  retry: { attempts: 2, interval: 100ms, until: [{ query: body.data.status, equals: success }] }\n",
     ));
     t.run(&["phase", "1", "--force"]).code(1).stdout_has("still waiting: expected `body.data.status` to equal \"success\", found \"running\" (after 2 attempts)");
 }
@@ -79,7 +79,7 @@ fn retry_with_backoff_recovers_from_transient_errors() {
     let server = Server::start();
     let t = Test::new().runbook(Runbook::minimal().vars(&format!("  api_url: {}\n", server.url)).phase(
         1,
-        "- id: flaky\n  http: { url: \"{{ api_url }}/flaky\" }\n  retry: { attempts: 4, interval: 10ms, backoff: 2 }\n",
+        "- id: flaky\n  http: { url: \"{{ api_url }}/flaky\" }\n  retry: { attempts: 4, interval: 100ms, backoff: 2 }\n",
     ));
     let run = t.run(&["phase", "1", "--force", "--output", "json"]);
     run.code(0);
@@ -420,7 +420,7 @@ fn a_control_plane_answering_502_gets_bounded_retries_then_fails_naming_the_step
     let server = Server::start();
     let t = Test::new().runbook(Runbook::minimal().vars(&format!("  api_url: {}\n", server.url)).phase(
         1,
-        "- id: live\n  title: ALB health\n  http: { url: \"{{ api_url }}/fail\" }\n  retry: { attempts: 3, interval: 10ms }\n",
+        "- id: live\n  title: ALB health\n  http: { url: \"{{ api_url }}/fail\" }\n  retry: { attempts: 3, interval: 100ms }\n",
     ));
     let run = t.run(&["phase", "1", "--force", "--output", "json"]);
     run.code(1);
