@@ -34,6 +34,23 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 /// What templates see of the run itself (`run.dry_run`, `run.scratch_dir`).
 const RUN_FIELDS: [&str; 2] = ["dry_run", "scratch_dir"];
 
+/// Names every template already has (`env.NAME`, `item`, `attempt`, `run`): a var or capture
+/// of one of these names would be silently hidden by, or hide, the engine's own value.
+const RESERVED_NAMES: [&str; 4] = ["env", "item", "attempt", "run"];
+
+/// A var or capture named like one of the engine's own template values.
+fn reserved_name(cx: &FileCx, loc: Loc, what: &str, name: &str) -> Option<Diagnostic> {
+    RESERVED_NAMES.contains(&name).then(|| {
+        cx.diag(
+            loc,
+            format!("{what} `{name}` has a name templates already use"),
+        )
+        .hint(format!(
+            "`env`, `item`, `attempt` and `run` are the engine's own values; rename the {what}"
+        ))
+    })
+}
+
 /// The fields every step may have besides its kind.
 pub const ENVELOPE: &[&str] = &[
     "id",
@@ -504,6 +521,7 @@ fn check_numbered(
 fn load_vars(cx: &FileCx, root: &Node, diags: &mut Vec<Diagnostic>) -> Vec<(String, Value)> {
     let mut vars: Vec<(String, Value)> = Vec::new();
     for (key, value) in root.get("vars").and_then(Node::as_map).unwrap_or_default() {
+        diags.extend(reserved_name(cx, key.loc, "var", &key.name));
         for (s, loc) in value.strings() {
             match template::references(s) {
                 Err(e) => diags.push(
@@ -1031,6 +1049,9 @@ fn load_step(
                     .step(Some(&sid)),
             ),
         }
+        if let Some(d) = reserved_name(cx, loc, "capture", name) {
+            fail(d.step(Some(&sid)));
+        }
         if !valid_id(name) || name.contains('-') {
             fail(
                 cx.diag(loc, format!("invalid capture name `{name}`"))
@@ -1160,6 +1181,20 @@ fn load_step(
             .for_each(&mut fail);
     }
     let access = match env.mutates {
+        // A confirmation neither reads nor writes: it asks, and a dry run never asks. Either
+        // declaration would change that (`false` would make a dry run prompt).
+        Some(_) if kind.access(&spec) == Access::Manual => {
+            let loc = node.entry("mutates").map_or(node.loc, |(k, _)| k.loc);
+            diags.push(
+                cx.diag(loc, "`mutates` on a step that asks the operator")
+                    .step(Some(&sid))
+                    .hint(format!(
+                        "a `{}` step is manual: a dry run shows it and never asks; remove `mutates`",
+                        kind.name()
+                    )),
+            );
+            Access::Manual
+        }
         Some(true) => Access::Mutating,
         Some(false) => {
             // The step is whole otherwise: it stays in the model so that the steps referring
