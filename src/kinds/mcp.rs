@@ -89,15 +89,30 @@ impl StepKind for Mcp {
             let unreachable = |e: &dyn std::fmt::Display| {
                 KindFailure::failed(format!("cannot reach the MCP server {server}: {e}"))
             };
+            // A command server's stderr is kept, never passed through: it may print what its
+            // `env` holds (an API key), and only the step's redacted failure may show it.
+            let mut stderr = StderrTail::default();
             let result = match &spec.command {
                 Some(cmd) => {
                     let mut command = tokio::process::Command::new("sh");
                     // Its own process group, stopped as a whole after the attempt, as a
                     // `shell` step's is.
                     command.arg("-c").arg(cmd).envs(&spec.env).process_group(0);
-                    let transport = TokioChildProcess::new(command).map_err(|e| unreachable(&e))?;
+                    let (transport, pipe) = TokioChildProcess::builder(command)
+                        .stderr(std::process::Stdio::piped())
+                        .spawn()
+                        .map_err(|e| unreachable(&e))?;
                     ctx.processes.register(step.id, transport.id());
-                    let client = ().serve(transport).await.map_err(|e| unreachable(&e))?;
+                    stderr = StderrTail::collect(pipe);
+                    let client = match ().serve(transport).await {
+                        Ok(client) => client,
+                        Err(e) => {
+                            return Err(KindFailure::failed(format!(
+                                "cannot reach the MCP server {server}: {e}{}",
+                                stderr.detail().await
+                            )));
+                        }
+                    };
                     let result = client.call_tool(params).await;
                     let _ = client.cancel().await;
                     result
@@ -112,8 +127,16 @@ impl StepKind for Mcp {
                     result
                 }
             };
-            let result = result
-                .map_err(|e| KindFailure::failed(format!("mcp call {} failed: {e}", spec.tool)))?;
+            let result = match result {
+                Ok(result) => result,
+                Err(e) => {
+                    return Err(KindFailure::failed(format!(
+                        "mcp call {} failed: {e}{}",
+                        spec.tool,
+                        stderr.detail().await
+                    )));
+                }
+            };
             let text: String = result
                 .content
                 .iter()
@@ -132,5 +155,58 @@ impl StepKind for Mcp {
                 None => serde_json::from_str(&text).unwrap_or(Value::String(text)),
             })
         })
+    }
+}
+
+/// The last bytes a command server wrote to stderr, gathered in the background: read without
+/// waiting, since a server's child may hold the pipe open after the call.
+#[derive(Default)]
+struct StderrTail(Option<(Kept, tokio::task::JoinHandle<()>)>);
+
+type Kept = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
+
+/// How much of a server's stderr is kept for a failure message.
+const STDERR_KEPT: usize = 600;
+
+impl StderrTail {
+    fn collect(pipe: Option<tokio::process::ChildStderr>) -> Self {
+        let Some(mut pipe) = pipe else {
+            return StderrTail(None);
+        };
+        let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = kept.clone();
+        let reader = tokio::spawn(async move {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = tokio::io::AsyncReadExt::read(&mut pipe, &mut chunk).await {
+                if n == 0 {
+                    break;
+                }
+                let mut kept = sink.lock().unwrap_or_else(|e| e.into_inner());
+                kept.extend_from_slice(&chunk[..n]);
+                // Bounded: only the end is ever shown, and redaction sees it whole before the
+                // final cut (4 times the shown size keeps a long secret whole).
+                let excess = kept.len().saturating_sub(4 * STDERR_KEPT);
+                kept.drain(..excess);
+            }
+        });
+        StderrTail(Some((kept, reader)))
+    }
+
+    /// `" (server stderr: <its end>)"`, or nothing when the server wrote none. A server that
+    /// failed has usually exited: its stderr is read to the end, waiting a moment at most (a
+    /// child of the server may still hold the pipe).
+    async fn detail(&mut self) -> String {
+        let Some((kept, reader)) = &mut self.0 else {
+            return String::new();
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(500), reader).await;
+        let bytes = kept.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let text = String::from_utf8_lossy(&bytes);
+        let tail = crate::secrets::tail(text.trim(), STDERR_KEPT);
+        if tail.is_empty() {
+            String::new()
+        } else {
+            format!(" (server stderr: {tail})")
+        }
     }
 }

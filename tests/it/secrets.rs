@@ -271,3 +271,19 @@ fn values_shorter_than_eight_characters_are_not_masked_and_a_warning_says_so() {
             "capture `pin` of step `pin` is shorter than 8 characters, so it is not masked",
         );
 }
+
+#[test]
+fn an_mcp_command_servers_stderr_reaches_only_the_redacted_failure() {
+    // A server that prints the API key from its environment on stderr, then dies without
+    // answering: its stderr used to go straight to the tool's stderr, unredacted.
+    let t = Test::new().env("OUTPOST_API_KEY", KEY).runbook(Runbook::minimal().phase(
+        1,
+        "- id: health\n  mcp: { command: 'echo \"starting with $OUTPOST_API_KEY\" >&2; echo server-went-away >&2; exit 1', tool: outpost_health }\n  mutates: false\n",
+    ));
+    let run = t.run(&["phase", "1", "--force"]);
+    run.code(STEP_FAILED)
+        .stdout_has("server stderr:")
+        .stdout_has("server-went-away")
+        .stdout_has("starting with ***");
+    assert_hidden(&everything(&t, &run), KEY);
+}
