@@ -25,6 +25,10 @@ struct Spec {
 /// How much of stderr a failure message quotes.
 const STDERR_TAIL: usize = 600;
 
+/// The most a command's stdout, and its stderr, may print: the output is kept in memory to be
+/// captured and judged, so a command printing gigabytes would take the machine's memory.
+const MAX_OUTPUT: usize = 16 * 1024 * 1024;
+
 impl StepKind for Shell {
     fn name(&self) -> &'static str {
         "shell"
@@ -91,7 +95,18 @@ impl StepKind for Shell {
                 ctx.processes.stop_step(step.id, true).await;
                 status
             };
-            let (status, stdout, stderr) = tokio::join!(ended, read_all(stdout), read_all(stderr));
+            let (status, (stdout, stdout_over), (stderr, stderr_over)) =
+                tokio::join!(ended, read_all(stdout), read_all(stderr));
+            if let Some(stream) = [("stdout", stdout_over), ("stderr", stderr_over)]
+                .into_iter()
+                .find_map(|(name, over)| over.then_some(name))
+            {
+                return Err(KindFailure::failed(format!(
+                    "`{}` printed more than {} MiB on {stream}: too much to capture or judge",
+                    spec.command,
+                    MAX_OUTPUT / (1024 * 1024)
+                )));
+            }
             let out = std::process::Output {
                 status: status
                     .map_err(|e| KindFailure::failed(format!("cannot wait for `sh`: {e}")))?,
@@ -120,12 +135,23 @@ impl StepKind for Shell {
     }
 }
 
-/// Everything a pipe of the child gives until it closes (what a read error leaves out is lost
-/// output, not a reason to fail the step).
-async fn read_all(pipe: Option<impl tokio::io::AsyncRead + Unpin>) -> Vec<u8> {
+/// What a pipe of the child gave until it closed: its first [`MAX_OUTPUT`] bytes, and whether
+/// there was more. Past the limit the pipe is still drained (a command blocked on a full pipe
+/// would only end at its timeout), but nothing more is kept. What a read error leaves out is
+/// lost output, not a reason to fail the step.
+async fn read_all(pipe: Option<impl tokio::io::AsyncRead + Unpin>) -> (Vec<u8>, bool) {
     let mut buf = Vec::new();
+    let mut over = false;
     if let Some(mut pipe) = pipe {
-        let _ = tokio::io::AsyncReadExt::read_to_end(&mut pipe, &mut buf).await;
+        let mut chunk = vec![0u8; 64 * 1024];
+        while let Ok(n) = tokio::io::AsyncReadExt::read(&mut pipe, &mut chunk).await {
+            if n == 0 {
+                break;
+            }
+            let room = MAX_OUTPUT - buf.len();
+            over |= n > room;
+            buf.extend_from_slice(&chunk[..n.min(room)]);
+        }
     }
-    buf
+    (buf, over)
 }

@@ -276,3 +276,28 @@ fn max_body_must_be_a_size_within_the_limit() {
             .stderr_has("phases/1.yaml:4:");
     }
 }
+
+#[test]
+fn a_command_printing_more_than_the_output_limit_fails_its_step() {
+    // 20 MB of output: past the 16 MiB a step keeps; the pipe is drained, so the command ends
+    // and the step fails at once instead of holding it all in memory or hanging.
+    let t = Test::new().runbook(Runbook::minimal().phase(
+        1,
+        "- id: loud\n  shell: { command: 'head -c 20000000 /dev/zero' }\n  mutates: false\n- id: loud-err\n  shell: { command: 'head -c 20000000 /dev/zero >&2' }\n  mutates: false\n  optional: true\n",
+    ));
+    t.run(&["phase", "1", "--force"])
+        .code(STEP_FAILED)
+        .stdout_has("printed more than 16 MiB on stdout");
+    let t = Test::new().runbook(Runbook::minimal().phase(
+        1,
+        "- id: loud-err\n  shell: { command: 'head -c 20000000 /dev/zero >&2; true' }\n  mutates: false\n",
+    ));
+    t.run(&["phase", "1", "--force"])
+        .code(STEP_FAILED)
+        .stdout_has("printed more than 16 MiB on stderr");
+    let t = Test::new().runbook(Runbook::minimal().phase(
+        1,
+        "- id: within\n  shell: { command: 'head -c 1000000 /dev/zero | wc -c' }\n  mutates: false\n  expect: [{ query: stdout, contains: '1000000' }]\n",
+    ));
+    t.run(&["phase", "1", "--force"]).code(SUCCESS);
+}
