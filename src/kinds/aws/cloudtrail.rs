@@ -51,14 +51,20 @@ const LOOKUP_SPACING: Duration = Duration::from_millis(500);
 /// When this process may send its next LookupEvents request.
 static NEXT_LOOKUP: Mutex<Option<Instant>> = Mutex::new(None);
 
-/// Waits for this request's turn under the rate limit, reserving the next slot.
+/// The time a request asked for at `now` may go, given when the next slot is free; the slot
+/// after it is reserved.
+fn reserve(next: &mut Option<Instant>, now: Instant) -> Instant {
+    let at = next.map_or(now, |n| n.max(now));
+    *next = Some(at + LOOKUP_SPACING);
+    at
+}
+
+/// Waits for this request's turn under the rate limit.
 async fn lookup_turn() {
-    let at = {
-        let mut next = NEXT_LOOKUP.lock().unwrap_or_else(|e| e.into_inner());
-        let at = next.map_or_else(Instant::now, |n| n.max(Instant::now()));
-        *next = Some(at + LOOKUP_SPACING);
-        at
-    };
+    let at = reserve(
+        &mut NEXT_LOOKUP.lock().unwrap_or_else(|e| e.into_inner()),
+        Instant::now(),
+    );
     tokio::time::sleep_until(at).await;
 }
 
@@ -128,5 +134,21 @@ pub async fn call(c: &AwsClients, op: &str, input: &Input<'_>) -> Result<Value, 
             ]))
         }
         other => Err(AwsFailure::Input(format!("unsupported operation {other}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_asked_for_at_once_go_half_a_second_apart() {
+        let now = Instant::now();
+        let mut next = None;
+        let slots: Vec<_> = (0..3).map(|_| reserve(&mut next, now)).collect();
+        assert_eq!(slots, [now, now + LOOKUP_SPACING, now + LOOKUP_SPACING * 2]);
+        // A request long after the last one goes at once.
+        let later = now + Duration::from_secs(10);
+        assert_eq!(reserve(&mut next, later), later);
     }
 }
