@@ -128,3 +128,57 @@ fn a_sendcommand_before_the_cutover_or_to_another_instance_does_not_fail_phase_4
         assert_eq!(page["Events"].as_array().unwrap().len(), 1, "{page}");
     }
 }
+
+#[test]
+fn an_ssm_test_command_waits_out_invocation_does_not_exist() {
+    let moto = Moto::start_with(&[
+        ("MOTO_ACCOUNT_ID", ACCOUNT),
+        ("MOTO_SSM_INVOCATION_DELAY_SECONDS", "2"),
+    ]);
+    // Rollback 1's three SSM steps, polling every second instead of every five.
+    let steps = format!(
+        r#"- id: online
+  aws:
+    service: ssm
+    operation: DescribeInstanceInformation
+    input: {{ Filters: [{{ Key: InstanceIds, Values: [{LEGACY}] }}] }}
+  expect: [{{ query: "InstanceInformationList[0].PingStatus", equals: Online }}]
+- id: send
+  aws:
+    service: ssm
+    operation: SendCommand
+    input:
+      InstanceIds: [{LEGACY}]
+      DocumentName: AWS-RunShellScript
+      Parameters: {{ commands: [echo rollback-test] }}
+      TimeoutSeconds: 60
+  capture: {{ command_id: Command.CommandId }}
+- id: result
+  aws:
+    service: ssm
+    operation: GetCommandInvocation
+    input: {{ CommandId: "{{{{ command_id }}}}", InstanceId: {LEGACY} }}
+  retry:
+    attempts: 10
+    interval: 1s
+    until: [{{ query: Status, matches: "^(Success|Failed|Cancelled|TimedOut)$" }}]
+  expect: [{{ query: Status, equals: Success }}]
+"#
+    );
+    let t = Test::new()
+        .runbook(crate::support::Runbook::minimal().phase(1, &steps))
+        .aws(&moto);
+    t.run(&["phase", "1", "--force"]).code(SUCCESS);
+    let result = t.step_state("result");
+    assert_eq!(result["status"], "succeeded");
+    assert!(
+        result["attempts"].as_u64().unwrap() > 1,
+        "the first reads met InvocationDoesNotExist: {result}"
+    );
+    let sent = moto.call(
+        "ssm",
+        "ListCommands",
+        json!({"CommandId": t.step_state("send")["captures"]["command_id"]}),
+    );
+    assert_eq!(sent["Commands"][0]["TimeoutSeconds"], 60, "{sent}");
+}
