@@ -39,6 +39,7 @@ FAULTS = {
     "pool-exhausted": {"pool_exhausted": True},
     "alarm": {},
     "wrong-key": {},
+    "ssm-offline": {},
 }
 
 # MCPify's provider config before the migration, as the seed shows it.
@@ -142,6 +143,9 @@ class Rehearsal:
         if self.args.dry_run:
             # moto's request recorder: what the dry run sent to AWS, for checking it changed nothing.
             moto_env.update(MOTO_ENABLE_RECORDING="true", MOTO_RECORDER_FILEPATH=self.path("aws-requests.jsonl"))
+        if fault == "ssm-offline":
+            # The legacy instance's SSM agent has dropped off: rollback 1 must say so.
+            moto_env["MOTO_SSM_PING_STATUS"] = "ConnectionLost"
         moto = self.start([sys.executable, os.path.join(FIXTURES, "moto_outpost.py"), "0", self.path("emulator.port")], moto_env, "emulator.log")
         self.aws_endpoint = f"http://127.0.0.1:{bound_port(self.path('emulator.port'), moto, 'the AWS emulator')}"
         seed = [sys.executable, os.path.join(FIXTURES, "seed_fleet.py"), self.aws_endpoint]
@@ -178,7 +182,8 @@ class Rehearsal:
         dry = ["--dry-run"] if self.args.dry_run else []
         cmd = [self.args.binary, "--state-dir", self.path("state"), *command, *dry, "--yes",
                "--var", "verify_public_dns=false", "--var", "test_workspace_id=ws-rehearsal-test",
-               "--var", "dispatch_poll_interval=1s", "--var", "dispatch_poll_attempts=8", *self.args.extra]
+               "--var", "dispatch_poll_interval=1s", "--var", "dispatch_poll_attempts=8",
+               "--var", "cloudtrail_settle_seconds=1", "--var", "cloudtrail_poll_seconds=1", *self.args.extra]
         env = self.env()
         env.update(env_extra or {})
         if self.args.fault == "wrong-key":

@@ -341,48 +341,6 @@ fn rollback_3_scales_the_control_plane_to_zero_with_approval() {
     assert_eq!(service()["desiredCount"], 0);
 }
 
-fn phase_4(t: &Test, restart: &str) -> crate::support::Run {
-    std::fs::write(
-        t.path("registry.ts"),
-        "registerTool('dispatch', ssmDispatch);\nregisterTool('list_runs', ssmListRuns);\n",
-    )
-    .unwrap();
-    t.run(&[
-        "phase",
-        "4",
-        "--force",
-        "--yes",
-        "--var",
-        "mcpify_registry=registry.ts",
-        "--var",
-        &format!("mcpify_restart={restart}"),
-    ])
-}
-
-#[test]
-fn phase_4_fails_when_ssm_send_command_happened_in_its_window() {
-    let moto = healthy();
-    // An SSM SendCommand before the phase is outside its window.
-    moto.call("ssm", "SendCommand", json!({"InstanceIds": ["mi-0bbd8fed3f0650ddb"], "DocumentName": "AWS-RunShellScript", "Parameters": {"commands": ["whoami"]}}));
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    let clean = Test::new().embedded().aws(&moto);
-    phase_4(&clean, "true")
-        .code(0)
-        .stdout_has("✔ Checkpoint: no SSM SendCommand since the phase began");
-
-    // The legacy provider still dispatching over SSM while the phase runs.
-    let legacy = format!(
-        "python3 {}/tests/fixtures/aws_call.py {} ssm SendCommand '{{\"InstanceIds\": [\"mi-0bbd8fed3f0650ddb\"], \"DocumentName\": \"AWS-RunShellScript\"}}'",
-        env!("CARGO_MANIFEST_DIR"),
-        moto.url
-    );
-    let dirty = Test::new().embedded().aws(&moto);
-    phase_4(&dirty, &legacy)
-        .code(1)
-        .stdout_has("✘ Checkpoint: no SSM SendCommand")
-        .stdout_has("to have a length");
-}
-
 #[test]
 fn dry_runs_of_phase_2_and_rollback_3_change_nothing() {
     let moto = healthy();

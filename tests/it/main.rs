@@ -16,6 +16,7 @@ mod rehearsal;
 mod resume;
 mod runbook_errors;
 mod secrets;
+mod ssm_cutover;
 mod state_dir;
 mod state_lock;
 mod templates;

@@ -1,6 +1,8 @@
 //! The whole migration rehearsed against local real parts (rehearsal/rehearse.py): the AWS
 //! emulator, terraform, the control plane stand-in and the MCPify stand-in; and the `mcp` kind.
 
+use outpost_migrate::exit_codes::STEP_FAILED;
+
 use crate::support::{Runbook, Server, Test, rehearsal_script};
 
 /// Runs the rehearsal driver; returns its exit code and everything it printed.
@@ -37,7 +39,7 @@ fn the_whole_migration_and_rollback_rehearse_green() {
     }
     has(
         &out,
-        "✔ Checkpoint: no SSM SendCommand since the phase began",
+        "✔ No SSM SendCommand to mi-0bbd8fed3f0650ddb since cutover",
     );
     has(&out, "✔ 2. Poll status until completion: success");
     // Rollback level 1 puts MCPify back on SSM, level 2 removes the record, level 3 scales down.
@@ -63,6 +65,23 @@ fn an_alarm_in_alarm_fails_post_verification() {
     assert_eq!(code, 1, "{out}");
     has(&out, "✘ PoolExhausted: Not triggered");
     has(&out, "not to equal \"ALARM\"");
+}
+
+#[test]
+fn rollback_1_refuses_to_send_its_ssm_test_command_to_an_offline_agent() {
+    let (code, out) = rehearse(&["--fault", "ssm-offline"]);
+    assert_eq!(code, STEP_FAILED, "{out}");
+    has(&out, "✔ run succeeded");
+    has(&out, "✘ SSM agent on mi-0bbd8fed3f0650ddb is Online");
+    has(&out, "found \"ConnectionLost\"");
+    has(
+        &out,
+        "hint: The legacy instance's SSM agent is not connected",
+    );
+    assert!(
+        !out.contains("✔ Verify SSM working"),
+        "no test command is sent to an offline agent:\n{out}"
+    );
 }
 
 #[test]

@@ -49,6 +49,11 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_ATTEMPTS: u32 = 3;
+/// CloudTrail's LookupEvents searches 90 days of history at 2 requests a second: an attempt
+/// may take longer than other calls, and throttling is expected, so it may retry more.
+const CLOUDTRAIL_OPERATION_TIMEOUT: Duration = Duration::from_secs(300);
+const CLOUDTRAIL_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+const CLOUDTRAIL_MAX_ATTEMPTS: u32 = 6;
 
 impl AwsContext {
     pub fn new(profile: Option<String>, region: Option<String>) -> Self {
@@ -112,6 +117,16 @@ impl AwsContext {
         let s3 = aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(config.endpoint_url().is_some())
             .build();
+        let cloudtrail = aws_sdk_cloudtrail::config::Builder::from(&config)
+            .retry_config(RetryConfig::standard().with_max_attempts(CLOUDTRAIL_MAX_ATTEMPTS))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_timeout(CLOUDTRAIL_OPERATION_TIMEOUT)
+                    .operation_attempt_timeout(CLOUDTRAIL_ATTEMPT_TIMEOUT)
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .build(),
+            )
+            .build();
         Ok(Arc::new(AwsClients {
             sts: aws_sdk_sts::Client::new(&config),
             ecs: aws_sdk_ecs::Client::new(&config),
@@ -121,7 +136,7 @@ impl AwsContext {
             s3: aws_sdk_s3::Client::from_conf(s3),
             secretsmanager: aws_sdk_secretsmanager::Client::new(&config),
             route53: aws_sdk_route53::Client::new(&config),
-            cloudtrail: aws_sdk_cloudtrail::Client::new(&config),
+            cloudtrail: aws_sdk_cloudtrail::Client::from_conf(cloudtrail),
             ssm: aws_sdk_ssm::Client::new(&config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
             logs: aws_sdk_cloudwatchlogs::Client::new(&config),

@@ -1,8 +1,13 @@
 //! CloudTrail: checking that no new SSM SendCommand events arrive once the SSM provider is
-//! disabled (phase 4).
+//! disabled (phase 4). LookupEvents is limited to 2 requests a second per account and region,
+//! so every page this process asks for is spaced out to stay under that limit.
 
-use aws_sdk_cloudtrail::types::{EventCategory, LookupAttribute, LookupAttributeKey};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use aws_sdk_cloudtrail::types::{Event, EventCategory, LookupAttribute, LookupAttributeKey};
 use serde_json::Value;
+use tokio::time::Instant;
 
 use super::output::{dt, list, obj, s};
 use super::{AwsClients, AwsFailure, Input, Op};
@@ -40,10 +45,57 @@ fn lookup_attributes(input: &Input<'_>) -> Result<Option<Vec<LookupAttribute>>, 
     Ok(Some(out))
 }
 
+/// LookupEvents' documented limit: 2 requests a second per account and region.
+const LOOKUP_SPACING: Duration = Duration::from_millis(500);
+
+/// When this process may send its next LookupEvents request.
+static NEXT_LOOKUP: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// The time a request asked for at `now` may go, given when the next slot is free; the slot
+/// after it is reserved.
+fn reserve(next: &mut Option<Instant>, now: Instant) -> Instant {
+    let at = next.map_or(now, |n| n.max(now));
+    *next = Some(at + LOOKUP_SPACING);
+    at
+}
+
+/// Waits for this request's turn under the rate limit.
+async fn lookup_turn() {
+    let at = reserve(
+        &mut NEXT_LOOKUP.lock().unwrap_or_else(|e| e.into_inner()),
+        Instant::now(),
+    );
+    tokio::time::sleep_until(at).await;
+}
+
+fn event_json(e: &Event) -> Value {
+    obj([
+        ("EventId", s(e.event_id())),
+        ("EventName", s(e.event_name())),
+        ("ReadOnly", s(e.read_only())),
+        ("AccessKeyId", s(e.access_key_id())),
+        ("EventTime", dt(e.event_time())),
+        ("EventSource", s(e.event_source())),
+        ("Username", s(e.username())),
+        (
+            "Resources",
+            e.resources.as_deref().map_or(Value::Null, |r| {
+                list(r, |r| {
+                    obj([
+                        ("ResourceType", s(r.resource_type())),
+                        ("ResourceName", s(r.resource_name())),
+                    ])
+                })
+            }),
+        ),
+        ("CloudTrailEvent", s(e.cloud_trail_event())),
+    ])
+}
+
 pub async fn call(c: &AwsClients, op: &str, input: &Input<'_>) -> Result<Value, AwsFailure> {
     match op {
         "LookupEvents" => {
-            let out = c
+            let req = c
                 .cloudtrail
                 .lookup_events()
                 .set_lookup_attributes(lookup_attributes(input)?)
@@ -55,39 +107,48 @@ pub async fn call(c: &AwsClients, op: &str, input: &Input<'_>) -> Result<Value, 
                         .map(|v| EventCategory::from(v.as_str())),
                 )
                 .set_max_results(input.i32("MaxResults")?)
-                .set_next_token(input.str("NextToken")?)
-                .send()
-                .await?;
+                .set_next_token(input.str("NextToken")?);
+            // Like the AWS CLI, every page is read unless the step pages itself: a page can be
+            // empty and still carry a next token.
+            let whole = input.get("NextToken").is_none() && input.get("MaxResults").is_none();
+            let mut events = Vec::new();
+            let mut next_token = None;
+            if whole {
+                let mut pages = req.into_paginator().send();
+                loop {
+                    lookup_turn().await;
+                    let Some(page) = pages.next().await else {
+                        break;
+                    };
+                    events.extend(page?.events().iter().map(event_json));
+                }
+            } else {
+                lookup_turn().await;
+                let out = req.send().await?;
+                events.extend(out.events().iter().map(event_json));
+                next_token = out.next_token;
+            }
             Ok(obj([
-                (
-                    "Events",
-                    list(out.events(), |e| {
-                        obj([
-                            ("EventId", s(e.event_id())),
-                            ("EventName", s(e.event_name())),
-                            ("ReadOnly", s(e.read_only())),
-                            ("AccessKeyId", s(e.access_key_id())),
-                            ("EventTime", dt(e.event_time())),
-                            ("EventSource", s(e.event_source())),
-                            ("Username", s(e.username())),
-                            (
-                                "Resources",
-                                e.resources.as_deref().map_or(Value::Null, |r| {
-                                    list(r, |r| {
-                                        obj([
-                                            ("ResourceType", s(r.resource_type())),
-                                            ("ResourceName", s(r.resource_name())),
-                                        ])
-                                    })
-                                }),
-                            ),
-                            ("CloudTrailEvent", s(e.cloud_trail_event())),
-                        ])
-                    }),
-                ),
-                ("NextToken", s(out.next_token())),
+                ("Events", Value::Array(events)),
+                ("NextToken", s(next_token.as_deref())),
             ]))
         }
         other => Err(AwsFailure::Input(format!("unsupported operation {other}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_asked_for_at_once_go_half_a_second_apart() {
+        let now = Instant::now();
+        let mut next = None;
+        let slots: Vec<_> = (0..3).map(|_| reserve(&mut next, now)).collect();
+        assert_eq!(slots, [now, now + LOOKUP_SPACING, now + LOOKUP_SPACING * 2]);
+        // A request long after the last one goes at once.
+        let later = now + Duration::from_secs(10);
+        assert_eq!(reserve(&mut next, later), later);
     }
 }

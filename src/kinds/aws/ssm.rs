@@ -1,10 +1,14 @@
 //! SSM: Run Command on the Outpost instance (rollback 1's `send-command` test that the SSM
 //! path still answers), reading the invocation's result, and listing commands (the probe that
-//! finds a test command sent by a step in doubt).
+//! finds a test command sent by a step in doubt), and whether the instance's agent is online
+//! (a command to an offline hybrid agent stays pending for its whole delivery timeout).
 
 use std::collections::HashMap;
 
-use aws_sdk_ssm::types::{CloudWatchOutputConfig, Command, CommandFilter, Target};
+use aws_sdk_ssm::types::{
+    CloudWatchOutputConfig, Command, CommandFilter, InstanceInformation,
+    InstanceInformationStringFilter, Target,
+};
 use serde_json::{Map, Value};
 
 use super::output::{dt, list, obj, s, strs};
@@ -39,7 +43,54 @@ pub const OPS: &[Op] = &[
             "NextToken",
         ],
     },
+    Op {
+        name: "DescribeInstanceInformation",
+        input: &["Filters", "MaxResults", "NextToken"],
+    },
 ];
+
+/// `Filters` of DescribeInstanceInformation: `[{Key: InstanceIds, Values: [mi-...]}]`.
+fn instance_filters(
+    input: &Input<'_>,
+) -> Result<Option<Vec<InstanceInformationStringFilter>>, AwsFailure> {
+    if input.raw("Filters").is_none() {
+        return Ok(None);
+    }
+    input
+        .objects("Filters")?
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let key = f
+                .str("Key")?
+                .ok_or_else(|| AwsFailure::Input(format!("`Filters[{i}].Key` is required")))?;
+            let values = f
+                .strs("Values")?
+                .ok_or_else(|| AwsFailure::Input(format!("`Filters[{i}].Values` is required")))?;
+            InstanceInformationStringFilter::builder()
+                .key(key)
+                .set_values(Some(values))
+                .build()
+                .map_err(|e| AwsFailure::Input(format!("`Filters[{i}]`: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+fn instance_json(i: &InstanceInformation) -> Value {
+    obj([
+        ("InstanceId", s(i.instance_id())),
+        ("PingStatus", s(i.ping_status().map(|v| v.as_str()))),
+        ("LastPingDateTime", dt(i.last_ping_date_time())),
+        ("AgentVersion", s(i.agent_version())),
+        ("IsLatestVersion", num(i.is_latest_version())),
+        ("PlatformType", s(i.platform_type().map(|v| v.as_str()))),
+        ("ResourceType", s(i.resource_type().map(|v| v.as_str()))),
+        ("Name", s(i.name())),
+        ("IPAddress", s(i.ip_address())),
+        ("ComputerName", s(i.computer_name())),
+    ])
+}
 
 /// `Filters` of ListCommands: `[{key: InvokedAfter, value: "2026-11-28T02:00:00Z"}]` (the API
 /// spells these two in lower case).
@@ -323,6 +374,32 @@ pub async fn call(c: &AwsClients, op: &str, input: &Input<'_>) -> Result<Value, 
                             .iter()
                             .flat_map(|p| p.commands())
                             .map(command_json)
+                            .collect(),
+                    ),
+                ),
+                ("NextToken", s(pages.last().and_then(|p| p.next_token()))),
+            ]))
+        }
+        "DescribeInstanceInformation" => {
+            let req = c
+                .ssm
+                .describe_instance_information()
+                .set_filters(instance_filters(input)?)
+                .set_max_results(input.i32("MaxResults")?)
+                .set_next_token(input.str("NextToken")?);
+            let pages = if input.get("NextToken").is_none() && input.get("MaxResults").is_none() {
+                req.into_paginator().send().try_collect().await?
+            } else {
+                vec![req.send().await?]
+            };
+            Ok(obj([
+                (
+                    "InstanceInformationList",
+                    Value::Array(
+                        pages
+                            .iter()
+                            .flat_map(|p| p.instance_information_list())
+                            .map(instance_json)
                             .collect(),
                     ),
                 ),
