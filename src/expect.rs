@@ -413,7 +413,13 @@ mod tests {
             .is_err()
         );
         // Data that is there still passes.
-        assert!(check(json!({"query": "a[?!ok]", "len": 0}), json!({"a": [{"ok": true}]})).is_ok());
+        assert!(
+            check(
+                json!({"query": "a[?!ok]", "len": 0}),
+                json!({"a": [{"ok": true}]})
+            )
+            .is_ok()
+        );
     }
 
     #[test]

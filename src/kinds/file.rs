@@ -174,9 +174,7 @@ fn edit(
     })?;
     let backup = backup_dir.join(step_id);
     let meta_path = backup_meta_path(backup_dir, step_id);
-    let result = |changed: bool| {
-        json!({"path": path.display().to_string(), "changed": changed, "backup": backup.display().to_string()})
-    };
+    let result = |changed: bool| json!({"path": path.display().to_string(), "changed": changed, "backup": backup.display().to_string()});
     // Run again (after a crash, or resumed): the edits were applied when they turn the backup
     // of the original into the file as it is now. Its patterns need not match any more.
     if already_applied(&meta_path, &backup, path, edits)? {
@@ -258,7 +256,9 @@ impl Edit {
     fn mismatch(&self) -> String {
         match self {
             Edit::Replace { replace, .. } => {
-                format!("the pattern `{replace}` matches nothing (and its replacement is not there)")
+                format!(
+                    "the pattern `{replace}` matches nothing (and its replacement is not there)"
+                )
             }
             Edit::RemoveLine { remove_line } => format!("there is no line `{remove_line}`"),
             Edit::EnsureLine { ensure_line } => format!("cannot add the line `{ensure_line}`"),

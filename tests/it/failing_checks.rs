@@ -81,7 +81,10 @@ fn a_list_under_contains_names_each_item_missing() {
 fn a_fleet_without_one_of_the_five_agents_fails_the_phase_3_checkpoint_naming_it() {
     // Before: `data.agents[?!available]` only looked at the agents reported, so a fleet that
     // did not report grok passed phase 3.
-    let (code, out) = rehearsal_script("rehearse.py", &["--forward-only", "--fault", "agent-missing"]);
+    let (code, out) = rehearsal_script(
+        "rehearse.py",
+        &["--forward-only", "--fault", "agent-missing"],
+    );
     assert_eq!(code, STEP_FAILED, "{out}");
     assert!(
         out.contains("✘ Checkpoint: MCPify HTTP provider answers (outpost_health)"),
@@ -213,6 +216,8 @@ fn a_rollback_step_that_changes_something_must_say_what_it_reverts() {
     t.run(&["validate"])
         .code(USAGE_OR_RUNBOOK)
         .stderr_has("phases/r3.yaml:3:")
-        .stderr_has("rollback step `scale-down` changes something but does not say what it `reverts`")
+        .stderr_has(
+            "rollback step `scale-down` changes something but does not say what it `reverts`",
+        )
         .stderr_has("hint:");
 }

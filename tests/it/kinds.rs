@@ -219,7 +219,11 @@ fn file_restore_without_a_backup_fails_clearly() {
                 3,
                 "- id: never-ran\n  file: { path: config.ts, edits: [{ ensure_line: x }] }\n",
             )
-            .rollback(1, "reverts: 3\n", "- id: restore\n  file: { restore: never-ran }\n"),
+            .rollback(
+                1,
+                "reverts: 3\n",
+                "- id: restore\n  file: { restore: never-ran }\n",
+            ),
     );
     // Phase 3 ran, then its backups were lost.
     std::fs::write(t.path("config.ts"), "a\n").unwrap();
