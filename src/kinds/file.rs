@@ -177,7 +177,7 @@ fn edit(
     let result = |changed: bool| json!({"path": path.display().to_string(), "changed": changed, "backup": backup.display().to_string()});
     // Run again (after a crash, or resumed): the edits were applied when they turn the backup
     // of the original into the file as it is now. Its patterns need not match any more.
-    if already_applied(&meta_path, &backup, path, edits)? {
+    if already_applied(&meta_path, &backup, path, edits, &original)? {
         return Ok(result(false));
     }
     let mut text = original.clone();
@@ -217,12 +217,13 @@ fn edit(
 }
 
 /// Whether this step's backup of `path` proves its edits done: applied to the original it
-/// took, they give the file as it is now.
+/// took, they give the file as it is `now`.
 fn already_applied(
     meta_path: &Path,
     backup: &Path,
     path: &Path,
     edits: &[Edit],
+    now: &str,
 ) -> Result<bool, KindFailure> {
     let Some(meta) = read_backup_file(meta_path)? else {
         return Ok(false);
@@ -239,7 +240,7 @@ fn already_applied(
     for e in edits {
         text = apply(&text, e)?.0;
     }
-    Ok(fs::read_to_string(path).is_ok_and(|now| now == text))
+    Ok(text == now)
 }
 
 /// An edit's result is in `text` already: a replacement (not empty) or a line to ensure.
