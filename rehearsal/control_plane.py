@@ -5,7 +5,7 @@ checks Bearer API keys (`op_live_`/`op_test_`, with scopes), keeps dispatch reco
 emulator's DynamoDB table `outpost-dispatches` and artifacts in its S3 bucket under
 `dispatches/{id}/`. Faults are switched live through a JSON file (`--faults`), re-read on
 every request: {"unhealthy": true, "bad_gateway": true, "slow_seconds": 3,
-"unavailable_agent": "codex", "pool_exhausted": true}.
+"unavailable_agent": "codex", "missing_agent": "grok" (not reported), "pool_exhausted": true}.
 
 Usage: python3 control_plane.py --port N [--port-file F] --aws-endpoint URL --bucket NAME
        [--keys 'op_test_x=dispatch,read,artifacts,workspaces;op_test_y=read'] [--faults PATH]
@@ -137,7 +137,11 @@ def ready():
 @app.get("/health/fleet")
 def fleet():
     f = faults()
-    agents = [{"agent": a, "available": a != f.get("unavailable_agent")} for a in AGENTS]
+    agents = [
+        {"agent": a, "available": a != f.get("unavailable_agent")}
+        for a in AGENTS
+        if a != f.get("missing_agent")
+    ]
     warm = 0 if f.get("pool_exhausted") else 3
     return jsonify({"data": {"agents": agents, "pool": {"warmTasks": warm, "maxTasks": 10}}})
 

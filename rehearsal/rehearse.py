@@ -10,7 +10,8 @@ Everything started is stopped at the end, also on failure or Ctrl-C.
 
 Usage: python3 rehearsal/rehearse.py [--binary PATH] [--forward-only] [--fault NAME]
        [--dry-run] [--keep] [-- EXTRA outpost-migrate ARGS]
-Faults: unhealthy, bad-gateway, slow, agent-unavailable, pool-exhausted, alarm, wrong-key
+Faults: unhealthy, bad-gateway, slow, agent-unavailable, agent-missing, pool-exhausted, alarm,
+wrong-key
 (the operator's OUTPOST_API_KEY is not a valid key; MCPify keeps its own).
 """
 
@@ -36,6 +37,7 @@ FAULTS = {
     "bad-gateway": {"bad_gateway": True},
     "slow": {"slow_seconds": 3},
     "agent-unavailable": {"unavailable_agent": "codex"},
+    "agent-missing": {"missing_agent": "grok"},
     "pool-exhausted": {"pool_exhausted": True},
     "alarm": {},
     "wrong-key": {},

@@ -111,7 +111,8 @@ pub struct GlobalArgs {
     /// No colours (also NO_COLOR).
     #[arg(long, global = true)]
     pub no_color: bool,
-    /// Run a phase even though earlier phases have not succeeded.
+    /// Run a phase even though earlier phases have not succeeded; roll back with no forward
+    /// run recorded in the state.
     #[arg(long, global = true)]
     pub force: bool,
     /// Keep the earlier result of a succeeded step whose definition changed (repeatable).

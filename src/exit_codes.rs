@@ -8,7 +8,8 @@ pub const STEP_FAILED: i32 = 1;
 pub const USAGE_OR_RUNBOOK: i32 = 2;
 /// AWS, credentials or network set-up is broken (nothing was judged).
 pub const SETUP: i32 = 3;
-/// The command refused to run: lock held, wrong order, changed runbook, approval missing.
+/// The command refused to run: lock held, wrong order, nothing recorded to roll back, changed
+/// runbook, approval missing.
 pub const REFUSED: i32 = 4;
 /// Interrupted by the operator (Ctrl-C).
 pub const INTERRUPTED: i32 = 130;

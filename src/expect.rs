@@ -83,6 +83,12 @@ impl Expectation {
             .query
             .search(output)
             .map_err(|e| format!("query `{}` failed: {e}", self.query.source()))?;
+        // Missing data satisfies no matcher: JMESPath answers null for a missing field, and a
+        // null that passed `len: 0` or `not_equals` would be a check that cannot fail.
+        // `exists: false` is the one way to require absence.
+        if found.is_null() && !matches!(self.matcher, Matcher::Exists(_)) {
+            return Err(format!("found nothing at `{}`", self.query.source()));
+        }
         self.matcher.check(&found, ctx).map_err(|why| {
             format!(
                 "expected `{}` {why}, found {}",
@@ -166,6 +172,10 @@ impl Matcher {
 
     fn check(&self, found: &Value, ctx: &minijinja::Value) -> Result<(), String> {
         let want = |v: &Value| template::render_value(v, ctx);
+        // A null item (a multi-select's missing field) is missing data too, inside `all`/`any`.
+        if found.is_null() && !matches!(self, Matcher::Exists(_)) {
+            return Err("to be there (found nothing)".into());
+        }
         match self {
             Matcher::Equals(v) => {
                 let v = want(v)?;
@@ -181,6 +191,20 @@ impl Matcher {
             }
             Matcher::Contains(v) => {
                 let v = want(v)?;
+                // A list of wanted items: every one must be there, and those missing are named
+                // (the fleet check names the agent that is not reported).
+                if let (Value::Array(items), Value::Array(wanted)) = (found, &v)
+                    && !items.iter().any(|i| loosely_equal(i, &v))
+                {
+                    let missing: Vec<String> = wanted
+                        .iter()
+                        .filter(|w| !items.iter().any(|i| loosely_equal(i, w)))
+                        .map(short)
+                        .collect();
+                    return missing.is_empty().then_some(()).ok_or_else(|| {
+                        format!("to contain {} (missing {})", short(&v), missing.join(", "))
+                    });
+                }
                 let ok = match (found, &v) {
                     (Value::Array(items), _) => items.iter().any(|i| loosely_equal(i, &v)),
                     (Value::String(s), Value::String(needle)) => s.contains(needle.as_str()),
@@ -216,7 +240,7 @@ impl Matcher {
                     Value::Array(a) => a.len(),
                     Value::String(s) => s.chars().count(),
                     Value::Object(o) => o.len(),
-                    _ => 0,
+                    _ => return Err("to be a list, a string or a mapping".into()),
                 };
                 m.check(&Value::from(len), ctx)
                     .map_err(|why| format!("to have a length {why} (length {len})"))
@@ -357,6 +381,62 @@ mod tests {
             .is_ok()
         );
         assert!(check(json!({"query": "x", "exists": true}), json!({})).is_err());
+    }
+
+    #[test]
+    fn missing_data_satisfies_no_matcher() {
+        for spec in [
+            json!({"query": "a.b", "len": 0}),
+            json!({"query": "a[?!ok]", "len": 0}),
+            json!({"query": "a.b", "not_equals": "ALARM"}),
+            json!({"query": "a.b", "equals": null}),
+            json!({"query": "a.b", "contains": "x"}),
+            json!({"query": "a.b", "matches": ".*"}),
+            json!({"query": "a.b", "gte": 0}),
+            json!({"query": "a.b", "lte": 0}),
+            json!({"query": "a.b", "all": {"equals": true}}),
+            json!({"query": "a.b", "any": {"equals": true}}),
+        ] {
+            let query = spec["query"].as_str().unwrap().to_owned();
+            assert_eq!(
+                check(spec, json!({})).unwrap_err(),
+                format!("found nothing at `{query}`")
+            );
+        }
+        assert!(check(json!({"query": "a.b", "exists": false}), json!({})).is_ok());
+        // A missing field inside a multi-select is missing data too.
+        assert!(
+            check(
+                json!({"query": "[a, b]", "all": {"equals": 1}}),
+                json!({"a": 1})
+            )
+            .is_err()
+        );
+        // Data that is there still passes.
+        assert!(
+            check(
+                json!({"query": "a[?!ok]", "len": 0}),
+                json!({"a": [{"ok": true}]})
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn contains_a_list_names_what_is_missing() {
+        let e = check(
+            json!({"query": "a[].n", "contains": ["x", "y", "z"]}),
+            json!({"a": [{"n": "y"}]}),
+        )
+        .unwrap_err();
+        assert!(e.contains("missing \"x\", \"z\""), "{e}");
+        assert!(
+            check(
+                json!({"query": "a[].n", "contains": ["x", "y"]}),
+                json!({"a": [{"n": "y"}, {"n": "x"}]})
+            )
+            .is_ok()
+        );
     }
 
     #[test]

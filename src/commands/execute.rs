@@ -91,6 +91,8 @@ pub fn run(
             settings.overrides.force,
         )
         .err(),
+        guard::check_forward_run(&plan, &state, &settings.state_dir, settings.overrides.force)
+            .err(),
         guard::check_changed(&plan, &state, &settings.overrides.accept_changed).err(),
         guard::check_in_doubt(&plan, &state, &settings.overrides).err(),
     ];

@@ -1,4 +1,5 @@
-//! Checks made before a command runs anything: phase order, changed steps, steps in doubt.
+//! Checks made before a command runs anything: phase order, a forward run to roll back,
+//! changed steps, steps in doubt.
 
 use std::collections::BTreeSet;
 
@@ -68,6 +69,33 @@ pub fn check_order(
         }
     }
     Ok(())
+}
+
+/// `rollback --level N` acts only on what a recorded forward run did: with no phase step ever
+/// started in the state, it is refused (naming where it looked), unless `--force`. Run from
+/// another directory (the state directory is relative), it would otherwise skip the levels
+/// whose phases "never ran" and still scale the control plane down.
+pub fn check_forward_run(
+    plan: &Plan,
+    state: &State,
+    state_dir: &std::path::Path,
+    force: bool,
+) -> Result<(), Refusal> {
+    let Target::Rollback(level) = plan.target else {
+        return Ok(());
+    };
+    let forward_ran = state
+        .steps
+        .values()
+        .any(|s| s.unit.starts_with("phase-") && s.status != StepStatus::Pending);
+    if forward_ran || force {
+        return Ok(());
+    }
+    let dir = std::path::absolute(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
+    Err(Refusal(format!(
+        "rollback --level {level} undoes what a forward run did, but the state in {} records no phase ever run; run it where the migration ran (or pass its --state-dir), or pass --force to roll back anyway",
+        dir.display()
+    )))
 }
 
 /// A succeeded step whose definition changed since it ran is refused, naming it with both

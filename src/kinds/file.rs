@@ -117,8 +117,9 @@ impl StepKind for File {
         }
     }
 
-    /// An edit keeps the first backup (the original) and applies edits that no longer match
-    /// as no-ops; a restore writes the same bytes again.
+    /// An edit keeps the first backup (the original) and, run again, finds itself done when
+    /// its edits turn that backup into the file as it is; a restore writes the same bytes
+    /// again.
     fn idempotent(&self, _spec: &Value) -> bool {
         true
     }
@@ -160,45 +161,110 @@ fn edit(
     path: &Path,
     edits: &[Edit],
 ) -> Result<Value, KindFailure> {
-    let original = match fs::read_to_string(path) {
-        Ok(t) => Some(t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => {
+    // A file that is not there is not the file the runbook means: never created empty.
+    let original = fs::read_to_string(path).map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                "it does not exist (a `file` step edits an existing file, it never creates one)"
+                    .to_owned()
+            }
+            _ => e.to_string(),
+        };
+        KindFailure::failed(format!("cannot edit {}: {why}", path.display()))
+    })?;
+    let backup = backup_dir.join(step_id);
+    let meta_path = backup_meta_path(backup_dir, step_id);
+    let result = |changed: bool| json!({"path": path.display().to_string(), "changed": changed, "backup": backup.display().to_string()});
+    // Run again (after a crash, or resumed): the edits were applied when they turn the backup
+    // of the original into the file as it is now. Its patterns need not match any more.
+    if already_applied(&meta_path, &backup, path, edits, &original)? {
+        return Ok(result(false));
+    }
+    let mut text = original.clone();
+    for (n, e) in edits.iter().enumerate() {
+        let (next, matched) = apply(&text, e)?;
+        // An edit that matches nothing is the file not being what the runbook expects (the
+        // other quotes, another layout): a failure, not a silent no-op. An edit whose
+        // replacement is already there was made before (by hand, or by an earlier run).
+        if !matched && !already_there(&text, e) {
             return Err(KindFailure::failed(format!(
-                "cannot read {}: {e}",
-                path.display()
+                "edit {} of {}: {}; nothing was written",
+                n + 1,
+                path.display(),
+                e.mismatch()
             )));
         }
-    };
-    let mut text = original.clone().unwrap_or_default();
-    for e in edits {
-        text = apply(&text, e)?;
+        text = next;
     }
-    let backup = backup_dir.join(step_id);
     files::ensure_backup_dir(backup_dir).map_err(backup_failure)?;
     // The first backup is the original: a rerun after a partial edit must not overwrite it.
-    if read_backup_file(&backup_meta_path(backup_dir, step_id))?.is_none() {
-        write_atomic(
-            &backup,
-            original.as_deref().unwrap_or_default().as_bytes(),
-            None,
-        )?;
+    if read_backup_file(&meta_path)?.is_none() {
+        write_atomic(&backup, original.as_bytes(), None)?;
         let meta = BackupMeta {
             path: absolute(path),
-            existed: original.is_some(),
+            existed: true,
         };
         let meta =
             serde_json::to_vec_pretty(&meta).map_err(|e| KindFailure::failed(e.to_string()))?;
-        write_atomic(&backup_meta_path(backup_dir, step_id), &meta, None)?;
+        write_atomic(&meta_path, &meta, None)?;
     }
-    let changed = original.as_deref() != Some(text.as_str());
+    let changed = original != text;
     if changed {
         let mode = fs::metadata(path).ok().map(|m| m.permissions());
         write_atomic(path, text.as_bytes(), mode)?;
     }
-    Ok(
-        json!({"path": path.display().to_string(), "changed": changed, "backup": backup.display().to_string()}),
-    )
+    Ok(result(changed))
+}
+
+/// Whether this step's backup of `path` proves its edits done: applied to the original it
+/// took, they give the file as it is `now`.
+fn already_applied(
+    meta_path: &Path,
+    backup: &Path,
+    path: &Path,
+    edits: &[Edit],
+    now: &str,
+) -> Result<bool, KindFailure> {
+    let Some(meta) = read_backup_file(meta_path)? else {
+        return Ok(false);
+    };
+    let Ok(meta) = serde_json::from_slice::<BackupMeta>(&meta) else {
+        return Ok(false);
+    };
+    if meta.path != absolute(path) || !meta.existed {
+        return Ok(false);
+    }
+    let Some(Ok(mut text)) = read_backup_file(backup)?.map(String::from_utf8) else {
+        return Ok(false);
+    };
+    for e in edits {
+        text = apply(&text, e)?.0;
+    }
+    Ok(text == now)
+}
+
+/// An edit's result is in `text` already: a replacement (not empty) or a line to ensure.
+fn already_there(text: &str, edit: &Edit) -> bool {
+    match edit {
+        Edit::Replace { with, .. } => !with.is_empty() && text.contains(with.as_str()),
+        Edit::EnsureLine { .. } => true,
+        Edit::RemoveLine { .. } => false,
+    }
+}
+
+impl Edit {
+    /// Why this edit did nothing, for its failure.
+    fn mismatch(&self) -> String {
+        match self {
+            Edit::Replace { replace, .. } => {
+                format!(
+                    "the pattern `{replace}` matches nothing (and its replacement is not there)"
+                )
+            }
+            Edit::RemoveLine { remove_line } => format!("there is no line `{remove_line}`"),
+            Edit::EnsureLine { ensure_line } => format!("cannot add the line `{ensure_line}`"),
+        }
+    }
 }
 
 /// Puts back the backup step `from` took of `path` (the path that step edits, as the runbook
@@ -272,24 +338,28 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-fn apply(text: &str, edit: &Edit) -> Result<String, KindFailure> {
+/// Applies one edit; says whether it found what it acts on (an `ensure_line` always does).
+fn apply(text: &str, edit: &Edit) -> Result<(String, bool), KindFailure> {
     Ok(match edit {
         Edit::Replace { replace, with } => {
             let re = Regex::new(replace).map_err(|e| {
                 KindFailure::failed(format!("invalid regular expression `{replace}`: {e}"))
             })?;
-            re.replace_all(text, regex::NoExpand(with)).into_owned()
+            (
+                re.replace_all(text, regex::NoExpand(with)).into_owned(),
+                re.is_match(text),
+            )
         }
         Edit::EnsureLine { ensure_line } => {
             if text.lines().any(|l| l.trim() == ensure_line.trim()) {
-                text.to_owned()
+                (text.to_owned(), true)
             } else {
                 let sep = if text.is_empty() || text.ends_with('\n') {
                     ""
                 } else {
                     "\n"
                 };
-                format!("{text}{sep}{ensure_line}\n")
+                (format!("{text}{sep}{ensure_line}\n"), true)
             }
         }
         Edit::RemoveLine { remove_line } => {
@@ -297,7 +367,9 @@ fn apply(text: &str, edit: &Edit) -> Result<String, KindFailure> {
                 .split_inclusive('\n')
                 .filter(|l| l.trim() != remove_line.trim())
                 .collect();
-            kept.concat()
+            let kept = kept.concat();
+            let matched = kept.len() != text.len();
+            (kept, matched)
         }
     })
 }
@@ -334,7 +406,7 @@ mod tests {
     #[test]
     fn edits_apply_and_are_idempotent() {
         let text = "provider: 'ssm',\ninstanceId: 'mi-1',\n";
-        let once = apply(
+        let (once, _) = apply(
             text,
             &Edit::Replace {
                 replace: "provider: 'ssm'".into(),
@@ -342,14 +414,14 @@ mod tests {
             },
         )
         .unwrap();
-        let once = apply(
+        let (once, _) = apply(
             &once,
             &Edit::EnsureLine {
                 ensure_line: "endpoint: 'x',".into(),
             },
         )
         .unwrap();
-        let once = apply(
+        let (once, _) = apply(
             &once,
             &Edit::RemoveLine {
                 remove_line: "instanceId: 'mi-1',".into(),
@@ -357,7 +429,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(once, "provider: 'http',\nendpoint: 'x',\n");
-        let twice = apply(
+        let (twice, _) = apply(
             &once,
             &Edit::EnsureLine {
                 ensure_line: "endpoint: 'x',".into(),
@@ -365,5 +437,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(once, twice);
+    }
+
+    #[test]
+    fn an_edit_says_whether_it_found_its_target() {
+        let replace = Edit::Replace {
+            replace: "provider: 'ssm'".into(),
+            with: "provider: 'http'".into(),
+        };
+        assert!(apply("provider: 'ssm'\n", &replace).unwrap().1);
+        assert!(!apply("provider: \"ssm\"\n", &replace).unwrap().1);
+        assert!(already_there("provider: 'http'\n", &replace));
+        let remove = Edit::RemoveLine {
+            remove_line: "a".into(),
+        };
+        assert!(apply("a\nb\n", &remove).unwrap().1);
+        assert!(!apply("b\n", &remove).unwrap().1);
     }
 }

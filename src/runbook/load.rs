@@ -419,6 +419,7 @@ pub fn load(source: &RunbookSource) -> Result<Runbook, Vec<Diagnostic>> {
     validate_references(&vars, &mut units, &files, &mut diags);
     let units: Vec<Unit> = units.into_iter().map(|(u, _)| u).collect();
     validate_ids(&units, &files, &mut diags);
+    validate_rollback_reverts(&units, &files, &mut diags);
 
     if diags.is_empty() {
         Ok(Runbook {
@@ -1425,6 +1426,34 @@ fn validate_ids(units: &[Unit], files: &HashMap<String, FileCx>, diags: &mut Vec
         } else {
             seen.insert(&step.id, step);
         }
+    }
+}
+
+/// A rollback step that changes something says what it `reverts` (its own, or its level's):
+/// without it, it would undo a phase that never ran, as a rollback from a fresh state scaled
+/// the control plane down.
+fn validate_rollback_reverts(
+    units: &[Unit],
+    files: &HashMap<String, FileCx>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let unreverted = units
+        .iter()
+        .filter(|u| matches!(u.key, UnitKey::Rollback(_)))
+        .flat_map(|u| &u.steps)
+        .filter(|s| s.access == Access::Mutating && s.reverts.is_none());
+    for step in unreverted {
+        let message = format!(
+            "rollback step `{}` changes something but does not say what it `reverts`",
+            step.id
+        );
+        let d = match files.get(&step.file) {
+            Some(cx) => cx.diag(step.loc, message),
+            None => Diagnostic::new(&step.file, None, step.loc, message),
+        };
+        diags.push(d.step(Some(&step.id)).hint(
+            "add `reverts: N` (the phase it undoes) or `reverts: STEP_ID` (the forward step), on the step or on its rollback file: it runs only when that ran",
+        ));
     }
 }
 

@@ -146,7 +146,7 @@ fn a_wrong_account_stops_everything() {
             .contains("account 999999999999"),
         "{summary}"
     );
-    let human = t.run(&["rollback", "--level", "3", "--yes"]);
+    let human = t.run(&["rollback", "--level", "3", "--yes", "--force"]);
     human
         .code(4)
         .stdout_has("✘ AWS account 999999999999")
@@ -292,7 +292,9 @@ fn rollback_2_without_phase_2_deletes_nothing() {
     let moto = healthy();
     let before = records(&moto);
     let t = Test::new().embedded().aws(&moto);
-    let run = t.run(&["rollback", "--level", "2", "--yes", "--output", "json"]);
+    let run = t.run(&[
+        "rollback", "--level", "2", "--yes", "--force", "--output", "json",
+    ]);
     run.code(0);
     assert!(
         run.step_event("rollback-dns-delete-alias")["message"]
@@ -307,6 +309,7 @@ fn rollback_2_without_phase_2_deletes_nothing() {
 fn rollback_3_scales_the_control_plane_to_zero_with_approval() {
     let moto = healthy();
     let t = Test::new().embedded().aws(&moto);
+    crate::failing_checks::record_a_failed_phase_1(&t);
     t.run(&["rollback", "--level", "3"])
         .code(4)
         .stdout_has("--approve rollback-scale-control-plane");
@@ -328,15 +331,12 @@ fn rollback_3_scales_the_control_plane_to_zero_with_approval() {
         "--output",
         "json",
     ]);
-    run.code(0);
+    // The scale-down ran; the ALB's destroy (phase 1 ran) still waits for its own approval.
+    run.code(4)
+        .stdout_has("--approve rollback-terraform-destroy-alb");
     assert_eq!(
         run.step_event("rollback-control-plane-scaled")["outcome"],
         "succeeded"
-    );
-    assert_eq!(
-        run.step_event("rollback-terraform-destroy-alb")["outcome"],
-        "skipped",
-        "phase 1 never ran"
     );
     assert_eq!(service()["desiredCount"], 0);
 }
@@ -440,7 +440,7 @@ fn the_emulator_down_is_a_setup_error_with_the_state_intact() {
     t.run(&["preflight", "--yes"]).code(0);
     let before = std::fs::read(t.state_dir().join("state.json")).unwrap();
     drop(moto);
-    t.run(&["rollback", "--level", "3", "--yes"])
+    t.run(&["rollback", "--level", "3", "--yes", "--force"])
         .code(3)
         .stdout_has("cannot reach the AWS endpoint");
     assert_eq!(

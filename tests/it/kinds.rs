@@ -219,8 +219,16 @@ fn file_restore_without_a_backup_fails_clearly() {
                 3,
                 "- id: never-ran\n  file: { path: config.ts, edits: [{ ensure_line: x }] }\n",
             )
-            .rollback(1, "", "- id: restore\n  file: { restore: never-ran }\n"),
+            .rollback(
+                1,
+                "reverts: 3\n",
+                "- id: restore\n  file: { restore: never-ran }\n",
+            ),
     );
+    // Phase 3 ran, then its backups were lost.
+    std::fs::write(t.path("config.ts"), "a\n").unwrap();
+    t.run(&["phase", "3", "--force"]).code(0);
+    std::fs::remove_dir_all(t.state_dir().join("backups")).unwrap();
     t.run(&["rollback", "--level", "1"])
         .code(1)
         .stdout_has("no backup from step `never-ran`");

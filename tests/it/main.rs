@@ -9,6 +9,7 @@ mod bounds;
 #[cfg(feature = "failpoints")]
 mod crash;
 mod dry_run;
+mod failing_checks;
 mod kinds;
 mod output;
 mod processes;

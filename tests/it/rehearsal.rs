@@ -282,7 +282,16 @@ fn a_dry_run_of_the_migration_and_of_rollback_3_changes_nothing() {
     has(&out, "✔ Plan ALB deployment (module.alb)");
     assert_eq!(module, source, "the dry run wrote in the terraform module");
     has(&out, "✔ run (dry run) succeeded");
-    has(&out, "○ Scale down outpost-control-plane to 0 tasks");
+    // A dry run records no forward run: rollback 3 shows it would be refused, and that its
+    // steps have nothing to undo.
+    has(
+        &out,
+        "↷ Scale down outpost-control-plane to 0 tasks                 skipped: phase 1 never ran",
+    );
+    has(
+        &out,
+        "a real run would refuse: rollback --level 3 undoes what a forward run did",
+    );
     // Read-only checks really ran against the emulator...
     let ops: Vec<(String, bool)> = aws
         .lines()

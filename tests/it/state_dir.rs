@@ -209,7 +209,11 @@ fn restorable() -> Runbook {
             1,
             "- id: edit-config\n  file: { path: config.ts, edits: [{ replace: ssm, with: http }] }\n",
         )
-        .rollback(1, "", "- id: put-back\n  file: { restore: edit-config }\n")
+        .rollback(
+            1,
+            "reverts: 1\n",
+            "- id: put-back\n  file: { restore: edit-config }\n",
+        )
 }
 
 #[test]

@@ -113,8 +113,10 @@ fn config_edit(edit: &str) -> Test {
 fn a_var_in_a_replace_pattern_matches_literally() {
     let edit = r#"{ replace: "instanceId: '{{ name }}'", with: "instanceId: 'gone'" }"#;
     let t = config_edit(edit);
+    // Taken literally, `.*` matches nothing: the edit fails and nothing is written.
     t.run(&["phase", "3", "--force", "--var", "name=.*"])
-        .code(SUCCESS);
+        .code(STEP_FAILED)
+        .stdout_has("matches nothing");
     assert_eq!(
         std::fs::read_to_string(t.path("config.ts")).unwrap(),
         "provider: 'ssm',\ninstanceId: 'mi-1',\n",
