@@ -10,6 +10,14 @@ pub(crate) fn healthy() -> Moto {
     moto
 }
 
+/// The fleet with no record at the custom domain before phase 2: rollback 2 then deletes the
+/// alias rather than putting a legacy record back.
+pub(crate) fn without_legacy_record() -> Moto {
+    let moto = Moto::start();
+    moto.seed(Some("no-legacy-record"));
+    moto
+}
+
 fn outcomes(run: &crate::support::Run) -> Vec<(String, String)> {
     run.json_lines()
         .into_iter()
@@ -244,8 +252,7 @@ pub(crate) fn through_phase_1(moto: &Moto, server: &Server) -> Test {
 #[test]
 fn phase_2_then_rollback_2_leave_route53_as_before() {
     // The domain has no record before phase 2: rollback 2 deletes the alias.
-    let moto = Moto::start();
-    moto.seed(Some("no-legacy-record"));
+    let moto = without_legacy_record();
     let server = Server::start();
     let t = through_phase_1(&moto, &server);
     let before = records(&moto);

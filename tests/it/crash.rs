@@ -169,8 +169,7 @@ fn the_runbooks_scale_down_killed_after_its_effect_is_verified_not_repeated() {
 #[test]
 fn a_dns_delete_killed_after_its_effect_is_verified_not_repeated() {
     // No record before phase 2, so rollback 2 deletes the alias (rather than restoring one).
-    let moto = crate::support::Moto::start();
-    moto.seed(Some("no-legacy-record"));
+    let moto = crate::aws::without_legacy_record();
     let server = Server::start();
     let before = crate::aws::records(&moto);
     let t = crate::aws::through_phase_1(&moto, &server);
