@@ -328,3 +328,30 @@ fn rollback_2_counts_an_alias_already_gone_as_done() {
     );
     assert_eq!(records(&moto), before);
 }
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn rollback_2_fails_when_the_domain_does_not_hold_the_legacy_record_again() {
+    let moto = healthy();
+    let server = Server::start();
+    let t = through_phase_1(&moto, &server);
+    t.run(&[&["phase", "2", "--yes"][..], &NO_DIG].concat())
+        .code(SUCCESS);
+    let rollback = [&["rollback", "--level", "2", "--yes"][..], &NO_DIG].concat();
+    crate::crash::killed_at(&t, &rollback, "step-before", "rollback-dns-legacy-readback");
+    // Between the restore and its read-back, the record is pointed somewhere else.
+    moto.call(
+        "route53",
+        "ChangeResourceRecordSets",
+        json!({"HostedZoneId": public_zone_id(&moto), "ChangeBatch": {"Changes": [{"Action": "UPSERT",
+            "ResourceRecordSet": {"Name": "api.outpost.dev", "Type": "A", "TTL": 300,
+                "ResourceRecords": [{"Value": "198.51.100.7"}]}}]}}),
+    );
+    let run = t.run(&[&rollback[..], &["--output", "json"]].concat());
+    run.code(STEP_FAILED);
+    assert_eq!(
+        run.step_event("rollback-dns-legacy-readback")["outcome"],
+        "failed"
+    );
+    run.stdout_has("is not the one phase 2 replaced");
+}

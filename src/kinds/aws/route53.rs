@@ -466,6 +466,18 @@ mod tests {
     }
 
     #[test]
+    fn a_listing_that_gives_a_page_again_stops() {
+        let mut seen = Vec::new();
+        let page = |n: &str| (Some(n.to_owned()), Some("A".to_owned()), None::<String>);
+        assert!(stalled(&mut seen, &page("a.outpost.dev.")).is_ok());
+        assert!(stalled(&mut seen, &page("b.outpost.dev.")).is_ok());
+        match stalled(&mut seen, &page("a.outpost.dev.")) {
+            Err(AwsFailure::Service { code, .. }) => assert_eq!(code, "PaginationStalled"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn change_batch_errors_name_the_field() {
         let message = |r: Result<ChangeBatch, AwsFailure>| match r {
             Err(AwsFailure::Input(m)) => m,
