@@ -219,6 +219,42 @@ class Rehearsal:
             shutil.rmtree(self.work, ignore_errors=True)
 
 
+def dns_records(endpoint):
+    """The custom domain's A record in the public and in the private outpost.dev zone."""
+    import boto3
+
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    route53 = session.client("route53", endpoint_url=endpoint)
+    found = {}
+    for zone in route53.list_hosted_zones_by_name(DNSName="outpost.dev")["HostedZones"]:
+        records = route53.list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"]
+        a = [r for r in records if r["Name"] == "api.outpost.dev." and r["Type"] == "A"]
+        found["private" if zone["Config"]["PrivateZone"] else "public"] = a[0] if a else None
+    return found
+
+
+def dns_proof(rehearsal, before, stage):
+    """Phase 2 must change the public record only; rollback 2 must put the legacy one back.
+    Prints what holds, and returns 1 (the rehearsal fails) when it does not."""
+    now = dns_records(rehearsal.aws_endpoint)
+    if now["private"] != before["private"]:
+        print(f"DNS: the private zone's record changed: {now['private']}", flush=True)
+        return 1
+    if stage == "run":
+        alias = (now["public"] or {}).get("AliasTarget")
+        if not alias:
+            print(f"DNS: the public record is not an alias after phase 2: {now['public']}", flush=True)
+            return 1
+        print(f"DNS: public api.outpost.dev is an alias to {alias['DNSName']}; the private zone is untouched", flush=True)
+        return 0
+    if now["public"] != before["public"]:
+        print(f"DNS: the public record is not the legacy one after rollback 2: {now['public']}", flush=True)
+        return 1
+    legacy = ", ".join(r["Value"] for r in before["public"]["ResourceRecords"])
+    print(f"DNS: public api.outpost.dev points at the legacy server ({legacy}) again; the private zone is untouched", flush=True)
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description="Rehearse the whole Outpost migration locally.")
     default_binary = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "debug", "outpost-migrate")
@@ -235,9 +271,14 @@ def main():
     code = 1
     try:
         rehearsal.up()
+        dns_before = None if args.dry_run else dns_records(rehearsal.aws_endpoint)
         code = rehearsal.outpost("run")
+        if code == 0 and not args.dry_run:
+            code = dns_proof(rehearsal, dns_before, "run")
         if code == 0 and not args.forward_only:
             code = rehearsal.outpost("rollback", "--level", "3")
+            if code == 0 and not args.dry_run:
+                code = dns_proof(rehearsal, dns_before, "rollback")
         print(f"\nrehearsal {'passed' if code == 0 else f'failed (exit code {code})'}")
     except KeyboardInterrupt:
         print("\nrehearsal interrupted", file=sys.stderr)

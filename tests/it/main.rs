@@ -8,6 +8,7 @@ mod bad_runbooks;
 mod bounds;
 #[cfg(feature = "failpoints")]
 mod crash;
+mod dns;
 mod dry_run;
 mod failing_checks;
 mod kinds;

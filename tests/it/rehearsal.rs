@@ -42,9 +42,22 @@ fn the_whole_migration_and_rollback_rehearse_green() {
         "✔ No SSM SendCommand to mi-0bbd8fed3f0650ddb since cutover",
     );
     has(&out, "✔ 2. Poll status until completion: success");
-    // Rollback level 1 puts MCPify back on SSM, level 2 removes the record, level 3 scales down.
+    // Phase 2 moved the public record (a private zone of the same name beside it is untouched).
+    has(
+        &out,
+        "DNS: public api.outpost.dev is an alias to outpost-alb",
+    );
+    // Rollback level 1 puts MCPify back on SSM, level 2 puts the legacy record back, level 3
+    // scales down.
     has(&out, "✔ MCPify answers outpost_health through SSM again");
-    has(&out, "✔ Delete alias A record api.outpost.dev");
+    has(
+        &out,
+        "✔ Put back the record api.outpost.dev had before phase 2",
+    );
+    has(
+        &out,
+        "DNS: public api.outpost.dev points at the legacy server (203.0.113.10) again",
+    );
     has(&out, "✔ outpost-control-plane desiredCount is 0");
     has(&out, "✔ rollback --level 3 succeeded");
     has(&out, "rehearsal passed");

@@ -347,7 +347,7 @@ fn delete_in_doubt(t: &Test) {
 /// record is gone both pass.
 #[test]
 fn rollback_2_finds_the_record_it_must_delete() {
-    let moto = crate::aws::healthy();
+    let moto = crate::aws::without_legacy_record();
     let server = Server::start();
     let before = crate::aws::records(&moto);
     let t = crate::aws::through_phase_1(&moto, &server);

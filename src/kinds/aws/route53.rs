@@ -1,9 +1,9 @@
-//! Route53: the custom domain's alias A record to the ALB (phase 2 UPSERT, rollback 2 DELETE)
-//! and waiting for the change to be INSYNC.
+//! Route53: the custom domain's alias A record to the ALB (phase 2 UPSERT, rollback 2 restore
+//! or DELETE), waiting for the change to be INSYNC, and listings read to their last page.
 
 use aws_sdk_route53::types::{
-    AliasTarget, Change, ChangeAction, ChangeBatch, ChangeInfo, GeoLocation, ResourceRecord,
-    ResourceRecordSet, ResourceRecordSetFailover, ResourceRecordSetRegion, RrType,
+    AliasTarget, Change, ChangeAction, ChangeBatch, ChangeInfo, GeoLocation, HostedZone,
+    ResourceRecord, ResourceRecordSet, ResourceRecordSetFailover, ResourceRecordSetRegion, RrType,
 };
 use serde_json::Value;
 
@@ -275,84 +275,127 @@ fn record_set_json(r: &ResourceRecordSet) -> Value {
     ])
 }
 
+fn hosted_zone_json(z: &HostedZone) -> Value {
+    obj([
+        ("Id", Value::from(z.id())),
+        ("Name", Value::from(z.name())),
+        ("CallerReference", Value::from(z.caller_reference())),
+        (
+            "Config",
+            z.config().map_or(Value::Null, |k| {
+                obj([
+                    ("Comment", s(k.comment())),
+                    ("PrivateZone", Value::from(k.private_zone())),
+                ])
+            }),
+        ),
+        ("ResourceRecordSetCount", num(z.resource_record_set_count())),
+        (
+            "LinkedService",
+            z.linked_service().map_or(Value::Null, |l| {
+                obj([
+                    ("ServicePrincipal", s(l.service_principal())),
+                    ("Description", s(l.description())),
+                ])
+            }),
+        ),
+    ])
+}
+
+/// A next-page marker seen before would read the same pages forever: an endpoint that
+/// answers so is an error, not an endless step.
+fn stalled<T: PartialEq + Clone>(seen: &mut Vec<T>, next: &T) -> Result<(), AwsFailure> {
+    if seen.contains(next) {
+        return Err(AwsFailure::Service {
+            code: "PaginationStalled".into(),
+            message: "Route53 answered a next page it had already given".into(),
+        });
+    }
+    seen.push(next.clone());
+    Ok(())
+}
+
 pub async fn call(c: &AwsClients, op: &str, input: &Input<'_>) -> Result<Value, AwsFailure> {
     match op {
         "ListHostedZonesByName" => {
-            let out = c
-                .route53
-                .list_hosted_zones_by_name()
-                .set_dns_name(input.str("DNSName")?)
-                .set_hosted_zone_id(input.str("HostedZoneId")?)
-                .set_max_items(input.i32("MaxItems")?)
-                .send()
-                .await?;
-            Ok(obj([
-                (
-                    "HostedZones",
-                    list(out.hosted_zones(), |z| {
-                        obj([
-                            ("Id", Value::from(z.id())),
-                            ("Name", Value::from(z.name())),
-                            ("CallerReference", Value::from(z.caller_reference())),
-                            (
-                                "Config",
-                                z.config().map_or(Value::Null, |k| {
-                                    obj([
-                                        ("Comment", s(k.comment())),
-                                        ("PrivateZone", Value::from(k.private_zone())),
-                                    ])
-                                }),
-                            ),
-                            ("ResourceRecordSetCount", num(z.resource_record_set_count())),
-                            (
-                                "LinkedService",
-                                z.linked_service().map_or(Value::Null, |l| {
-                                    obj([
-                                        ("ServicePrincipal", s(l.service_principal())),
-                                        ("Description", s(l.description())),
-                                    ])
-                                }),
-                            ),
-                        ])
-                    }),
-                ),
-                ("DNSName", s(out.dns_name())),
-                ("HostedZoneId", s(out.hosted_zone_id())),
-                ("IsTruncated", Value::from(out.is_truncated())),
-                ("NextDNSName", s(out.next_dns_name())),
-                ("NextHostedZoneId", s(out.next_hosted_zone_id())),
-                ("MaxItems", max_items(out.max_items())),
-            ]))
+            // Like the AWS CLI, every page is read unless the step names a page size.
+            let all = input.get("MaxItems").is_none();
+            let (mut name, mut zone) = (input.str("DNSName")?, input.str("HostedZoneId")?);
+            let mut zones = Vec::new();
+            let mut seen = Vec::new();
+            loop {
+                let out = c
+                    .route53
+                    .list_hosted_zones_by_name()
+                    .set_dns_name(name.clone())
+                    .set_hosted_zone_id(zone.clone())
+                    .set_max_items(input.i32("MaxItems")?)
+                    .send()
+                    .await?;
+                zones.extend(out.hosted_zones().iter().map(hosted_zone_json));
+                let next = (out.next_dns_name(), out.next_hosted_zone_id());
+                if all && out.is_truncated() && next.0.is_some() {
+                    let next = (next.0.map(str::to_owned), next.1.map(str::to_owned));
+                    stalled(&mut seen, &next)?;
+                    (name, zone) = next;
+                    continue;
+                }
+                return Ok(obj([
+                    ("HostedZones", Value::Array(zones)),
+                    ("DNSName", s(out.dns_name())),
+                    ("HostedZoneId", s(out.hosted_zone_id())),
+                    ("IsTruncated", Value::from(out.is_truncated())),
+                    ("NextDNSName", s(out.next_dns_name())),
+                    ("NextHostedZoneId", s(out.next_hosted_zone_id())),
+                    ("MaxItems", max_items(out.max_items())),
+                ]));
+            }
         }
         "ListResourceRecordSets" => {
-            let out = c
-                .route53
-                .list_resource_record_sets()
-                .hosted_zone_id(input.req_str("HostedZoneId")?)
-                .set_start_record_name(input.str("StartRecordName")?)
-                .set_start_record_type(
-                    input
-                        .str("StartRecordType")?
-                        .map(|t| RrType::from(t.as_str())),
-                )
-                .set_start_record_identifier(input.str("StartRecordIdentifier")?)
-                .set_max_items(input.i32("MaxItems")?)
-                .send()
-                .await?;
-            Ok(obj([
-                (
-                    "ResourceRecordSets",
-                    list(out.resource_record_sets(), record_set_json),
-                ),
-                ("IsTruncated", Value::from(out.is_truncated())),
-                ("NextRecordName", s(out.next_record_name())),
-                (
-                    "NextRecordType",
-                    s(out.next_record_type().map(|t| t.as_str())),
-                ),
-                ("NextRecordIdentifier", s(out.next_record_identifier())),
-                ("MaxItems", max_items(out.max_items())),
-            ]))
+            // Every page unless the step names a page size (`MaxItems`): a read that stopped
+            // at the first page would miss records that sort after it.
+            let all = input.get("MaxItems").is_none();
+            let mut start = (
+                input.str("StartRecordName")?,
+                input.str("StartRecordType")?,
+                input.str("StartRecordIdentifier")?,
+            );
+            let mut records = Vec::new();
+            let mut seen = Vec::new();
+            loop {
+                let out = c
+                    .route53
+                    .list_resource_record_sets()
+                    .hosted_zone_id(input.req_str("HostedZoneId")?)
+                    .set_start_record_name(start.0.clone())
+                    .set_start_record_type(start.1.as_deref().map(RrType::from))
+                    .set_start_record_identifier(start.2.clone())
+                    .set_max_items(input.i32("MaxItems")?)
+                    .send()
+                    .await?;
+                records.extend(out.resource_record_sets().iter().map(record_set_json));
+                if all && out.is_truncated() && out.next_record_name().is_some() {
+                    let next = (
+                        out.next_record_name().map(str::to_owned),
+                        out.next_record_type().map(|t| t.as_str().to_owned()),
+                        out.next_record_identifier().map(str::to_owned),
+                    );
+                    stalled(&mut seen, &next)?;
+                    start = next;
+                    continue;
+                }
+                return Ok(obj([
+                    ("ResourceRecordSets", Value::Array(records)),
+                    ("IsTruncated", Value::from(out.is_truncated())),
+                    ("NextRecordName", s(out.next_record_name())),
+                    (
+                        "NextRecordType",
+                        s(out.next_record_type().map(|t| t.as_str())),
+                    ),
+                    ("NextRecordIdentifier", s(out.next_record_identifier())),
+                    ("MaxItems", max_items(out.max_items())),
+                ]));
+            }
         }
         "ChangeResourceRecordSets" => {
             let out = c
@@ -420,6 +463,18 @@ mod tests {
             ("Z35SXDOTRQ7X7K", "alb.example.com", true)
         );
         assert!(rrset.resource_records.is_none());
+    }
+
+    #[test]
+    fn a_listing_that_gives_a_page_again_stops() {
+        let mut seen = Vec::new();
+        let page = |n: &str| (Some(n.to_owned()), Some("A".to_owned()), None::<String>);
+        assert!(stalled(&mut seen, &page("a.outpost.dev.")).is_ok());
+        assert!(stalled(&mut seen, &page("b.outpost.dev.")).is_ok());
+        match stalled(&mut seen, &page("a.outpost.dev.")) {
+            Err(AwsFailure::Service { code, .. }) => assert_eq!(code, "PaginationStalled"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -1,0 +1,357 @@
+//! Route53 as real accounts have it: a private hosted zone of the same name beside the public
+//! one (split-horizon DNS) and the custom domain's legacy A record in the public zone. Phase 2
+//! changes the public record only and captures the one it replaces; rollback 2 puts it back; the
+//! read-back holds the alias to the ALB exactly; record listings read every page.
+
+use outpost_migrate::exit_codes::{STEP_FAILED, SUCCESS};
+use serde_json::{Value, json};
+
+use crate::aws::{healthy, records, through_phase_1, zone_records};
+use crate::support::{Moto, Runbook, Server, Test};
+
+const DOMAIN: &str = "api.outpost.dev.";
+/// The legacy server's address in the seed (tests/fixtures/seed_fleet.py).
+const LEGACY_IP: &str = "203.0.113.10";
+
+fn a_record(records: &Value) -> Value {
+    records
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["Name"] == DOMAIN && r["Type"] == "A")
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// The public `outpost.dev` zone (the seed also makes a private one of the same name).
+fn public_zone_id(moto: &Moto) -> Value {
+    moto.call(
+        "route53",
+        "ListHostedZonesByName",
+        json!({"DNSName": "outpost.dev"}),
+    )["HostedZones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|z| z["Config"]["PrivateZone"] == false)
+        .unwrap()["Id"]
+        .clone()
+}
+
+fn load_balancer(moto: &Moto) -> Value {
+    moto.call(
+        "elbv2",
+        "DescribeLoadBalancers",
+        json!({"Names": ["outpost-alb"]}),
+    )["LoadBalancers"][0]
+        .clone()
+}
+
+const NO_DIG: [&str; 2] = ["--var", "verify_public_dns=false"];
+
+#[test]
+fn split_horizon_phase_2_moves_the_public_record_and_rollback_2_puts_the_legacy_one_back() {
+    let moto = healthy();
+    let server = Server::start();
+    let private_before = zone_records(&moto, true);
+    let public_before = records(&moto);
+    assert_eq!(
+        a_record(&public_before)["ResourceRecords"][0]["Value"],
+        LEGACY_IP,
+        "the seed's public zone points the domain at the legacy server"
+    );
+    let t = through_phase_1(&moto, &server);
+
+    t.run(&[&["phase", "2", "--yes"][..], &NO_DIG].concat())
+        .code(SUCCESS);
+    let lb = load_balancer(&moto);
+    let alias = a_record(&records(&moto));
+    assert_eq!(
+        alias["AliasTarget"],
+        json!({
+            "HostedZoneId": lb["CanonicalHostedZoneId"],
+            "DNSName": format!("{}.", lb["DNSName"].as_str().unwrap().to_lowercase()),
+            "EvaluateTargetHealth": true,
+        }),
+        "the public record is the alias to the ALB"
+    );
+    assert_eq!(
+        zone_records(&moto, true),
+        private_before,
+        "the private zone of the same name is untouched"
+    );
+    let captured = &t.step_state("dns-legacy-record")["captures"]["legacy_record"];
+    assert_eq!(captured["ResourceRecords"][0]["Value"], LEGACY_IP);
+
+    let run = t.run(
+        &[
+            &["rollback", "--level", "2", "--yes", "--output", "json"][..],
+            &NO_DIG,
+        ]
+        .concat(),
+    );
+    run.code(SUCCESS);
+    assert_eq!(
+        run.step_event("rollback-dns-restore-legacy")["outcome"],
+        "succeeded"
+    );
+    assert_eq!(
+        run.step_event("rollback-dns-legacy-readback")["outcome"],
+        "succeeded"
+    );
+    assert_eq!(
+        run.step_event("rollback-dns-delete-alias")["outcome"],
+        "skipped",
+        "the legacy record replaced the alias: nothing to delete"
+    );
+    assert_eq!(
+        records(&moto),
+        public_before,
+        "the legacy A record is back, as it was"
+    );
+    assert_eq!(zone_records(&moto, true), private_before);
+}
+
+#[test]
+fn the_hosted_zone_is_the_single_public_zone_of_the_name() {
+    // Only the private zone: the public one is what users resolve, so there is none to use.
+    let moto = Moto::start();
+    moto.seed(Some("no-public-zone"));
+    let t = Test::new().embedded().aws(&moto);
+    let run = t.run(
+        &[
+            &["phase", "2", "--dry-run", "--output", "json"][..],
+            &NO_DIG,
+        ]
+        .concat(),
+    );
+    run.code(STEP_FAILED);
+    let zone = run.step_event("dns-hosted-zone");
+    assert_eq!(zone["outcome"], "failed");
+    assert!(
+        zone["message"]
+            .as_str()
+            .unwrap()
+            .contains("to equal \"outpost.dev.\""),
+        "{zone}"
+    );
+    run.stdout_has("No public hosted zone outpost.dev");
+
+    // Two public zones of the name: which one users resolve is the registrar's choice.
+    let moto = healthy();
+    moto.call(
+        "route53",
+        "CreateHostedZone",
+        json!({"Name": "outpost.dev", "CallerReference": "a-second-public-zone"}),
+    );
+    let t = Test::new().embedded().aws(&moto);
+    let run = t.run(
+        &[
+            &["phase", "2", "--dry-run", "--output", "json"][..],
+            &NO_DIG,
+        ]
+        .concat(),
+    );
+    run.code(STEP_FAILED);
+    let zone = run.step_event("dns-hosted-zone");
+    assert!(
+        zone["message"]
+            .as_str()
+            .unwrap()
+            .contains("not to equal \"outpost.dev.\""),
+        "{zone}"
+    );
+}
+
+#[test]
+fn a_cname_at_the_domain_stops_phase_2_before_the_upsert() {
+    let moto = Moto::start();
+    moto.seed(Some("no-legacy-record"));
+    moto.call(
+        "route53",
+        "ChangeResourceRecordSets",
+        json!({"HostedZoneId": public_zone_id(&moto), "ChangeBatch": {"Changes": [{"Action": "CREATE",
+            "ResourceRecordSet": {"Name": "api.outpost.dev", "Type": "CNAME", "TTL": 300,
+                "ResourceRecords": [{"Value": "legacy.outpost.dev"}]}}]}}),
+    );
+    let t = Test::new().embedded().aws(&moto);
+    let run = t.run(
+        &[
+            &["phase", "2", "--dry-run", "--output", "json"][..],
+            &NO_DIG,
+        ]
+        .concat(),
+    );
+    run.code(STEP_FAILED);
+    assert_eq!(run.step_event("dns-legacy-record")["outcome"], "failed");
+    run.stdout_has("has a CNAME record");
+}
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn the_read_back_fails_when_the_alias_is_not_the_one_phase_2_wrote() {
+    let moto = healthy();
+    let server = Server::start();
+    let t = through_phase_1(&moto, &server);
+    let phase_2 = [&["phase", "2", "--yes"][..], &NO_DIG].concat();
+    crate::crash::killed_at(&t, &phase_2, "step-before", "dns-record-readback");
+    // Between the change and its read-back, the record becomes an alias with the ALB's name
+    // but another zone and no target health (what a stale copy of an old change would write).
+    let lb = load_balancer(&moto);
+    moto.call(
+        "route53",
+        "ChangeResourceRecordSets",
+        json!({"HostedZoneId": public_zone_id(&moto), "ChangeBatch": {"Changes": [{"Action": "UPSERT",
+            "ResourceRecordSet": {"Name": "api.outpost.dev", "Type": "A", "AliasTarget": {
+                "HostedZoneId": "Z0THERZ0NE", "DNSName": format!("{}.", lb["DNSName"].as_str().unwrap()),
+                "EvaluateTargetHealth": false}}}]}}),
+    );
+    let run = t.run(&[&phase_2[..], &["--output", "json"]].concat());
+    run.code(STEP_FAILED);
+    let readback = run.step_event("dns-record-readback");
+    assert_eq!(readback["outcome"], "failed");
+    assert!(
+        readback["message"]
+            .as_str()
+            .unwrap()
+            .contains("AliasTarget.HostedZoneId"),
+        "{readback}"
+    );
+    run.stdout_has("is not the alias phase 2 wrote");
+}
+
+#[test]
+fn record_listings_read_every_page_unless_the_step_names_a_page_size() {
+    let moto = healthy();
+    // More records than one page holds (300), with the last one sorting after all others.
+    let mut changes: Vec<Value> = (0..320)
+        .map(|i| {
+            json!({"Action": "CREATE", "ResourceRecordSet": {"Name": format!("r{i:03}.outpost.dev"),
+                "Type": "TXT", "TTL": 60, "ResourceRecords": [{"Value": "\"filler\""}]}})
+        })
+        .collect();
+    changes.push(
+        json!({"Action": "CREATE", "ResourceRecordSet": {"Name": "zz-last.outpost.dev",
+        "Type": "TXT", "TTL": 60, "ResourceRecords": [{"Value": "\"last\""}]}}),
+    );
+    moto.call(
+        "route53",
+        "ChangeResourceRecordSets",
+        json!({"HostedZoneId": public_zone_id(&moto), "ChangeBatch": {"Changes": changes}}),
+    );
+    let steps = r#"- id: zone
+  aws: { service: route53, operation: ListHostedZonesByName, input: { DNSName: outpost.dev } }
+  capture: { zone_id: "HostedZones[?Config.PrivateZone == `false`] | [0].Id" }
+- id: every-page
+  aws: { service: route53, operation: ListResourceRecordSets, input: { HostedZoneId: "{{ zone_id }}" } }
+  expect:
+    - query: "ResourceRecordSets[?Name == 'zz-last.outpost.dev.'] | [0].Type"
+      equals: TXT
+    - query: IsTruncated
+      equals: false
+- id: one-page
+  aws: { service: route53, operation: ListResourceRecordSets, input: { HostedZoneId: "{{ zone_id }}", MaxItems: 5 } }
+  expect:
+    - query: ResourceRecordSets
+      len: 5
+    - query: IsTruncated
+      equals: true
+"#;
+    let t = Test::new()
+        .runbook(Runbook::minimal().phase(1, steps))
+        .aws(&moto);
+    t.run(&["preflight", "--yes"]).code(SUCCESS);
+    t.run(&["phase", "1", "--yes"]).code(SUCCESS);
+}
+
+/// Phase 2 on a domain with no record before it, then `change` applied to the alias by hand,
+/// then rollback 2: the emulator refuses a DELETE that does not match the live record exactly,
+/// or names one that is gone, as Route53 does.
+fn rollback_2_after(
+    change: &str,
+    alias_of: impl Fn(&Value) -> Value,
+) -> (crate::support::Run, Value, Moto) {
+    let moto = crate::aws::without_legacy_record();
+    let server = Server::start();
+    let before = records(&moto);
+    let t = through_phase_1(&moto, &server);
+    t.run(&[&["phase", "2", "--yes"][..], &NO_DIG].concat())
+        .code(SUCCESS);
+    let alias = a_record(&records(&moto));
+    moto.call(
+        "route53",
+        "ChangeResourceRecordSets",
+        json!({"HostedZoneId": public_zone_id(&moto), "ChangeBatch": {"Changes": [{"Action": change,
+            "ResourceRecordSet": alias_of(&alias)}]}}),
+    );
+    let run = t.run(
+        &[
+            &["rollback", "--level", "2", "--yes", "--output", "json"][..],
+            &NO_DIG,
+        ]
+        .concat(),
+    );
+    (run, before, moto)
+}
+
+#[test]
+fn rollback_2_deletes_the_alias_as_route53_has_it_now() {
+    // Target health turned off by hand after phase 2: a DELETE rebuilt from phase 2's
+    // captures would not match the live record.
+    let (run, before, moto) = rollback_2_after("UPSERT", |alias| {
+        let mut changed = alias.clone();
+        changed["AliasTarget"]["EvaluateTargetHealth"] = json!(false);
+        changed.as_object_mut().unwrap().remove("TTL");
+        changed
+    });
+    run.code(SUCCESS);
+    assert_eq!(
+        run.step_event("rollback-dns-delete-alias")["outcome"],
+        "succeeded"
+    );
+    assert_eq!(records(&moto), before);
+}
+
+#[test]
+fn rollback_2_counts_an_alias_already_gone_as_done() {
+    let (run, before, moto) = rollback_2_after("DELETE", |alias| {
+        let mut gone = alias.clone();
+        gone.as_object_mut().unwrap().remove("TTL");
+        gone
+    });
+    run.code(SUCCESS);
+    let delete = run.step_event("rollback-dns-delete-alias");
+    assert_eq!(delete["outcome"], "skipped", "{delete}");
+    assert_eq!(
+        run.step_event("rollback-dns-record-gone")["outcome"],
+        "succeeded"
+    );
+    assert_eq!(records(&moto), before);
+}
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn rollback_2_fails_when_the_domain_does_not_hold_the_legacy_record_again() {
+    let moto = healthy();
+    let server = Server::start();
+    let t = through_phase_1(&moto, &server);
+    t.run(&[&["phase", "2", "--yes"][..], &NO_DIG].concat())
+        .code(SUCCESS);
+    let rollback = [&["rollback", "--level", "2", "--yes"][..], &NO_DIG].concat();
+    crate::crash::killed_at(&t, &rollback, "step-before", "rollback-dns-legacy-readback");
+    // Between the restore and its read-back, the record is pointed somewhere else.
+    moto.call(
+        "route53",
+        "ChangeResourceRecordSets",
+        json!({"HostedZoneId": public_zone_id(&moto), "ChangeBatch": {"Changes": [{"Action": "UPSERT",
+            "ResourceRecordSet": {"Name": "api.outpost.dev", "Type": "A", "TTL": 300,
+                "ResourceRecords": [{"Value": "198.51.100.7"}]}}]}}),
+    );
+    let run = t.run(&[&rollback[..], &["--output", "json"]].concat());
+    run.code(STEP_FAILED);
+    assert_eq!(
+        run.step_event("rollback-dns-legacy-readback")["outcome"],
+        "failed"
+    );
+    run.stdout_has("is not the one phase 2 replaced");
+}
