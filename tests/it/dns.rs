@@ -132,7 +132,7 @@ fn the_hosted_zone_is_the_single_public_zone_of_the_name() {
         zone["message"]
             .as_str()
             .unwrap()
-            .contains("to equal \"outpost.dev.\""),
+            .contains("found nothing at"),
         "{zone}"
     );
     run.stdout_has("No public hosted zone outpost.dev");
