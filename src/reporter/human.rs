@@ -381,17 +381,23 @@ impl EventSink for HumanReporter {
                 arn,
                 expected,
                 ok,
+                region,
+                region_source,
             } => {
+                let region = match region_source {
+                    Some(source) => format!("region {region} (from {source})"),
+                    None => format!("region {region}"),
+                };
                 if ok {
                     if !self.term.quiet {
                         self.term.out(&format!(
-                            "  {} AWS account {account} as {arn}",
+                            "  {} AWS account {account} as {arn}, {region}",
                             self.term.style("✔", Style::new().green())
                         ));
                     }
                 } else {
                     self.term.out(&format!(
-                        "  {} AWS account {account} as {arn}: expected {expected}",
+                        "  {} AWS account {account} as {arn}, {region}: expected account {expected}",
                         self.term.style("✘", Style::new().red().bold())
                     ));
                 }
