@@ -158,7 +158,9 @@ impl Profiles {
                 error: None,
             },
             Err(e) => Profiles {
-                error: Some(format!("the AWS config files ({files}) cannot be read: {e}")),
+                error: Some(format!(
+                    "the AWS config files ({files}) cannot be read: {e}"
+                )),
                 files,
                 ..Profiles::default()
             },
@@ -424,5 +426,106 @@ mod tests {
         assert_eq!(t("preflight").unwrap(), Target::Preflight);
         assert!(t("phase 6").is_err());
         assert!(t("rollback 4").is_err());
+    }
+
+    fn profiles(list: &[(&str, Option<&str>)]) -> Profiles {
+        Profiles {
+            regions: list
+                .iter()
+                .map(|(n, r)| ((*n).to_owned(), r.map(str::to_owned)))
+                .collect(),
+            files: "CONFIG or CREDENTIALS".into(),
+            error: None,
+        }
+    }
+
+    fn resolve(
+        flags: (Option<&str>, Option<&str>),
+        env: &[(&str, &str)],
+        known: &[(&str, Option<&str>)],
+    ) -> Result<AwsConfig, Error> {
+        let flags = AwsSettings {
+            profile: flags.0.map(str::to_owned),
+            region: flags.1.map(str::to_owned),
+        };
+        let env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let vars = serde_json::json!({"profile": "soc", "region": "us-east-1"});
+        resolve_aws(&flags, &env, &profiles(known), vars.as_object().unwrap())
+    }
+
+    const KEYS: &[(&str, &str)] = &[
+        ("AWS_ACCESS_KEY_ID", "AKIA"),
+        ("AWS_SECRET_ACCESS_KEY", "secret-key"),
+    ];
+
+    #[test]
+    fn the_profile_is_the_flag_then_aws_profile_then_the_runbooks() {
+        let known = [("soc", None), ("ops", None), ("cli", None)];
+        let with = |flag, env: &[(&str, &str)]| resolve((flag, None), env, &known).unwrap();
+        assert_eq!(with(None, &[]).profile.as_deref(), Some("soc"));
+        let env = with(None, &[("AWS_PROFILE", "ops")]);
+        assert_eq!(env.profile.as_deref(), Some("ops"));
+        assert!(
+            !env.profile_credentials_only,
+            "AWS_PROFILE yields to env keys"
+        );
+        let flag = with(Some("cli"), &[("AWS_PROFILE", "ops")]);
+        assert_eq!(flag.profile.as_deref(), Some("cli"));
+        assert!(flag.profile_credentials_only, "--profile ignores env keys");
+    }
+
+    #[test]
+    fn a_missing_runbook_profile_yields_to_environment_credentials_only() {
+        let with_keys = resolve((None, None), KEYS, &[]).unwrap();
+        assert_eq!((with_keys.profile, with_keys.unusable), (None, None));
+        let bare = resolve((None, None), &[], &[]).unwrap();
+        assert!(
+            bare.unusable
+                .unwrap()
+                .contains("`soc` (the runbook's vars.profile)")
+        );
+        // Named by the operator, a missing profile is an error even with keys (the CLI's rule).
+        let env = resolve((None, None), &[KEYS[0], KEYS[1], ("AWS_PROFILE", "x")], &[]).unwrap();
+        assert!(env.unusable.unwrap().contains("`x` (AWS_PROFILE)"));
+    }
+
+    #[test]
+    fn the_runbooks_region_unless_the_flag_and_a_contradiction_is_refused() {
+        let region = |c: AwsConfig| c.region.unwrap();
+        assert_eq!(
+            region(resolve((None, None), KEYS, &[]).unwrap()),
+            ("us-east-1".into(), RUNBOOK_REGION.into())
+        );
+        assert_eq!(
+            region(resolve((None, None), &[("AWS_REGION", "us-east-1")], &[]).unwrap()).0,
+            "us-east-1"
+        );
+        for env in [
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_DEFAULT_REGION", "eu-west-1"),
+        ] {
+            let Err(Error::Refused(m)) = resolve((None, None), &[env], &[]) else {
+                panic!("{env:?} must be refused");
+            };
+            assert!(m.contains(&format!("but {} says eu-west-1", env.0)), "{m}");
+        }
+        assert!(matches!(
+            resolve((None, None), &[], &[("soc", Some("eu-west-1"))]),
+            Err(Error::Refused(_))
+        ));
+        assert_eq!(
+            region(
+                resolve(
+                    (None, Some("eu-west-1")),
+                    &[("AWS_REGION", "ap-south-1")],
+                    &[]
+                )
+                .unwrap()
+            ),
+            ("eu-west-1".into(), "--region".into())
+        );
     }
 }

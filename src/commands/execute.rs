@@ -28,7 +28,12 @@ pub fn run(
     // Resolved (and an environment region that contradicts the runbook's refused) only when
     // the plan calls AWS: a plan without AWS steps runs whatever the AWS configuration.
     let calls_aws = plan.steps().any(|(_, ps)| {
-        ps.step.kind.name() == "aws" || ps.step.verify.as_ref().is_some_and(|v| v.kind.name() == "aws")
+        ps.step.kind.name() == "aws"
+            || ps
+                .step
+                .verify
+                .as_ref()
+                .is_some_and(|v| v.kind.name() == "aws")
     });
     let aws = if calls_aws {
         settings.aws_config(&plan.vars)?

@@ -106,3 +106,83 @@ fn a_runbook_profile_missing_without_environment_credentials_is_a_setup_error_na
         .code(SETUP)
         .stdout_has("the AWS profile `nobody` (--profile) is not in");
 }
+
+#[test]
+fn shell_steps_run_in_the_runs_region_and_a_steps_own_env_wins() {
+    let moto = healthy();
+    let rb = crate::support::Runbook::minimal()
+        .vars("  region: eu-central-1\n")
+        .preflight(
+            r#"- title: AWS
+  steps:
+    - id: who
+      aws: { service: sts, operation: GetCallerIdentity }
+    - id: region-seen-by-commands
+      shell: { command: 'echo "$AWS_REGION $AWS_DEFAULT_REGION"' }
+      mutates: false
+      expect:
+        - { query: stdout, equals: "eu-central-1 eu-central-1\n" }
+"#,
+        );
+    let t = without_region(&moto).runbook(rb);
+    t.run(&["preflight"]).code(SUCCESS);
+    // --region moves the commands too; a step's own `env` still wins over both.
+    let rb = crate::support::Runbook::minimal()
+        .vars("  region: eu-central-1\n")
+        .preflight(
+            r#"- title: AWS
+  steps:
+    - id: who
+      aws: { service: sts, operation: GetCallerIdentity }
+    - id: region-seen-by-commands
+      shell: { command: 'echo "$AWS_REGION"' }
+      mutates: false
+      expect:
+        - { query: stdout, equals: "ap-south-1\n" }
+    - id: a-steps-own-env-wins
+      shell: { command: 'echo "$AWS_REGION"', env: { AWS_REGION: us-west-2 } }
+      mutates: false
+      expect:
+        - { query: stdout, equals: "us-west-2\n" }
+"#,
+        );
+    let t = without_region(&moto)
+        .env("AWS_DEFAULT_REGION", "eu-west-1")
+        .runbook(rb);
+    t.run(&["preflight", "--region", "ap-south-1"])
+        .code(SUCCESS);
+}
+
+#[test]
+fn environment_keys_win_over_a_profile_unless_profile_is_passed_as_with_the_aws_cli() {
+    use std::os::unix::fs::PermissionsExt;
+    let moto = healthy();
+    let t = without_region(&moto);
+    // The profile's credentials come from a process that leaves a mark when asked.
+    let asked = t.path("profile-credentials-asked");
+    let script = t.path("credentials.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ntouch '{}'\necho '{{\"Version\": 1, \"AccessKeyId\": \"profile-key\", \"SecretAccessKey\": \"profile-secret\"}}'\n",
+            asked.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        t.path("aws-config"),
+        format!("[profile soc]\ncredential_process = {}\n", script.display()),
+    )
+    .unwrap();
+    // The runbook's profile `soc` exists, but the environment's keys come first.
+    t.run(&["preflight", "--yes"]).code(SUCCESS);
+    assert!(!asked.exists(), "the environment's keys were not used");
+    // `--profile soc` takes the profile's credentials, whatever the environment holds.
+    t.run(&["preflight", "--yes", "--profile", "soc"])
+        .code(SUCCESS);
+    assert!(
+        asked.exists(),
+        "--profile did not use the profile's credentials"
+    );
+}

@@ -106,7 +106,34 @@ impl AwsContext {
 
     /// Where the region comes from, when the run chose it (not the SDK's chain).
     pub fn region_source(&self) -> Option<&str> {
-        self.config.region.as_ref().map(|(_, source)| source.as_str())
+        self.config
+            .region
+            .as_ref()
+            .map(|(_, source)| source.as_str())
+    }
+
+    /// Gives a `shell` or `mcp` command the run's region and profile, so the terraform and
+    /// AWS CLI it runs act where the `aws` steps do: `AWS_REGION` and `AWS_DEFAULT_REGION`
+    /// are the run's region, `AWS_PROFILE` its profile; with `--profile` the environment's
+    /// keys are removed, since they would win over the profile there. The step's own `env`,
+    /// applied after, still wins.
+    pub fn apply_to(&self, cmd: &mut tokio::process::Command) {
+        if let Some((region, _)) = &self.config.region {
+            cmd.env("AWS_REGION", region)
+                .env("AWS_DEFAULT_REGION", region);
+        }
+        if let Some(profile) = &self.config.profile {
+            cmd.env("AWS_PROFILE", profile);
+            if self.config.profile_credentials_only {
+                for key in [
+                    "AWS_ACCESS_KEY_ID",
+                    "AWS_SECRET_ACCESS_KEY",
+                    "AWS_SESSION_TOKEN",
+                ] {
+                    cmd.env_remove(key);
+                }
+            }
+        }
     }
 
     async fn load(&self) -> Result<Arc<AwsClients>, String> {
