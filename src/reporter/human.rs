@@ -384,20 +384,19 @@ impl EventSink for HumanReporter {
                 region,
                 region_source,
             } => {
-                let region = match region_source {
-                    Some(source) => format!("region {region} (from {source})"),
-                    None => format!("region {region}"),
-                };
+                let source = region_source
+                    .map(|source| format!(" (from {source})"))
+                    .unwrap_or_default();
                 if ok {
                     if !self.term.quiet {
                         self.term.out(&format!(
-                            "  {} AWS account {account} as {arn}, {region}",
+                            "  {} AWS account {account} as {arn}, region {region}{source}",
                             self.term.style("✔", Style::new().green())
                         ));
                     }
                 } else {
                     self.term.out(&format!(
-                        "  {} AWS account {account} as {arn}, {region}: expected account {expected}",
+                        "  {} AWS account {account} as {arn}: expected {expected} (region {region}{source})",
                         self.term.style("✘", Style::new().red().bold())
                     ));
                 }
