@@ -194,7 +194,7 @@ fn resolve_aws(
     let env_credentials = CREDENTIAL_ENV
         .iter()
         .any(|set| set.iter().all(|name| env_var(name).is_some()));
-    let mut unusable = profiles.error.clone();
+    let mut unusable = None;
 
     // The profile: --profile, else AWS_PROFILE, else the runbook's.
     let named = match (&flags.profile, env_var("AWS_PROFILE"), var("profile")) {
@@ -205,13 +205,16 @@ fn resolve_aws(
     };
     let mut profile = None;
     if let Some((name, source)) = named {
-        if profiles.regions.contains_key(name) {
+        if let Some(error) = &profiles.error {
+            // Whether the profile exists cannot be known; the SDK would not find it either.
+            unusable = Some(error.clone());
+        } else if profiles.regions.contains_key(name) {
             profile = Some(name.to_owned());
         } else if source == RUNBOOK_PROFILE && env_credentials {
             // The runbook's profile is a default for the operator's machine; where it is not
             // configured, the environment's credentials (which the SDK takes before any
             // profile's anyway) are used.
-        } else if unusable.is_none() {
+        } else {
             let hint = if source == RUNBOOK_PROFILE {
                 " and the environment holds no AWS credentials: pass --profile NAME or --var profile=NAME (--var profile= for the SDK's default chain), or set AWS_PROFILE"
             } else {
@@ -224,12 +227,13 @@ fn resolve_aws(
         }
     }
 
-    // The region the environment would choose: AWS_REGION, AWS_DEFAULT_REGION, the profile's.
+    // The region the environment would choose: AWS_REGION, AWS_DEFAULT_REGION, the profile's
+    // (with none selected, the SDK reads the `default` profile's).
     let env_region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
         .iter()
         .find_map(|name| env_var(name).map(|v| (v.to_owned(), (*name).to_owned())))
         .or_else(|| {
-            let p = profile.as_deref()?;
+            let p = profile.as_deref().unwrap_or("default");
             let region = profiles.regions.get(p)?.clone()?;
             Some((region, format!("the region of profile `{p}`")))
         });
@@ -516,6 +520,15 @@ mod tests {
             resolve((None, None), &[], &[("soc", Some("eu-west-1"))]),
             Err(Error::Refused(_))
         ));
+        // The runbook's profile not configured: the `default` profile's region is the SDK's.
+        let Err(Error::Refused(m)) = resolve((None, None), KEYS, &[("default", Some("eu-west-1"))])
+        else {
+            panic!("the default profile's region must be refused");
+        };
+        assert!(
+            m.contains("the region of profile `default` says eu-west-1"),
+            "{m}"
+        );
         assert_eq!(
             region(
                 resolve(
