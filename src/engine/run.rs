@@ -174,8 +174,7 @@ impl<'a> Engine<'a> {
                 id.account, id.arn
             )));
         }
-        let arn = id.arn;
-        *self.operator.lock().unwrap_or_else(|e| e.into_inner()) = arn;
+        *self.operator.lock().unwrap_or_else(|e| e.into_inner()) = id.arn;
         Ok(())
     }
 
