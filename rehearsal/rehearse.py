@@ -187,6 +187,9 @@ class Rehearsal:
                "--var", "dispatch_poll_interval=1s", "--var", "dispatch_poll_attempts=8",
                "--var", "cloudtrail_settle_seconds=1", "--var", "cloudtrail_poll_seconds=1", *self.args.extra]
         env = self.env()
+        # The tool runs in the runbook's region from an environment that names none (the
+        # emulator and the stand-ins keep theirs); its commands get the region from it.
+        env.pop("AWS_REGION", None)
         env.update(env_extra or {})
         if self.args.fault == "wrong-key":
             env["OUTPOST_API_KEY"] = "sk_live_not_an_outpost_key"

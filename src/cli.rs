@@ -96,10 +96,10 @@ pub struct GlobalArgs {
     /// Override a runbook var (repeatable); a JSON value keeps its type.
     #[arg(long = "var", global = true, value_name = "KEY=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
-    /// AWS profile (default: the standard chain, AWS_PROFILE).
+    /// AWS profile, with its own credentials only (default: AWS_PROFILE, else the runbook's `profile`).
     #[arg(long, global = true)]
     pub profile: Option<String>,
-    /// AWS region (default: the standard chain, AWS_REGION).
+    /// AWS region (default: the runbook's `region`; an environment region that differs is refused).
     #[arg(long, global = true)]
     pub region: Option<String>,
     /// More logs on stderr (-v, -vv, -vvv).

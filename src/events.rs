@@ -139,12 +139,15 @@ pub enum Event {
     },
     StepFinished(StepReport),
     UnitFinished(UnitSummary),
-    /// Who the AWS credentials belong to, checked against the runbook's account.
+    /// Who the AWS credentials belong to, checked against the runbook's account, and the
+    /// region every AWS call goes to (with where it came from, when the run chose it).
     Identity {
         account: String,
         arn: String,
         expected: String,
         ok: bool,
+        region: String,
+        region_source: Option<String>,
     },
     Warning {
         message: String,

@@ -9,7 +9,7 @@ use crate::engine::{Engine, EngineOptions, Interrupt};
 use crate::error::Error;
 use crate::events::{Event, EventSink};
 use crate::kinds::KindContext;
-use crate::kinds::aws::AwsContext;
+use crate::kinds::aws::{AwsConfig, AwsContext};
 use crate::reporter::{self, terminal::Terminal};
 use crate::secrets::Redactor;
 use crate::settings::Settings;
@@ -25,6 +25,21 @@ pub fn run(
     let runbook = super::load(settings)?;
     let vars = plan::render_vars(&runbook, &settings.vars, &settings.env)?;
     let plan = plan::build(&runbook, target, vars, &settings.env)?;
+    // Resolved (and an environment region that contradicts the runbook's refused) only when
+    // the plan calls AWS: a plan without AWS steps runs whatever the AWS configuration.
+    let calls_aws = plan.steps().any(|(_, ps)| {
+        ps.step.kind.name() == "aws"
+            || ps
+                .step
+                .verify
+                .as_ref()
+                .is_some_and(|v| v.kind.name() == "aws")
+    });
+    let aws = if calls_aws {
+        settings.aws_config(&plan.vars)?
+    } else {
+        AwsConfig::default()
+    };
     let expected_account = match &runbook.account {
         Some(t) => {
             let ctx = plan::context(&plan.vars, &Default::default(), &settings.env, None, None);
@@ -110,7 +125,7 @@ pub fn run(
         http: Default::default(),
         backup_dir: store.backup_dir(),
         prompter: term.clone(),
-        aws: AwsContext::new(settings.aws.profile.clone(), settings.aws.region.clone()),
+        aws: AwsContext::new(aws),
         processes: Arc::default(),
     };
     // Dropped at the end of this function, after the runtime has stopped every step: the

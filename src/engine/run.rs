@@ -151,7 +151,7 @@ impl<'a> Engine<'a> {
         {
             return Ok(());
         }
-        let (account, arn) = crate::kinds::aws::caller_identity(&self.kinds.aws)
+        let id = crate::kinds::aws::caller_identity(&self.kinds.aws)
             .await
             .map_err(|f| {
                 Fatal::Setup(format!(
@@ -159,19 +159,22 @@ impl<'a> Engine<'a> {
                     f.message
                 ))
             })?;
-        let ok = account == *expected;
+        let ok = id.account == *expected;
         self.emit(Event::Identity {
-            account: account.clone(),
-            arn: arn.clone(),
+            account: id.account.clone(),
+            arn: id.arn.clone(),
             expected: expected.clone(),
             ok,
+            region: id.region.clone(),
+            region_source: self.kinds.aws.region_source().map(str::to_owned),
         });
         if !ok {
             return Err(Fatal::Refused(format!(
-                "the AWS credentials are for account {account} ({arn}), but this runbook runs against account {expected}; nothing was run. Check --profile/AWS_PROFILE"
+                "the AWS credentials are for account {} ({}), but this runbook runs against account {expected}; nothing was run. Check --profile/AWS_PROFILE",
+                id.account, id.arn
             )));
         }
-        *self.operator.lock().unwrap_or_else(|e| e.into_inner()) = arn;
+        *self.operator.lock().unwrap_or_else(|e| e.into_inner()) = id.arn;
         Ok(())
     }
 

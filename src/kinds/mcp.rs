@@ -95,6 +95,7 @@ impl StepKind for Mcp {
             let result = match &spec.command {
                 Some(cmd) => {
                     let mut command = tokio::process::Command::new("sh");
+                    ctx.aws.apply_to(&mut command);
                     // Its own process group, stopped as a whole after the attempt, as a
                     // `shell` step's is.
                     command.arg("-c").arg(cmd).envs(&spec.env).process_group(0);

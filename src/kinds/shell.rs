@@ -64,6 +64,7 @@ impl StepKind for Shell {
         Box::pin(async move {
             let spec: Spec = parse_spec(&spec).map_err(|e| KindFailure::failed(e.message))?;
             let mut cmd = tokio::process::Command::new("sh");
+            ctx.aws.apply_to(&mut cmd);
             cmd.arg("-c")
                 .arg(&spec.command)
                 .envs(&spec.env)

@@ -381,17 +381,22 @@ impl EventSink for HumanReporter {
                 arn,
                 expected,
                 ok,
+                region,
+                region_source,
             } => {
+                let source = region_source
+                    .map(|source| format!(" (from {source})"))
+                    .unwrap_or_default();
                 if ok {
                     if !self.term.quiet {
                         self.term.out(&format!(
-                            "  {} AWS account {account} as {arn}",
+                            "  {} AWS account {account} as {arn}, region {region}{source}",
                             self.term.style("✔", Style::new().green())
                         ));
                     }
                 } else {
                     self.term.out(&format!(
-                        "  {} AWS account {account} as {arn}: expected {expected}",
+                        "  {} AWS account {account} as {arn}: expected {expected} (region {region}{source})",
                         self.term.style("✘", Style::new().red().bold())
                     ));
                 }

@@ -20,6 +20,8 @@ fn the_whole_migration_and_rollback_rehearse_green() {
     let (code, out) = rehearse(&[]);
     assert_eq!(code, 0, "{out}");
     has(&out, "✔ run succeeded");
+    // The tool runs with no region in its environment: the runbook's is used.
+    has(&out, "region us-east-1 (from the runbook's vars.region)");
     // Phase 1 on real terraform, phase 3 switching MCPify to HTTP, all 7 tools.
     has(&out, "✔ Apply ALB changes (alb.plan)");
     has(

@@ -30,13 +30,32 @@ pub struct AwsClients {
     pub ssm: aws_sdk_ssm::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// The region every client calls.
+    pub region: String,
 }
 
-/// How to reach AWS: the operator's `--profile`/`--region`, else the standard chain
-/// (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, SSO and assume-role profiles).
+/// The AWS configuration of a run, resolved by the settings from the command line, the
+/// environment and the runbook's vars (see `settings::Settings::aws_config`); the core never
+/// looks at the environment for it.
+#[derive(Debug, Clone, Default)]
+pub struct AwsConfig {
+    /// The profile the SDK selects; `None` leaves the SDK's own choice (`default`).
+    pub profile: Option<String>,
+    /// `--profile`: credentials come from that profile only, never from the environment, as
+    /// the AWS CLI does for an explicit `--profile`.
+    pub profile_credentials_only: bool,
+    /// The region every client calls, and where it came from (`--region`, `vars.region`...);
+    /// `None` leaves it to the SDK's chain.
+    pub region: Option<(String, String)>,
+    /// Why AWS cannot be used with this configuration: the first AWS call fails with it (a
+    /// set-up error), so a plan without AWS steps is not stopped by it.
+    pub unusable: Option<String>,
+}
+
+/// How to reach AWS: the resolved [`AwsConfig`] over the SDK's standard chain (credentials,
+/// AWS_ENDPOINT_URL, SSO and assume-role profiles).
 pub struct AwsContext {
-    profile: Option<String>,
-    region: Option<String>,
+    config: AwsConfig,
     clients: OnceCell<Result<Arc<AwsClients>, String>>,
     /// Read calls in flight, by service, operation and input.
     in_flight: Mutex<HashMap<String, SharedCall>>,
@@ -56,10 +75,9 @@ const CLOUDTRAIL_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 const CLOUDTRAIL_MAX_ATTEMPTS: u32 = 6;
 
 impl AwsContext {
-    pub fn new(profile: Option<String>, region: Option<String>) -> Self {
+    pub fn new(config: AwsConfig) -> Self {
         AwsContext {
-            profile,
-            region,
+            config,
             clients: OnceCell::new(),
             in_flight: Mutex::new(HashMap::new()),
         }
@@ -91,7 +109,42 @@ impl AwsContext {
         self.clients.get_or_init(|| self.load()).await.clone()
     }
 
+    /// Where the region comes from, when the run chose it (not the SDK's chain).
+    pub fn region_source(&self) -> Option<&str> {
+        self.config
+            .region
+            .as_ref()
+            .map(|(_, source)| source.as_str())
+    }
+
+    /// Gives a `shell` or `mcp` command the run's region and profile, so the terraform and
+    /// AWS CLI it runs act where the `aws` steps do: `AWS_REGION` and `AWS_DEFAULT_REGION`
+    /// are the run's region, `AWS_PROFILE` its profile; with `--profile` the environment's
+    /// keys are removed, since they would win over the profile there. The step's own `env`,
+    /// applied after, still wins.
+    pub fn apply_to(&self, cmd: &mut tokio::process::Command) {
+        if let Some((region, _)) = &self.config.region {
+            cmd.env("AWS_REGION", region)
+                .env("AWS_DEFAULT_REGION", region);
+        }
+        if let Some(profile) = &self.config.profile {
+            cmd.env("AWS_PROFILE", profile);
+            if self.config.profile_credentials_only {
+                for key in [
+                    "AWS_ACCESS_KEY_ID",
+                    "AWS_SECRET_ACCESS_KEY",
+                    "AWS_SESSION_TOKEN",
+                ] {
+                    cmd.env_remove(key);
+                }
+            }
+        }
+    }
+
     async fn load(&self) -> Result<Arc<AwsClients>, String> {
+        if let Some(why) = &self.config.unusable {
+            return Err(why.clone());
+        }
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
             .timeout_config(
@@ -101,18 +154,25 @@ impl AwsContext {
                     .connect_timeout(CONNECT_TIMEOUT)
                     .build(),
             );
-        // Only what the operator passed overrides the chain; calling `.endpoint_url()` here
-        // would hide AWS_ENDPOINT_URL, so it is never called.
-        if let Some(p) = &self.profile {
+        // Only the resolved profile and region override the chain; calling `.endpoint_url()`
+        // here would hide AWS_ENDPOINT_URL, so it is never called.
+        if let Some(p) = &self.config.profile {
             loader = loader.profile_name(p);
+            if self.config.profile_credentials_only {
+                loader = loader.credentials_provider(
+                    aws_config::profile::ProfileFileCredentialsProvider::builder()
+                        .profile_name(p)
+                        .build(),
+                );
+            }
         }
-        if let Some(r) = &self.region {
+        if let Some((r, _)) = &self.config.region {
             loader = loader.region(aws_config::Region::new(r.clone()));
         }
         let config = loader.load().await;
-        if config.region().is_none() {
-            return Err("no AWS region is configured: pass --region or set AWS_REGION (or a region in the profile)".into());
-        }
+        let Some(region) = config.region().map(ToString::to_string) else {
+            return Err("no AWS region is configured: set `region` in the runbook's vars, pass --region or set AWS_REGION (or a region in the profile)".into());
+        };
         // An emulator serves every bucket on one host: path-style addressing.
         let s3 = aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(config.endpoint_url().is_some())
@@ -140,6 +200,7 @@ impl AwsContext {
             ssm: aws_sdk_ssm::Client::new(&config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
             logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            region,
         }))
     }
 }
@@ -152,7 +213,7 @@ mod tests {
 
     #[tokio::test]
     async fn identical_reads_in_flight_share_one_call_and_later_ones_call_again() {
-        let ctx = AwsContext::new(None, None);
+        let ctx = AwsContext::new(AwsConfig::default());
         let calls = Arc::new(AtomicUsize::new(0));
         let call = |calls: Arc<AtomicUsize>| async move {
             calls.fetch_add(1, Ordering::SeqCst);

@@ -20,7 +20,7 @@ mod secretsmanager;
 mod ssm;
 mod sts;
 
-pub use clients::{AwsClients, AwsContext};
+pub use clients::{AwsClients, AwsConfig, AwsContext};
 pub use error::AwsFailure;
 pub use input::Input;
 
@@ -288,8 +288,16 @@ async fn call(
     }
 }
 
+/// Who the credentials are and where the clients call: for the account guard and the
+/// operator recorded in state.
+pub struct CallerIdentity {
+    pub account: String,
+    pub arn: String,
+    pub region: String,
+}
+
 /// The caller's identity, for the account guard and the operator recorded in state.
-pub async fn caller_identity(ctx: &AwsContext) -> Result<(String, String), KindFailure> {
+pub async fn caller_identity(ctx: &AwsContext) -> Result<CallerIdentity, KindFailure> {
     let clients = ctx.clients().await.map_err(KindFailure::setup)?;
     let out = sts::call(
         &clients,
@@ -298,17 +306,17 @@ pub async fn caller_identity(ctx: &AwsContext) -> Result<(String, String), KindF
     )
     .await
     .map_err(|e| e.into_kind_failure("sts", "GetCallerIdentity"))?;
-    let account = out
-        .get("Account")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let arn = out
-        .get("Arn")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    Ok((account, arn))
+    let field = |name: &str| {
+        out.get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    Ok(CallerIdentity {
+        account: field("Account"),
+        arn: field("Arn"),
+        region: clients.region.clone(),
+    })
 }
 
 #[cfg(test)]
