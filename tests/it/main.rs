@@ -17,6 +17,7 @@ mod output;
 mod processes;
 mod rehearsal;
 mod resume;
+mod rollback_infra;
 mod runbook_errors;
 mod secrets;
 mod ssm_cutover;
