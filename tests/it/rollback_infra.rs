@@ -29,12 +29,15 @@ fn running_count(moto: &Moto) -> serde_json::Value {
 /// Rollback 3 with the scale-down approved and the drain read every 200 ms, `attempts` times.
 fn rollback_3(t: &Test, attempts: &str) -> crate::support::Run {
     let attempts = format!("ecs_drain_attempts={attempts}");
+    let module = format!("terraform_dir={}", t.terraform_module().display());
     t.run(&[
         "rollback",
         "--level",
         "3",
         "--approve",
         "rollback-scale-control-plane",
+        "--var",
+        &module,
         "--var",
         &attempts,
         "--var",
@@ -76,4 +79,68 @@ fn tasks_still_running_after_the_drain_wait_fail_rollback_3_before_the_destroy()
         "failed"
     );
     assert_eq!(running_count(&moto), 1, "the tasks were still draining");
+}
+
+/// Runs terraform in `dir`, failing the test when it fails.
+fn terraform(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("terraform")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("terraform is needed (see .ci/run)");
+    assert!(
+        out.status.success(),
+        "terraform {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn rollback_3_shows_the_destroy_plan_before_asking_to_destroy_the_alb() {
+    let moto = Moto::start();
+    moto.seed(None);
+    let t = Test::new().embedded().aws(&moto);
+    let module = t.terraform_module();
+    terraform(&module, &["init", "-input=false", "-no-color"]);
+    terraform(
+        &module,
+        &["apply", "-input=false", "-no-color", "-auto-approve"],
+    );
+    crate::failing_checks::record_a_failed_phase_1(&t);
+    let dir = format!("terraform_dir={}", module.display());
+    let run = t.run(&[
+        "rollback",
+        "--level",
+        "3",
+        "--approve",
+        "rollback-scale-control-plane",
+        "--var",
+        &dir,
+        "--var",
+        "ecs_drain_interval=200ms",
+    ]);
+    run.code(REFUSED)
+        .stdout_has("✔ Review destroy plan: module.alb");
+    let plan = run
+        .stdout
+        .find("to destroy")
+        .unwrap_or_else(|| panic!("no destroy plan shown:\n{}", run.stdout));
+    let ask = run
+        .stdout
+        .find("--approve rollback-terraform-destroy-alb")
+        .unwrap_or_else(|| panic!("the destroy did not ask:\n{}", run.stdout));
+    assert!(
+        plan < ask,
+        "the plan comes before the approval:\n{}",
+        run.stdout
+    );
+    let state = std::process::Command::new("terraform")
+        .args(["state", "list"])
+        .current_dir(&module)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&state.stdout).contains("module.alb."),
+        "planning destroyed nothing"
+    );
 }
