@@ -1,5 +1,5 @@
-//! Rollback 3 against ECS as AWS behaves: tasks drain for a while after the scale-down, and
-//! the ALB is destroyed only once they have.
+//! Rollback 3, alarms and probes against AWS as it behaves where moto does not: tasks drain
+//! after a scale-down, DescribeAlarms answers composite alarms only when asked.
 
 use outpost_migrate::exit_codes::{REFUSED, STEP_FAILED};
 use serde_json::json;
@@ -142,5 +142,55 @@ fn rollback_3_shows_the_destroy_plan_before_asking_to_destroy_the_alb() {
     assert!(
         String::from_utf8_lossy(&state.stdout).contains("module.alb."),
         "planning destroyed nothing"
+    );
+}
+
+#[test]
+fn post_verification_checks_composite_alarms_too() {
+    let moto = Moto::start();
+    moto.seed(None);
+    // Two of the four alarms are composite: one in ALARM, one OK.
+    for (name, state) in [("PoolExhausted", "ALARM"), ("ControlPlaneUnhealthy", "OK")] {
+        moto.call("cloudwatch", "DeleteAlarms", json!({"AlarmNames": [name]}));
+        moto.call(
+            "cloudwatch",
+            "PutCompositeAlarm",
+            json!({"AlarmName": name, "AlarmRule": "ALARM(\"HighDispatchFailureRate\")"}),
+        );
+        moto.call(
+            "cloudwatch",
+            "SetAlarmState",
+            json!({"AlarmName": name, "StateValue": state, "StateReason": "set by the test"}),
+        );
+    }
+    let t = Test::new().embedded().aws(&moto);
+    // The control plane is not part of this test: a closed local port keeps its checks off the network.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let run = t.run(&[
+        "verify",
+        "--output",
+        "json",
+        "--var",
+        &format!("api_url=http://127.0.0.1:{closed}"),
+    ]);
+    let alarm = |name: &str| run.step_event(&format!("cloudwatch-alarm-not-triggered.{name}"));
+    assert_eq!(
+        alarm("ControlPlaneUnhealthy")["outcome"],
+        "succeeded",
+        "{}",
+        run.stdout
+    );
+    assert_eq!(alarm("PoolExhausted")["outcome"], "failed");
+    assert!(
+        alarm("PoolExhausted")["message"]
+            .as_str()
+            .unwrap()
+            .contains("not to equal \"ALARM\""),
+        "{}",
+        alarm("PoolExhausted")
     );
 }
