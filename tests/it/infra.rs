@@ -1,7 +1,8 @@
-//! Rollback 3, alarms and probes against AWS as it behaves where moto does not: tasks drain
-//! after a scale-down, DescribeAlarms answers composite alarms only when asked.
+//! Rollback 3, alarms and probe Scans against AWS as it behaves where moto does not: tasks
+//! drain after a scale-down, DescribeAlarms answers composite alarms only when asked, and a
+//! Scan is eventually consistent unless it asks otherwise.
 
-use outpost_migrate::exit_codes::{REFUSED, STEP_FAILED};
+use outpost_migrate::exit_codes::{REFUSED, STEP_FAILED, SUCCESS};
 use serde_json::json;
 
 use crate::support::{ACCOUNT, Moto, Test};
@@ -193,4 +194,60 @@ fn post_verification_checks_composite_alarms_too() {
         "{}",
         alarm("PoolExhausted")
     );
+}
+
+#[test]
+fn a_consistent_scan_finds_the_item_just_written_that_an_eventual_one_misses() {
+    let moto = Moto::start_with(&[
+        ("MOTO_ACCOUNT_ID", ACCOUNT),
+        ("MOTO_DYNAMODB_STALE_SECONDS", "600"),
+    ]);
+    moto.seed(None);
+    moto.call(
+        "dynamodb",
+        "PutItem",
+        json!({"TableName": "outpost-dispatches", "Item": {
+            "id": {"S": "dsp_just_made"}, "agent": {"S": "claude"}, "task": {"S": "echo hello world"},
+            "created_at": {"S": "9999999999.5"}, "status": {"S": "pending"}}}),
+    );
+    let scan = |id: &str, consistent: bool| {
+        format!(
+            "- id: {id}\n  aws:\n    service: dynamodb\n    operation: Scan\n    input:\n      \
+             TableName: outpost-dispatches\n      ConsistentRead: {consistent}\n      \
+             FilterExpression: \"#task = :task\"\n      ExpressionAttributeNames: {{ \"#task\": task }}\n      \
+             ExpressionAttributeValues: {{ \":task\": {{ S: echo hello world }} }}\n  \
+             capture: {{ {id}_found: \"Items[].id.S\" }}\n"
+        )
+    };
+    let steps = scan("eventual", false) + &scan("consistent", true);
+    let t = Test::new()
+        .runbook(crate::support::Runbook::minimal().phase(1, &steps))
+        .aws(&moto);
+    t.run(&["phase", "1", "--force"]).code(SUCCESS);
+    assert_eq!(
+        t.step_state("eventual")["captures"]["eventual_found"],
+        json!([])
+    );
+    assert_eq!(
+        t.step_state("consistent")["captures"]["consistent_found"],
+        json!(["dsp_just_made"])
+    );
+}
+
+#[test]
+fn every_scan_of_the_shipped_runbook_reads_consistently() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut scans = 0;
+    for file in ["phases/5-verify-tools.yaml", "checks/post-verify.yaml"] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        for block in text.split("operation: Scan").skip(1) {
+            scans += 1;
+            let input = block.split("capture:").next().unwrap();
+            assert!(
+                input.contains("ConsistentRead: true"),
+                "a Scan in {file} reads eventually consistent:{input}"
+            );
+        }
+    }
+    assert_eq!(scans, 3, "the probes for the three test dispatches");
 }
