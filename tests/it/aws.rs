@@ -343,12 +343,16 @@ fn rollback_3_scales_the_control_plane_to_zero_with_approval() {
             .clone()
     };
     assert_eq!(service()["desiredCount"], 1);
+    // Rollback 3 plans the ALB's destroy in the terraform module before asking.
+    let module = format!("terraform_dir={}", t.terraform_module().display());
     let run = t.run(&[
         "rollback",
         "--level",
         "3",
         "--approve",
         "rollback-scale-control-plane",
+        "--var",
+        &module,
         "--output",
         "json",
     ]);

@@ -12,6 +12,7 @@ mod crash;
 mod dns;
 mod dry_run;
 mod failing_checks;
+mod infra;
 mod kinds;
 mod output;
 mod processes;

@@ -60,7 +60,8 @@ fn the_whole_migration_and_rollback_rehearse_green() {
         &out,
         "DNS: public api.outpost.dev points at the legacy server (203.0.113.10) again",
     );
-    has(&out, "✔ outpost-control-plane desiredCount is 0");
+    has(&out, "✔ outpost-control-plane drained to 0 tasks");
+    has(&out, "✔ Review destroy plan: module.alb");
     has(&out, "✔ rollback --level 3 succeeded");
     has(&out, "rehearsal passed");
 }
