@@ -15,6 +15,7 @@ mod failing_checks;
 mod kinds;
 mod output;
 mod processes;
+mod reads;
 mod rehearsal;
 mod resume;
 mod runbook_errors;
