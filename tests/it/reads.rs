@@ -4,7 +4,7 @@
 
 use outpost_migrate::exit_codes::STEP_FAILED;
 
-use crate::support::{Moto, Test};
+use crate::support::{ACCOUNT, Moto, Test};
 
 #[test]
 fn a_secret_without_a_current_version_fails_its_check_naming_it() {
@@ -25,4 +25,23 @@ fn a_secret_without_a_current_version_fails_its_check_naming_it() {
             .unwrap()
             .contains("sentinel-")
     );
+}
+
+#[test]
+fn a_bucket_of_that_name_owned_by_another_account_fails_the_bucket_check() {
+    // Before: bucket names are global and the check asked only that the name answered, so a
+    // bucket someone else owned passed.
+    let moto = Moto::start_with(&[
+        ("MOTO_ACCOUNT_ID", ACCOUNT),
+        ("MOTO_ECS_SERVICE_RUNNING", "1"),
+        ("MOTO_S3_BUCKET_OWNER", "999999999999"),
+    ]);
+    moto.seed(None);
+    let t = Test::new().embedded().aws(&moto);
+    t.run(&["preflight", "--yes"])
+        .code(STEP_FAILED)
+        .stdout_has(&format!("✘ outpost-artifacts-{ACCOUNT} reachable"))
+        .stdout_has("AccessDenied")
+        .stdout_has(&format!("another account than {ACCOUNT}"))
+        .stdout_has("✔ /outpost/system/GITHUB_PAT");
 }
