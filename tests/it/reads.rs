@@ -145,3 +145,22 @@ fn the_log_search_passes_when_no_page_holds_an_error() {
     );
     run.code(SUCCESS);
 }
+
+#[test]
+fn the_target_group_checked_is_the_one_the_ecs_service_uses() {
+    // Before: `TargetGroups[0]` of the ALB was checked, here a healthy group the service does
+    // not use, so pre-flight passed while the service's own target was stopped.
+    let moto = Moto::start();
+    moto.seed(Some("service-target-group"));
+    let t = Test::new().embedded().aws(&moto);
+    let run = t.run(&["preflight", "--yes", "--output", "json"]);
+    run.code(STEP_FAILED);
+    assert_eq!(run.step_event("alb-target-group")["outcome"], "succeeded");
+    assert_eq!(
+        run.step_event("alb-target-group-on-alb")["outcome"],
+        "succeeded"
+    );
+    let healthy = run.step_event("alb-targets-healthy");
+    assert_eq!(healthy["outcome"], "failed", "{}", run.stdout);
+    assert!(healthy.to_string().contains("unused"), "{healthy}");
+}
