@@ -2,6 +2,11 @@
 //! current version, the bucket must be the runbook account's, log searches read every page
 //! and match errors whatever their case, and the target group checked is the service's.
 
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use outpost_migrate::exit_codes::{STEP_FAILED, SUCCESS};
 use serde_json::{Value, json};
 
@@ -163,4 +168,71 @@ fn the_target_group_checked_is_the_one_the_ecs_service_uses() {
     let healthy = run.step_event("alb-targets-healthy");
     assert_eq!(healthy["outcome"], "failed", "{}", run.stdout);
     assert!(healthy.to_string().contains("unused"), "{healthy}");
+}
+
+/// A stand-in for a new ALB: 503 for the first `starting` requests, then healthy.
+fn new_alb(starting: usize) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            let (status, body) = if n < starting {
+                ("503 Service Unavailable", "starting")
+            } else {
+                ("200 OK", r#"{"status":"ok"}"#)
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn phase_1_waits_for_a_new_alb_longer_than_ten_tries() {
+    // Before: 10 tries 5 s apart, less than a new ALB's DNS and health checks take, so
+    // phase 1 failed on an ALB that would have answered a minute later.
+    let shipped =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/phases/1-alb.yaml")).unwrap();
+    let start = shipped.find("  - id: alb-health-live").unwrap();
+    let end = shipped.find("  - id: alb-checkpoint").unwrap();
+    let step: String = shipped[start..end]
+        .lines()
+        .map(|l| format!("{}\n", l.strip_prefix("  ").unwrap_or(l)))
+        .collect();
+    // The shipped runbook's wait vars, as they are.
+    let root =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/runbook.yaml")).unwrap();
+    let wait: String = root
+        .lines()
+        .filter(|l| l.starts_with("  alb_health_"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(wait.contains("alb_health_interval: 10s"), "{wait}");
+    let (url, seen) = new_alb(20);
+    let t = Test::new().runbook(
+        Runbook::minimal()
+            .vars(&format!("  alb_endpoint: {url}\n  alb_dns: unused\n{wait}"))
+            .phase(1, &step),
+    );
+    // The shipped step with its default attempts, only the interval shortened for the test.
+    t.run(&[
+        "phase",
+        "1",
+        "--force",
+        "--var",
+        "alb_health_interval=100ms",
+    ])
+    .code(SUCCESS)
+    .stdout_has("✔ Test health endpoint via ALB");
+    assert_eq!(seen.load(Ordering::SeqCst), 21);
 }
