@@ -77,6 +77,8 @@ fn each_broken_resource_fails_exactly_its_check() {
         ("image", &[], "ecr-image-latest.outpost-codex", &[]),
         ("table", &[], "dynamodb-table-active.outpost-pool", &[]),
         ("secret", &[], "platform-secret-present.3", &[]),
+        ("secret-no-value", &[], "platform-secret-present.3", &[]),
+        ("service-target-group", &[], "alb-targets-healthy", &[]),
         (
             "cluster",
             &[],
