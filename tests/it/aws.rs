@@ -51,8 +51,8 @@ fn preflight_passes_on_a_healthy_fleet_with_the_seeds_checklist() {
         .stdout_has("✔ /outpost/system/GITHUB_PAT");
     let json = t.run(&["preflight", "--yes", "--output", "json"]);
     let steps = outcomes(&json);
-    // 5 infrastructure, 7 images, 3 tables, 1 bucket, 5 secrets, 4 confirmations.
-    assert_eq!(steps.len(), 25, "{steps:?}");
+    // 6 infrastructure, 7 images, 3 tables, 1 bucket, 5 secrets, 4 confirmations.
+    assert_eq!(steps.len(), 26, "{steps:?}");
     // The operator recorded in state and audit log is the caller's ARN.
     let operator = t.state()["operator"].as_str().unwrap().to_owned();
     assert!(
@@ -77,11 +77,18 @@ fn each_broken_resource_fails_exactly_its_check() {
         ("image", &[], "ecr-image-latest.outpost-codex", &[]),
         ("table", &[], "dynamodb-table-active.outpost-pool", &[]),
         ("secret", &[], "platform-secret-present.3", &[]),
+        ("secret-no-value", &[], "platform-secret-present.3", &[]),
+        ("service-target-group", &[], "alb-targets-healthy", &[]),
         (
             "cluster",
             &[],
             "ecs-cluster-active",
-            &["control-plane-running"],
+            &[
+                "control-plane-running",
+                "alb-target-group",
+                "alb-target-group-on-alb",
+                "alb-targets-healthy",
+            ],
         ),
         (
             "",
@@ -93,7 +100,7 @@ fn each_broken_resource_fails_exactly_its_check() {
             "alb",
             &[],
             "alb-provisioned",
-            &["alb-target-group", "alb-targets-healthy"],
+            &["alb-target-group-on-alb", "alb-targets-healthy"],
         ),
     ];
     for (broken, moto_env, failing, also_not_passing) in cases {

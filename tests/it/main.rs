@@ -16,6 +16,7 @@ mod infra;
 mod kinds;
 mod output;
 mod processes;
+mod reads;
 mod rehearsal;
 mod resume;
 mod runbook_errors;

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::output::{list, obj, s};
+use super::output::{obj, s};
 use super::{AwsClients, AwsFailure, Input, Op};
 
 pub const OPS: &[Op] = &[Op {
@@ -30,7 +30,7 @@ pub async fn call(c: &AwsClients, op: &str, input: &Input<'_>) -> Result<Value, 
     match op {
         "FilterLogEvents" => {
             // startTime and endTime are epoch milliseconds in this API, not timestamps.
-            let out = c
+            let req = c
                 .logs
                 .filter_log_events()
                 .set_log_group_name(input.str("logGroupName")?)
@@ -42,32 +42,49 @@ pub async fn call(c: &AwsClients, op: &str, input: &Input<'_>) -> Result<Value, 
                 .set_filter_pattern(input.str("filterPattern")?)
                 .set_next_token(input.str("nextToken")?)
                 .set_limit(input.i32("limit")?)
-                .set_unmask(input.bool("unmask")?)
-                .send()
-                .await?;
+                .set_unmask(input.bool("unmask")?);
+            // Like the AWS CLI, every page is fetched unless the step pages itself: a page
+            // can be empty and still have a nextToken, so one page proves nothing absent.
+            let pages = if input.get("nextToken").is_none() && input.get("limit").is_none() {
+                req.into_paginator().send().try_collect().await?
+            } else {
+                vec![req.send().await?]
+            };
             Ok(obj([
                 (
                     "events",
-                    list(out.events(), |e| {
-                        obj([
-                            ("logStreamName", s(e.log_stream_name())),
-                            ("timestamp", num(e.timestamp())),
-                            ("message", s(e.message())),
-                            ("ingestionTime", num(e.ingestion_time())),
-                            ("eventId", s(e.event_id())),
-                        ])
-                    }),
+                    Value::Array(
+                        pages
+                            .iter()
+                            .flat_map(|p| p.events())
+                            .map(|e| {
+                                obj([
+                                    ("logStreamName", s(e.log_stream_name())),
+                                    ("timestamp", num(e.timestamp())),
+                                    ("message", s(e.message())),
+                                    ("ingestionTime", num(e.ingestion_time())),
+                                    ("eventId", s(e.event_id())),
+                                ])
+                            })
+                            .collect(),
+                    ),
                 ),
                 (
                     "searchedLogStreams",
-                    list(out.searched_log_streams(), |l| {
-                        obj([
-                            ("logStreamName", s(l.log_stream_name())),
-                            ("searchedCompletely", num(l.searched_completely())),
-                        ])
-                    }),
+                    Value::Array(
+                        pages
+                            .iter()
+                            .flat_map(|p| p.searched_log_streams())
+                            .map(|l| {
+                                obj([
+                                    ("logStreamName", s(l.log_stream_name())),
+                                    ("searchedCompletely", num(l.searched_completely())),
+                                ])
+                            })
+                            .collect(),
+                    ),
                 ),
-                ("nextToken", s(out.next_token())),
+                ("nextToken", s(pages.last().and_then(|p| p.next_token()))),
             ]))
         }
         other => Err(AwsFailure::Input(format!("unsupported operation {other}"))),
