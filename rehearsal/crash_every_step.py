@@ -193,7 +193,10 @@ def main():
     parser.add_argument("extra", nargs="*", help="more outpost-migrate arguments (after --), e.g. --runbook DIR")
     args = parser.parse_args()
     # `--jobs 1`: checks one at a time, so a kill aimed at a check finds it not yet done.
-    settings = argparse.Namespace(binary=args.binary, fault=None, dry_run=False, keep=args.keep, extra=["--jobs", "1", *args.extra])
+    # The plain emulator: crash safety is about step boundaries, not AWS's timing, and the
+    # realistic delays (phase 4's settle window, drains, throttling's backoff) would be waited
+    # again by many of the chain's hundreds of resumed processes.
+    settings = argparse.Namespace(binary=args.binary, fault=None, dry_run=False, plain=True, keep=args.keep, extra=["--jobs", "1", *args.extra])
     envs = [rehearse.Rehearsal(settings)]
     reference = envs[0]
     problems = []

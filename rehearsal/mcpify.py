@@ -7,6 +7,10 @@ file is read when the server starts, so a switch takes effect on restart, as wit
 - provider `ssm`: the legacy path, SSM SendCommand to `instanceId` on AWS (AWS_ENDPOINT_URL
   in a rehearsal); the two tools v1 never had answer an error.
 
+With MCPIFY_LATE_SSM_SECONDS set (the rehearsal's `ssm-late` fault), it still sends one SSM
+command to `instanceId` that long after each start (once it answers), as a forgotten SSM job
+would.
+
 Usage: python3 mcpify.py --config config.ts (--port N | --stdio)
 """
 
@@ -14,6 +18,9 @@ import argparse
 import json
 import os
 import re
+import socket
+import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -62,8 +69,38 @@ class SsmProvider:
     def run(self, script):
         out = self.ssm.send_command(InstanceIds=[self.instance_id], DocumentName="AWS-RunShellScript", Parameters={"commands": [script]})
         command_id = out["Command"]["CommandId"]
-        result = self.ssm.get_command_invocation(CommandId=command_id, InstanceId=self.instance_id)
+        result = self.invocation(command_id)
         return {"provider": "ssm", "instanceId": self.instance_id, "commandId": command_id, "status": result["Status"]}
+
+    def invocation(self, command_id, wait_seconds=30):
+        """GetCommandInvocation, waiting out the InvocationDoesNotExist AWS answers for a few
+        seconds after SendCommand (the invocation is not registered yet)."""
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                return self.ssm.get_command_invocation(CommandId=command_id, InstanceId=self.instance_id)
+            except self.ssm.exceptions.InvocationDoesNotExist:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.5)
+
+
+def send_late_ssm_command(instance_id, delay, port):
+    """The `ssm-late` rehearsal fault: a leftover job of MCPify's that still sends an SSM
+    command to the legacy instance `delay` seconds after every start (once it answers on
+    `port`, when a restart counts as done), whatever the provider."""
+    def send():
+        while port:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        time.sleep(delay)
+        ssm = boto3.client("ssm", region_name=os.environ.get("AWS_REGION", "us-east-1"))
+        ssm.send_command(InstanceIds=[instance_id], DocumentName="AWS-RunShellScript", Parameters={"commands": ["uptime"]})
+
+    threading.Thread(target=send, daemon=True).start()
 
 
 def build(config_path):
@@ -154,6 +191,9 @@ def main():
     parser.add_argument("--stdio", action="store_true")
     args = parser.parse_args()
     server = build(args.config)
+    late = os.environ.get("MCPIFY_LATE_SSM_SECONDS")
+    if late:
+        send_late_ssm_command(read_config(args.config)["instanceId"] or "mi-0bbd8fed3f0650ddb", float(late), args.port)
     if args.stdio:
         server.run(transport="stdio")
     else:

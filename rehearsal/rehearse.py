@@ -1,7 +1,11 @@
 """Rehearse the whole migration locally: pre-flight, phases 1-5, post-verification and
 `rollback --level 3`, against real local parts started here on free loopback ports:
 
-- the moto AWS emulator (tests/fixtures/moto_outpost.py), seeded with the Outpost fleet;
+- the moto AWS emulator (tests/fixtures/moto_outpost.py), seeded with the Outpost fleet, in
+  its realistic mode (MOTO_REALISTIC=1: CloudTrail delivers late, SSM invocations appear after
+  a while, ECS tasks drain, Route53 changes are PENDING before INSYNC, a share of calls is
+  throttled, paginated calls answer in small pages) unless `--plain`; the runbook's waits are
+  shortened through vars to seconds to match;
 - the control plane stand-in (control_plane.py), keeping dispatches in the emulator;
 - the MCPify stand-in (mcpify.py), an MCP server whose provider its config.ts chooses;
 - terraform on the rehearsal module (terraform/), with built-in resources only.
@@ -9,10 +13,12 @@
 Everything started is stopped at the end, also on failure or Ctrl-C.
 
 Usage: python3 rehearsal/rehearse.py [--binary PATH] [--forward-only] [--fault NAME]
-       [--dry-run] [--keep] [-- EXTRA outpost-migrate ARGS]
+       [--dry-run] [--plain] [--keep] [-- EXTRA outpost-migrate ARGS]
 Faults: unhealthy, bad-gateway, slow, agent-unavailable, agent-missing, pool-exhausted, alarm,
-wrong-key
-(the operator's OUTPOST_API_KEY is not a valid key; MCPify keeps its own).
+wrong-key (the operator's OUTPOST_API_KEY is not a valid key; MCPify keeps its own),
+ssm-offline (the legacy instance's SSM agent is not connected), ssm-late (MCPify still sends
+an SSM command to the legacy instance a second after each restart, which CloudTrail delivers
+late: phase 4 must fail).
 """
 
 import argparse
@@ -42,7 +48,19 @@ FAULTS = {
     "alarm": {},
     "wrong-key": {},
     "ssm-offline": {},
+    "ssm-late": {},
 }
+
+# The runbook's waits, shortened to the realistic emulator's delays (REALISTIC in
+# moto_outpost.py: CloudTrail 3 s, Route53 PENDING 2 s, ECS drain 3 s). The settle window
+# covers a command sent a second after the cutover and delivered 3 s later.
+REALISTIC_VARS = {
+    "cloudtrail_settle_seconds": "8",
+    "cloudtrail_poll_seconds": "1",
+    "dns_change_interval": "1s",
+    "ecs_drain_interval": "1s",
+}
+PLAIN_VARS = {"cloudtrail_settle_seconds": "1", "cloudtrail_poll_seconds": "1"}
 
 # MCPify's provider config before the migration, as the seed shows it.
 CONFIG_TS = """export const outpostConfig = {
@@ -99,6 +117,8 @@ class Rehearsal:
         # control plane bind their own (`up`).
         self.mcp_port = free_port()
         self.aws_endpoint = self.cp_url = None
+        # Realistic unless asked for the plain emulator (callers' settings may predate --plain).
+        self.realistic = not getattr(args, "plain", False)
 
     def path(self, *parts):
         return os.path.join(self.work, *parts)
@@ -137,11 +157,15 @@ class Rehearsal:
             MCPIFY_API_KEY=API_KEY,
             MCPIFY_CALL_LOG=self.path("mcpify-calls.log"),
         )
+        if self.args.fault == "ssm-late":
+            env["MCPIFY_LATE_SSM_SECONDS"] = "1"
         return env
 
     def up(self):
         fault = self.args.fault
         moto_env = dict(os.environ, MOTO_ACCOUNT_ID=ACCOUNT, MOTO_ECS_SERVICE_RUNNING="1")
+        if self.realistic:
+            moto_env["MOTO_REALISTIC"] = "1"
         if self.args.dry_run:
             # moto's request recorder: what the dry run sent to AWS, for checking it changed nothing.
             moto_env.update(MOTO_ENABLE_RECORDING="true", MOTO_RECORDER_FILEPATH=self.path("aws-requests.jsonl"))
@@ -185,7 +209,8 @@ class Rehearsal:
         cmd = [self.args.binary, "--state-dir", self.path("state"), *command, *dry, "--yes",
                "--var", "verify_public_dns=false", "--var", "test_workspace_id=ws-rehearsal-test",
                "--var", "dispatch_poll_interval=1s", "--var", "dispatch_poll_attempts=8",
-               "--var", "cloudtrail_settle_seconds=1", "--var", "cloudtrail_poll_seconds=1", *self.args.extra]
+               *(a for k, v in (REALISTIC_VARS if self.realistic else PLAIN_VARS).items() for a in ["--var", f"{k}={v}"]),
+               *self.args.extra]
         env = self.env()
         # The tool runs in the runbook's region from an environment that names none (the
         # emulator and the stand-ins keep theirs); its commands get the region from it.
@@ -220,6 +245,12 @@ class Rehearsal:
             print(f"rehearsal files kept in {self.work}")
         else:
             shutil.rmtree(self.work, ignore_errors=True)
+
+
+def realistic_seen(endpoint):
+    """What the realistic emulator's behaviours did (throttled calls, PENDING answers)."""
+    with urllib.request.urlopen(f"{endpoint}/moto-api/outpost/realistic") as answer:
+        return json.load(answer)
 
 
 def dns_records(endpoint):
@@ -266,6 +297,7 @@ def main():
     parser.add_argument("--fault", choices=sorted(FAULTS), help="break one part to see the step that checks it fail")
     parser.add_argument("--keep", action="store_true", help="keep the rehearsal's files and logs")
     parser.add_argument("--dry-run", action="store_true", help="rehearse `run --dry-run` and `rollback --level 3 --dry-run`; AWS requests are recorded")
+    parser.add_argument("--plain", action="store_true", help="the plain emulator (AWS answers at once) rather than the realistic one")
     parser.add_argument("extra", nargs="*", help="more outpost-migrate arguments (after --)")
     args = parser.parse_args()
     # Ctrl-C and SIGTERM both end in the cleanup below.
@@ -274,6 +306,7 @@ def main():
     code = 1
     try:
         rehearsal.up()
+        print(f"AWS emulator: {'realistic (MOTO_REALISTIC=1)' if rehearsal.realistic else 'plain'}", flush=True)
         dns_before = None if args.dry_run else dns_records(rehearsal.aws_endpoint)
         code = rehearsal.outpost("run")
         if code == 0 and not args.dry_run:
@@ -282,6 +315,9 @@ def main():
             code = rehearsal.outpost("rollback", "--level", "3")
             if code == 0 and not args.dry_run:
                 code = dns_proof(rehearsal, dns_before, "rollback")
+        if rehearsal.realistic:
+            seen = realistic_seen(rehearsal.aws_endpoint)
+            print(f"AWS emulator: {sum(seen['throttled'].values())} calls throttled, {seen['route53_pending']} Route53 changes answered PENDING", flush=True)
         print(f"\nrehearsal {'passed' if code == 0 else f'failed (exit code {code})'}")
     except KeyboardInterrupt:
         print("\nrehearsal interrupted", file=sys.stderr)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Rehearse the whole migration locally (see rehearse.py): build, then run.
+# Rehearse the whole migration locally (see rehearse.py): build, then run against the
+# realistic AWS emulator (`--plain` for the plain one; `--fault NAME` to break a part).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/outpost-migrate/target}"
