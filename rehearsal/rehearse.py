@@ -261,7 +261,8 @@ def dns_records(endpoint):
     route53 = session.client("route53", endpoint_url=endpoint)
     found = {}
     for zone in route53.list_hosted_zones_by_name(DNSName="outpost.dev")["HostedZones"]:
-        records = route53.list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"]
+        pages = route53.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone["Id"])
+        records = [r for page in pages for r in page["ResourceRecordSets"]]
         a = [r for r in records if r["Name"] == "api.outpost.dev." and r["Type"] == "A"]
         found["private" if zone["Config"]["PrivateZone"] else "public"] = a[0] if a else None
     return found
