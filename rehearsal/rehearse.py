@@ -17,7 +17,7 @@ Usage: python3 rehearsal/rehearse.py [--binary PATH] [--forward-only] [--fault N
 Faults: unhealthy, bad-gateway, slow, agent-unavailable, agent-missing, pool-exhausted, alarm,
 wrong-key (the operator's OUTPOST_API_KEY is not a valid key; MCPify keeps its own),
 ssm-offline (the legacy instance's SSM agent is not connected), ssm-late (MCPify still sends
-an SSM command to the legacy instance a second after each restart, which CloudTrail delivers
+an SSM command to the legacy instance two seconds after each restart, which CloudTrail delivers
 late: phase 4 must fail).
 """
 
@@ -53,7 +53,7 @@ FAULTS = {
 
 # The runbook's waits, shortened to the realistic emulator's delays (REALISTIC in
 # moto_outpost.py: CloudTrail 3 s, Route53 PENDING 2 s, ECS drain 3 s). The settle window
-# covers a command sent a second after the cutover and delivered 3 s later.
+# covers a command sent two seconds after the restart and delivered 3 s later.
 REALISTIC_VARS = {
     "cloudtrail_settle_seconds": "8",
     "cloudtrail_poll_seconds": "1",
@@ -158,7 +158,7 @@ class Rehearsal:
             MCPIFY_CALL_LOG=self.path("mcpify-calls.log"),
         )
         if self.args.fault == "ssm-late":
-            env["MCPIFY_LATE_SSM_SECONDS"] = "1"
+            env["MCPIFY_LATE_SSM_SECONDS"] = "2"
         return env
 
     def up(self):

@@ -87,22 +87,44 @@ fn the_whole_migration_and_rollback_rehearse_green() {
 }
 
 /// The Done-when of issue 10's phase 4: MCPify still sends an SSM command to the legacy
-/// instance a second after its restart, and CloudTrail delivers it seconds later; the check,
+/// instance two seconds after its restart, and CloudTrail delivers it seconds later; the check,
 /// run once the settle window is over, finds it and names when and who.
 #[test]
 fn phase_4_fails_on_an_ssm_command_to_the_legacy_instance_delivered_late() {
     let (code, out) = rehearse(&["--forward-only", "--fault", "ssm-late"]);
     assert_eq!(code, STEP_FAILED, "{out}");
     has(&out, "AWS emulator: realistic (MOTO_REALISTIC=1)");
-    has(&out, "✔ Wait 8s after the cutover for CloudTrail to deliver its e");
+    has(
+        &out,
+        "✔ Wait 8s after the cutover for CloudTrail to deliver its e",
+    );
     has(
         &out,
         "✘ No SSM SendCommand to mi-0bbd8fed3f0650ddb since cutover",
     );
     has(&out, "\"By\":\"outpost-operator\"");
-    has(&out, "[{\"At\":\"");
+    // The one event found is MCPify's command after the cutover (not one from before it).
+    let cutover: i64 = out
+        .lines()
+        .find(|l| l.contains("✔ Note the cutover time"))
+        .and_then(|l| l.split_whitespace().find_map(|w| w.parse().ok()))
+        .unwrap_or_else(|| panic!("no cutover in:\n{out}"));
+    let at: jiff::Timestamp = out
+        .split("[{\"At\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no event time in:\n{out}"))
+        .parse()
+        .unwrap();
+    assert!(
+        at.as_second() >= cutover,
+        "{at} is before the cutover {cutover}"
+    );
     has(&out, "✘ run failed at step `ssm-no-sendcommand`");
-    has(&out, "hint: Something still sends SSM commands to the legacy instance");
+    has(
+        &out,
+        "hint: Something still sends SSM commands to the legacy instance",
+    );
     assert!(!out.contains("Phase 5"), "the run stops at phase 4:\n{out}");
 }
 
