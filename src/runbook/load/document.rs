@@ -1,0 +1,143 @@
+//! The shapes of the runbook's YAML documents as serde checks them: the top file, a unit
+//! file, a step's envelope (the fields every step may have besides its kind) and `retry`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::super::model::Reverts;
+
+/// The fields every step may have besides its kind.
+pub const ENVELOPE: &[&str] = &[
+    "id",
+    "title",
+    "description",
+    "when",
+    "for_each",
+    "retry",
+    "timeout",
+    "capture",
+    "expect",
+    "mutates",
+    "idempotent",
+    "approval",
+    "optional",
+    "secret",
+    "reverts",
+    "hint",
+    "show",
+    "verify",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RootDoc {
+    pub(super) format: u32,
+    pub(super) name: String,
+    #[serde(default)]
+    pub(super) description: String,
+    /// The AWS account the credentials must belong to (a template over vars).
+    pub(super) account: Option<String>,
+    #[serde(default)]
+    #[allow(
+        dead_code,
+        reason = "shape check only: vars are read from the node to keep their order"
+    )]
+    pub(super) vars: serde_json::Map<String, Value>,
+    pub(super) preflight: String,
+    pub(super) phases: Vec<PhaseRef>,
+    pub(super) verify: String,
+    pub(super) rollback: Vec<LevelRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PhaseRef {
+    pub(super) phase: u8,
+    pub(super) file: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LevelRef {
+    pub(super) level: u8,
+    pub(super) file: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UnitDoc {
+    pub(super) title: String,
+    #[serde(default)]
+    #[allow(dead_code, reason = "documentation for readers of the YAML")]
+    pub(super) description: String,
+    pub(super) reverts: Option<u8>,
+    pub(super) steps: Option<Vec<Value>>,
+    pub(super) groups: Option<Vec<GroupDoc>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct GroupDoc {
+    #[serde(default)]
+    #[allow(dead_code, reason = "documentation for readers of the YAML")]
+    pub(super) description: String,
+    #[allow(
+        dead_code,
+        reason = "shape check only: the title is read from the node"
+    )]
+    pub(super) title: String,
+    #[allow(dead_code, reason = "shape check only: steps are read from the node")]
+    pub(super) steps: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EnvelopeDoc {
+    pub(super) id: String,
+    pub(super) title: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code, reason = "documentation for readers of the YAML")]
+    pub(super) description: String,
+    pub(super) when: Option<String>,
+    pub(super) for_each: Option<Value>,
+    pub(super) retry: Option<RetryDoc>,
+    pub(super) timeout: Option<String>,
+    #[serde(default)]
+    pub(super) capture: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(super) expect: Vec<Value>,
+    pub(super) mutates: Option<bool>,
+    /// Running it again has the effect of running it once (read from the kind when absent).
+    pub(super) idempotent: Option<bool>,
+    #[serde(default)]
+    pub(super) approval: bool,
+    #[serde(default)]
+    pub(super) optional: bool,
+    #[serde(default)]
+    pub(super) secret: bool,
+    pub(super) reverts: Option<Reverts>,
+    /// Advice shown when the step fails (the seed's troubleshooting guide).
+    pub(super) hint: Option<String>,
+    /// A JMESPath whose value is shown under the step's line (a plan before its approval).
+    pub(super) show: Option<String>,
+    /// A read-only probe for a step in doubt after a crash (read from the node).
+    #[allow(
+        dead_code,
+        reason = "shape check only: the probe is loaded as a step of its own"
+    )]
+    pub(super) verify: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RetryDoc {
+    /// A number, or a template over vars (`"{{ poll_attempts }}"`).
+    pub(super) attempts: Value,
+    pub(super) interval: Option<String>,
+    pub(super) backoff: Option<f32>,
+    pub(super) max_interval: Option<String>,
+    #[serde(default)]
+    pub(super) until: Vec<Value>,
+}

@@ -1,0 +1,115 @@
+//! `- include: FILE` in a step list: replaced by the steps of FILE, recursively, refusing
+//! cycles and files that are not a list of steps.
+
+use std::collections::HashMap;
+
+use super::super::diagnostic::Diagnostic;
+use super::super::node::Node;
+use super::super::source::RunbookSource;
+use super::parse::{FileCx, parse_file, read_failure};
+
+/// A step entry, or `- include: FILE` replaced by the steps of FILE (relative to the runbook
+/// root; a file with `steps:`), recursively, refusing cycles.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the loader's state, threaded through the recursion"
+)]
+pub(super) fn expand_include(
+    source: &RunbookSource,
+    cx: &FileCx,
+    entry: &Node,
+    group: Option<String>,
+    stack: &mut Vec<String>,
+    files: &mut HashMap<String, FileCx>,
+    diags: &mut Vec<Diagnostic>,
+    out: &mut Vec<(Option<String>, Node, String)>,
+) {
+    let Some((key, target)) = entry.entry("include") else {
+        out.push((group, entry.clone(), cx.file.name.clone()));
+        return;
+    };
+    let hint =
+        "`- include: path/to/steps.yaml` (relative to runbook.yaml) stands alone in a step list";
+    if entry.as_map().is_some_and(|m| m.len() > 1) {
+        diags.push(
+            cx.diag(key.loc, "an `include` entry takes no other fields")
+                .hint(hint),
+        );
+        return;
+    }
+    let Some(rel) = target.as_str() else {
+        diags.push(
+            cx.diag(target.loc, "`include` takes a file path")
+                .hint(hint),
+        );
+        return;
+    };
+    if stack.iter().any(|s| s == rel) {
+        let chain = stack
+            .iter()
+            .chain(std::iter::once(&rel.to_owned()))
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" → ");
+        diags.push(
+            cx.diag(target.loc, format!("include cycle: {chain}"))
+                .hint("a file may not include itself, directly or through others"),
+        );
+        return;
+    }
+    let file = match source.read(rel) {
+        Ok(f) => f,
+        Err((name, why)) => {
+            diags.push(read_failure(&name, why, Some((cx, target.loc))));
+            return;
+        }
+    };
+    let (included, node) = match parse_file(file) {
+        Ok(parsed) => parsed,
+        Err(d) => {
+            diags.push(d);
+            return;
+        }
+    };
+    let Some(steps) = node.get("steps").and_then(Node::as_seq) else {
+        diags.push(
+            included
+                .diag(
+                    node.loc,
+                    "an included file needs `steps:` (a list of steps)",
+                )
+                .hint(hint),
+        );
+        return;
+    };
+    if let Some((k, _)) = node
+        .as_map()
+        .unwrap_or_default()
+        .iter()
+        .find(|(k, _)| k.name != "steps" && k.name != "description")
+    {
+        diags.push(
+            included
+                .diag(
+                    k.loc,
+                    format!("unknown field `{}` in an included file", k.name),
+                )
+                .hint("an included file has `steps` and an optional `description`"),
+        );
+    }
+    files.insert(included.file.name.clone(), included.clone());
+    stack.push(rel.to_owned());
+    for step in steps {
+        expand_include(
+            source,
+            &included,
+            step,
+            group.clone(),
+            stack,
+            files,
+            diags,
+            out,
+        );
+    }
+    stack.pop();
+}

@@ -1,0 +1,211 @@
+//! Template references: every `{{ name }}` names a var, an engine value (`env`, `item`,
+//! `attempt`, `run`) or a capture of an earlier step; and what each step needs from earlier ones.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::Value;
+
+use super::super::diagnostic::{Diagnostic, Loc};
+use super::super::model::{ForEach, Unit};
+use super::super::node::Node;
+use super::parse::{FileCx, did_you_mean};
+use crate::template;
+
+/// What templates see of the run itself (`run.dry_run`, `run.scratch_dir`).
+pub(super) const RUN_FIELDS: [&str; 2] = ["dry_run", "scratch_dir"];
+
+/// Names every template already has (`env.NAME`, `item`, `attempt`, `run`): a var or capture
+/// of one of these names would be silently hidden by, or hide, the engine's own value.
+pub(super) const RESERVED_NAMES: [&str; 4] = ["env", "item", "attempt", "run"];
+
+/// A var or capture named like one of the engine's own template values.
+pub(super) fn reserved_name(cx: &FileCx, loc: Loc, what: &str, name: &str) -> Option<Diagnostic> {
+    RESERVED_NAMES.contains(&name).then(|| {
+        cx.diag(
+            loc,
+            format!("{what} `{name}` has a name templates already use"),
+        )
+        .hint(format!(
+            "`env`, `item`, `attempt` and `run` are the engine's own values; rename the {what}"
+        ))
+    })
+}
+
+/// Every `{{ name }}` must be a var, `env.NAME`, `item` in a `for_each` step, or a capture
+/// of a step that runs earlier.
+pub(super) fn validate_references(
+    vars: &[(String, Value)],
+    units: &mut [(Unit, Vec<Node>)],
+    files: &HashMap<String, FileCx>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let var_names: BTreeSet<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();
+    let all_captures: HashMap<String, String> = units
+        .iter()
+        .flat_map(|(u, _)| &u.steps)
+        .flat_map(|s| {
+            s.capture
+                .iter()
+                .map(move |(c, _)| (c.clone(), s.id.clone()))
+        })
+        .collect();
+    let mut available: BTreeSet<String> = BTreeSet::new();
+    let mut producers: HashMap<String, String> = HashMap::new();
+    for (unit, nodes) in units.iter_mut() {
+        for (step, step_node) in unit.steps.iter_mut().zip(nodes.iter()) {
+            let Some(cx) = files.get(&step.file) else {
+                continue;
+            };
+            let mut needs = BTreeSet::new();
+            for (text, loc, is_condition) in template_strings(step_node) {
+                let refs = if is_condition {
+                    template::condition_references(&text)
+                } else {
+                    template::references(&text)
+                };
+                let refs = match refs {
+                    Ok(r) => r,
+                    Err(e) => {
+                        diags.push(
+                            cx.diag(loc, format!("invalid template: {e}"))
+                                .hint("templates are `{{ name }}` (minijinja); close every `{{` with `}}`")
+                                .step(Some(&step.id)),
+                        );
+                        continue;
+                    }
+                };
+                if !is_condition {
+                    match template::raw_names(&text) {
+                        Err(e) => diags.push(
+                            cx.diag(cx.refine(loc, template::RAW), e)
+                                .step(Some(&step.id))
+                                .hint("`raw` writes a trusted var as it is (a whole command); drop it to have the value escaped"),
+                        ),
+                        Ok(names) => {
+                            for name in names.iter().filter(|n| !var_names.contains(n.as_str())) {
+                                diags.push(
+                                    cx.diag(
+                                        cx.refine(loc, name),
+                                        format!("`raw` on `{name}`, which is not a var"),
+                                    )
+                                    .step(Some(&step.id))
+                                    .hint("only a var (set in the runbook or with --var) may be written unescaped; a capture, `env.NAME` or `item` is always escaped"),
+                                );
+                            }
+                        }
+                    }
+                }
+                for r in refs {
+                    let name = r.root.as_str();
+                    let known = (name == "env" || name == "attempt") && !r.path.is_empty()
+                        || name == "run" && RUN_FIELDS.contains(&r.path.as_str())
+                        || name == "item" && step.for_each.is_some()
+                        || var_names.contains(name);
+                    if known {
+                        continue;
+                    }
+                    if available.contains(name) {
+                        needs.insert(name.to_owned());
+                        continue;
+                    }
+                    let d = cx
+                        .diag(cx.refine(loc, name), format!("undefined variable `{name}`"))
+                        .step(Some(&step.id));
+                    let d = match all_captures.get(name) {
+                        Some(producer) if *producer == step.id => d.hint(format!(
+                            "`{name}` is captured by this step itself; use it in a later step"
+                        )),
+                        Some(producer) => d.hint(format!(
+                            "`{name}` is captured by step `{producer}`, which runs after this one"
+                        )),
+                        None if name == "item" => {
+                            d.hint("`item` exists only in steps with `for_each`")
+                        }
+                        None if name == "env" => {
+                            d.hint("write `env.NAME` for an environment variable")
+                        }
+                        None if name == "attempt" => {
+                            d.hint("write `attempt.started_at` or `attempt.started_epoch`")
+                        }
+                        None if name == "run" => d.hint(format!(
+                            "`run` has {}",
+                            RUN_FIELDS.map(|f| format!("`run.{f}`")).join(" and ")
+                        )),
+                        None => {
+                            let mut names: Vec<&str> = var_names.iter().copied().collect();
+                            names.extend(available.iter().map(String::as_str));
+                            match did_you_mean(name, &names) {
+                                Some(best) => d.hint(format!("did you mean `{best}`?")),
+                                None => d.hint("declare it under `vars:` in runbook.yaml, or capture it in an earlier step"),
+                            }
+                        }
+                    };
+                    diags.push(d);
+                }
+            }
+            if let Some(ForEach::Template(_)) = &step.for_each
+                && let Some(n) = needs.iter().next()
+            {
+                diags.push(
+                    cx.diag(
+                        step.loc,
+                        format!("`for_each` may only use vars, not the capture `{n}`"),
+                    )
+                    .step(Some(&step.id))
+                    .hint("items are known when the plan is made; loop inside the step instead"),
+                );
+            }
+            step.needs = needs.into_iter().collect();
+            for (name, _) in &step.capture {
+                if var_names.contains(name.as_str()) {
+                    diags.push(
+                        cx.diag(step.loc, format!("capture `{name}` has the name of a var"))
+                            .step(Some(&step.id))
+                            .hint("rename the capture"),
+                    );
+                }
+            }
+            for (name, _) in &step.capture {
+                if let Some(first) = producers.get(name) {
+                    diags.push(
+                        cx.diag(
+                            step.loc,
+                            format!("capture `{name}` is also made by step `{first}`"),
+                        )
+                        .step(Some(&step.id))
+                        .hint(
+                            "two steps capturing one name make later steps ambiguous; rename one",
+                        ),
+                    );
+                } else {
+                    producers.insert(name.clone(), step.id.clone());
+                }
+            }
+            available.extend(step.capture.iter().map(|(n, _)| n.clone()));
+        }
+    }
+}
+
+/// The strings of a step that are templates, with their locations; `true` marks a bare
+/// `when` expression.
+pub(super) fn template_strings(node: &Node) -> Vec<(String, Loc, bool)> {
+    let mut out = Vec::new();
+    for (key, value) in node.as_map().unwrap_or_default() {
+        match key.name.as_str() {
+            "when" => {
+                if let Some(s) = value.as_str() {
+                    out.push((s.to_owned(), value.loc, true));
+                }
+            }
+            "id" | "description" | "capture" | "timeout" => {}
+            _ => out.extend(
+                value
+                    .strings()
+                    .into_iter()
+                    .filter(|(s, _)| template::is_template(s))
+                    .map(|(s, l)| (s.to_owned(), l, false)),
+            ),
+        }
+    }
+    out
+}
