@@ -17,9 +17,11 @@ mod links;
 mod parse;
 mod queries;
 mod references;
+mod retry;
 mod root;
 mod step;
 mod unit;
+mod verify;
 
 use std::collections::HashMap;
 
@@ -27,10 +29,10 @@ use self::document::RootDoc;
 use self::links::{link_restores, validate_ids, validate_rollback_reverts};
 use self::parse::{FileCx, parse_file, read_failure};
 use self::references::validate_references;
-use self::root::{LEVELS, PHASES, check_numbered, check_var_template, entry_loc, load_vars};
+use self::root::{check_var_template, load_vars, unit_files};
 use self::unit::load_unit;
-use super::diagnostic::{Diagnostic, Loc};
-use super::model::{Runbook, Unit, UnitKey};
+use super::diagnostic::Diagnostic;
+use super::model::{Runbook, Unit};
 use super::source::RunbookSource;
 
 /// The runbook format this build reads.
@@ -60,57 +62,7 @@ pub fn load(source: &RunbookSource) -> Result<Runbook, Vec<Diagnostic>> {
     }
 
     // Each unit file, in the order commands run them.
-    let mut refs: Vec<(UnitKey, String, Loc)> = Vec::new();
-    let loc_of = |key: &str| root.get(key).map_or(root.loc, |n| n.loc);
-    refs.push((
-        UnitKey::Preflight,
-        doc.preflight.clone(),
-        loc_of("preflight"),
-    ));
-    check_numbered(
-        &root_cx,
-        &root,
-        "phases",
-        "phase",
-        &PHASES,
-        doc.phases.iter().map(|p| p.phase).collect(),
-        &mut diags,
-    );
-    check_numbered(
-        &root_cx,
-        &root,
-        "rollback",
-        "level",
-        &LEVELS,
-        doc.rollback.iter().map(|l| l.level).collect(),
-        &mut diags,
-    );
-    let mut phases: Vec<(u8, String, Loc)> = doc
-        .phases
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.phase, p.file.clone(), entry_loc(&root, "phases", i)))
-        .collect();
-    phases.sort_by_key(|p| p.0);
-    refs.extend(
-        phases
-            .into_iter()
-            .map(|(n, f, l)| (UnitKey::Phase(n), f, l)),
-    );
-    refs.push((UnitKey::Verify, doc.verify.clone(), loc_of("verify")));
-    let mut levels: Vec<(u8, String, Loc)> = doc
-        .rollback
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.level, l.file.clone(), entry_loc(&root, "rollback", i)))
-        .collect();
-    levels.sort_by_key(|l| l.0);
-    refs.extend(
-        levels
-            .into_iter()
-            .map(|(n, f, l)| (UnitKey::Rollback(n), f, l)),
-    );
-
+    let refs = unit_files(&root_cx, &root, &doc, &mut diags);
     let mut units = Vec::new();
     let mut files: HashMap<String, FileCx> = HashMap::new();
     for (key, rel, ref_loc) in refs {

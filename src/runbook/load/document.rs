@@ -4,31 +4,51 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 use serde_json::Value;
 
-use super::super::model::Reverts;
+use crate::runbook::model::Reverts;
 
-/// The fields every step may have besides its kind.
-pub const ENVELOPE: &[&str] = &[
-    "id",
-    "title",
-    "description",
-    "when",
-    "for_each",
-    "retry",
-    "timeout",
-    "capture",
-    "expect",
-    "mutates",
-    "idempotent",
-    "approval",
-    "optional",
-    "secret",
-    "reverts",
-    "hint",
-    "show",
-    "verify",
-];
+/// The fields every step may have besides its kind: those of [`EnvelopeDoc`], in its order.
+pub(super) fn envelope() -> &'static [&'static str] {
+    field_names::<EnvelopeDoc>()
+}
+
+/// The field names serde's derive gives `T`, in declaration order. The derive hands them to
+/// `deserialize_struct`; this deserialiser records them there and stops, so a list of
+/// fields cannot drift from the struct that parses them.
+fn field_names<T: DeserializeOwned>() -> &'static [&'static str] {
+    struct Names<'a>(&'a mut &'static [&'static str]);
+
+    impl<'de> Deserializer<'de> for Names<'_> {
+        type Error = de::value::Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("only a struct's field names are read"))
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Self::Error> {
+            *self.0 = fields;
+            Err(de::Error::custom("field names read"))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+
+    let mut names: &'static [&'static str] = &[];
+    // Always an error: the deserialiser stops once it has the names.
+    let _ = T::deserialize(Names(&mut names));
+    names
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -2,21 +2,48 @@
 
 use serde_json::Value;
 
-use super::super::diagnostic::Diagnostic;
-use super::super::model::ForEach;
-use super::super::node::Node;
 use super::parse::FileCx;
+use crate::runbook::diagnostic::Diagnostic;
+use crate::runbook::model::ForEach;
+use crate::runbook::node::Node;
 use crate::template;
+
+/// `for_each:` as a list, or a template naming one; checked as [`check_for_each`] says.
+pub(super) fn parse_for_each(
+    cx: &FileCx,
+    node: &Node,
+    for_each: Option<&Value>,
+    sid: &str,
+    fail: &mut impl FnMut(Diagnostic),
+) -> Option<ForEach> {
+    let for_each = match for_each {
+        None => None,
+        Some(Value::Array(items)) => Some(ForEach::Items(items.clone())),
+        Some(Value::String(t)) if template::is_template(t) => Some(ForEach::Template(t.clone())),
+        Some(_) => {
+            fail(
+                cx.diag(
+                    node.get("for_each").map_or(node.loc, |n| n.loc),
+                    "`for_each` takes a list or a `{{ var }}` naming one",
+                )
+                .step(Some(sid))
+                .hint("for example `for_each: \"{{ images }}\"` or `for_each: [a, b]`"),
+            );
+            None
+        }
+    };
+    if let Some(for_each) = &for_each {
+        check_for_each(cx, node, for_each, sid)
+            .into_iter()
+            .for_each(fail);
+    }
+    for_each
+}
 
 /// A literal `for_each` list is bounded, and its items' ids are unique (ids key the saved
 /// state: two items sharing one would make the second look already done). Items that are
 /// templates are checked once rendered, when the plan is made.
-pub(super) fn check_for_each(
-    cx: &FileCx,
-    node: &Node,
-    for_each: &ForEach,
-    step: &str,
-) -> Vec<Diagnostic> {
+fn check_for_each(cx: &FileCx, node: &Node, for_each: &ForEach, step: &str) -> Vec<Diagnostic> {
     let ForEach::Items(items) = for_each else {
         return Vec::new();
     };

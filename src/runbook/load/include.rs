@@ -3,10 +3,10 @@
 
 use std::collections::HashMap;
 
-use super::super::diagnostic::Diagnostic;
-use super::super::node::Node;
-use super::super::source::RunbookSource;
 use super::parse::{FileCx, parse_file, read_failure};
+use crate::runbook::diagnostic::Diagnostic;
+use crate::runbook::node::Node;
+use crate::runbook::source::RunbookSource;
 
 /// A step entry, or `- include: FILE` replaced by the steps of FILE (relative to the runbook
 /// root; a file with `steps:`), recursively, refusing cycles.

@@ -5,12 +5,12 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::Value;
 
-use super::super::diagnostic::Diagnostic;
-use super::super::model::{Reverts, Step, Unit, UnitKey};
-use super::super::node::Node;
 use super::parse::FileCx;
 use super::root::PHASES;
 use crate::kinds::Access;
+use crate::runbook::diagnostic::Diagnostic;
+use crate::runbook::model::{Reverts, Step, Unit, UnitKey};
+use crate::runbook::node::Node;
 
 pub(super) fn validate_ids(
     units: &[Unit],

@@ -3,9 +3,9 @@
 
 use serde::de::DeserializeOwned;
 
-use super::super::diagnostic::{Diagnostic, Loc};
-use super::super::node::Node;
-use super::super::source::{ReadFailure, SourceFile};
+use crate::runbook::diagnostic::{Diagnostic, Loc};
+use crate::runbook::node::Node;
+use crate::runbook::source::{ReadFailure, SourceFile};
 
 /// Runbook files larger than this are refused before parsing.
 pub(super) const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;

@@ -1,12 +1,17 @@
 //! The JMESPath fields of a step (`expect` and `retry.until` matchers, `capture`, `show`):
 //! compiled now, and refused when they hold a template.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
-use super::super::diagnostic::{Diagnostic, Loc};
-use super::super::node::Node;
 use super::parse::FileCx;
+use super::references::reserved_name;
+use super::step::valid_id;
 use crate::expect::Expectation;
+use crate::query::Query;
+use crate::runbook::diagnostic::{Diagnostic, Loc};
+use crate::runbook::node::Node;
 use crate::template;
 
 pub(super) fn parse_expectations(
@@ -67,5 +72,71 @@ pub(super) fn jmespath_template(
         )
         .step(Some(step))
         .hint("put the value in the matcher instead: query the field (e.g. `ResourceRecordSets[0].Name`) and match it with `equals: \"{{ domain }}.\"`")
+    })
+}
+
+/// `capture:`: each name a valid, unreserved identifier, each expression a JMESPath without
+/// templates.
+pub(super) fn parse_captures(
+    cx: &FileCx,
+    node: &Node,
+    captures: &BTreeMap<String, String>,
+    sid: &str,
+    fail: &mut impl FnMut(Diagnostic),
+) -> Vec<(String, Query)> {
+    let mut capture = Vec::new();
+    for (name, expr) in captures {
+        let loc = node
+            .get("capture")
+            .and_then(|c| c.get(name))
+            .map_or(node.loc, |n| n.loc);
+        if let Some(d) = jmespath_template(cx, loc, expr, &format!("capture `{name}`"), sid) {
+            fail(d);
+            continue;
+        }
+        match Query::compile(expr) {
+            Ok(q) => capture.push((name.clone(), q)),
+            Err(e) => fail(
+                cx.diag(loc, format!("invalid JMESPath in capture `{name}`: {e}"))
+                    .hint("captures use JMESPath, as `aws --query` does: e.g. `clusters[0].status`")
+                    .step(Some(sid)),
+            ),
+        }
+        if let Some(d) = reserved_name(cx, loc, "capture", name) {
+            fail(d.step(Some(sid)));
+        }
+        if !valid_id(name) || name.contains('-') {
+            fail(
+                cx.diag(loc, format!("invalid capture name `{name}`"))
+                    .step(Some(sid))
+                    .hint("capture names use letters, digits and `_`"),
+            );
+        }
+    }
+    capture
+}
+
+/// `show:`, a JMESPath without templates over the step's output.
+pub(super) fn parse_show(
+    cx: &FileCx,
+    node: &Node,
+    show: Option<&str>,
+    sid: &str,
+    fail: &mut impl FnMut(Diagnostic),
+) -> Option<Query> {
+    let show_loc = node.get("show").map_or(node.loc, |n| n.loc);
+    if let Some(d) = show.and_then(|q| jmespath_template(cx, show_loc, q, "`show`", sid)) {
+        fail(d);
+    }
+    show.and_then(|q| match Query::compile(q) {
+        Ok(q) => Some(q),
+        Err(e) => {
+            fail(
+                cx.diag(show_loc, format!("invalid JMESPath in `show`: {e}"))
+                    .step(Some(sid))
+                    .hint("`show` is a JMESPath over the step's output, e.g. `stdout`"),
+            );
+            None
+        }
     })
 }

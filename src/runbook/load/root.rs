@@ -5,10 +5,12 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::super::diagnostic::{Diagnostic, Loc};
-use super::super::node::Node;
+use super::document::RootDoc;
 use super::parse::FileCx;
 use super::references::reserved_name;
+use crate::runbook::diagnostic::{Diagnostic, Loc};
+use crate::runbook::model::UnitKey;
+use crate::runbook::node::Node;
 use crate::template;
 
 pub(super) const PHASES: [u8; 5] = [1, 2, 3, 4, 5];
@@ -135,4 +137,66 @@ pub(super) fn check_var_template(
             }
         }
     }
+}
+
+/// The unit files the top file names, in the order commands run them (pre-flight, phases
+/// 1–5, verification, rollback levels 1–3), each with where it is named.
+pub(super) fn unit_files(
+    cx: &FileCx,
+    root: &Node,
+    doc: &RootDoc,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<(UnitKey, String, Loc)> {
+    let mut refs: Vec<(UnitKey, String, Loc)> = Vec::new();
+    let loc_of = |key: &str| root.get(key).map_or(root.loc, |n| n.loc);
+    refs.push((
+        UnitKey::Preflight,
+        doc.preflight.clone(),
+        loc_of("preflight"),
+    ));
+    check_numbered(
+        cx,
+        root,
+        "phases",
+        "phase",
+        &PHASES,
+        doc.phases.iter().map(|p| p.phase).collect(),
+        diags,
+    );
+    check_numbered(
+        cx,
+        root,
+        "rollback",
+        "level",
+        &LEVELS,
+        doc.rollback.iter().map(|l| l.level).collect(),
+        diags,
+    );
+    let mut phases: Vec<(u8, String, Loc)> = doc
+        .phases
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.phase, p.file.clone(), entry_loc(root, "phases", i)))
+        .collect();
+    phases.sort_by_key(|p| p.0);
+    refs.extend(
+        phases
+            .into_iter()
+            .map(|(n, f, l)| (UnitKey::Phase(n), f, l)),
+    );
+    refs.push((UnitKey::Verify, doc.verify.clone(), loc_of("verify")));
+    let mut levels: Vec<(u8, String, Loc)> = doc
+        .rollback
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.level, l.file.clone(), entry_loc(root, "rollback", i)))
+        .collect();
+    levels.sort_by_key(|l| l.0);
+    refs.extend(
+        levels
+            .into_iter()
+            .map(|(n, f, l)| (UnitKey::Rollback(n), f, l)),
+    );
+
+    refs
 }

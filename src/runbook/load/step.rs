@@ -6,17 +6,17 @@ use std::time::Duration;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::super::diagnostic::Diagnostic;
-use super::super::model::{ForEach, Retry, Reverts, Step};
-use super::super::node::{Key, Node, Value as NodeValue};
-use super::super::schedule;
-use super::document::{ENVELOPE, EnvelopeDoc};
-use super::for_each::check_for_each;
+use super::document::{EnvelopeDoc, envelope};
+use super::for_each::parse_for_each;
 use super::parse::{FileCx, did_you_mean, expected_fields_hint, locate_error, unknown_field};
-use super::queries::{jmespath_template, parse_expectations};
-use super::references::reserved_name;
-use crate::kinds::{self, Access};
-use crate::query::Query;
+use super::queries::{parse_captures, parse_expectations, parse_show};
+use super::retry::parse_retry;
+use super::verify::load_verify;
+use crate::kinds::{self, Access, StepKind};
+use crate::runbook::diagnostic::Diagnostic;
+use crate::runbook::model::{Reverts, Step};
+use crate::runbook::node::{Key, Node, Value as NodeValue};
+use crate::runbook::schedule;
 use crate::template::{self, Escape};
 
 pub(super) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -47,6 +47,8 @@ pub(super) fn out_of_bounds(
     cx.diag(loc, b.message).step(Some(step)).hint(b.hint)
 }
 
+/// Builds one step, pushing every problem found; `None` when it has any. `reverts` is the
+/// rollback level's own, which a step without `reverts` inherits.
 pub(super) fn load_step(
     cx: &FileCx,
     node: &Node,
@@ -61,62 +63,12 @@ pub(super) fn load_step(
         );
         return None;
     };
-    let id_hint = node.get("id").and_then(Node::as_str).map(str::to_owned);
-    let step = id_hint.as_deref();
-    let mut kind_entry = None;
-    let mut envelope = Vec::new();
-    let mut ok = true;
-    for (key, value) in entries {
-        if ENVELOPE.contains(&key.name.as_str()) {
-            envelope.push((key.clone(), value.clone()));
-        } else if let Some(kind) = kinds::find(&key.name) {
-            if let Some((first, _, _)) = &kind_entry {
-                let first: &&dyn kinds::StepKind = first;
-                diags.push(
-                    cx.diag(
-                        key.loc,
-                        format!(
-                            "a step has one kind, but this one has `{}` and `{}`",
-                            first.name(),
-                            key.name
-                        ),
-                    )
-                    .step(step)
-                    .hint("split it into two steps"),
-                );
-                ok = false;
-            } else {
-                kind_entry = Some((kind, key.clone(), value));
-            }
-        } else {
-            let mut candidates: Vec<&str> = ENVELOPE.to_vec();
-            candidates.extend(kinds::names());
-            let hint = match did_you_mean(&key.name, &candidates) {
-                Some(best) => format!(
-                    "did you mean `{best}`? kinds: {}",
-                    kinds::names().join(", ")
-                ),
-                None => format!(
-                    "step kinds are {}; step fields are {}",
-                    kinds::names().join(", "),
-                    ENVELOPE.join(", ")
-                ),
-            };
-            diags.push(
-                cx.diag(
-                    key.loc,
-                    format!("unknown step field or kind `{}`", key.name),
-                )
-                .step(step)
-                .hint(hint),
-            );
-            ok = false;
-        }
-    }
-    let envelope_node = Node {
-        loc: node.loc,
-        value: NodeValue::Map(envelope),
-    };
+    let step = node.get("id").and_then(Node::as_str);
+    let Entries {
+        envelope: envelope_node,
+        kind,
+        mut ok,
+    } = split_entries(cx, node, entries, step, diags);
     let env: EnvelopeDoc = match cx.typed(&envelope_node, step) {
         Ok(e) => e,
         Err(d) => {
@@ -124,7 +76,7 @@ pub(super) fn load_step(
             return None;
         }
     };
-    let Some((kind, _kind_key, kind_node)) = kind_entry else {
+    let Some((kind, kind_node)) = kind else {
         if ok {
             diags.push(
                 cx.diag(node.loc, format!("step `{}` has no kind", env.id))
@@ -135,317 +87,37 @@ pub(super) fn load_step(
         return None;
     };
     let spec = kind_node.to_json();
-    if let Err(e) = kind.check(&spec) {
-        let at = kind_node.locate_keys(&e.path);
-        let loc = locate_error(at, &e.message);
-        let mut d = cx
-            .diag(
-                loc,
-                format!("invalid `{}` step: {}", kind.name(), e.message),
-            )
-            .step(Some(&env.id));
-        if let Some(field) = unknown_field(&e.message) {
-            d.message = format!("unknown field `{field}` in `{}`", kind.name());
-            if let Some(h) = expected_fields_hint(&e.message, field) {
-                d = d.hint(h);
-            }
-        } else {
-            d = d.hint(format!(
-                "see `{}` under Kinds in the README's runbook format",
-                kind.name()
-            ));
-        }
+    ok &= check_spec(cx, kind, kind_node, &spec, &env.id, diags);
+    if let Some(d) = invalid_id(cx, node, &env.id) {
         diags.push(d);
         ok = false;
     }
-    for (path, text) in template::spec_strings(&spec) {
-        if kind.escape(&path) != Escape::Shell {
-            continue;
-        }
-        if let Some(tag) = crate::escape::quoted_in_shell(text) {
-            let loc = cx.refine(kind_node.locate_keys(&path).loc, tag);
-            diags.push(
-                cx.diag(
-                    loc,
-                    format!("`{tag}` inside quotes in a shell command"),
-                )
-                .step(Some(&env.id))
-                .hint("values are quoted for you: write {{ name }} without quotes around it, or put the value in `env:` and use \"$NAME\" in the command"),
-            );
-            ok = false;
-        }
-    }
-    if !valid_id(&env.id) {
-        let loc = node.get("id").map_or(node.loc, |n| n.loc);
-        diags.push(
-            cx.diag(loc, format!("invalid step id `{}`", env.id))
-                .step(Some(&env.id))
-                .hint("ids use letters, digits, `-` and `_`"),
-        );
+    let verify = load_verify(cx, node, &env.id, diags).unwrap_or_else(|d| {
+        diags.push(d);
         ok = false;
-    }
-
-    let mut probe_problems = Vec::new();
-    let mut probe_fail = |d: Diagnostic| probe_problems.push(d);
-    let verify = node.entry("verify").and_then(|(key, probe)| {
-        let probe_id = format!("{}-verify", env.id);
-        let Some(entries) = probe.as_map() else {
-            probe_fail(
-                cx.diag(
-                    probe.loc,
-                    "`verify` is a read-only step without an id: a kind, `expect`, `capture`",
-                )
-                .step(Some(&env.id))
-                .hint("e.g. `verify: { aws: { ... }, expect: [...] }`"),
-            );
-            return None;
-        };
-        if let Some((k, _)) = entries
-            .iter()
-            .find(|(k, _)| ["id", "verify", "for_each"].contains(&k.name.as_str()))
-        {
-            probe_fail(
-                cx.diag(k.loc, format!("a `verify` probe takes no `{}`", k.name))
-                    .step(Some(&env.id))
-                    .hint("the probe runs once, for this step"),
-            );
-            return None;
-        }
-        let mut with_id = vec![(
-            Key {
-                name: "id".into(),
-                loc: key.loc,
-            },
-            Node {
-                loc: key.loc,
-                value: NodeValue::Str(probe_id),
-            },
-        )];
-        with_id.extend(entries.iter().cloned());
-        let probe_node = Node {
-            loc: probe.loc,
-            value: NodeValue::Map(with_id),
-        };
-        let loaded = load_step(cx, &probe_node, None, None, diags)?;
-        if loaded.access != Access::ReadOnly {
-            probe_fail(
-                cx.diag(probe.loc, "a `verify` probe must only read")
-                    .step(Some(&env.id))
-                    .hint("use a read-only call, or say `mutates: false` when it only reads"),
-            );
-            return None;
-        }
-        Some(Box::new(loaded))
+        None
     });
-    if !probe_problems.is_empty() {
-        diags.extend(probe_problems);
-        ok = false;
-    }
 
     let mut fail = |d: Diagnostic| {
         diags.push(d);
         ok = false;
     };
     let sid = env.id.clone();
-    let timeout = match env
-        .timeout
-        .as_deref()
-        .map(|t| duration(cx, node, "timeout", t, &sid))
-    {
-        Some(Ok(d)) => {
-            if let Err(b) = schedule::check_timeout(d) {
-                fail(out_of_bounds(cx, node, b, &sid));
-            }
-            d
-        }
-        Some(Err(d)) => {
-            fail(d);
-            DEFAULT_TIMEOUT
-        }
-        None => DEFAULT_TIMEOUT,
-    };
-    let mut capture = Vec::new();
-    for (name, expr) in &env.capture {
-        let loc = node
-            .get("capture")
-            .and_then(|c| c.get(name))
-            .map_or(node.loc, |n| n.loc);
-        if let Some(d) = jmespath_template(cx, loc, expr, &format!("capture `{name}`"), &sid) {
-            fail(d);
-            continue;
-        }
-        match Query::compile(expr) {
-            Ok(q) => capture.push((name.clone(), q)),
-            Err(e) => fail(
-                cx.diag(loc, format!("invalid JMESPath in capture `{name}`: {e}"))
-                    .hint("captures use JMESPath, as `aws --query` does: e.g. `clusters[0].status`")
-                    .step(Some(&sid)),
-            ),
-        }
-        if let Some(d) = reserved_name(cx, loc, "capture", name) {
-            fail(d.step(Some(&sid)));
-        }
-        if !valid_id(name) || name.contains('-') {
-            fail(
-                cx.diag(loc, format!("invalid capture name `{name}`"))
-                    .step(Some(&sid))
-                    .hint("capture names use letters, digits and `_`"),
-            );
-        }
-    }
-    let show_loc = node.get("show").map_or(node.loc, |n| n.loc);
-    if let Some(d) = env
-        .show
-        .as_deref()
-        .and_then(|q| jmespath_template(cx, show_loc, q, "`show`", &sid))
-    {
-        fail(d);
-    }
-    let show = env.show.as_deref().and_then(|q| match Query::compile(q) {
-        Ok(q) => Some(q),
-        Err(e) => {
-            fail(
-                cx.diag(
-                    node.get("show").map_or(node.loc, |n| n.loc),
-                    format!("invalid JMESPath in `show`: {e}"),
-                )
-                .step(Some(&sid))
-                .hint("`show` is a JMESPath over the step's output, e.g. `stdout`"),
-            );
-            None
-        }
-    });
-    let expect_node = node.get("expect");
-    let expect = parse_expectations(cx, &env.expect, expect_node, &sid, &mut fail);
+    let timeout = step_timeout(cx, node, env.timeout.as_deref(), &sid, &mut fail);
+    let capture = parse_captures(cx, node, &env.capture, &sid, &mut fail);
+    let show = parse_show(cx, node, env.show.as_deref(), &sid, &mut fail);
+    let expect = parse_expectations(cx, &env.expect, node.get("expect"), &sid, &mut fail);
     let retry = env.retry.as_ref().map(|r| {
         let rnode = node.get("retry").unwrap_or(node);
-        let mut parse_dur = |field: &str, text: &Option<String>, default: Duration| match text {
-            Some(t) => duration(cx, rnode, field, t, &sid).unwrap_or_else(|d| {
-                fail(d);
-                default
-            }),
-            None => default,
-        };
-        // A templated interval is rendered when the step runs.
-        let interval_template = r.interval.clone().filter(|t| template::is_template(t));
-        let interval = match interval_template {
-            Some(_) => Duration::from_secs(5),
-            None => parse_dur("interval", &r.interval, Duration::from_secs(5)),
-        };
-        let max_interval = r
-            .max_interval
-            .as_ref()
-            .map(|_| parse_dur("max_interval", &r.max_interval, Duration::from_secs(60)));
-        let (attempts, attempts_template) = match &r.attempts {
-            Value::Number(n) => (
-                n.as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
-                None,
-            ),
-            Value::String(t) if template::is_template(t) => (1, Some(t.clone())),
-            _ => (0, None),
-        };
-        if attempts == 0 {
-            fail(
-                cx.diag(
-                    rnode.get("attempts").map_or(rnode.loc, |n| n.loc),
-                    "`attempts` must be a number of at least 1 (or a `{{ var }}`)",
-                )
-                .step(Some(&sid))
-                .hint("`attempts` counts the first try: 1 means no retry"),
-            );
-        }
-        let backoff = r.backoff.unwrap_or(1.0).max(1.0);
-        // What is spelt out is bounded now; a `{{ var }}` schedule when it is rendered.
-        let max_ok =
-            || max_interval.map_or(Ok(()), |m| schedule::check_interval("max_interval", m));
-        let bounds = match (&attempts_template, &interval_template) {
-            _ if attempts == 0 => Ok(()),
-            (None, None) => schedule::check_retry(attempts, interval, backoff, max_interval),
-            (Some(_), None) => {
-                schedule::check_interval("interval", interval).and_then(|()| max_ok())
-            }
-            (_, Some(_)) => max_ok(),
-        };
-        if let Err(b) = bounds {
-            fail(out_of_bounds(cx, rnode, b, &sid));
-        }
-        let until = parse_expectations(cx, &r.until, rnode.get("until"), &sid, &mut fail);
-        Retry {
-            attempts: attempts.max(1),
-            attempts_template,
-            interval,
-            interval_template,
-            backoff,
-            max_interval,
-            until,
-        }
+        parse_retry(cx, rnode, r, &sid, &mut fail)
     });
-    if let Some(w) = &env.when
-        && let Err(e) = template::condition_references(w)
-    {
-        fail(
-            cx.diag(
-                node.get("when").map_or(node.loc, |n| n.loc),
-                format!("invalid `when` condition: {e}"),
-            )
-            .step(Some(&sid))
-            .hint("`when` is a bare expression such as `domain != ''`, without {{ }}"),
-        );
-    }
-    let for_each = match &env.for_each {
-        None => None,
-        Some(Value::Array(items)) => Some(ForEach::Items(items.clone())),
-        Some(Value::String(t)) if template::is_template(t) => Some(ForEach::Template(t.clone())),
-        Some(_) => {
-            fail(
-                cx.diag(
-                    node.get("for_each").map_or(node.loc, |n| n.loc),
-                    "`for_each` takes a list or a `{{ var }}` naming one",
-                )
-                .step(Some(&sid))
-                .hint("for example `for_each: \"{{ images }}\"` or `for_each: [a, b]`"),
-            );
-            None
-        }
-    };
-    if let Some(for_each) = &for_each {
-        check_for_each(cx, node, for_each, &sid)
-            .into_iter()
-            .for_each(&mut fail);
-    }
-    let access = match env.mutates {
-        // A confirmation neither reads nor writes: it asks, and a dry run never asks. Either
-        // declaration would change that (`false` would make a dry run prompt).
-        Some(_) if kind.access(&spec) == Access::Manual => {
-            let loc = node.entry("mutates").map_or(node.loc, |(k, _)| k.loc);
-            diags.push(
-                cx.diag(loc, "`mutates` on a step that asks the operator")
-                    .step(Some(&sid))
-                    .hint(format!(
-                        "a `{}` step is manual: a dry run shows it and never asks; remove `mutates`",
-                        kind.name()
-                    )),
-            );
-            Access::Manual
-        }
-        Some(true) => Access::Mutating,
-        Some(false) => {
-            // The step is whole otherwise: it stays in the model so that the steps referring
-            // to it (captures, `reverts`) do not report problems of their own.
-            if let Some(why) = kind.writes_by_nature(&spec) {
-                diags.push(refuse_declared_read_only(cx, node, &sid, &why));
-            }
-            Access::ReadOnly
-        }
-        None => kind.access(&spec),
-    };
+    check_when(cx, node, env.when.as_deref(), &sid, &mut fail);
+    let for_each = parse_for_each(cx, node, env.for_each.as_ref(), &sid, &mut fail);
+    let access = step_access(cx, node, kind, &spec, env.mutates, &sid, diags);
     let idempotent = env.idempotent.unwrap_or_else(|| kind.idempotent(&spec));
     if !ok {
         return None;
     }
-    let hash = hex::encode(Sha256::digest(
-        serde_json::to_vec(&node.to_json()).unwrap_or_default(),
-    ));
     Some(Step {
         title: env.title.clone().unwrap_or_else(|| env.id.clone()),
         id: env.id,
@@ -468,10 +140,227 @@ pub(super) fn load_step(
         show,
         verify,
         needs: Vec::new(),
-        hash,
+        hash: step_hash(node),
         file: cx.file.name.clone(),
         loc: node.get("id").map_or(node.loc, |n| n.loc),
     })
+}
+
+/// A step's entries sorted: the envelope fields (as a node of their own, for serde) and the
+/// one kind with its spec. `ok` is false when an entry was refused.
+struct Entries<'a> {
+    envelope: Node,
+    kind: Option<(&'static dyn StepKind, &'a Node)>,
+    ok: bool,
+}
+
+fn split_entries<'a>(
+    cx: &FileCx,
+    node: &Node,
+    entries: &'a [(Key, Node)],
+    step: Option<&str>,
+    diags: &mut Vec<Diagnostic>,
+) -> Entries<'a> {
+    let fields = envelope();
+    let mut kind_entry: Option<(&'static dyn StepKind, &'a Node)> = None;
+    let mut envelope = Vec::new();
+    let mut ok = true;
+    for (key, value) in entries {
+        if fields.contains(&key.name.as_str()) {
+            envelope.push((key.clone(), value.clone()));
+        } else if let Some(kind) = kinds::find(&key.name) {
+            if let Some((first, _)) = &kind_entry {
+                diags.push(
+                    cx.diag(
+                        key.loc,
+                        format!(
+                            "a step has one kind, but this one has `{}` and `{}`",
+                            first.name(),
+                            key.name
+                        ),
+                    )
+                    .step(step)
+                    .hint("split it into two steps"),
+                );
+                ok = false;
+            } else {
+                kind_entry = Some((kind, value));
+            }
+        } else {
+            diags.push(unknown_step_field(cx, key, step));
+            ok = false;
+        }
+    }
+    Entries {
+        envelope: Node {
+            loc: node.loc,
+            value: NodeValue::Map(envelope),
+        },
+        kind: kind_entry,
+        ok,
+    }
+}
+
+/// A key that is neither an envelope field nor a kind, with the nearest name as a hint.
+fn unknown_step_field(cx: &FileCx, key: &Key, step: Option<&str>) -> Diagnostic {
+    let mut candidates: Vec<&str> = envelope().to_vec();
+    candidates.extend(kinds::names());
+    let hint = match did_you_mean(&key.name, &candidates) {
+        Some(best) => format!(
+            "did you mean `{best}`? kinds: {}",
+            kinds::names().join(", ")
+        ),
+        None => format!(
+            "step kinds are {}; step fields are {}",
+            kinds::names().join(", "),
+            envelope().join(", ")
+        ),
+    };
+    cx.diag(
+        key.loc,
+        format!("unknown step field or kind `{}`", key.name),
+    )
+    .step(step)
+    .hint(hint)
+}
+
+/// The kind's own check of its spec, and templates quoted inside a shell command (values
+/// are quoted for the shell when rendered, so quotes around them would be doubled). Returns
+/// whether the spec passed.
+fn check_spec(
+    cx: &FileCx,
+    kind: &dyn StepKind,
+    kind_node: &Node,
+    spec: &Value,
+    id: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> bool {
+    let mut ok = true;
+    if let Err(e) = kind.check(spec) {
+        let at = kind_node.locate_keys(&e.path);
+        let loc = locate_error(at, &e.message);
+        let mut d = cx
+            .diag(
+                loc,
+                format!("invalid `{}` step: {}", kind.name(), e.message),
+            )
+            .step(Some(id));
+        if let Some(field) = unknown_field(&e.message) {
+            d.message = format!("unknown field `{field}` in `{}`", kind.name());
+            if let Some(h) = expected_fields_hint(&e.message, field) {
+                d = d.hint(h);
+            }
+        } else {
+            d = d.hint(format!(
+                "see `{}` under Kinds in the README's runbook format",
+                kind.name()
+            ));
+        }
+        diags.push(d);
+        ok = false;
+    }
+    for (path, text) in template::spec_strings(spec) {
+        if kind.escape(&path) != Escape::Shell {
+            continue;
+        }
+        if let Some(tag) = crate::escape::quoted_in_shell(text) {
+            let loc = cx.refine(kind_node.locate_keys(&path).loc, tag);
+            diags.push(
+                cx.diag(
+                    loc,
+                    format!("`{tag}` inside quotes in a shell command"),
+                )
+                .step(Some(id))
+                .hint("values are quoted for you: write {{ name }} without quotes around it, or put the value in `env:` and use \"$NAME\" in the command"),
+            );
+            ok = false;
+        }
+    }
+    ok
+}
+
+/// `timeout`, bounded; the default when absent or unreadable.
+fn step_timeout(
+    cx: &FileCx,
+    node: &Node,
+    text: Option<&str>,
+    sid: &str,
+    fail: &mut impl FnMut(Diagnostic),
+) -> Duration {
+    match text.map(|t| duration(cx, node, "timeout", t, sid)) {
+        Some(Ok(d)) => {
+            if let Err(b) = schedule::check_timeout(d) {
+                fail(out_of_bounds(cx, node, b, sid));
+            }
+            d
+        }
+        Some(Err(d)) => {
+            fail(d);
+            DEFAULT_TIMEOUT
+        }
+        None => DEFAULT_TIMEOUT,
+    }
+}
+
+/// `when` is a bare expression, checked for syntax here and for its names with the other
+/// template references.
+fn check_when(
+    cx: &FileCx,
+    node: &Node,
+    when: Option<&str>,
+    sid: &str,
+    fail: &mut impl FnMut(Diagnostic),
+) {
+    if let Some(w) = when
+        && let Err(e) = template::condition_references(w)
+    {
+        fail(
+            cx.diag(
+                node.get("when").map_or(node.loc, |n| n.loc),
+                format!("invalid `when` condition: {e}"),
+            )
+            .step(Some(sid))
+            .hint("`when` is a bare expression such as `domain != ''`, without {{ }}"),
+        );
+    }
+}
+
+/// Whether the step reads, writes or asks: the kind's own answer unless `mutates` says
+/// otherwise. A refused `mutates` is reported but keeps the step in the model, so that the
+/// steps referring to it (captures, `reverts`) do not report problems of their own.
+fn step_access(
+    cx: &FileCx,
+    node: &Node,
+    kind: &dyn StepKind,
+    spec: &Value,
+    mutates: Option<bool>,
+    sid: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Access {
+    match mutates {
+        // A confirmation neither reads nor writes: it asks, and a dry run never asks. Either
+        // declaration would change that (`false` would make a dry run prompt).
+        Some(_) if kind.access(spec) == Access::Manual => {
+            let loc = node.entry("mutates").map_or(node.loc, |(k, _)| k.loc);
+            diags.push(
+                cx.diag(loc, "`mutates` on a step that asks the operator")
+                    .step(Some(sid))
+                    .hint(format!(
+                        "a `{}` step is manual: a dry run shows it and never asks; remove `mutates`",
+                        kind.name()
+                    )),
+            );
+            Access::Manual
+        }
+        Some(true) => Access::Mutating,
+        Some(false) => {
+            if let Some(why) = kind.writes_by_nature(spec) {
+                diags.push(refuse_declared_read_only(cx, node, sid, &why));
+            }
+            Access::ReadOnly
+        }
+        None => kind.access(spec),
+    }
 }
 
 /// `mutates: false` on a step that writes by its nature would make a dry run run it.
@@ -488,6 +377,23 @@ pub(super) fn refuse_declared_read_only(
     )
     .step(Some(step))
     .hint("a dry run runs read-only steps, so only a `shell` or `mcp` step may declare itself read-only; remove `mutates: false`, or read with a GET or a Describe/List/Get call instead")
+}
+
+/// The hash of the step's whole entry as written: a step that succeeded and has changed
+/// anywhere since (its spec, `expect`, `retry` ...) is refused when the run resumes.
+fn step_hash(node: &Node) -> String {
+    hex::encode(Sha256::digest(
+        serde_json::to_vec(&node.to_json()).unwrap_or_default(),
+    ))
+}
+
+fn invalid_id(cx: &FileCx, node: &Node, id: &str) -> Option<Diagnostic> {
+    (!valid_id(id)).then(|| {
+        let loc = node.get("id").map_or(node.loc, |n| n.loc);
+        cx.diag(loc, format!("invalid step id `{id}`"))
+            .step(Some(id))
+            .hint("ids use letters, digits, `-` and `_`")
+    })
 }
 
 pub(super) fn valid_id(id: &str) -> bool {

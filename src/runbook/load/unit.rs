@@ -3,14 +3,14 @@
 
 use std::collections::HashMap;
 
-use super::super::diagnostic::Diagnostic;
-use super::super::model::{Unit, UnitKey};
-use super::super::node::Node;
-use super::super::source::RunbookSource;
 use super::document::UnitDoc;
 use super::include::expand_include;
 use super::parse::FileCx;
 use super::step::load_step;
+use crate::runbook::diagnostic::Diagnostic;
+use crate::runbook::model::{Unit, UnitKey};
+use crate::runbook::node::Node;
+use crate::runbook::source::RunbookSource;
 
 #[allow(
     clippy::too_many_arguments,
@@ -37,42 +37,13 @@ pub(super) fn load_unit(
         UnitKey::Rollback(_) => doc.reverts,
         _ => None,
     };
-    let mut step_nodes: Vec<(Option<String>, &Node)> = Vec::new();
-    match (doc.steps.is_some(), doc.groups.is_some()) {
-        (true, false) => {
-            step_nodes.extend(
-                node.get("steps")
-                    .and_then(Node::as_seq)
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|n| (None, n)),
-            );
-        }
-        (false, true) => {
-            for group in node
-                .get("groups")
-                .and_then(Node::as_seq)
-                .unwrap_or_default()
-            {
-                let title = group.get("title").and_then(Node::as_str).map(str::to_owned);
-                step_nodes.extend(
-                    group
-                        .get("steps")
-                        .and_then(Node::as_seq)
-                        .unwrap_or_default()
-                        .iter()
-                        .map(|n| (title.clone(), n)),
-                );
-            }
-        }
-        _ => {
-            diags.push(cx.diag(
-                node.loc,
-                "a unit file needs either `steps` or `groups` (not both)",
-            ).hint("phases and rollback levels list `steps`; check files list `groups`, each with `title` and `steps`"));
+    let step_nodes = match step_entries(cx, node, &doc) {
+        Ok(entries) => entries,
+        Err(d) => {
+            diags.push(d);
             return None;
         }
-    }
+    };
     let mut expanded = Vec::new();
     let mut stack = vec![rel.to_owned()];
     for (group, n) in step_nodes {
@@ -114,4 +85,49 @@ pub(super) fn load_unit(
         },
         nodes,
     ))
+}
+
+/// The step entries of a unit file, in order, each with the title of its group (check files
+/// group their steps; phases and rollback levels list them).
+fn step_entries<'a>(
+    cx: &FileCx,
+    node: &'a Node,
+    doc: &UnitDoc,
+) -> Result<Vec<(Option<String>, &'a Node)>, Diagnostic> {
+    let mut step_nodes: Vec<(Option<String>, &Node)> = Vec::new();
+    match (doc.steps.is_some(), doc.groups.is_some()) {
+        (true, false) => {
+            step_nodes.extend(
+                node.get("steps")
+                    .and_then(Node::as_seq)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|n| (None, n)),
+            );
+        }
+        (false, true) => {
+            for group in node
+                .get("groups")
+                .and_then(Node::as_seq)
+                .unwrap_or_default()
+            {
+                let title = group.get("title").and_then(Node::as_str).map(str::to_owned);
+                step_nodes.extend(
+                    group
+                        .get("steps")
+                        .and_then(Node::as_seq)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|n| (title.clone(), n)),
+                );
+            }
+        }
+        _ => {
+            return Err(cx.diag(
+                node.loc,
+                "a unit file needs either `steps` or `groups` (not both)",
+            ).hint("phases and rollback levels list `steps`; check files list `groups`, each with `title` and `steps`"));
+        }
+    }
+    Ok(step_nodes)
 }

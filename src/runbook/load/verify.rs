@@ -1,0 +1,65 @@
+//! `verify:` on a step: a read-only probe, loaded as a step of its own (`ID-verify`), that
+//! tells after a crash whether the step left in doubt took effect.
+
+use super::parse::FileCx;
+use super::step::load_step;
+use crate::kinds::Access;
+use crate::runbook::diagnostic::Diagnostic;
+use crate::runbook::model::Step;
+use crate::runbook::node::{Key, Node, Value as NodeValue};
+
+/// The probe of the step `node` (id `id`), if it has one. A probe that fails to load as a
+/// step has pushed its own problems and gives `Ok(None)`; `Err` is a probe refused as one.
+pub(super) fn load_verify(
+    cx: &FileCx,
+    node: &Node,
+    id: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Result<Option<Box<Step>>, Diagnostic> {
+    let Some((key, probe)) = node.entry("verify") else {
+        return Ok(None);
+    };
+    let Some(entries) = probe.as_map() else {
+        return Err(cx
+            .diag(
+                probe.loc,
+                "`verify` is a read-only step without an id: a kind, `expect`, `capture`",
+            )
+            .step(Some(id))
+            .hint("e.g. `verify: { aws: { ... }, expect: [...] }`"));
+    };
+    if let Some((k, _)) = entries
+        .iter()
+        .find(|(k, _)| ["id", "verify", "for_each"].contains(&k.name.as_str()))
+    {
+        return Err(cx
+            .diag(k.loc, format!("a `verify` probe takes no `{}`", k.name))
+            .step(Some(id))
+            .hint("the probe runs once, for this step"));
+    }
+    let mut with_id = vec![(
+        Key {
+            name: "id".into(),
+            loc: key.loc,
+        },
+        Node {
+            loc: key.loc,
+            value: NodeValue::Str(format!("{id}-verify")),
+        },
+    )];
+    with_id.extend(entries.iter().cloned());
+    let probe_node = Node {
+        loc: probe.loc,
+        value: NodeValue::Map(with_id),
+    };
+    let Some(loaded) = load_step(cx, &probe_node, None, None, diags) else {
+        return Ok(None);
+    };
+    if loaded.access != Access::ReadOnly {
+        return Err(cx
+            .diag(probe.loc, "a `verify` probe must only read")
+            .step(Some(id))
+            .hint("use a read-only call, or say `mutates: false` when it only reads"));
+    }
+    Ok(Some(Box::new(loaded)))
+}
