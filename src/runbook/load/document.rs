@@ -161,3 +161,46 @@ pub(super) struct RetryDoc {
     #[serde(default)]
     pub(super) until: Vec<Value>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether serde's `EnvelopeDoc` knows `field` (any other error means it does).
+    fn accepted(field: &str) -> bool {
+        let doc = serde_json::json!({ "id": "s", field: null });
+        match serde_json::from_value::<EnvelopeDoc>(doc) {
+            Ok(_) => true,
+            Err(e) => !e.to_string().starts_with("unknown field"),
+        }
+    }
+
+    #[test]
+    fn the_envelope_is_every_field_its_document_accepts() {
+        let fields = envelope();
+        assert_eq!(fields.first(), Some(&"id"));
+        for field in fields {
+            assert!(
+                accepted(field),
+                "`{field}` is listed but EnvelopeDoc refuses it"
+            );
+        }
+        assert!(!accepted("shell"), "a kind is not an envelope field");
+        assert_eq!(
+            field_names::<RetryDoc>(),
+            ["attempts", "interval", "backoff", "max_interval", "until"]
+        );
+    }
+
+    #[test]
+    fn no_step_kind_is_named_like_an_envelope_field() {
+        // A step's keys are sorted into envelope and kind by name: a kind named like a field
+        // could never be used.
+        for kind in crate::kinds::names() {
+            assert!(
+                !envelope().contains(&kind),
+                "kind `{kind}` is an envelope field"
+            );
+        }
+    }
+}

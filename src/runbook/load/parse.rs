@@ -176,3 +176,98 @@ pub(super) fn read_failure(
         }
     }
 }
+
+/// A YAML snippet parsed as the file `t.yaml`, for the stages' unit tests.
+#[cfg(test)]
+pub(super) fn snippet(text: &str) -> (FileCx, Node) {
+    parse_file(SourceFile {
+        name: "t.yaml".into(),
+        text: text.into(),
+    })
+    .expect("the snippet is YAML")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runbook::load::document::RetryDoc;
+
+    #[test]
+    fn invalid_yaml_is_located_with_the_parsers_words() {
+        let d = parse_file(SourceFile {
+            name: "t.yaml".into(),
+            text: "a: 1\nb: [2\n".into(),
+        })
+        .err()
+        .expect("unclosed list");
+        assert!(d.message.starts_with("invalid YAML: "), "{}", d.message);
+        assert_eq!(d.file, "t.yaml");
+        assert!(d.loc.line >= 2, "{:?}", d.loc);
+    }
+
+    #[test]
+    fn a_file_over_the_limit_is_refused_before_parsing() {
+        let d = parse_file(SourceFile {
+            name: "big.yaml".into(),
+            text: "#".repeat(MAX_FILE_BYTES + 1),
+        })
+        .err()
+        .expect("too big");
+        assert!(
+            d.message.contains("runbook files are limited to"),
+            "{}",
+            d.message
+        );
+        assert_eq!(d.loc, Loc { line: 1, col: 1 });
+    }
+
+    #[test]
+    fn yaml_1_1_booleans_stay_text() {
+        let (_, node) = snippet("no: off\n");
+        assert_eq!(node.get("no").and_then(Node::as_str), Some("off"));
+    }
+
+    #[test]
+    fn an_unknown_field_is_located_on_its_line_and_suggests_the_nearest() {
+        let (cx, node) = snippet("attempts: 3\nintervall: 5s\n");
+        let d = cx
+            .typed::<RetryDoc>(&node, Some("s"))
+            .err()
+            .expect("unknown");
+        assert_eq!(d.message, "unknown field `intervall`");
+        assert_eq!(d.loc.line, 2);
+        assert_eq!(d.step.as_deref(), Some("s"));
+        let hint = d.hint.unwrap_or_default();
+        assert!(hint.starts_with("did you mean `interval`?"), "{hint}");
+    }
+
+    #[test]
+    fn a_type_error_points_at_the_value_and_says_what_to_write() {
+        let (cx, node) = snippet("attempts: 3\nbackoff: fast\n");
+        let d = cx
+            .typed::<RetryDoc>(&node, None)
+            .err()
+            .expect("not a number");
+        assert_eq!(d.loc, Loc { line: 2, col: 10 });
+        assert!(d.message.contains("(at `backoff`)"), "{}", d.message);
+        assert!(d.hint.unwrap_or_default().starts_with("write "));
+    }
+
+    #[test]
+    fn refine_moves_the_caret_to_the_name_on_the_line() {
+        let (cx, node) = snippet("cmd: echo {{ who }}\n");
+        let loc = node.get("cmd").expect("cmd").loc;
+        assert_eq!(cx.refine(loc, "who"), Loc { line: 1, col: 14 });
+        assert_eq!(cx.refine(loc, "absent"), loc);
+    }
+
+    #[test]
+    fn a_missing_file_named_from_another_points_at_the_reference() {
+        let (cx, node) = snippet("preflight: checks/nope.yaml\n");
+        let loc = node.get("preflight").expect("preflight").loc;
+        let d = read_failure("checks/nope.yaml", ReadFailure::Missing, Some((&cx, loc)));
+        assert_eq!(d.file, "t.yaml");
+        assert_eq!(d.loc, loc);
+        assert_eq!(d.message, "file `checks/nope.yaml` does not exist");
+    }
+}

@@ -200,3 +200,111 @@ pub(super) fn unit_files(
 
     refs
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runbook::load::parse::snippet;
+
+    fn messages(diags: &[Diagnostic]) -> Vec<(usize, &str)> {
+        diags
+            .iter()
+            .map(|d| (d.loc.line, d.message.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn numbered_entries_are_each_listed_once_and_all_present() {
+        let (cx, root) = snippet("phases:\n  - 1\n  - 1\n  - 7\n");
+        let mut diags = Vec::new();
+        check_numbered(
+            &cx,
+            &root,
+            "phases",
+            "phase",
+            &[1, 2],
+            vec![1, 1, 7],
+            &mut diags,
+        );
+        assert_eq!(
+            messages(&diags),
+            [
+                (3, "phase 1 is listed twice"),
+                (4, "there is no phase 7"),
+                (1, "phase 2 is missing from `phases`"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_var_uses_env_and_the_vars_above_it_only() {
+        let (cx, root) =
+            snippet("vars:\n  a: x\n  b: '{{ a }}-{{ env.HOME }}'\n  c: '{{ d }}'\n  d: y\n");
+        let mut diags = Vec::new();
+        let vars = load_vars(&cx, &root, &mut diags);
+        let names: Vec<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c", "d"]);
+        assert_eq!(messages(&diags), [(4, "undefined variable `d` in var `c`")]);
+    }
+
+    #[test]
+    fn a_var_may_not_take_a_name_templates_already_use() {
+        let (cx, root) = snippet("vars:\n  item: x\n");
+        let mut diags = Vec::new();
+        load_vars(&cx, &root, &mut diags);
+        assert_eq!(
+            messages(&diags),
+            [(2, "var `item` has a name templates already use")]
+        );
+    }
+
+    #[test]
+    fn an_account_template_names_only_declared_vars() {
+        let (cx, root) = snippet("account: '{{ acct }}'\n");
+        let mut diags = Vec::new();
+        let node = root.get("account").expect("account");
+        check_var_template(&cx, node, "account", &[], &mut diags);
+        assert_eq!(
+            messages(&diags),
+            [(1, "undefined variable `acct` in `account`")]
+        );
+        assert_eq!(diags[0].loc.col, 14);
+        diags.clear();
+        check_var_template(
+            &cx,
+            node,
+            "account",
+            &[("acct".into(), "1".into())],
+            &mut diags,
+        );
+        assert!(diags.is_empty());
+    }
+
+    #[test]
+    fn unit_files_come_in_the_order_commands_run_them() {
+        let (cx, root) = snippet(
+            "format: 1\nname: t\npreflight: pre.yaml\nverify: ver.yaml\n\
+             phases:\n  - { phase: 2, file: two.yaml }\n  - { phase: 1, file: one.yaml }\n\
+             rollback:\n  - { level: 1, file: r1.yaml }\n",
+        );
+        let doc: RootDoc = cx.typed(&root, None).expect("a root document");
+        let mut diags = Vec::new();
+        let files = unit_files(&cx, &root, &doc, &mut diags);
+        let order: Vec<(UnitKey, &str, usize)> = files
+            .iter()
+            .map(|(k, f, l)| (*k, f.as_str(), l.line))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (UnitKey::Preflight, "pre.yaml", 3),
+                (UnitKey::Phase(1), "one.yaml", 7),
+                (UnitKey::Phase(2), "two.yaml", 6),
+                (UnitKey::Verify, "ver.yaml", 4),
+                (UnitKey::Rollback(1), "r1.yaml", 9),
+            ]
+        );
+        // Phases 3–5 and levels 2–3 are missing.
+        assert_eq!(diags.len(), 5);
+    }
+}
