@@ -99,3 +99,61 @@ pub(super) fn item_is_template(item: &Value) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runbook::load::step::step_of;
+
+    const SHELL: &str = "shell: { command: 'true' }\n";
+
+    #[test]
+    fn a_list_or_a_template_loops() {
+        let (step, diags) = step_of(&format!("id: a\nfor_each: [x, y]\n{SHELL}"));
+        assert!(diags.is_empty(), "{diags:#?}");
+        assert!(
+            matches!(step.expect("a step").for_each, Some(ForEach::Items(items)) if items.len() == 2)
+        );
+        let (step, _) = step_of(&format!("id: a\nfor_each: '{{{{ names }}}}'\n{SHELL}"));
+        assert!(matches!(
+            step.expect("a step").for_each,
+            Some(ForEach::Template(_))
+        ));
+    }
+
+    #[test]
+    fn anything_else_is_refused_at_for_each() {
+        let (step, diags) = step_of(&format!("id: a\nfor_each: 3\n{SHELL}"));
+        assert!(step.is_none());
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        assert_eq!(diags[0].loc.line, 2);
+        assert!(diags[0].message.starts_with("`for_each` takes a list"));
+    }
+
+    #[test]
+    fn two_items_with_one_id_are_refused_at_the_second() {
+        let (_, diags) = step_of(&format!("id: a\nfor_each:\n  - x\n  - y\n  - x\n{SHELL}"));
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        assert_eq!(diags[0].loc.line, 5);
+        assert!(
+            diags[0].message.contains("would both be step `a.x`"),
+            "{}",
+            diags[0].message
+        );
+        assert!(
+            diags[0]
+                .hint
+                .as_deref()
+                .unwrap_or_default()
+                .ends_with("t.yaml:3:5")
+        );
+    }
+
+    #[test]
+    fn a_long_list_is_refused() {
+        let items: Vec<String> = (0..=ForEach::MAX_ITEMS).map(|i| format!("i{i}")).collect();
+        let (_, diags) = step_of(&format!("id: a\nfor_each: [{}]\n{SHELL}", items.join(", ")));
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        assert!(diags[0].message.contains("the limit is"));
+    }
+}

@@ -140,3 +140,77 @@ pub(super) fn parse_show(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::runbook::diagnostic::Loc;
+    use crate::runbook::load::step::step_of;
+
+    const SHELL: &str = "shell: { command: 'true' }\n";
+
+    fn problems(fields: &str) -> Vec<(Loc, String)> {
+        let (_, diags) = step_of(&format!("id: a\n{fields}{SHELL}"));
+        diags.into_iter().map(|d| (d.loc, d.message)).collect()
+    }
+
+    #[test]
+    fn captures_compile_and_keep_their_names() {
+        let (step, diags) = step_of(&format!("id: a\ncapture: {{ out: stdout }}\n{SHELL}"));
+        assert!(diags.is_empty(), "{diags:#?}");
+        let names: Vec<String> = step
+            .expect("a step")
+            .capture
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, ["out"]);
+    }
+
+    #[test]
+    fn a_capture_is_refused_for_a_template_a_bad_query_or_a_bad_name() {
+        assert_eq!(
+            problems("capture:\n  out: 'x[?a == `{{ v }}`]'\n"),
+            [(
+                Loc { line: 3, col: 18 },
+                "capture `out` is a JMESPath expression and may not hold a template".into()
+            )]
+        );
+        assert_eq!(
+            problems("capture:\n  out: 'x[['\n")[0].1.split(':').next(),
+            Some("invalid JMESPath in capture `out`")
+        );
+        assert_eq!(
+            problems("capture:\n  my-out: stdout\n"),
+            [(
+                Loc { line: 3, col: 11 },
+                "invalid capture name `my-out`".into()
+            )]
+        );
+        assert_eq!(
+            problems("capture:\n  item: stdout\n")[0].1,
+            "capture `item` has a name templates already use"
+        );
+    }
+
+    #[test]
+    fn show_is_a_query_without_templates() {
+        let (step, _) = step_of(&format!("id: a\nshow: stdout\n{SHELL}"));
+        assert!(step.expect("a step").show.is_some());
+        let found = problems("show: 'x[['\n");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].1.starts_with("invalid JMESPath in `show`"));
+        assert_eq!(found[0].0, Loc { line: 2, col: 7 });
+    }
+
+    #[test]
+    fn an_expectation_is_located_at_the_key_it_gets_wrong() {
+        let found = problems("expect:\n  - query: status\n    bogus: 1\n");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].1.starts_with("invalid expectation: "), "{found:?}");
+        assert_eq!(found[0].0, Loc { line: 4, col: 5 });
+        let (step, _) = step_of(&format!(
+            "id: a\nexpect:\n  - {{ query: status, equals: ok }}\n{SHELL}"
+        ));
+        assert_eq!(step.expect("a step").expect.len(), 1);
+    }
+}

@@ -90,3 +90,59 @@ fn attempts(value: &Value) -> (u32, Option<String>) {
         _ => (0, None),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::runbook::load::step::step_of;
+
+    const SHELL: &str = "shell: { command: 'true' }\n";
+
+    fn retry_of(retry: &str) -> (Option<crate::runbook::model::Retry>, Vec<String>) {
+        let (step, diags) = step_of(&format!("id: a\nretry: {retry}\n{SHELL}"));
+        (
+            step.and_then(|s| s.retry),
+            diags.into_iter().map(|d| d.message).collect(),
+        )
+    }
+
+    #[test]
+    fn a_spelt_out_schedule_is_read_with_its_defaults() {
+        let (retry, problems) = retry_of("{ attempts: 3, until: [{ query: status, equals: ok }] }");
+        assert!(problems.is_empty(), "{problems:?}");
+        let retry = retry.expect("a retry");
+        assert_eq!(retry.attempts, 3);
+        assert_eq!(retry.interval, super::DEFAULT_INTERVAL);
+        assert_eq!(retry.backoff, 1.0);
+        assert_eq!(retry.until.len(), 1);
+    }
+
+    #[test]
+    fn templated_attempts_and_interval_wait_for_their_rendering() {
+        let (retry, problems) =
+            retry_of("{ attempts: '{{ n }}', interval: '{{ every }}', backoff: 0.5 }");
+        assert!(problems.is_empty(), "{problems:?}");
+        let retry = retry.expect("a retry");
+        assert_eq!(retry.attempts, 1);
+        assert_eq!(retry.attempts_template.as_deref(), Some("{{ n }}"));
+        assert_eq!(retry.interval_template.as_deref(), Some("{{ every }}"));
+        // A backoff below 1 would shorten the waits: it is taken as 1.
+        assert_eq!(retry.backoff, 1.0);
+    }
+
+    #[test]
+    fn zero_attempts_is_refused_at_attempts() {
+        let (step, diags) = step_of(&format!("id: a\nretry:\n  attempts: 0\n{SHELL}"));
+        assert!(step.is_none());
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        assert_eq!((diags[0].loc.line, diags[0].loc.col), (3, 13));
+        assert!(diags[0].message.starts_with("`attempts` must be a number"));
+    }
+
+    #[test]
+    fn a_spelt_out_interval_is_bounded_now() {
+        let (_, problems) = retry_of("{ attempts: 3, interval: 10ms }");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        let (_, problems) = retry_of("{ attempts: 3, interval: often }");
+        assert!(problems[0].starts_with("invalid duration `often` for `interval`"));
+    }
+}

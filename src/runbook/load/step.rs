@@ -402,3 +402,154 @@ pub(super) fn valid_id(id: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
+
+/// One step from a YAML snippet (the file `t.yaml`) and the problems it has, for the unit
+/// tests of the step's stages.
+#[cfg(test)]
+pub(super) fn step_of(yaml: &str) -> (Option<Step>, Vec<Diagnostic>) {
+    let (cx, node) = super::parse::snippet(yaml);
+    let mut diags = Vec::new();
+    let step = load_step(&cx, &node, None, None, &mut diags);
+    (step, diags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runbook::diagnostic::Loc;
+
+    fn only(diags: &[Diagnostic]) -> &Diagnostic {
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        &diags[0]
+    }
+
+    #[test]
+    fn a_plain_step_takes_the_defaults() {
+        let (step, diags) = step_of("id: a\nshell: { command: 'true' }\n");
+        assert!(diags.is_empty(), "{diags:#?}");
+        let step = step.expect("a step");
+        assert_eq!(step.title, "a");
+        assert_eq!(step.kind.name(), "shell");
+        assert_eq!(step.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(step.access, Access::Mutating);
+        assert_eq!(step.loc, Loc { line: 1, col: 5 });
+        assert_eq!(step.file, "t.yaml");
+    }
+
+    #[test]
+    fn a_step_in_a_rollback_level_reverts_the_levels_phase_unless_it_says() {
+        let (cx, node) = super::super::parse::snippet("id: a\nshell: { command: 'true' }\n");
+        let mut diags = Vec::new();
+        let step = load_step(&cx, &node, None, Some(2), &mut diags).expect("a step");
+        assert_eq!(step.reverts, Some(Reverts::Phase(2)));
+        let (cx, node) =
+            super::super::parse::snippet("id: a\nreverts: 3\nshell: { command: 'true' }\n");
+        let step = load_step(&cx, &node, None, Some(2), &mut diags).expect("a step");
+        assert_eq!(step.reverts, Some(Reverts::Phase(3)));
+    }
+
+    #[test]
+    fn two_kinds_are_refused_at_the_second() {
+        let (step, diags) = step_of("id: a\nshell: { command: 'true' }\nconfirm: sure?\n");
+        assert!(step.is_none());
+        let d = only(&diags);
+        assert_eq!(d.loc, Loc { line: 3, col: 1 });
+        assert_eq!(
+            d.message,
+            "a step has one kind, but this one has `shell` and `confirm`"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_suggests_the_nearest_field_or_kind() {
+        let (_, diags) = step_of("id: a\nshel: { command: 'true' }\n");
+        let d = &diags[0];
+        assert_eq!(d.message, "unknown step field or kind `shel`");
+        assert_eq!(d.loc, Loc { line: 2, col: 1 });
+        assert!(
+            d.hint
+                .as_deref()
+                .unwrap_or_default()
+                .starts_with("did you mean `shell`?")
+        );
+    }
+
+    #[test]
+    fn a_step_without_a_kind_lists_the_kinds() {
+        let (_, diags) = step_of("id: a\ntitle: nothing\n");
+        let d = only(&diags);
+        assert_eq!(d.message, "step `a` has no kind");
+        assert!(d.hint.as_deref().unwrap_or_default().contains("shell"));
+    }
+
+    #[test]
+    fn an_id_with_spaces_is_refused_at_the_id() {
+        let (_, diags) = step_of("id: a b\nshell: { command: 'true' }\n");
+        let d = only(&diags);
+        assert_eq!(d.message, "invalid step id `a b`");
+        assert_eq!(d.loc, Loc { line: 1, col: 5 });
+    }
+
+    #[test]
+    fn a_kinds_own_check_is_located_in_its_spec() {
+        let (_, diags) = step_of("id: a\nshell:\n  command: 'true'\n  comand: x\n");
+        let d = only(&diags);
+        assert_eq!(d.message, "unknown field `comand` in `shell`");
+        assert_eq!(d.loc.line, 4);
+    }
+
+    #[test]
+    fn a_template_quoted_in_a_shell_command_is_refused_at_the_tag() {
+        let (_, diags) = step_of("id: a\nshell: { command: \"echo '{{ x }}'\" }\n");
+        let d = only(&diags);
+        assert_eq!(d.message, "`{{ x }}` inside quotes in a shell command");
+        assert_eq!(d.loc, Loc { line: 2, col: 26 });
+    }
+
+    #[test]
+    fn timeouts_are_durations_above_zero() {
+        let (_, diags) = step_of("id: a\ntimeout: soon\nshell: { command: 'true' }\n");
+        assert!(
+            only(&diags)
+                .message
+                .starts_with("invalid duration `soon` for `timeout`")
+        );
+        let (step, diags) = step_of("id: a\ntimeout: 2m\nshell: { command: 'true' }\n");
+        assert!(diags.is_empty());
+        assert_eq!(step.expect("a step").timeout, Duration::from_secs(120));
+        let (_, diags) = step_of("id: a\ntimeout: 0s\nshell: { command: 'true' }\n");
+        assert_eq!(only(&diags).loc, Loc { line: 2, col: 10 });
+    }
+
+    #[test]
+    fn a_bad_when_condition_is_refused() {
+        let (_, diags) = step_of("id: a\nwhen: 'a =='\nshell: { command: 'true' }\n");
+        assert!(only(&diags).message.starts_with("invalid `when` condition"));
+    }
+
+    #[test]
+    fn mutates_overrides_the_kind_but_not_a_question_nor_a_write() {
+        let (step, _) = step_of("id: a\nmutates: false\nshell: { command: ls }\n");
+        assert_eq!(step.expect("a step").access, Access::ReadOnly);
+        let (_, diags) = step_of("id: a\nmutates: true\nconfirm: sure?\n");
+        assert_eq!(
+            only(&diags).message,
+            "`mutates` on a step that asks the operator"
+        );
+        let (_, diags) = step_of(
+            "id: a\nmutates: false\nhttp: { method: DELETE, url: 'https://example.com' }\n",
+        );
+        assert!(
+            only(&diags)
+                .message
+                .starts_with("`mutates: false` on a step that writes")
+        );
+    }
+
+    #[test]
+    fn the_hash_covers_the_whole_entry() {
+        let (a, _) = step_of("id: a\nshell: { command: 'true' }\n");
+        let (b, _) = step_of("id: a\nhint: h\nshell: { command: 'true' }\n");
+        assert_ne!(a.expect("a").hash, b.expect("b").hash);
+    }
+}

@@ -63,3 +63,44 @@ pub(super) fn load_verify(
     }
     Ok(Some(Box::new(loaded)))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::kinds::Access;
+    use crate::runbook::load::step::step_of;
+
+    const SHELL: &str = "shell: { command: 'true' }\n";
+
+    #[test]
+    fn a_probe_is_a_read_only_step_named_after_its_step() {
+        let (step, diags) = step_of(&format!(
+            "id: a\nverify: {{ mutates: false, shell: {{ command: ls }} }}\n{SHELL}"
+        ));
+        assert!(diags.is_empty(), "{diags:#?}");
+        let probe = step.and_then(|s| s.verify).expect("a probe");
+        assert_eq!(probe.id, "a-verify");
+        assert_eq!(probe.access, Access::ReadOnly);
+    }
+
+    #[test]
+    fn a_probe_that_writes_or_has_an_id_is_refused() {
+        let (step, diags) = step_of(&format!(
+            "id: a\nverify:\n  shell: {{ command: rm x }}\n{SHELL}"
+        ));
+        assert!(step.is_none());
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        assert_eq!(diags[0].message, "a `verify` probe must only read");
+        assert_eq!(diags[0].loc.line, 3);
+        let (_, diags) = step_of(&format!(
+            "id: a\nverify:\n  id: b\n  shell: {{ command: ls }}\n{SHELL}"
+        ));
+        assert_eq!(diags[0].message, "a `verify` probe takes no `id`");
+        assert_eq!(diags[0].loc.line, 3);
+        let (_, diags) = step_of(&format!("id: a\nverify: ls\n{SHELL}"));
+        assert!(
+            diags[0]
+                .message
+                .starts_with("`verify` is a read-only step without an id")
+        );
+    }
+}
