@@ -113,3 +113,90 @@ pub(super) fn expand_include(
     }
     stack.pop();
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::runbook::diagnostic::Diagnostic;
+    use crate::runbook::load::unit::unit_of;
+
+    fn messages(diags: &[Diagnostic]) -> Vec<(&str, usize, &str)> {
+        diags
+            .iter()
+            .map(|d| (d.file.as_str(), d.loc.line, d.message.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn an_include_is_replaced_by_the_files_steps_in_place() {
+        let (unit, files, diags) = unit_of(
+            "title: T\nsteps:\n  - { id: a, confirm: one? }\n  - include: more.yaml\n  - { id: d, confirm: four? }\n",
+            &[(
+                "more.yaml",
+                "description: shared\nsteps:\n  - { id: b, confirm: two? }\n  - { id: c, confirm: three? }\n",
+            )],
+        );
+        assert!(diags.is_empty(), "{diags:#?}");
+        let (unit, _) = unit.expect("a unit");
+        let steps: Vec<(&str, &str)> = unit
+            .steps
+            .iter()
+            .map(|s| (s.id.as_str(), s.file.as_str()))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                ("a", "t.yaml"),
+                ("b", "more.yaml"),
+                ("c", "more.yaml"),
+                ("d", "t.yaml")
+            ]
+        );
+        assert!(files.contains_key("more.yaml"));
+    }
+
+    #[test]
+    fn a_cycle_is_refused_where_it_closes() {
+        let (_, _, diags) = unit_of(
+            "title: T\nsteps:\n  - include: a.yaml\n",
+            &[
+                ("a.yaml", "steps:\n  - include: b.yaml\n"),
+                ("b.yaml", "steps:\n  - include: a.yaml\n"),
+            ],
+        );
+        assert_eq!(
+            messages(&diags)[0],
+            (
+                "b.yaml",
+                2,
+                "include cycle: t.yaml → a.yaml → b.yaml → a.yaml"
+            )
+        );
+    }
+
+    #[test]
+    fn an_include_stands_alone_and_names_a_file_of_steps() {
+        let (_, _, diags) = unit_of(
+            "title: T\nsteps:\n  - include: a.yaml\n    id: x\n  - include: [a.yaml]\n  - include: gone.yaml\n  - include: b.yaml\n  - include: c.yaml\n",
+            &[
+                ("a.yaml", "steps: []\n"),
+                ("b.yaml", "groups: []\n"),
+                ("c.yaml", "title: C\nsteps: []\n"),
+            ],
+        );
+        assert_eq!(
+            messages(&diags),
+            [
+                ("t.yaml", 3, "an `include` entry takes no other fields"),
+                ("t.yaml", 5, "`include` takes a file path"),
+                ("t.yaml", 6, "file `gone.yaml` does not exist"),
+                (
+                    "b.yaml",
+                    1,
+                    "an included file needs `steps:` (a list of steps)"
+                ),
+                ("c.yaml", 1, "unknown field `title` in an included file"),
+                ("t.yaml", 1, "phase 1 has no steps"),
+            ]
+        );
+    }
+}

@@ -142,3 +142,90 @@ pub(super) fn link_restores(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runbook::load::unit::unit_of;
+
+    /// The problems links find in a phase-1 unit from `yaml`, the unit made a rollback
+    /// level when `rollback` is set.
+    fn problems(yaml: &str, rollback: bool) -> Vec<(usize, String)> {
+        let (unit, files, diags) = unit_of(yaml, &[]);
+        assert!(diags.is_empty(), "{diags:#?}");
+        let (mut unit, nodes) = unit.expect("a unit");
+        if rollback {
+            unit.key = UnitKey::Rollback(1);
+        }
+        let mut units = vec![(unit, nodes)];
+        let mut diags = Vec::new();
+        link_restores(&mut units, &files, &mut diags);
+        let units: Vec<Unit> = units.into_iter().map(|(u, _)| u).collect();
+        validate_ids(&units, &files, &mut diags);
+        validate_rollback_reverts(&units, &files, &mut diags);
+        diags.into_iter().map(|d| (d.loc.line, d.message)).collect()
+    }
+
+    #[test]
+    fn ids_are_unique_and_the_second_points_at_the_first() {
+        let (unit, files, _) = unit_of(
+            "title: T\nsteps:\n  - { id: a, confirm: x? }\n  - { id: a, confirm: y? }\n",
+            &[],
+        );
+        let mut diags = Vec::new();
+        validate_ids(&[unit.expect("a unit").0], &files, &mut diags);
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        assert_eq!(diags[0].message, "duplicate step id `a`");
+        assert_eq!(diags[0].loc.line, 4);
+        assert!(
+            diags[0]
+                .hint
+                .as_deref()
+                .unwrap_or_default()
+                .ends_with("t.yaml:3:11")
+        );
+    }
+
+    #[test]
+    fn reverts_names_a_step_or_a_phase() {
+        assert_eq!(
+            problems(
+                "title: T\nsteps:\n  - { id: a, reverts: nope, confirm: x? }\n  - { id: b, reverts: 9, confirm: x? }\n  - { id: c, reverts: a, confirm: x? }\n",
+                false
+            ),
+            [
+                (3, "`reverts: nope` names no step".into()),
+                (4, "`reverts: 9` names no phase".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rollback_step_that_changes_something_says_what_it_reverts() {
+        let yaml = "title: T\nsteps:\n  - { id: a, shell: { command: 'true' } }\n  - { id: b, reverts: 1, shell: { command: 'true' } }\n  - { id: c, shell: { command: ls }, mutates: false }\n";
+        assert_eq!(
+            problems(yaml, true),
+            [(
+                3,
+                "rollback step `a` changes something but does not say what it `reverts`".into()
+            )]
+        );
+        assert!(problems(yaml, false).is_empty());
+    }
+
+    #[test]
+    fn a_restore_takes_the_path_its_step_edited() {
+        let yaml = "title: T\nsteps:\n  - id: edit\n    file: { path: /etc/x.conf, edits: [{ ensure_line: a }] }\n  - id: back\n    file: { restore: edit }\n  - id: lost\n    file: { restore: nothing }\n";
+        let (unit, files, _) = unit_of(yaml, &[]);
+        let mut units = vec![unit.expect("a unit")];
+        let mut diags = Vec::new();
+        link_restores(&mut units, &files, &mut diags);
+        assert_eq!(units[0].0.steps[1].spec["path"], "/etc/x.conf");
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        assert_eq!(diags[0].loc.line, 8);
+        assert_eq!(
+            diags[0].message,
+            "`restore: nothing` names no `file` step that edits a `path`"
+        );
+    }
+}

@@ -263,3 +263,106 @@ pub(super) fn template_strings(node: &Node) -> Vec<(String, Loc, bool)> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runbook::load::unit::unit_of;
+
+    /// The steps of a unit from `yaml` after reference validation against `vars`, and the
+    /// problems found as (line, col, message).
+    fn validated(yaml: &str, vars: &[&str]) -> (Vec<Step>, Vec<(usize, usize, String)>) {
+        let (unit, files, diags) = unit_of(yaml, &[]);
+        assert!(diags.is_empty(), "{diags:#?}");
+        let vars: Vec<(String, Value)> = vars
+            .iter()
+            .map(|v| ((*v).to_owned(), Value::Null))
+            .collect();
+        let mut units = vec![unit.expect("a unit")];
+        let mut diags = Vec::new();
+        validate_references(&vars, &mut units, &files, &mut diags);
+        let steps = units.pop().expect("the unit").0.steps;
+        let found = diags
+            .into_iter()
+            .map(|d| (d.loc.line, d.loc.col, d.message))
+            .collect();
+        (steps, found)
+    }
+
+    #[test]
+    fn a_step_needs_the_captures_of_earlier_steps_it_uses() {
+        let (steps, found) = validated(
+            "title: T\nsteps:\n  - { id: a, shell: { command: ls }, capture: { out: stdout } }\n  - { id: b, when: \"out != ''\", shell: { command: 'echo {{ out }} {{ v }} {{ env.HOME }} {{ run.dry_run }}' } }\n",
+            &["v"],
+        );
+        assert!(found.is_empty(), "{found:?}");
+        assert_eq!(steps[1].needs, ["out"]);
+        assert!(steps[0].needs.is_empty());
+    }
+
+    #[test]
+    fn a_name_from_nowhere_is_located_and_explained() {
+        let (_, found) = validated(
+            "title: T\nsteps:\n  - { id: a, shell: { command: 'echo {{ later }} {{ item }}' } }\n  - { id: b, shell: { command: ls }, capture: { later: stdout } }\n",
+            &[],
+        );
+        assert_eq!(
+            found,
+            [
+                (3, 53, "undefined variable `item`".into()),
+                (3, 41, "undefined variable `later`".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn raw_is_for_vars_only() {
+        let (_, found) = validated(
+            "title: T\nsteps:\n  - { id: a, shell: { command: ls }, capture: { out: stdout } }\n  - { id: b, shell: { command: '{{ cmd | raw }} {{ out | raw }}' } }\n",
+            &["cmd"],
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].2, "`raw` on `out`, which is not a var");
+    }
+
+    #[test]
+    fn captures_keep_clear_of_vars_and_of_each_other() {
+        let (_, found) = validated(
+            "title: T\nsteps:\n  - { id: a, shell: { command: ls }, capture: { v: stdout, out: stdout } }\n  - { id: b, shell: { command: ls }, capture: { out: stdout } }\n",
+            &["v"],
+        );
+        let messages: Vec<&str> = found.iter().map(|f| f.2.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "capture `v` has the name of a var",
+                "capture `out` is also made by step `a`"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_templated_for_each_uses_vars_only() {
+        let (_, found) = validated(
+            "title: T\nsteps:\n  - { id: a, shell: { command: ls }, capture: { names: stdout } }\n  - { id: b, for_each: '{{ names }}', shell: { command: 'echo {{ item }}' } }\n",
+            &[],
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].2,
+            "`for_each` may only use vars, not the capture `names`"
+        );
+    }
+
+    #[test]
+    fn template_strings_skip_the_fields_that_are_never_rendered() {
+        let (_, node) = crate::runbook::load::parse::snippet(
+            "id: '{{ a }}'\ndescription: '{{ b }}'\nwhen: c\nshell: { command: 'echo {{ d }}', cwd: /tmp }\n",
+        );
+        let found: Vec<(String, bool)> = template_strings(&node)
+            .into_iter()
+            .map(|(s, _, when)| (s, when))
+            .collect();
+        assert_eq!(found, [("c".into(), true), ("echo {{ d }}".into(), false)]);
+    }
+}

@@ -131,3 +131,74 @@ fn step_entries<'a>(
     }
     Ok(step_nodes)
 }
+
+/// A unit loaded for a test, the files read for it and the problems found.
+#[cfg(test)]
+pub(super) type UnitOf = (
+    Option<(Unit, Vec<Node>)>,
+    HashMap<String, FileCx>,
+    Vec<Diagnostic>,
+);
+
+/// A unit (phase 1) from a YAML snippet (`t.yaml`), with the runbook's other files, the
+/// files it read and the problems found, for the unit tests of the stages that follow.
+#[cfg(test)]
+pub(super) fn unit_of(yaml: &str, others: &[(&str, &str)]) -> UnitOf {
+    let (cx, node) = super::parse::snippet(yaml);
+    let source = RunbookSource::Memory(
+        others
+            .iter()
+            .map(|(n, t)| ((*n).to_owned(), t.as_bytes().to_vec()))
+            .collect(),
+    );
+    let mut files = HashMap::new();
+    let mut diags = Vec::new();
+    let unit = load_unit(
+        UnitKey::Phase(1),
+        "t.yaml",
+        &cx,
+        &node,
+        &source,
+        &mut files,
+        &mut diags,
+    );
+    files.insert(cx.file.name.clone(), cx);
+    (unit, files, diags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn messages(diags: &[Diagnostic]) -> Vec<(usize, &str)> {
+        diags
+            .iter()
+            .map(|d| (d.loc.line, d.message.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn groups_give_their_steps_a_title() {
+        let (unit, _, diags) = unit_of(
+            "title: Checks\ngroups:\n  - title: DNS\n    steps:\n      - { id: a, confirm: ok? }\n",
+            &[],
+        );
+        assert!(diags.is_empty(), "{diags:#?}");
+        let (unit, nodes) = unit.expect("a unit");
+        assert_eq!(unit.title, "Checks");
+        assert_eq!(unit.steps[0].group.as_deref(), Some("DNS"));
+        assert_eq!(nodes.len(), 1);
+    }
+
+    #[test]
+    fn a_unit_has_steps_or_groups_and_at_least_one_step() {
+        let (unit, _, diags) = unit_of("title: T\nsteps: []\ngroups: []\n", &[]);
+        assert!(unit.is_none());
+        assert_eq!(
+            messages(&diags),
+            [(1, "a unit file needs either `steps` or `groups` (not both)")]
+        );
+        let (_, _, diags) = unit_of("title: T\nsteps: []\n", &[]);
+        assert_eq!(messages(&diags), [(1, "phase 1 has no steps")]);
+    }
+}
