@@ -138,7 +138,7 @@ pub(super) struct EnvelopeDoc {
     #[serde(default)]
     pub(super) secret: bool,
     pub(super) reverts: Option<Reverts>,
-    /// Advice shown when the step fails (the seed's troubleshooting guide).
+    /// Advice shown under the step when it fails (what to check, how to recover).
     pub(super) hint: Option<String>,
     /// A JMESPath whose value is shown under the step's line (a plan before its approval).
     pub(super) show: Option<String>,

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::parse::{FileCx, parse_file, read_failure};
-use crate::runbook::diagnostic::Diagnostic;
+use crate::runbook::diagnostic::{Diagnostic, Loc};
 use crate::runbook::node::Node;
 use crate::runbook::source::RunbookSource;
 
@@ -57,14 +57,7 @@ pub(super) fn expand_include(
         );
         return;
     }
-    let file = match source.read(rel) {
-        Ok(f) => f,
-        Err((name, why)) => {
-            diags.push(read_failure(&name, why, Some((cx, target.loc))));
-            return;
-        }
-    };
-    let (included, node) = match parse_file(file) {
+    let (included, node) = match read_included(source, cx, rel, target.loc) {
         Ok(parsed) => parsed,
         Err(d) => {
             diags.push(d);
@@ -112,6 +105,20 @@ pub(super) fn expand_include(
         );
     }
     stack.pop();
+}
+
+/// The included file `rel`, read and parsed; a missing one is reported at `at` in `cx`,
+/// where it is named.
+fn read_included(
+    source: &RunbookSource,
+    cx: &FileCx,
+    rel: &str,
+    at: Loc,
+) -> Result<(FileCx, Node), Diagnostic> {
+    let file = source
+        .read(rel)
+        .map_err(|(name, why)| read_failure(&name, why, Some((cx, at))))?;
+    parse_file(file)
 }
 
 #[cfg(test)]

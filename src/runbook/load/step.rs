@@ -6,13 +6,14 @@ use std::time::Duration;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::access::step_access;
 use super::document::{EnvelopeDoc, envelope};
 use super::for_each::parse_for_each;
 use super::parse::{FileCx, did_you_mean, expected_fields_hint, locate_error, unknown_field};
 use super::queries::{parse_captures, parse_expectations, parse_show};
 use super::retry::parse_retry;
 use super::verify::load_verify;
-use crate::kinds::{self, Access, StepKind};
+use crate::kinds::{self, StepKind};
 use crate::runbook::diagnostic::Diagnostic;
 use crate::runbook::model::{Reverts, Step};
 use crate::runbook::node::{Key, Node, Value as NodeValue};
@@ -325,60 +326,6 @@ fn check_when(
     }
 }
 
-/// Whether the step reads, writes or asks: the kind's own answer unless `mutates` says
-/// otherwise. A refused `mutates` is reported but keeps the step in the model, so that the
-/// steps referring to it (captures, `reverts`) do not report problems of their own.
-fn step_access(
-    cx: &FileCx,
-    node: &Node,
-    kind: &dyn StepKind,
-    spec: &Value,
-    mutates: Option<bool>,
-    sid: &str,
-    diags: &mut Vec<Diagnostic>,
-) -> Access {
-    match mutates {
-        // A confirmation neither reads nor writes: it asks, and a dry run never asks. Either
-        // declaration would change that (`false` would make a dry run prompt).
-        Some(_) if kind.access(spec) == Access::Manual => {
-            let loc = node.entry("mutates").map_or(node.loc, |(k, _)| k.loc);
-            diags.push(
-                cx.diag(loc, "`mutates` on a step that asks the operator")
-                    .step(Some(sid))
-                    .hint(format!(
-                        "a `{}` step is manual: a dry run shows it and never asks; remove `mutates`",
-                        kind.name()
-                    )),
-            );
-            Access::Manual
-        }
-        Some(true) => Access::Mutating,
-        Some(false) => {
-            if let Some(why) = kind.writes_by_nature(spec) {
-                diags.push(refuse_declared_read_only(cx, node, sid, &why));
-            }
-            Access::ReadOnly
-        }
-        None => kind.access(spec),
-    }
-}
-
-/// `mutates: false` on a step that writes by its nature would make a dry run run it.
-pub(super) fn refuse_declared_read_only(
-    cx: &FileCx,
-    node: &Node,
-    step: &str,
-    why: &str,
-) -> Diagnostic {
-    let loc = node.entry("mutates").map_or(node.loc, |(k, _)| k.loc);
-    cx.diag(
-        loc,
-        format!("`mutates: false` on a step that writes: {why}"),
-    )
-    .step(Some(step))
-    .hint("a dry run runs read-only steps, so only a `shell` or `mcp` step may declare itself read-only; remove `mutates: false`, or read with a GET or a Describe/List/Get call instead")
-}
-
 /// The hash of the step's whole entry as written: a step that succeeded and has changed
 /// anywhere since (its spec, `expect`, `retry` ...) is refused when the run resumes.
 fn step_hash(node: &Node) -> String {
@@ -416,6 +363,7 @@ pub(super) fn step_of(yaml: &str) -> (Option<Step>, Vec<Diagnostic>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::Access;
     use crate::runbook::diagnostic::Loc;
 
     fn only(diags: &[Diagnostic]) -> &Diagnostic {
@@ -525,25 +473,6 @@ mod tests {
     fn a_bad_when_condition_is_refused() {
         let (_, diags) = step_of("id: a\nwhen: 'a =='\nshell: { command: 'true' }\n");
         assert!(only(&diags).message.starts_with("invalid `when` condition"));
-    }
-
-    #[test]
-    fn mutates_overrides_the_kind_but_not_a_question_nor_a_write() {
-        let (step, _) = step_of("id: a\nmutates: false\nshell: { command: ls }\n");
-        assert_eq!(step.expect("a step").access, Access::ReadOnly);
-        let (_, diags) = step_of("id: a\nmutates: true\nconfirm: sure?\n");
-        assert_eq!(
-            only(&diags).message,
-            "`mutates` on a step that asks the operator"
-        );
-        let (_, diags) = step_of(
-            "id: a\nmutates: false\nhttp: { method: DELETE, url: 'https://example.com' }\n",
-        );
-        assert!(
-            only(&diags)
-                .message
-                .starts_with("`mutates: false` on a step that writes")
-        );
     }
 
     #[test]
