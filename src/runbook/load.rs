@@ -16,12 +16,14 @@ mod document;
 mod for_each;
 mod include;
 mod links;
+mod names;
 mod parse;
 mod queries;
 mod references;
 mod retry;
 mod root;
 mod step;
+mod timing;
 mod unit;
 mod verify;
 

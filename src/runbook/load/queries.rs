@@ -5,9 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::names::{reserved_name, valid_id};
 use super::parse::FileCx;
-use super::references::reserved_name;
-use super::step::valid_id;
 use crate::expect::Expectation;
 use crate::query::Query;
 use crate::runbook::diagnostic::{Diagnostic, Loc};

@@ -14,23 +14,6 @@ use crate::template;
 /// What templates see of the run itself (`run.dry_run`, `run.scratch_dir`).
 pub(super) const RUN_FIELDS: [&str; 2] = ["dry_run", "scratch_dir"];
 
-/// Names every template already has (`env.NAME`, `item`, `attempt`, `run`): a var or capture
-/// of one of these names would be silently hidden by, or hide, the engine's own value.
-pub(super) const RESERVED_NAMES: [&str; 4] = ["env", "item", "attempt", "run"];
-
-/// A var or capture named like one of the engine's own template values.
-pub(super) fn reserved_name(cx: &FileCx, loc: Loc, what: &str, name: &str) -> Option<Diagnostic> {
-    RESERVED_NAMES.contains(&name).then(|| {
-        cx.diag(
-            loc,
-            format!("{what} `{name}` has a name templates already use"),
-        )
-        .hint(format!(
-            "`env`, `item`, `attempt` and `run` are the engine's own values; rename the {what}"
-        ))
-    })
-}
-
 /// Every `{{ name }}` must be a var, `env.NAME`, `item` in a `for_each` step, or a capture
 /// of a step that runs earlier. Sets each step's `needs` (the captures it uses).
 pub(super) fn validate_references(

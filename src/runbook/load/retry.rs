@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::document::RetryDoc;
 use super::parse::FileCx;
 use super::queries::parse_expectations;
-use super::step::{duration, out_of_bounds};
+use super::timing::{duration, out_of_bounds};
 use crate::runbook::diagnostic::Diagnostic;
 use crate::runbook::model::Retry;
 use crate::runbook::node::Node;

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::document::RootDoc;
+use super::names::reserved_name;
 use super::parse::FileCx;
-use super::references::reserved_name;
 use crate::runbook::diagnostic::{Diagnostic, Loc};
 use crate::runbook::model::UnitKey;
 use crate::runbook::node::Node;

@@ -1,52 +1,23 @@
 //! One step: its envelope split from its kind, the kind's spec checked, and the envelope's
 //! fields turned into the typed [`Step`].
 
-use std::time::Duration;
-
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::access::step_access;
 use super::document::{EnvelopeDoc, envelope};
 use super::for_each::parse_for_each;
+use super::names::valid_id;
 use super::parse::{FileCx, did_you_mean, expected_fields_hint, locate_error, unknown_field};
 use super::queries::{parse_captures, parse_expectations, parse_show};
 use super::retry::parse_retry;
-use super::verify::load_verify;
+use super::timing::step_timeout;
+use super::verify::{probe_node, read_only_probe};
 use crate::kinds::{self, StepKind};
 use crate::runbook::diagnostic::Diagnostic;
 use crate::runbook::model::{Reverts, Step};
 use crate::runbook::node::{Key, Node, Value as NodeValue};
-use crate::runbook::schedule;
 use crate::template::{self, Escape};
-
-pub(super) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
-
-pub(super) fn duration(
-    cx: &FileCx,
-    node: &Node,
-    field: &str,
-    text: &str,
-    step: &str,
-) -> Result<Duration, Diagnostic> {
-    humantime::parse_duration(text).map_err(|e| {
-        let loc = node.get(field).map_or(node.loc, |n| n.loc);
-        cx.diag(loc, format!("invalid duration `{text}` for `{field}`: {e}"))
-            .step(Some(step))
-            .hint("write durations like 30s, 5m or 1h")
-    })
-}
-
-/// A timing bound broken, located at its field.
-pub(super) fn out_of_bounds(
-    cx: &FileCx,
-    node: &Node,
-    b: schedule::OutOfBounds,
-    step: &str,
-) -> Diagnostic {
-    let loc = node.get(b.field).map_or(node.loc, |n| n.loc);
-    cx.diag(loc, b.message).step(Some(step)).hint(b.hint)
-}
 
 /// Builds one step, pushing every problem found; `None` when it has any. `reverts` is the
 /// rollback level's own, which a step without `reverts` inherits.
@@ -145,6 +116,23 @@ pub(super) fn load_step(
         file: cx.file.name.clone(),
         loc: node.get("id").map_or(node.loc, |n| n.loc),
     })
+}
+
+/// The step's `verify` probe, loaded as a step of its own. A probe that fails to load as a
+/// step has pushed its own problems and gives `Ok(None)`; `Err` is a probe refused as one.
+fn load_verify(
+    cx: &FileCx,
+    node: &Node,
+    id: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Result<Option<Box<Step>>, Diagnostic> {
+    let Some(probe) = probe_node(cx, node, id)? else {
+        return Ok(None);
+    };
+    match load_step(cx, &probe, None, None, diags) {
+        Some(loaded) => read_only_probe(cx, &probe, id, loaded).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// A step's entries sorted: the envelope fields (as a node of their own, for serde) and the
@@ -280,29 +268,6 @@ fn check_spec(
     ok
 }
 
-/// `timeout`, bounded; the default when absent or unreadable.
-fn step_timeout(
-    cx: &FileCx,
-    node: &Node,
-    text: Option<&str>,
-    sid: &str,
-    fail: &mut impl FnMut(Diagnostic),
-) -> Duration {
-    match text.map(|t| duration(cx, node, "timeout", t, sid)) {
-        Some(Ok(d)) => {
-            if let Err(b) = schedule::check_timeout(d) {
-                fail(out_of_bounds(cx, node, b, sid));
-            }
-            d
-        }
-        Some(Err(d)) => {
-            fail(d);
-            DEFAULT_TIMEOUT
-        }
-        None => DEFAULT_TIMEOUT,
-    }
-}
-
 /// `when` is a bare expression, checked for syntax here and for its names with the other
 /// template references.
 fn check_when(
@@ -343,13 +308,6 @@ fn invalid_id(cx: &FileCx, node: &Node, id: &str) -> Option<Diagnostic> {
     })
 }
 
-pub(super) fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
 /// One step from a YAML snippet (the file `t.yaml`) and the problems it has, for the unit
 /// tests of the step's stages.
 #[cfg(test)]
@@ -365,6 +323,7 @@ mod tests {
     use super::*;
     use crate::kinds::Access;
     use crate::runbook::diagnostic::Loc;
+    use crate::runbook::load::timing::DEFAULT_TIMEOUT;
 
     fn only(diags: &[Diagnostic]) -> &Diagnostic {
         assert_eq!(diags.len(), 1, "{diags:#?}");
@@ -452,21 +411,6 @@ mod tests {
         let d = only(&diags);
         assert_eq!(d.message, "`{{ x }}` inside quotes in a shell command");
         assert_eq!(d.loc, Loc { line: 2, col: 26 });
-    }
-
-    #[test]
-    fn timeouts_are_durations_above_zero() {
-        let (_, diags) = step_of("id: a\ntimeout: soon\nshell: { command: 'true' }\n");
-        assert!(
-            only(&diags)
-                .message
-                .starts_with("invalid duration `soon` for `timeout`")
-        );
-        let (step, diags) = step_of("id: a\ntimeout: 2m\nshell: { command: 'true' }\n");
-        assert!(diags.is_empty());
-        assert_eq!(step.expect("a step").timeout, Duration::from_secs(120));
-        let (_, diags) = step_of("id: a\ntimeout: 0s\nshell: { command: 'true' }\n");
-        assert_eq!(only(&diags).loc, Loc { line: 2, col: 10 });
     }
 
     #[test]

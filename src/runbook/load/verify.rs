@@ -2,20 +2,14 @@
 //! tells after a crash whether the step left in doubt took effect.
 
 use super::parse::FileCx;
-use super::step::load_step;
 use crate::kinds::Access;
 use crate::runbook::diagnostic::Diagnostic;
 use crate::runbook::model::Step;
 use crate::runbook::node::{Key, Node, Value as NodeValue};
 
-/// The probe of the step `node` (id `id`), if it has one. A probe that fails to load as a
-/// step has pushed its own problems and gives `Ok(None)`; `Err` is a probe refused as one.
-pub(super) fn load_verify(
-    cx: &FileCx,
-    node: &Node,
-    id: &str,
-    diags: &mut Vec<Diagnostic>,
-) -> Result<Option<Box<Step>>, Diagnostic> {
+/// The probe of the step `node` (id `id`) as a step entry of its own, named `ID-verify`, if
+/// the step has one; `Err` when it is refused before it is loaded.
+pub(super) fn probe_node(cx: &FileCx, node: &Node, id: &str) -> Result<Option<Node>, Diagnostic> {
     let Some((key, probe)) = node.entry("verify") else {
         return Ok(None);
     };
@@ -48,20 +42,27 @@ pub(super) fn load_verify(
         },
     )];
     with_id.extend(entries.iter().cloned());
-    let probe_node = Node {
+    Ok(Some(Node {
         loc: probe.loc,
         value: NodeValue::Map(with_id),
-    };
-    let Some(loaded) = load_step(cx, &probe_node, None, None, diags) else {
-        return Ok(None);
-    };
+    }))
+}
+
+/// The loaded probe, refused unless it only reads: it runs when the step is in doubt, so it
+/// must not change anything itself.
+pub(super) fn read_only_probe(
+    cx: &FileCx,
+    probe: &Node,
+    id: &str,
+    loaded: Step,
+) -> Result<Box<Step>, Diagnostic> {
     if loaded.access != Access::ReadOnly {
         return Err(cx
             .diag(probe.loc, "a `verify` probe must only read")
             .step(Some(id))
             .hint("use a read-only call, or say `mutates: false` when it only reads"));
     }
-    Ok(Some(Box::new(loaded)))
+    Ok(Box::new(loaded))
 }
 
 #[cfg(test)]
