@@ -4,8 +4,8 @@
 //! The stages, each in a file of its own: `parse` reads a file into a located tree,
 //! `document` gives the shapes serde checks, `root` reads the top file, `unit` and `include`
 //! gather a unit's steps, `step` builds each step (with `access`, `retry`, `queries`,
-//! `for_each` and `verify` for its fields), and `links` and `references` check what steps
-//! say of one another.
+//! `for_each`, `verify`, `timing` and `names` for its fields), and `links` and `references`
+//! check what steps say of one another.
 #![allow(
     clippy::result_large_err,
     reason = "a diagnostic is built once per problem; loading is not a hot path"
