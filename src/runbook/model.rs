@@ -150,7 +150,8 @@ pub struct Retry {
 pub struct Step {
     pub id: String,
     pub title: String,
-    /// The check group (the seed's checklist table) a check belongs to.
+    /// The title of the `groups:` entry a step of a check file is listed under; reports show
+    /// checks under it.
     pub group: Option<String>,
     pub kind: &'static dyn StepKind,
     pub spec: Value,
@@ -241,7 +242,9 @@ impl Step {
         uses
     }
 
-    /// What settles this step after a crash (DESIGN: re-check it or ask).
+    /// What settles this step when a crash left it in doubt: a read runs again, a question is
+    /// asked again, a write runs its `verify` probe, runs again when idempotent, or else is
+    /// left to the operator.
     pub fn in_doubt(&self) -> InDoubt {
         match self.access {
             Access::ReadOnly => InDoubt::RunAgain,
