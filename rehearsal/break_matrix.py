@@ -62,6 +62,8 @@ WAITS = {
 }
 # A name under the reserved `.invalid` top-level domain never resolves (RFC 6761).
 NOWHERE = "break-matrix.invalid"
+# A Route53 change id the emulator never issued.
+UNKNOWN_CHANGE = "/change/C0BREAKMATRIX0000"
 ACCOUNT = rehearse.ACCOUNT
 FAILED = {"failed", "failed_optional"}
 
@@ -90,6 +92,8 @@ class World:
             cmd += ["--var", f"{name}={value}"]
         env = self.r.env()
         env.pop("AWS_REGION", None)
+        # `dig` answers from the emulator's public zones (see public-dns/dig).
+        env["PATH"] = os.path.join(rehearse.HERE, "public-dns") + os.pathsep + env.get("PATH", "")
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
         finished = {}
         for line in proc.stdout.splitlines():
@@ -310,12 +314,17 @@ def mcpify_provider(provider):
 
 
 class Case:
-    def __init__(self, step, command, brk, why, variables=None, state=None, green="succeeded", base="forward"):
+    """How to break the world for one check. `brk` breaks it (None: `broken_vars` or the world
+    as it is break it); `variables` hold in both runs, `broken_vars` in the broken one only;
+    `state` sets captures in both runs; `green_break` changes the world for the green run only
+    (where the check passes in another world than the forward run's); `green` is the check's
+    outcome in the green run: `skipped` where the rehearsal cannot take its branch; `base` is
+    the state the case starts from: after the forward run or after the rollback."""
+
+    def __init__(self, step, command, brk, why, variables=None, broken_vars=None, state=None, green="succeeded", green_break=None, base="forward"):
         self.step, self.command, self.brk, self.why = step, command, brk, why
-        self.variables = variables or {}
-        # Captures set in the state of both runs (the green one included).
-        self.state = state or {}
-        self.green, self.base = green, base
+        self.variables, self.broken_vars, self.state = variables or {}, broken_vars or {}, state or {}
+        self.green, self.green_break, self.base = green, green_break, base
 
 
 PREFLIGHT = ["preflight"]
@@ -340,15 +349,15 @@ NO_LEGACY = {"legacy_record": {}}
 
 CASES = [
     # Pre-flight.
-    Case("ecs-cluster-active", PREFLIGHT, None, "no cluster of that name", variables={"cluster": "outpost-dev-gone"}),
+    Case("ecs-cluster-active", PREFLIGHT, None, "no cluster of that name", broken_vars={"cluster": "outpost-dev-gone"}),
     Case("control-plane-running", PREFLIGHT, scale_service(0, 1), "the service scaled to 0 tasks"),
-    Case("alb-provisioned", PREFLIGHT, None, "no load balancer of that name", variables={"alb_name": "outpost-alb-gone"}),
-    Case("alb-target-group", PREFLIGHT, None, "no service of that name (so no target group)", variables={"service": "outpost-control-plane-gone"}),
+    Case("alb-provisioned", PREFLIGHT, None, "no load balancer of that name", broken_vars={"alb_name": "outpost-alb-gone"}),
+    Case("alb-target-group", PREFLIGHT, None, "no service of that name (so no target group)", broken_vars={"service": "outpost-control-plane-gone"}),
     Case("alb-target-group-on-alb", PREFLIGHT, orphan_target_group, "the service's target group is attached to no load balancer"),
     Case("alb-targets-healthy", PREFLIGHT, target_stopped, "the target's instance stopped"),
     *[Case(f"ecr-image-latest.{repo}", PREFLIGHT, image_untagged(repo), f"{repo}'s image lost its latest tag") for repo in IMAGES],
     *[Case(f"dynamodb-table-active.{t}", PREFLIGHT, table_deleted(t), f"table {t} deleted") for t in TABLES],
-    Case("s3-artifacts-bucket", PREFLIGHT, None, "no bucket of that name", variables={"bucket": "outpost-artifacts-gone"}),
+    Case("s3-artifacts-bucket", PREFLIGHT, None, "no bucket of that name", broken_vars={"bucket": "outpost-artifacts-gone"}),
     *[Case(f"platform-secret-present.{i}", PREFLIGHT, secret_deleted(f"/outpost/system/{s}"), f"secret {s} deleted") for i, s in enumerate(SECRETS)],
     # Post-verification.
     Case("health-control-plane", VERIFY, fault(unhealthy=True), "the control plane reports unhealthy"),
@@ -362,16 +371,16 @@ CASES = [
     Case("stopped-task-reasons", VERIFY, task_stopped, "a control-plane task stopped", green="skipped"),
     Case("control-plane-errors", VERIFY, error_logged, "an error logged by the control plane"),
     # Phases.
-    Case("alb-dns-name", phase(1), None, "no load balancer of that name", variables={"alb_name": "outpost-alb-gone"}),
+    Case("alb-dns-name", phase(1), None, "no load balancer of that name", broken_vars={"alb_name": "outpost-alb-gone"}),
     Case("alb-health-live", phase(1), fault(bad_gateway=True), "the ALB answers 502"),
     Case("dns-hosted-zone", phase(2), second_public_zone, "a second public zone of the name"),
     Case("dns-legacy-record", phase(2), aaaa_record, "an AAAA record at the domain, not an alias"),
-    Case("dns-change-insync", phase(2), capture(upsert_change_id="/change/C0BREAKMATRIX"), "a Route53 change that never settles (unknown to Route53)"),
+    Case("dns-change-insync", phase(2), capture(upsert_change_id=UNKNOWN_CHANGE), "a Route53 change that never settles (unknown to Route53)"),
     Case("dns-record-readback", phase(2), a_record_replaced, "the domain's A record points elsewhere"),
-    Case("dns-resolve-domain", phase(2), None, "a domain that never resolves (checked over public DNS)",
-         variables={"verify_public_dns": "true", "domain": NOWHERE}, green="skipped"),
-    Case("dns-health-live", phase(2), None, "a domain that never resolves (checked over public DNS)",
-         variables={"verify_public_dns": "true", "domain": NOWHERE}, green="skipped"),
+    Case("dns-resolve-domain", phase(2), a_record_deleted, "the domain's record gone from public DNS", variables={"verify_public_dns": "true"}),
+    # No green run: it needs HTTPS through the domain over the internet.
+    Case("dns-health-live", phase(2), None, "a domain that never resolves",
+         broken_vars={"verify_public_dns": "true", "domain": NOWHERE}, green="skipped"),
     Case("mcpify-http-checkpoint", phase(3), fault(missing_agent="grok"), "grok missing from the fleet MCPify reports"),
     Case("ssm-no-sendcommand", phase(4), ssm_command_sent, "an SSM command to the legacy instance after the cutover"),
     Case("tool-outpost-status", phase(5), cancelled_dispatch, "the test dispatch was cancelled"),
@@ -380,15 +389,15 @@ CASES = [
     Case("tool-outpost-get-artifacts", phase(5), pending_dispatch("tool_dispatch_id"), "the warm pool is exhausted: the test dispatch stays pending"),
     # Rollbacks.
     Case("rollback-mcpify-health-via-ssm", rollback(1), mcpify_provider("http"), "MCPify still on the HTTP provider", base="rollback"),
-    Case("rollback-ssm-agent-online", rollback(1), None, "an instance not registered with SSM", variables={"legacy_instance_id": "i-0notmanaged000000"}, base="rollback"),
+    Case("rollback-ssm-agent-online", rollback(1), None, "an instance not registered with SSM", broken_vars={"legacy_instance_id": "i-0notmanaged000000"}, base="rollback"),
     Case("rollback-ssm-test-result", rollback(1), capture(rollback_command_id="00000000-0000-0000-0000-000000000000"), "a test command SSM has no invocation of", base="rollback"),
-    Case("rollback-dns-restore-insync", rollback(2), capture(restore_change_id="/change/C0BREAKMATRIX"), "a Route53 change that never settles (unknown to Route53)", base="rollback"),
+    Case("rollback-dns-restore-insync", rollback(2), capture(restore_change_id=UNKNOWN_CHANGE), "a Route53 change that never settles (unknown to Route53)", base="rollback"),
     Case("rollback-dns-legacy-readback", rollback(2), a_record_replaced, "the domain's A record is not the legacy one", base="rollback"),
-    Case("rollback-dns-change-insync", rollback(2), capture(delete_change_id="/change/C0BREAKMATRIX"), "a Route53 change that never settles (unknown to Route53)",
-         state={**NO_LEGACY, "delete_change_id": "/change/C2682N5HXP0BZ4"}, base="rollback"),
-    Case("rollback-dns-record-gone", rollback(2), None, "an A record still at the domain", state=NO_LEGACY, green="record-deleted", base="rollback"),
-    Case("rollback-dns-resolves-empty", rollback(2), None, "a domain that still resolves (checked over public DNS)",
-         variables={"verify_public_dns": "true", "domain": "localhost"}, state=NO_LEGACY, green="skipped", base="rollback"),
+    Case("rollback-dns-change-insync", rollback(2), capture(delete_change_id=UNKNOWN_CHANGE), "a Route53 change that never settles (unknown to Route53)",
+         state={**NO_LEGACY, "delete_change_id": lambda w: w.captures["restore_change_id"]}, base="rollback"),
+    Case("rollback-dns-record-gone", rollback(2), None, "an A record still at the domain", state=NO_LEGACY, green_break=a_record_deleted, base="rollback"),
+    Case("rollback-dns-resolves-empty", rollback(2), None, "the domain still resolving over public DNS", variables={"verify_public_dns": "true"},
+         state=NO_LEGACY, green_break=a_record_deleted, base="rollback"),
     Case("rollback-control-plane-scaled", rollback(3), scale_service(1, 0), "the service scaled up again", base="rollback"),
 ]
 
@@ -431,10 +440,12 @@ def state_for(base, step, captures):
     return state
 
 
-def write_state(world, name, state):
+def write_state(world, name, base, state):
+    """The case's state directory: the green one (`base`: its audit log and backups) with
+    `state` as its state."""
     directory = world.r.path("cases", name)
     shutil.rmtree(directory, ignore_errors=True)
-    shutil.copytree(world.r.path("state"), directory)
+    shutil.copytree(world.r.path(f"green-{base}"), directory)
     os.remove(os.path.join(directory, "state.json"))
     with open(os.path.join(directory, "state.json"), "w") as f:
         json.dump(state, f)
@@ -446,21 +457,21 @@ def run_case(world, bases, case):
     """Green, break, broken, repair; gives the problems found."""
     base = bases[case.base]
     world.captures = {k: v for s in base["steps"].values() if s["status"] == "succeeded" for k, v in s["captures"].items()}
-    world.case_captures = dict(case.state)
-    repair_green = None
-    if case.green == "record-deleted":
-        repair_green = a_record_deleted(world)
-    code, finished, output = world.outpost(write_state(world, case.step, state_for(base, case.step, case.state)), case.command, {})
-    if repair_green:
-        repair_green()
+    # A capture's value may be a function of the world (of the green run's captures).
+    world.case_captures = {k: v(world) if callable(v) else v for k, v in case.state.items()}
+    repair_green = case.green_break(world) if case.green_break else None
+    try:
+        code, finished, output = world.outpost(write_state(world, case.step, case.base, state_for(base, case.step, world.case_captures)), case.command, case.variables)
+    finally:
+        if repair_green:
+            repair_green()
     green = (finished.get(case.step) or {}).get("outcome")
-    want = "skipped" if case.green == "skipped" else "succeeded"
-    if green != want:
-        return [f"`{case.step}` in the green world: {green or 'not run'} (want {want}), exit code {code}:\n{output[-2000:]}"]
+    if green != case.green:
+        return [f"`{case.step}` in the green world: {green or 'not run'} (want {case.green}), exit code {code}:\n{output[-2000:]}"]
     repair = case.brk(world) if case.brk else None
     try:
         code, finished, output = world.outpost(
-            write_state(world, case.step, state_for(base, case.step, world.case_captures)), case.command, case.variables)
+            write_state(world, case.step, case.base, state_for(base, case.step, world.case_captures)), case.command, {**case.variables, **case.broken_vars})
     finally:
         if repair:
             repair()
@@ -473,7 +484,9 @@ def run_case(world, bases, case):
     return []
 
 
-def load_state(world):
+def green_state(world, base):
+    """The state after a green run, kept aside as `green-<base>` for the cases to copy."""
+    shutil.copytree(world.r.path("state"), world.r.path(f"green-{base}"))
     with open(world.r.path("state", "state.json")) as f:
         return json.load(f)
 
@@ -494,6 +507,8 @@ def main():
         sys.exit(1 if problems else 0)
 
     started = time.time()
+    # The emulator answers NoSuchChange for a Route53 change it never made (see moto_outpost.py).
+    os.environ["MOTO_ROUTE53_KNOWN_CHANGES"] = "1"
     settings = argparse.Namespace(binary=args.binary, fault=None, dry_run=False, keep=args.keep, extra=[])
     rehearsal = rehearse.Rehearsal(settings)
     order = ["preflight", "verify", "phase-1", "phase-2", "phase-3", "phase-4", "phase-5", "rollback-1", "rollback-2", "rollback-3"]
@@ -504,13 +519,13 @@ def main():
         code, _, output = world.outpost(rehearsal.path("state"), ["run"], {})
         if code != 0:
             raise SystemExit(f"the green `run` failed:\n{output[-3000:]}")
-        bases = {"forward": load_state(world)}
+        bases = {"forward": green_state(world, "forward")}
         for case in [c for c in ordered if c.base == "forward"]:
             problems += run_case(world, bases, case)
         code, _, output = world.outpost(rehearsal.path("state"), rollback(3), {})
         if code != 0:
             raise SystemExit(f"the green `rollback --level 3` failed:\n{output[-3000:]}")
-        bases["rollback"] = load_state(world)
+        bases["rollback"] = green_state(world, "rollback")
         for case in [c for c in ordered if c.base == "rollback"]:
             problems += run_case(world, bases, case)
     finally:

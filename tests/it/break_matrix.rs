@@ -53,7 +53,8 @@ fn a_check_without_a_breaking_case_or_a_hint_fails_the_break_matrix() {
     let dir = t.path("shipped");
     copy_shipped_runbook(&dir);
     let dir_arg = dir.to_str().unwrap();
-    let (code, text) = rehearsal_script("break_matrix.py", &["--list-missing", "--runbook", dir_arg]);
+    let (code, text) =
+        rehearsal_script("break_matrix.py", &["--list-missing", "--runbook", dir_arg]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains(" 0 problems"), "{text}");
 
@@ -75,8 +76,11 @@ fn a_check_without_a_breaking_case_or_a_hint_fails_the_break_matrix() {
             equals: "{{ cluster }}"
 "#,
     );
+    // And a check renamed: its case names no check any more.
+    let yaml = yaml.replace("- id: ecs-cluster-active", "- id: ecs-cluster-up");
     std::fs::write(&preflight, yaml).unwrap();
-    let (code, text) = rehearsal_script("break_matrix.py", &["--list-missing", "--runbook", dir_arg]);
+    let (code, text) =
+        rehearsal_script("break_matrix.py", &["--list-missing", "--runbook", dir_arg]);
     assert_eq!(code, 1, "{text}");
     assert!(
         text.contains("check `cluster-named` (preflight) has no breaking case"),
@@ -84,6 +88,14 @@ fn a_check_without_a_breaking_case_or_a_hint_fails_the_break_matrix() {
     );
     assert!(
         text.contains("check `cluster-named` (preflight) has no hint"),
+        "{text}"
+    );
+    assert!(
+        text.contains("check `ecs-cluster-up` (preflight) has no breaking case"),
+        "{text}"
+    );
+    assert!(
+        text.contains("case `ecs-cluster-active` names no check of the runbook"),
         "{text}"
     );
 }
@@ -106,5 +118,9 @@ fn every_check_of_the_shipped_runbook_fails_with_its_hint_in_a_world_broken_for_
     assert_eq!(words[4], "0", "{line}");
     let cases: usize = words[0].parse().unwrap();
     assert!(cases >= 62, "{line}");
-    assert_eq!(text.matches("\n✔ ").count() + usize::from(text.starts_with("✔ ")), cases, "{text}");
+    assert_eq!(
+        text.matches("\n✔ ").count() + usize::from(text.starts_with("✔ ")),
+        cases,
+        "{text}"
+    );
 }

@@ -7,6 +7,7 @@ mod aws;
 mod aws_region;
 mod bad_runbooks;
 mod bounds;
+mod break_matrix;
 #[cfg(feature = "failpoints")]
 mod crash;
 mod dns;
@@ -25,4 +26,3 @@ mod ssm_cutover;
 mod state_dir;
 mod state_lock;
 mod templates;
-mod break_matrix;
