@@ -302,7 +302,7 @@ def mcpify_provider(provider):
         with open(path) as f:
             before = f.read()
         with open(path, "w") as f:
-            f.write(rehearse.CONFIG_TS.replace("provider: 'ssm'", f"provider: '{provider}',\n  endpoint: '{w.r.cp_url}'").replace("',,", "',"))
+            f.write(rehearse.CONFIG_TS.replace("provider: 'ssm'", f"provider: '{provider}',\n  endpoint: '{w.r.cp_url}'"))
         w.restart_mcpify()
 
         def repair():
@@ -478,8 +478,15 @@ def run_case(world, bases, case):
     event = finished.get(case.step) or {}
     if event.get("outcome") not in FAILED:
         return [f"`{case.step}` with {case.why}: {event.get('outcome') or 'not run'}, not failed (exit code {code}):\n{output[-2000:]}"]
-    if not (event.get("hint") or "").strip():
+    if "ResponseError" in (event.get("message") or ""):
+        # The SDK could not read the emulator's answer: the world did not make the check fail.
+        return [f"`{case.step}` failed on an answer the SDK could not read, not on {case.why}: {event['message']}"]
+    hint = (event.get("hint") or "").strip()
+    if not hint:
         return [f"`{case.step}` failed with {case.why}, but without its hint"]
+    if "{{" in hint or "{%" in hint:
+        # A hint whose template does not render is shown as written.
+        return [f"`{case.step}` failed with {case.why}, but its hint did not render: {hint}"]
     print(f"✔ {case.step}: fails with {case.why} ({event.get('message') or event.get('found') or ''})"[:220], flush=True)
     return []
 
