@@ -404,7 +404,8 @@ CASES = [
 
 def plan_checks(binary, runbook):
     """The runbook's checks by id: (unit, has_hint), from `plan --output json`."""
-    cmd = [binary, *(["--runbook", runbook] if runbook else []), "plan", "--output", "json"]
+    # Run from `/`, where no runbook.yaml lies: without `--runbook` the binary's own is read.
+    cmd = [binary, *(["--runbook", os.path.abspath(runbook)] if runbook else []), "plan", "--output", "json"]
     plan = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True, cwd="/").stdout)
     return {
         s["id"]: (u["unit"], s["has_hint"])
