@@ -60,6 +60,8 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
                 "approval": ps.step.approval,
                 "optional": ps.step.optional,
                 "in_doubt": ps.step.in_doubt().describe(),
+                "expectations": ps.step.expectations(),
+                "has_hint": ps.step.hint.is_some(),
                 "when": ps.step.when,
                 "needs": ps.step.needs,
                 "captures": ps.step.capture.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),

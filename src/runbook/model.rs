@@ -255,6 +255,13 @@ impl Step {
         }
     }
 
+    /// How many expectations the step checks: its `expect` items and its retry's `until`
+    /// items. A read-only step with at least one is a check, which the break matrix
+    /// (rehearsal/break_matrix.py) must see fail.
+    pub fn expectations(&self) -> usize {
+        self.expect.len() + self.retry.as_ref().map_or(0, |r| r.until.len())
+    }
+
     /// Read-only only because its author says so (`mutates: false` on a `shell` or `mcp`
     /// step): what a dry run runs on the runbook's word, which `plan` points out.
     pub fn read_only_declared(&self) -> bool {

@@ -7,6 +7,7 @@ mod aws;
 mod aws_region;
 mod bad_runbooks;
 mod bounds;
+mod break_matrix;
 #[cfg(feature = "failpoints")]
 mod crash;
 mod dns;
