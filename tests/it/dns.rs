@@ -516,3 +516,37 @@ fn rollback_2_fails_when_the_domain_does_not_hold_the_legacy_record_again() {
     );
     run.stdout_has("is not the one phase 2 replaced");
 }
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn a_cname_replacement_killed_after_its_effect_is_found_done_not_sent_again() {
+    // The batch deleted the CNAME: sent again, its DELETE would match nothing and fail.
+    let moto = Moto::start();
+    moto.seed(Some("legacy-cname"));
+    let server = Server::start();
+    let t = through_phase_1(&moto, &server);
+    let phase_2 = [&["phase", "2", "--yes"][..], &NO_DIG].concat();
+    crate::crash::killed_at(&t, &phase_2, "step-after-effect", "dns-upsert-alias");
+    let after = records(&moto);
+    assert_eq!(at_domain(&after).len(), 1, "the batch was applied");
+    let run = t.run(&[&phase_2[..], &["--output", "json"]].concat());
+    run.code(SUCCESS);
+    assert!(
+        t.step_state("dns-upsert-alias")["message"]
+            .as_str()
+            .unwrap()
+            .contains("its probe showed"),
+        "{}",
+        t.step_state("dns-upsert-alias")
+    );
+    assert_eq!(
+        run.step_event("dns-change-insync")["outcome"],
+        "skipped",
+        "no change id after a probe"
+    );
+    assert_eq!(
+        run.step_event("dns-record-readback")["outcome"],
+        "succeeded"
+    );
+    assert_eq!(records(&moto), after);
+}
