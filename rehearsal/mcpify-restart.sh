@@ -15,8 +15,14 @@ fi
 # (A background job of this script is no group leader, so setsid does not fork: $! is its pid.)
 setsid python3 "$here/mcpify.py" --config "$MCPIFY_CONFIG" ${MCPIFY_ENV:+--env-file "$MCPIFY_ENV"} \
   --port "$MCPIFY_PORT" </dev/null >>"${MCPIFY_LOG:-/dev/null}" 2>&1 &
-echo $! >"$MCPIFY_PIDFILE"
+started=$!
+echo $started >"$MCPIFY_PIDFILE"
 for _ in $(seq 200); do
+  # A server that refused to start (its environment disagreeing with its config) is gone.
+  if ! kill -0 "$started" 2>/dev/null; then
+    echo "MCPify exited at start (log: ${MCPIFY_LOG:-none})" >&2
+    exit 1
+  fi
   if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 0.2)" "$MCPIFY_PORT" 2>/dev/null; then
     exit 0
   fi

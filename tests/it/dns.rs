@@ -188,7 +188,11 @@ fn phase_2_and_rollback_2_over(legacy: &str, captured_type: &str) -> crate::supp
     t.run(&phase_2).code(SUCCESS);
     let after = records(&moto);
     let domain = at_domain(&after);
-    assert_eq!(domain.len(), 1, "only the alias is left at the domain: {domain:?}");
+    assert_eq!(
+        domain.len(),
+        1,
+        "only the alias is left at the domain: {domain:?}"
+    );
     let lb = load_balancer(&moto);
     assert_eq!(domain[0]["Type"], "A");
     assert_eq!(
@@ -212,7 +216,11 @@ fn phase_2_and_rollback_2_over(legacy: &str, captured_type: &str) -> crate::supp
         run.step_event("rollback-dns-replaced-readback")["outcome"],
         "succeeded"
     );
-    assert_eq!(records(&moto), before, "the legacy records are back, as they were");
+    assert_eq!(
+        records(&moto),
+        before,
+        "the legacy records are back, as they were"
+    );
     t.run(&rollback).code(SUCCESS);
     assert_eq!(records(&moto), before, "a second rollback changes nothing");
     run
@@ -329,7 +337,10 @@ fn the_emulator_refuses_a_cname_beside_another_record_and_applies_a_batch_whole(
     let beside = run.step_event("beside-the-cname");
     assert_eq!(beside["outcome"], "failed_optional");
     assert!(
-        beside["message"].as_str().unwrap().contains("InvalidChangeBatch")
+        beside["message"]
+            .as_str()
+            .unwrap()
+            .contains("InvalidChangeBatch")
             && beside["message"]
                 .as_str()
                 .unwrap()

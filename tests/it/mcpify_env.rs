@@ -13,7 +13,8 @@ use crate::support::{Moto, Server, Test};
 /// The seed's config.ts without its `tools:` list.
 const CONFIG_WITHOUT_TOOLS: &str = "export const outpostConfig = {\n  provider: 'ssm',\n  instanceId: 'mi-0bbd8fed3f0650ddb',\n  awsProfile: 'soc',\n  awsRegion: 'us-east-1',\n};\n";
 /// MCPify's service environment before the migration: the SSM provider, said explicitly.
-const ENV_FILE: &str = "# MCPify service environment\nOUTPOST_PROVIDER=ssm\nMCPIFY_LOG_LEVEL=info\n";
+const ENV_FILE: &str =
+    "# MCPify service environment\nOUTPOST_PROVIDER=ssm\nMCPIFY_LOG_LEVEL=info\n";
 const TOOLS: [&str; 7] = [
     "outpost_dispatch",
     "outpost_status",
@@ -132,4 +133,40 @@ fn phase_3_completes_a_partial_tools_list_at_the_configs_end() {
         "\n  tools: [\n    'outpost_dispatch',\n    'outpost_status',\n    'outpost_cancel',\n    'outpost_health',\n    'outpost_list_workspaces'\n  ],\n};\n",
     );
     phase_3_then_rollback_1_over(&partial);
+}
+
+#[test]
+fn the_mcpify_stand_in_will_not_start_on_http_unless_its_environment_says_so() {
+    let t = Test::new();
+    let (config, env_file) = (t.path("config.ts"), t.path("mcpify.env"));
+    let (pidfile, log) = (t.path("mcpify.pid"), t.path("mcpify.log"));
+    std::fs::write(
+        &config,
+        "export const outpostConfig = {\n  provider: 'http',\n  endpoint: process.env.OUTPOST_API_URL || 'http://127.0.0.1:1',\n};\n",
+    )
+    .unwrap();
+    std::fs::write(&env_file, ENV_FILE).unwrap();
+    let restart = format!("{}/rehearsal/mcpify-restart.sh", env!("CARGO_MANIFEST_DIR"));
+    let t = t
+        .runbook(crate::support::Runbook::minimal().phase(
+            1,
+            "- id: restart\n  shell: { command: \"{{ env.MCPIFY_RESTART }}\" }\n  idempotent: true\n",
+        ))
+        .env("MCPIFY_CONFIG", config.to_str().unwrap())
+        .env("MCPIFY_ENV", env_file.to_str().unwrap())
+        .env("MCPIFY_PIDFILE", pidfile.to_str().unwrap())
+        .env("MCPIFY_PORT", &free_port().to_string())
+        .env("MCPIFY_LOG", log.to_str().unwrap())
+        .env("MCPIFY_RESTART", &restart);
+    let _mcpify = Mcpify { pidfile };
+    t.run(&["phase", "1", "--force"])
+        .code(outpost_migrate::exit_codes::STEP_FAILED)
+        .stdout_has("MCPify exited at start");
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("OUTPOST_PROVIDER=ssm but the config's provider is http: not starting")
+    );
+    std::fs::write(&env_file, "OUTPOST_PROVIDER=http\n").unwrap();
+    t.run(&["phase", "1", "--force"]).code(SUCCESS);
 }
