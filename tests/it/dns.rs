@@ -561,3 +561,36 @@ fn a_cname_replacement_killed_after_its_effect_is_found_done_not_sent_again() {
     );
     assert_eq!(records(&moto), after);
 }
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn rollback_2_fails_when_the_domain_does_not_hold_its_cname_again() {
+    let moto = Moto::start();
+    moto.seed(Some("legacy-cname"));
+    let server = Server::start();
+    let t = through_phase_1(&moto, &server);
+    t.run(&[&["phase", "2", "--yes"][..], &NO_DIG].concat())
+        .code(SUCCESS);
+    let rollback = [&["rollback", "--level", "2", "--yes"][..], &NO_DIG].concat();
+    crate::crash::killed_at(
+        &t,
+        &rollback,
+        "step-before",
+        "rollback-dns-replaced-readback",
+    );
+    // Between the restore and its read-back, the CNAME is pointed somewhere else.
+    moto.call(
+        "route53",
+        "ChangeResourceRecordSets",
+        json!({"HostedZoneId": public_zone_id(&moto), "ChangeBatch": {"Changes": [{"Action": "UPSERT",
+            "ResourceRecordSet": {"Name": "api.outpost.dev", "Type": "CNAME", "TTL": 300,
+                "ResourceRecords": [{"Value": "elsewhere.example.com"}]}}]}}),
+    );
+    let run = t.run(&[&rollback[..], &["--output", "json"]].concat());
+    run.code(STEP_FAILED);
+    assert_eq!(
+        run.step_event("rollback-dns-replaced-readback")["outcome"],
+        "failed"
+    );
+    run.stdout_has("The CNAME record of api.outpost.dev is not the one phase 2");
+}
