@@ -98,7 +98,7 @@ def snapshot(env):
     resources = sorted(
         f"{r.get('module', '')}.{r['type']}.{r['name']}" for r in tf["resources"] if r.get("instances")
     )
-    files = {name: open(env.path("mcpify", name)).read() for name in ["config.ts", "registry.ts"]}
+    files = {name: open(env.path("mcpify", name)).read() for name in ["config.ts", "registry.ts", "mcpify.env"]}
     return {
         "route53 records": records,
         "control plane desiredCount": service["desiredCount"],

@@ -4,6 +4,11 @@ switches `provider: 'ssm'` to `provider: 'http'`, rollback level 1 switches it b
 file is read when the server starts, so a switch takes effect on restart, as with MCPify.
 
 - provider `http`: the tools call the control plane at `endpoint` with OUTPOST_API_KEY.
+- `--env-file PATH`: MCPify's service environment (a systemd EnvironmentFile, which phase 3
+  edits). OUTPOST_API_URL and OUTPOST_PROVIDER then come from that file alone, as a service
+  sees none of the operator's shell: the endpoint is `process.env.OUTPOST_API_URL || <the
+  config's fallback>`, and the server refuses to start when OUTPOST_PROVIDER is not the
+  config's provider (provider http needs OUTPOST_PROVIDER=http).
 - provider `ssm`: the legacy path, SSM SendCommand to `instanceId` on AWS (AWS_ENDPOINT_URL
   in a rehearsal); the two tools v1 never had answer an error.
 
@@ -11,7 +16,7 @@ With MCPIFY_LATE_SSM_SECONDS set (the rehearsal's `ssm-late` fault), it still se
 command to `instanceId` that long after each start (once it answers), as a forgotten SSM job
 would.
 
-Usage: python3 mcpify.py --config config.ts (--port N | --stdio)
+Usage: python3 mcpify.py --config config.ts [--env-file mcpify.env] (--port N | --stdio)
 """
 
 import argparse
@@ -39,6 +44,35 @@ def read_config(path):
         return m.group(1) if m else None
 
     return {"provider": field("provider"), "endpoint": field("endpoint"), "instanceId": field("instanceId")}
+
+
+def read_env_file(path):
+    """KEY=VALUE lines as systemd's EnvironmentFile reads them (comments and blank lines
+    skipped, an `export ` prefix and quotes around the value allowed; a later line wins)."""
+    values = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            key, sep, value = line.removeprefix("export ").partition("=")
+            if sep:
+                values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def service_environment(cfg, env_file):
+    """The endpoint MCPify's HTTP provider uses, after checking that the environment file
+    agrees with the config's provider; exits (the service does not start) when it does not."""
+    service_env = read_env_file(env_file)
+    wanted = service_env.get("OUTPOST_PROVIDER")
+    if cfg["provider"] == "http" and wanted != "http":
+        raise SystemExit(
+            f"{env_file}: OUTPOST_PROVIDER={wanted or '(unset)'} but the config's provider is http: not starting"
+        )
+    if wanted is not None and wanted != cfg["provider"]:
+        raise SystemExit(f"{env_file}: OUTPOST_PROVIDER={wanted} but the config's provider is {cfg['provider']}: not starting")
+    return service_env.get("OUTPOST_API_URL") or cfg["endpoint"]
 
 
 class HttpProvider:
@@ -103,11 +137,12 @@ def send_late_ssm_command(instance_id, delay, port):
     threading.Thread(target=send, daemon=True).start()
 
 
-def build(config_path):
+def build(config_path, env_file=None):
     cfg = read_config(config_path)
     provider = cfg["provider"]
+    endpoint = service_environment(cfg, env_file) if env_file else cfg["endpoint"]
     if provider == "http":
-        backend = HttpProvider(cfg["endpoint"] or "https://api.outpost.dev")
+        backend = HttpProvider(endpoint or "https://api.outpost.dev")
     elif provider == "ssm":
         backend = SsmProvider(cfg["instanceId"] or "mi-0bbd8fed3f0650ddb")
     else:
@@ -187,10 +222,11 @@ def build(config_path):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--config", required=True)
+    parser.add_argument("--env-file")
     parser.add_argument("--port", type=int)
     parser.add_argument("--stdio", action="store_true")
     args = parser.parse_args()
-    server = build(args.config)
+    server = build(args.config, args.env_file)
     late = os.environ.get("MCPIFY_LATE_SSM_SECONDS")
     if late:
         send_late_ssm_command(read_config(args.config)["instanceId"] or "mi-0bbd8fed3f0650ddb", float(late), args.port)

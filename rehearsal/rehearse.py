@@ -81,6 +81,13 @@ CONFIG_TS = """export const outpostConfig = {
 };
 """
 
+# MCPify's service environment before the migration (its systemd EnvironmentFile): phase 3
+# sets OUTPOST_API_URL and OUTPOST_PROVIDER=http here, rollback 1 restores it. The stand-in
+# reads both from this file only, and will not start when OUTPOST_PROVIDER is not its provider.
+MCPIFY_ENV = """# MCPify service environment
+OUTPOST_PROVIDER=ssm
+"""
+
 REGISTRY_TS = """registerTool('dispatch', ssmDispatch);
 registerTool('list_runs', ssmListRuns);
 registerTool('outpost_dispatch', httpDispatch);
@@ -149,6 +156,7 @@ class Rehearsal:
             OUTPOST_TERRAFORM_DIR=self.path("terraform"),
             MCPIFY_CONFIG=self.path("mcpify", "config.ts"),
             MCPIFY_REGISTRY=self.path("mcpify", "registry.ts"),
+            MCPIFY_ENV=self.path("mcpify", "mcpify.env"),
             MCPIFY_RESTART=os.path.join(HERE, "mcpify-restart.sh"),
             MCPIFY_URL=f"http://127.0.0.1:{self.mcp_port}/mcp",
             MCPIFY_PORT=str(self.mcp_port),
@@ -199,6 +207,8 @@ class Rehearsal:
             f.write(CONFIG_TS)
         with open(self.path("mcpify", "registry.ts"), "w") as f:
             f.write(REGISTRY_TS)
+        with open(self.path("mcpify", "mcpify.env"), "w") as f:
+            f.write(MCPIFY_ENV)
         subprocess.run([os.path.join(HERE, "mcpify-restart.sh")], env=self.env(), check=True)
         shutil.copytree(os.path.join(HERE, "terraform"), self.path("terraform"), ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*", "*.plan"))
 

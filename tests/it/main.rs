@@ -15,6 +15,7 @@ mod dry_run;
 mod failing_checks;
 mod infra;
 mod kinds;
+mod mcpify_env;
 mod output;
 mod processes;
 mod reads;

@@ -154,7 +154,7 @@ fn every_mutating_step_of_the_embedded_runbook_settles_its_own_doubt() {
     let how = |id: &str| &mutating.iter().find(|(s, _)| s == id).unwrap().1;
     assert_eq!(how("tool-outpost-dispatch"), "probed");
     assert_eq!(how("rollback-ssm-test-command"), "probed");
-    assert_eq!(how("dns-upsert-alias"), "run again (idempotent)");
+    assert_eq!(how("dns-upsert-alias"), "probed");
     // `file` steps are idempotent by construction.
     assert_eq!(how("mcpify-config-http-provider"), "run again (idempotent)");
 

@@ -342,6 +342,17 @@ impl Server {
                 "/health/live",
                 get(|| async { axum::Json(json!({"status": "ok"})) }),
             )
+            // The fleet as the control plane reports it: the runbook's five agents, available.
+            .route(
+                "/health/fleet",
+                get(|| async {
+                    let agents: Vec<Value> = ["claude", "codex", "gemini", "aider", "grok"]
+                        .iter()
+                        .map(|a| json!({"agent": a, "available": true}))
+                        .collect();
+                    axum::Json(json!({"data": {"agents": agents}}))
+                }),
+            )
             .route("/dispatch", post(create_dispatch))
             .route("/dispatch/{id}", get(dispatch_status))
             .route(
