@@ -15,29 +15,9 @@ use aws_sdk_dynamodb::types::{
     TableWarmThroughputDescription,
 };
 
+use super::AwsFailure;
+use super::op::{pages, self_paged};
 use super::output::{dt, list, obj, s, strs};
-use super::{AwsClients, AwsFailure, Input, Op};
-
-pub const OPS: &[Op] = &[
-    Op {
-        name: "DescribeTable",
-        input: &["TableName"],
-    },
-    Op {
-        name: "Scan",
-        input: &[
-            "TableName",
-            "IndexName",
-            "FilterExpression",
-            "ProjectionExpression",
-            "ExpressionAttributeNames",
-            "ExpressionAttributeValues",
-            "ConsistentRead",
-            "Limit",
-            "ExclusiveStartKey",
-        ],
-    },
-];
 
 /// An item attribute as the AWS CLI prints it: `{"S": "text"}`, `{"N": "1"}`, `{"M": {...}}`...
 fn attribute_json(v: &AttributeValue) -> Value {
@@ -139,8 +119,8 @@ fn attributes(
     }
 }
 
-fn names(input: &Input<'_>) -> Result<Option<HashMap<String, String>>, AwsFailure> {
-    let Some(raw) = input.get("ExpressionAttributeNames") else {
+fn names(raw: Option<&Value>) -> Result<Option<HashMap<String, String>>, AwsFailure> {
+    let Some(raw) = raw else {
         return Ok(None);
     };
     raw.as_object()
@@ -479,69 +459,77 @@ fn table(t: &TableDescription) -> Value {
     ])
 }
 
-pub async fn call(c: &AwsClients, op: &str, input: &Input<'_>) -> Result<Value, AwsFailure> {
-    match op {
-        "DescribeTable" => {
-            let out = c
-                .dynamodb
-                .describe_table()
-                .table_name(input.req_str("TableName")?)
-                .send()
-                .await?;
-            Ok(obj([("Table", out.table().map_or(Value::Null, table))]))
-        }
-        "Scan" => {
-            let values = input.get("ExpressionAttributeValues");
-            let start = input.get("ExclusiveStartKey");
-            let req = c
-                .dynamodb
-                .scan()
-                .table_name(input.req_str("TableName")?)
-                .set_index_name(input.str("IndexName")?)
-                .set_filter_expression(input.str("FilterExpression")?)
-                .set_projection_expression(input.str("ProjectionExpression")?)
-                .set_expression_attribute_names(names(input)?)
-                .set_expression_attribute_values(
-                    values
-                        .map(|v| attributes("ExpressionAttributeValues", v))
-                        .transpose()?
-                        .flatten(),
-                )
-                .set_consistent_read(input.bool("ConsistentRead")?)
-                .set_limit(input.i32("Limit")?)
-                .set_exclusive_start_key(
-                    start
-                        .map(|v| attributes("ExclusiveStartKey", v))
-                        .transpose()?
-                        .flatten(),
-                );
-            // Like the AWS CLI, every page is read unless the step pages itself.
-            let pages = if start.is_none() && input.get("Limit").is_none() {
-                req.into_paginator().send().try_collect().await?
-            } else {
-                vec![req.send().await?]
-            };
-            let items: Vec<Value> = pages
-                .iter()
-                .flat_map(|p| p.items())
-                .map(item_json)
-                .collect();
-            Ok(obj([
-                ("Count", pages.iter().map(|p| p.count()).sum::<i32>().into()),
-                (
-                    "ScannedCount",
-                    pages.iter().map(|p| p.scanned_count()).sum::<i32>().into(),
-                ),
-                ("Items", Value::Array(items)),
-                (
-                    "LastEvaluatedKey",
-                    pages
-                        .last()
-                        .and_then(|p| p.last_evaluated_key())
-                        .map_or(Value::Null, item_json),
-                ),
-            ]))
-        }
-        other => Err(AwsFailure::Input(format!("unsupported operation {other}"))),
+operations! {
+    DescribeTable(c, TableName: req_str) {
+        let out = c
+            .dynamodb
+            .describe_table()
+            .table_name(TableName)
+            .send()
+            .await?;
+        Ok(obj([("Table", out.table().map_or(Value::Null, table))]))
+    }
+    Scan(
+        c,
+        TableName: req_str,
+        IndexName: str,
+        FilterExpression: str,
+        ProjectionExpression: str,
+        ExpressionAttributeNames: value,
+        ExpressionAttributeValues: value,
+        ConsistentRead: bool,
+        Limit: i32,
+        ExclusiveStartKey: value,
+    ) {
+        let paged = self_paged(&ExclusiveStartKey, &Limit);
+        let req = c
+            .dynamodb
+            .scan()
+            .table_name(TableName)
+            .set_index_name(IndexName)
+            .set_filter_expression(FilterExpression)
+            .set_projection_expression(ProjectionExpression)
+            .set_expression_attribute_names(names(ExpressionAttributeNames)?)
+            .set_expression_attribute_values(
+                ExpressionAttributeValues
+                    .map(|v| attributes("ExpressionAttributeValues", v))
+                    .transpose()?
+                    .flatten(),
+            )
+            .set_consistent_read(ConsistentRead)
+            .set_limit(Limit)
+            .set_exclusive_start_key(
+                ExclusiveStartKey
+                    .map(|v| attributes("ExclusiveStartKey", v))
+                    .transpose()?
+                    .flatten(),
+            );
+        let pages = pages(
+            paged,
+            req,
+            |r| r.into_paginator().send().try_collect(),
+            |r| r.send(),
+        )
+        .await?;
+        let items: Vec<Value> = pages
+            .iter()
+            .flat_map(|p| p.items())
+            .map(item_json)
+            .collect();
+        Ok(obj([
+            ("Count", pages.iter().map(|p| p.count()).sum::<i32>().into()),
+            (
+                "ScannedCount",
+                pages.iter().map(|p| p.scanned_count()).sum::<i32>().into(),
+            ),
+            ("Items", Value::Array(items)),
+            (
+                "LastEvaluatedKey",
+                pages
+                    .last()
+                    .and_then(|p| p.last_evaluated_key())
+                    .map_or(Value::Null, item_json),
+            ),
+        ]))
     }
 }

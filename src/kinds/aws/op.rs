@@ -1,0 +1,65 @@
+//! One AWS operation declared once: the input fields it takes, the SDK call that uses them and
+//! the output it returns, all in one `operations!` entry, so the three cannot drift apart.
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use super::{AwsClients, AwsFailure, Input};
+
+/// One supported operation: its API name, the input fields it takes, and the call.
+pub struct Op {
+    pub name: &'static str,
+    pub input: &'static [&'static str],
+    pub call: for<'a> fn(&'a AwsClients, &'a Input<'a>) -> BoxFuture<'a, Result<Value, AwsFailure>>,
+}
+
+/// Declares a service's `OPS`. Each entry names the operation, the client binding, and its
+/// input fields with the `Input` reader that reads each (`str`, `req_str`, `strs`, `i32`...);
+/// the body makes the SDK call with them and returns the output JSON.
+///
+/// The body sees only the declared fields (the step's whole `input` is out of its reach), and
+/// a declared field the body does not pass on is an unused variable, which the build refuses
+/// (`-D warnings`): a field cannot be accepted at load time and then silently dropped.
+macro_rules! operations {
+    ($(
+        $name:ident($c:ident $(, $field:ident: $read:ident)* $(,)?) $body:block
+    )*) => {
+        pub const OPS: &[super::op::Op] = &[$(
+            super::op::Op {
+                name: stringify!($name),
+                input: &[$(stringify!($field)),*],
+                call: |$c, #[allow(unused_variables)] input| Box::pin(async move {
+                    // Fields keep the API's own names (`DocumentName`, `desiredCount`).
+                    $(#[allow(non_snake_case)] #[deny(unused_variables)] let $field = input.$read(stringify!($field))?;)*
+                    $body
+                }),
+            },
+        )*];
+    };
+}
+
+/// Every page, as the AWS CLI reads them, unless the step pages itself (it gives a token or a
+/// page size): a page can be empty and still carry a next token, so one page proves nothing
+/// absent. `all` reads every page (the SDK's paginator), `one` sends the request once.
+pub async fn pages<R, O, E, All, One>(
+    self_paged: bool,
+    req: R,
+    all: impl FnOnce(R) -> All,
+    one: impl FnOnce(R) -> One,
+) -> Result<Vec<O>, AwsFailure>
+where
+    All: Future<Output = Result<Vec<O>, E>>,
+    One: Future<Output = Result<O, E>>,
+    AwsFailure: From<E>,
+{
+    if self_paged {
+        Ok(vec![one(req).await?])
+    } else {
+        Ok(all(req).await?)
+    }
+}
+
+/// Whether the step pages itself: it names a page to start from or a page size.
+pub fn self_paged<A, B>(token: &Option<A>, size: &Option<B>) -> bool {
+    token.is_some() || size.is_some()
+}
