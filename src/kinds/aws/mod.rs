@@ -324,6 +324,16 @@ mod tests {
     }
 
     #[test]
+    fn each_operation_is_declared_once_per_service() {
+        for service in SERVICES {
+            let mut names: Vec<&str> = service.ops.iter().map(|o| o.name).collect();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), service.ops.len(), "{}", service.name);
+        }
+    }
+
+    #[test]
     fn read_only_by_operation_name() {
         assert_eq!(
             Aws.access(&json!({"service": "ecs", "operation": "DescribeServices"})),

@@ -63,3 +63,19 @@ where
 pub fn self_paged<A, B>(token: &Option<A>, size: &Option<B>) -> bool {
     token.is_some() || size.is_some()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_step_that_pages_itself_gets_one_page_else_every_page() {
+        let all = |r: u8| async move { Ok::<_, AwsFailure>(vec![r, r + 1]) };
+        let one = |r: u8| async move { Ok::<_, AwsFailure>(r) };
+        assert_eq!(pages(false, 1, all, one).await.unwrap(), [1, 2]);
+        assert_eq!(pages(true, 1, all, one).await.unwrap(), [1]);
+        assert!(self_paged(&Some("token"), &None::<i32>));
+        assert!(self_paged(&None::<&str>, &Some(5)));
+        assert!(!self_paged(&None::<&str>, &None::<i32>));
+    }
+}

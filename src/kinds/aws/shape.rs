@@ -51,3 +51,52 @@ pub fn joined(pages: &[impl SerializableStruct], lists: &[&str]) -> Result<Value
     }
     Ok(Value::Object(whole))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ssm::operation::list_commands::ListCommandsOutput;
+    use aws_sdk_ssm::types::Command;
+    use serde_json::json;
+
+    fn page(ids: &[&str], token: Option<&str>) -> ListCommandsOutput {
+        ListCommandsOutput::builder()
+            .set_commands(Some(
+                ids.iter()
+                    .map(|id| Command::builder().command_id(*id).build())
+                    .collect(),
+            ))
+            .set_next_token(token.map(str::to_owned))
+            .build()
+    }
+
+    #[test]
+    fn pages_join_their_lists_and_keep_the_last_token() {
+        let whole = joined(
+            &[page(&["a"], Some("t1")), page(&["b", "c"], None)],
+            &["Commands"],
+        )
+        .unwrap();
+        let ids: Vec<_> = whole["Commands"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["CommandId"].clone())
+            .collect();
+        assert_eq!(ids, [json!("a"), json!("b"), json!("c")]);
+        assert_eq!(whole.get("NextToken"), None);
+        let one = joined(&[page(&[], Some("t2"))], &["Commands"]).unwrap();
+        assert_eq!(one, json!({"Commands": [], "NextToken": "t2"}));
+    }
+
+    #[test]
+    fn members_keep_the_apis_names_and_timestamps_read_as_text() {
+        let out = Command::builder()
+            .command_id("c-1")
+            .requested_date_time(aws_sdk_ssm::primitives::DateTime::from_secs(0))
+            .build();
+        let v = json(&out).unwrap();
+        assert_eq!(v["CommandId"], json!("c-1"));
+        assert_eq!(v["RequestedDateTime"], json!("1970-01-01T00:00:00Z"));
+    }
+}
