@@ -142,9 +142,19 @@ fn composite_alarm(a: &aws_sdk_cloudwatch::types::CompositeAlarm) -> Value {
 }
 
 operations! {
-    DescribeAlarms(c, AlarmTypes: strs, AlarmNames: strs, AlarmNamePrefix: str, ChildrenOfAlarmName: str, ParentsOfAlarmName: str, StateValue: str, ActionPrefix: str, MaxRecords: i32, NextToken: str) {
-        let types = AlarmTypes
-            .map(|t| t.iter().map(|t| AlarmType::from(t.as_str())).collect());
+    DescribeAlarms(
+        c,
+        AlarmTypes: strs,
+        AlarmNames: strs,
+        AlarmNamePrefix: str,
+        ChildrenOfAlarmName: str,
+        ParentsOfAlarmName: str,
+        StateValue: str,
+        ActionPrefix: str,
+        MaxRecords: i32,
+        NextToken: str,
+    ) {
+        let types = AlarmTypes.map(|t| t.iter().map(|t| AlarmType::from(t.as_str())).collect());
         let out = c
             .cloudwatch
             .describe_alarms()
@@ -154,8 +164,7 @@ operations! {
             .set_children_of_alarm_name(ChildrenOfAlarmName)
             .set_parents_of_alarm_name(ParentsOfAlarmName)
             .set_state_value(
-                StateValue
-                    .map(|v| StateValue::from(v.as_str())),
+                StateValue.map(|v| StateValue::from(v.as_str())),
             )
             .set_action_prefix(ActionPrefix)
             .set_max_records(MaxRecords)

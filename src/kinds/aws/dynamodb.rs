@@ -491,16 +491,14 @@ operations! {
             .set_projection_expression(ProjectionExpression)
             .set_expression_attribute_names(names(ExpressionAttributeNames)?)
             .set_expression_attribute_values(
-                ExpressionAttributeValues
-                    .map(|v| attributes("ExpressionAttributeValues", v))
+                ExpressionAttributeValues.map(|v| attributes("ExpressionAttributeValues", v))
                     .transpose()?
                     .flatten(),
             )
             .set_consistent_read(ConsistentRead)
             .set_limit(Limit)
             .set_exclusive_start_key(
-                ExclusiveStartKey
-                    .map(|v| attributes("ExclusiveStartKey", v))
+                ExclusiveStartKey.map(|v| attributes("ExclusiveStartKey", v))
                     .transpose()?
                     .flatten(),
             );

@@ -62,7 +62,15 @@ fn image(v: &ImageDetail) -> Value {
 }
 
 operations! {
-    DescribeImages(c, imageIds: objects, filter: object, registryId: str, repositoryName: req_str, nextToken: str, maxResults: i32) {
+    DescribeImages(
+        c,
+        imageIds: objects,
+        filter: object,
+        registryId: str,
+        repositoryName: req_str,
+        nextToken: str,
+        maxResults: i32,
+    ) {
         let ids = imageIds
             .iter()
             .map(|i| {

@@ -214,7 +214,14 @@ operations! {
             ("NextMarker", s(pages.last().and_then(|p| p.next_marker()))),
         ]))
     }
-    DescribeTargetGroups(c, LoadBalancerArn: str, TargetGroupArns: strs, Names: strs, Marker: str, PageSize: i32) {
+    DescribeTargetGroups(
+        c,
+        LoadBalancerArn: str,
+        TargetGroupArns: strs,
+        Names: strs,
+        Marker: str,
+        PageSize: i32,
+    ) {
         let paged = self_paged(&Marker, &PageSize);
         let req = c
             .elbv2
@@ -257,8 +264,7 @@ operations! {
                     .build())
             })
             .collect::<Result<Vec<_>, AwsFailure>>()?;
-        let include = Include
-            .map(|i| i.iter().map(|i| i.as_str().into()).collect());
+        let include = Include.map(|i| i.iter().map(|i| i.as_str().into()).collect());
         let out = c
             .elbv2
             .describe_target_health()

@@ -11,7 +11,19 @@ fn num<T: Into<Value>>(v: Option<T>) -> Value {
 }
 
 operations! {
-    FilterLogEvents(c, logGroupName: str, logGroupIdentifier: str, logStreamNames: strs, logStreamNamePrefix: str, startTime: i64, endTime: i64, filterPattern: str, nextToken: str, limit: i32, unmask: bool) {
+    FilterLogEvents(
+        c,
+        logGroupName: str,
+        logGroupIdentifier: str,
+        logStreamNames: strs,
+        logStreamNamePrefix: str,
+        startTime: i64,
+        endTime: i64,
+        filterPattern: str,
+        nextToken: str,
+        limit: i32,
+        unmask: bool,
+    ) {
         // startTime and endTime are epoch milliseconds in this API, not timestamps.
         let paged = self_paged(&nextToken, &limit);
         let req = c

@@ -30,7 +30,11 @@ macro_rules! operations {
                 input: &[$(stringify!($field)),*],
                 call: |$c, #[allow(unused_variables)] input| Box::pin(async move {
                     // Fields keep the API's own names (`DocumentName`, `desiredCount`).
-                    $(#[allow(non_snake_case)] #[deny(unused_variables)] let $field = input.$read(stringify!($field))?;)*
+                    $(
+                        #[allow(non_snake_case)]
+                        #[deny(unused_variables)]
+                        let $field = input.$read(stringify!($field))?;
+                    )*
                     $body
                 }),
             },

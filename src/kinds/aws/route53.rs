@@ -335,7 +335,14 @@ operations! {
             ]));
         }
     }
-    ListResourceRecordSets(c, StartRecordName: str, StartRecordType: str, StartRecordIdentifier: str, HostedZoneId: req_str, MaxItems: i32) {
+    ListResourceRecordSets(
+        c,
+        StartRecordName: str,
+        StartRecordType: str,
+        StartRecordIdentifier: str,
+        HostedZoneId: req_str,
+        MaxItems: i32,
+    ) {
         // Every page unless the step names a page size (`MaxItems`): a read that stopped
         // at the first page would miss records that sort after it.
         let all = MaxItems.is_none();

@@ -153,7 +153,17 @@ operations! {
             ("AccessPointAlias", out.access_point_alias().into()),
         ]))
     }
-    ListObjectsV2(c, Bucket: req_str, Prefix: str, Delimiter: str, MaxKeys: i32, StartAfter: str, ContinuationToken: str, FetchOwner: bool, ExpectedBucketOwner: str) {
+    ListObjectsV2(
+        c,
+        Bucket: req_str,
+        Prefix: str,
+        Delimiter: str,
+        MaxKeys: i32,
+        StartAfter: str,
+        ContinuationToken: str,
+        FetchOwner: bool,
+        ExpectedBucketOwner: str,
+    ) {
         let paged = self_paged(&ContinuationToken, &MaxKeys);
         let req =
             c.s3.list_objects_v2()

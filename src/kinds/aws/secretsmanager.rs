@@ -84,7 +84,15 @@ fn list_entry(e: &SecretListEntry) -> Value {
 }
 
 operations! {
-    ListSecrets(c, Filters: objects, IncludePlannedDeletion: bool, MaxResults: i32, NextToken: str, SortOrder: str, SortBy: str) {
+    ListSecrets(
+        c,
+        Filters: objects,
+        IncludePlannedDeletion: bool,
+        MaxResults: i32,
+        NextToken: str,
+        SortOrder: str,
+        SortBy: str,
+    ) {
         let filters = Filters
             .iter()
             .map(|f| {
