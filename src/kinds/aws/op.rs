@@ -63,6 +63,39 @@ where
     }
 }
 
+/// Every page of a listing the SDK has no paginator for (Route53's): `fetch` reads the page at
+/// a marker and `next` gives the marker of the page after it, if any. A step that pages itself
+/// gets one page. A marker seen before would read the same pages forever: an endpoint that
+/// answers so is an error, not an endless step.
+pub async fn marked_pages<M, O, Fut>(
+    self_paged: bool,
+    start: M,
+    mut fetch: impl FnMut(M) -> Fut,
+    next: impl Fn(&O) -> Option<M>,
+) -> Result<Vec<O>, AwsFailure>
+where
+    M: PartialEq + Clone,
+    Fut: Future<Output = Result<O, AwsFailure>>,
+{
+    let (mut pages, mut seen, mut marker) = (Vec::new(), Vec::new(), start);
+    loop {
+        let page = fetch(marker).await?;
+        let after = if self_paged { None } else { next(&page) };
+        pages.push(page);
+        let Some(after) = after else {
+            return Ok(pages);
+        };
+        if seen.contains(&after) {
+            return Err(AwsFailure::Service {
+                code: "PaginationStalled".into(),
+                message: "the service answered a next page it had already given".into(),
+            });
+        }
+        seen.push(after.clone());
+        marker = after;
+    }
+}
+
 /// Whether the step pages itself: it names a page to start from or a page size.
 pub fn self_paged<A, B>(token: &Option<A>, size: &Option<B>) -> bool {
     token.is_some() || size.is_some()
@@ -81,5 +114,26 @@ mod tests {
         assert!(self_paged(&Some("token"), &None::<i32>));
         assert!(self_paged(&None::<&str>, &Some(5)));
         assert!(!self_paged(&None::<&str>, &None::<i32>));
+    }
+
+    /// Pages `0..=last`, each giving the next number; `back` sends page 2 back to page 1.
+    async fn numbered(self_paged: bool, last: u8, back: bool) -> Result<Vec<u8>, AwsFailure> {
+        let fetch = |n: u8| async move { Ok(n) };
+        let next = |n: &u8| match *n {
+            2 if back => Some(1),
+            n if n < last => Some(n + 1),
+            _ => None,
+        };
+        marked_pages(self_paged, 0, fetch, next).await
+    }
+
+    #[tokio::test]
+    async fn marked_pages_follow_markers_to_the_end_and_stop_on_a_page_given_again() {
+        assert_eq!(numbered(false, 3, false).await.unwrap(), [0, 1, 2, 3]);
+        assert_eq!(numbered(true, 3, false).await.unwrap(), [0]);
+        match numbered(false, 5, true).await {
+            Err(AwsFailure::Service { code, .. }) => assert_eq!(code, "PaginationStalled"),
+            other => panic!("{other:?}"),
+        }
     }
 }
