@@ -18,8 +18,8 @@ pub struct Op {
 /// the body makes the SDK call with them and returns the output JSON.
 ///
 /// The body sees only the declared fields (the step's whole `input` is out of its reach), and
-/// a declared field the body does not pass on is an unused variable, which the build refuses
-/// (`-D warnings`): a field cannot be accepted at load time and then silently dropped.
+/// a declared field the body does not pass on is an unused variable, denied: it does not
+/// compile, so a field cannot be accepted at load time and then silently dropped.
 macro_rules! operations {
     ($(
         $name:ident($c:ident $(, $field:ident: $read:ident)* $(,)?) $body:block
