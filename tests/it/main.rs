@@ -4,6 +4,7 @@ mod support;
 
 mod approvals;
 mod aws;
+mod aws_operations;
 mod aws_region;
 mod bad_runbooks;
 mod bounds;

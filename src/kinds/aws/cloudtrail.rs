@@ -5,31 +5,24 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use aws_sdk_cloudtrail::types::{Event, EventCategory, LookupAttribute, LookupAttributeKey};
+use aws_sdk_cloudtrail::types::{
+    Event, EventCategory as Category, LookupAttribute, LookupAttributeKey,
+};
 use serde_json::Value;
 use tokio::time::Instant;
 
+use super::op::{pages, self_paged};
 use super::output::{dt, list, obj, s};
-use super::{AwsClients, AwsFailure, Input, Op};
+use super::{AwsFailure, Input};
 
-pub const OPS: &[Op] = &[Op {
-    name: "LookupEvents",
-    input: &[
-        "LookupAttributes",
-        "StartTime",
-        "EndTime",
-        "EventCategory",
-        "MaxResults",
-        "NextToken",
-    ],
-}];
-
-fn lookup_attributes(input: &Input<'_>) -> Result<Option<Vec<LookupAttribute>>, AwsFailure> {
-    if input.raw("LookupAttributes").is_none() {
+fn lookup_attributes(
+    attributes: Option<Vec<Input<'_>>>,
+) -> Result<Option<Vec<LookupAttribute>>, AwsFailure> {
+    let Some(attributes) = attributes else {
         return Ok(None);
-    }
+    };
     let mut out = Vec::new();
-    for (i, a) in input.objects("LookupAttributes")?.iter().enumerate() {
+    for (i, a) in attributes.iter().enumerate() {
         let need = |key: &str| -> Result<String, AwsFailure> {
             a.str(key)?.ok_or_else(|| {
                 AwsFailure::Input(format!("`LookupAttributes[{i}].{key}` is required"))
@@ -92,48 +85,54 @@ fn event_json(e: &Event) -> Value {
     ])
 }
 
-pub async fn call(c: &AwsClients, op: &str, input: &Input<'_>) -> Result<Value, AwsFailure> {
-    match op {
-        "LookupEvents" => {
-            let req = c
-                .cloudtrail
-                .lookup_events()
-                .set_lookup_attributes(lookup_attributes(input)?)
-                .set_start_time(input.datetime("StartTime")?)
-                .set_end_time(input.datetime("EndTime")?)
-                .set_event_category(
-                    input
-                        .str("EventCategory")?
-                        .map(|v| EventCategory::from(v.as_str())),
-                )
-                .set_max_results(input.i32("MaxResults")?)
-                .set_next_token(input.str("NextToken")?);
-            // Like the AWS CLI, every page is read unless the step pages itself: a page can be
-            // empty and still carry a next token.
-            let whole = input.get("NextToken").is_none() && input.get("MaxResults").is_none();
-            let mut events = Vec::new();
-            let mut next_token = None;
-            if whole {
-                let mut pages = req.into_paginator().send();
+operations! {
+    LookupEvents(
+        c,
+        LookupAttributes: list,
+        StartTime: datetime,
+        EndTime: datetime,
+        EventCategory: str,
+        MaxResults: i32,
+        NextToken: str,
+    ) {
+        let paged = self_paged(&NextToken, &MaxResults);
+        let req = c
+            .cloudtrail
+            .lookup_events()
+            .set_lookup_attributes(lookup_attributes(LookupAttributes)?)
+            .set_start_time(StartTime)
+            .set_end_time(EndTime)
+            .set_event_category(EventCategory.map(|v| Category::from(v.as_str())))
+            .set_max_results(MaxResults)
+            .set_next_token(NextToken);
+        // Every request waits its turn under the rate limit, each page of a whole read too.
+        let pages = pages(
+            paged,
+            req,
+            |r| async move {
+                let mut pages = r.into_paginator().send();
+                let mut all = Vec::new();
                 loop {
                     lookup_turn().await;
-                    let Some(page) = pages.next().await else {
-                        break;
-                    };
-                    events.extend(page?.events().iter().map(event_json));
+                    match pages.next().await {
+                        Some(page) => all.push(page?),
+                        None => return Ok(all),
+                    }
                 }
-            } else {
+            },
+            |r| async move {
                 lookup_turn().await;
-                let out = req.send().await?;
-                events.extend(out.events().iter().map(event_json));
-                next_token = out.next_token;
-            }
-            Ok(obj([
-                ("Events", Value::Array(events)),
-                ("NextToken", s(next_token.as_deref())),
-            ]))
-        }
-        other => Err(AwsFailure::Input(format!("unsupported operation {other}"))),
+                r.send().await
+            },
+        )
+        .await?;
+        Ok(obj([
+            (
+                "Events",
+                Value::Array(pages.iter().flat_map(|p| p.events()).map(event_json).collect()),
+            ),
+            ("NextToken", s(pages.last().and_then(|p| p.next_token()))),
+        ]))
     }
 }
 

@@ -4,22 +4,6 @@ use aws_sdk_cloudwatch::types::{AlarmType, Dimension, StateValue};
 use serde_json::Value;
 
 use super::output::{dt, list, obj, s, strs};
-use super::{AwsClients, AwsFailure, Input, Op};
-
-pub const OPS: &[Op] = &[Op {
-    name: "DescribeAlarms",
-    input: &[
-        "AlarmNames",
-        "AlarmNamePrefix",
-        "AlarmTypes",
-        "ChildrenOfAlarmName",
-        "ParentsOfAlarmName",
-        "StateValue",
-        "ActionPrefix",
-        "MaxRecords",
-        "NextToken",
-    ],
-}];
 
 fn num<T: Into<Value>>(v: Option<T>) -> Value {
     v.map_or(Value::Null, Into::into)
@@ -157,39 +141,43 @@ fn composite_alarm(a: &aws_sdk_cloudwatch::types::CompositeAlarm) -> Value {
     ])
 }
 
-pub async fn call(c: &AwsClients, op: &str, input: &Input<'_>) -> Result<Value, AwsFailure> {
-    match op {
-        "DescribeAlarms" => {
-            let types = input
-                .strs("AlarmTypes")?
-                .map(|t| t.iter().map(|t| AlarmType::from(t.as_str())).collect());
-            let out = c
-                .cloudwatch
-                .describe_alarms()
-                .set_alarm_names(input.strs("AlarmNames")?)
-                .set_alarm_name_prefix(input.str("AlarmNamePrefix")?)
-                .set_alarm_types(types)
-                .set_children_of_alarm_name(input.str("ChildrenOfAlarmName")?)
-                .set_parents_of_alarm_name(input.str("ParentsOfAlarmName")?)
-                .set_state_value(
-                    input
-                        .str("StateValue")?
-                        .map(|v| StateValue::from(v.as_str())),
-                )
-                .set_action_prefix(input.str("ActionPrefix")?)
-                .set_max_records(input.i32("MaxRecords")?)
-                .set_next_token(input.str("NextToken")?)
-                .send()
-                .await?;
-            Ok(obj([
-                ("MetricAlarms", list(out.metric_alarms(), metric_alarm)),
-                (
-                    "CompositeAlarms",
-                    list(out.composite_alarms(), composite_alarm),
-                ),
-                ("NextToken", s(out.next_token())),
-            ]))
-        }
-        other => Err(AwsFailure::Input(format!("unsupported operation {other}"))),
+operations! {
+    DescribeAlarms(
+        c,
+        AlarmTypes: strs,
+        AlarmNames: strs,
+        AlarmNamePrefix: str,
+        ChildrenOfAlarmName: str,
+        ParentsOfAlarmName: str,
+        StateValue: str,
+        ActionPrefix: str,
+        MaxRecords: i32,
+        NextToken: str,
+    ) {
+        let types = AlarmTypes.map(|t| t.iter().map(|t| AlarmType::from(t.as_str())).collect());
+        let out = c
+            .cloudwatch
+            .describe_alarms()
+            .set_alarm_names(AlarmNames)
+            .set_alarm_name_prefix(AlarmNamePrefix)
+            .set_alarm_types(types)
+            .set_children_of_alarm_name(ChildrenOfAlarmName)
+            .set_parents_of_alarm_name(ParentsOfAlarmName)
+            .set_state_value(
+                StateValue.map(|v| StateValue::from(v.as_str())),
+            )
+            .set_action_prefix(ActionPrefix)
+            .set_max_records(MaxRecords)
+            .set_next_token(NextToken)
+            .send()
+            .await?;
+        Ok(obj([
+            ("MetricAlarms", list(out.metric_alarms(), metric_alarm)),
+            (
+                "CompositeAlarms",
+                list(out.composite_alarms(), composite_alarm),
+            ),
+            ("NextToken", s(out.next_token())),
+        ]))
     }
 }

@@ -10,34 +10,16 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value};
 
 use aws_sdk_dynamodb::types::{
-    GlobalSecondaryIndexWarmThroughputDescription, KeySchemaElement, OnDemandThroughput,
-    Projection, ProvisionedThroughputDescription, TableClassSummary, TableDescription,
-    TableWarmThroughputDescription,
+    ArchivalSummary, BillingModeSummary, GlobalSecondaryIndexDescription,
+    GlobalSecondaryIndexWarmThroughputDescription, KeySchemaElement,
+    LocalSecondaryIndexDescription, OnDemandThroughput, Projection,
+    ProvisionedThroughputDescription, ReplicaDescription, RestoreSummary, SseDescription,
+    StreamSpecification, TableClassSummary, TableDescription, TableWarmThroughputDescription,
 };
 
+use super::AwsFailure;
+use super::op::{pages, self_paged};
 use super::output::{dt, list, obj, s, strs};
-use super::{AwsClients, AwsFailure, Input, Op};
-
-pub const OPS: &[Op] = &[
-    Op {
-        name: "DescribeTable",
-        input: &["TableName"],
-    },
-    Op {
-        name: "Scan",
-        input: &[
-            "TableName",
-            "IndexName",
-            "FilterExpression",
-            "ProjectionExpression",
-            "ExpressionAttributeNames",
-            "ExpressionAttributeValues",
-            "ConsistentRead",
-            "Limit",
-            "ExclusiveStartKey",
-        ],
-    },
-];
 
 /// An item attribute as the AWS CLI prints it: `{"S": "text"}`, `{"N": "1"}`, `{"M": {...}}`...
 fn attribute_json(v: &AttributeValue) -> Value {
@@ -139,8 +121,8 @@ fn attributes(
     }
 }
 
-fn names(input: &Input<'_>) -> Result<Option<HashMap<String, String>>, AwsFailure> {
-    let Some(raw) = input.get("ExpressionAttributeNames") else {
+fn names(raw: Option<&Value>) -> Result<Option<HashMap<String, String>>, AwsFailure> {
+    let Some(raw) = raw else {
         return Ok(None);
     };
     raw.as_object()
@@ -233,6 +215,168 @@ fn table_class(c: Option<&TableClassSummary>) -> Value {
     })
 }
 
+fn local_index(i: &LocalSecondaryIndexDescription) -> Value {
+    obj([
+        ("IndexName", s(i.index_name())),
+        ("KeySchema", key_schema(i.key_schema.as_ref())),
+        ("Projection", projection(i.projection())),
+        ("IndexSizeBytes", i.index_size_bytes().into()),
+        ("ItemCount", i.item_count().into()),
+        ("IndexArn", s(i.index_arn())),
+    ])
+}
+
+fn global_index(i: &GlobalSecondaryIndexDescription) -> Value {
+    obj([
+        ("IndexName", s(i.index_name())),
+        ("KeySchema", key_schema(i.key_schema.as_ref())),
+        ("Projection", projection(i.projection())),
+        ("IndexStatus", s(i.index_status().map(|x| x.as_str()))),
+        ("Backfilling", i.backfilling().into()),
+        (
+            "ProvisionedThroughput",
+            provisioned(i.provisioned_throughput()),
+        ),
+        ("IndexSizeBytes", i.index_size_bytes().into()),
+        ("ItemCount", i.item_count().into()),
+        ("IndexArn", s(i.index_arn())),
+        ("OnDemandThroughput", on_demand(i.on_demand_throughput())),
+        ("WarmThroughput", index_warm(i.warm_throughput())),
+    ])
+}
+
+fn replica(r: &ReplicaDescription) -> Value {
+    obj([
+        ("RegionName", s(r.region_name())),
+        ("ReplicaStatus", s(r.replica_status().map(|x| x.as_str()))),
+        ("ReplicaArn", s(r.replica_arn())),
+        (
+            "ReplicaStatusDescription",
+            s(r.replica_status_description()),
+        ),
+        (
+            "ReplicaStatusPercentProgress",
+            s(r.replica_status_percent_progress()),
+        ),
+        ("KMSMasterKeyId", s(r.kms_master_key_id())),
+        (
+            "ProvisionedThroughputOverride",
+            r.provisioned_throughput_override()
+                .map_or(Value::Null, |p| {
+                    obj([("ReadCapacityUnits", p.read_capacity_units().into())])
+                }),
+        ),
+        (
+            "OnDemandThroughputOverride",
+            r.on_demand_throughput_override().map_or(Value::Null, |o| {
+                obj([("MaxReadRequestUnits", o.max_read_request_units().into())])
+            }),
+        ),
+        ("WarmThroughput", table_warm(r.warm_throughput())),
+        (
+            "GlobalSecondaryIndexes",
+            r.global_secondary_indexes
+                .as_deref()
+                .map_or(Value::Null, |g| {
+                    list(g, |i| {
+                        obj([
+                            ("IndexName", s(i.index_name())),
+                            (
+                                "ProvisionedThroughputOverride",
+                                i.provisioned_throughput_override()
+                                    .map_or(Value::Null, |p| {
+                                        obj([("ReadCapacityUnits", p.read_capacity_units().into())])
+                                    }),
+                            ),
+                            (
+                                "OnDemandThroughputOverride",
+                                i.on_demand_throughput_override().map_or(Value::Null, |o| {
+                                    obj([(
+                                        "MaxReadRequestUnits",
+                                        o.max_read_request_units().into(),
+                                    )])
+                                }),
+                            ),
+                            ("WarmThroughput", index_warm(i.warm_throughput())),
+                        ])
+                    })
+                }),
+        ),
+        (
+            "ReplicaInaccessibleDateTime",
+            dt(r.replica_inaccessible_date_time()),
+        ),
+        (
+            "ReplicaTableClassSummary",
+            table_class(r.replica_table_class_summary()),
+        ),
+        (
+            "GlobalTableSettingsReplicationMode",
+            s(r.global_table_settings_replication_mode()
+                .map(|x| x.as_str())),
+        ),
+    ])
+}
+
+fn billing(b: Option<&BillingModeSummary>) -> Value {
+    b.map_or(Value::Null, |b| {
+        obj([
+            ("BillingMode", s(b.billing_mode().map(|x| x.as_str()))),
+            (
+                "LastUpdateToPayPerRequestDateTime",
+                dt(b.last_update_to_pay_per_request_date_time()),
+            ),
+        ])
+    })
+}
+
+fn stream(st: Option<&StreamSpecification>) -> Value {
+    st.map_or(Value::Null, |st| {
+        obj([
+            ("StreamEnabled", st.stream_enabled().into()),
+            (
+                "StreamViewType",
+                s(st.stream_view_type().map(|x| x.as_str())),
+            ),
+        ])
+    })
+}
+
+fn restore(r: Option<&RestoreSummary>) -> Value {
+    r.map_or(Value::Null, |r| {
+        obj([
+            ("SourceBackupArn", s(r.source_backup_arn())),
+            ("SourceTableArn", s(r.source_table_arn())),
+            ("RestoreDateTime", dt(Some(r.restore_date_time()))),
+            ("RestoreInProgress", r.restore_in_progress().into()),
+        ])
+    })
+}
+
+fn sse(e: Option<&SseDescription>) -> Value {
+    e.map_or(Value::Null, |e| {
+        obj([
+            ("Status", s(e.status().map(|x| x.as_str()))),
+            ("SSEType", s(e.sse_type().map(|x| x.as_str()))),
+            ("KMSMasterKeyArn", s(e.kms_master_key_arn())),
+            (
+                "InaccessibleEncryptionDateTime",
+                dt(e.inaccessible_encryption_date_time()),
+            ),
+        ])
+    })
+}
+
+fn archival(a: Option<&ArchivalSummary>) -> Value {
+    a.map_or(Value::Null, |a| {
+        obj([
+            ("ArchivalDateTime", dt(a.archival_date_time())),
+            ("ArchivalReason", s(a.archival_reason())),
+            ("ArchivalBackupArn", s(a.archival_backup_arn())),
+        ])
+    })
+}
+
 fn table(t: &TableDescription) -> Value {
     obj([
         (
@@ -258,159 +402,28 @@ fn table(t: &TableDescription) -> Value {
         ("ItemCount", t.item_count().into()),
         ("TableArn", s(t.table_arn())),
         ("TableId", s(t.table_id())),
-        (
-            "BillingModeSummary",
-            t.billing_mode_summary().map_or(Value::Null, |b| {
-                obj([
-                    ("BillingMode", s(b.billing_mode().map(|x| x.as_str()))),
-                    (
-                        "LastUpdateToPayPerRequestDateTime",
-                        dt(b.last_update_to_pay_per_request_date_time()),
-                    ),
-                ])
-            }),
-        ),
+        ("BillingModeSummary", billing(t.billing_mode_summary())),
         (
             "LocalSecondaryIndexes",
             t.local_secondary_indexes
                 .as_deref()
-                .map_or(Value::Null, |l| {
-                    list(l, |i| {
-                        obj([
-                            ("IndexName", s(i.index_name())),
-                            ("KeySchema", key_schema(i.key_schema.as_ref())),
-                            ("Projection", projection(i.projection())),
-                            ("IndexSizeBytes", i.index_size_bytes().into()),
-                            ("ItemCount", i.item_count().into()),
-                            ("IndexArn", s(i.index_arn())),
-                        ])
-                    })
-                }),
+                .map_or(Value::Null, |l| list(l, local_index)),
         ),
         (
             "GlobalSecondaryIndexes",
             t.global_secondary_indexes
                 .as_deref()
-                .map_or(Value::Null, |g| {
-                    list(g, |i| {
-                        obj([
-                            ("IndexName", s(i.index_name())),
-                            ("KeySchema", key_schema(i.key_schema.as_ref())),
-                            ("Projection", projection(i.projection())),
-                            ("IndexStatus", s(i.index_status().map(|x| x.as_str()))),
-                            ("Backfilling", i.backfilling().into()),
-                            (
-                                "ProvisionedThroughput",
-                                provisioned(i.provisioned_throughput()),
-                            ),
-                            ("IndexSizeBytes", i.index_size_bytes().into()),
-                            ("ItemCount", i.item_count().into()),
-                            ("IndexArn", s(i.index_arn())),
-                            ("OnDemandThroughput", on_demand(i.on_demand_throughput())),
-                            ("WarmThroughput", index_warm(i.warm_throughput())),
-                        ])
-                    })
-                }),
+                .map_or(Value::Null, |g| list(g, global_index)),
         ),
-        (
-            "StreamSpecification",
-            t.stream_specification().map_or(Value::Null, |st| {
-                obj([
-                    ("StreamEnabled", st.stream_enabled().into()),
-                    (
-                        "StreamViewType",
-                        s(st.stream_view_type().map(|x| x.as_str())),
-                    ),
-                ])
-            }),
-        ),
+        ("StreamSpecification", stream(t.stream_specification())),
         ("LatestStreamLabel", s(t.latest_stream_label())),
         ("LatestStreamArn", s(t.latest_stream_arn())),
         ("GlobalTableVersion", s(t.global_table_version())),
         (
             "Replicas",
-            t.replicas.as_deref().map_or(Value::Null, |r| {
-                list(r, |r| {
-                    obj([
-                        ("RegionName", s(r.region_name())),
-                        ("ReplicaStatus", s(r.replica_status().map(|x| x.as_str()))),
-                        ("ReplicaArn", s(r.replica_arn())),
-                        (
-                            "ReplicaStatusDescription",
-                            s(r.replica_status_description()),
-                        ),
-                        (
-                            "ReplicaStatusPercentProgress",
-                            s(r.replica_status_percent_progress()),
-                        ),
-                        ("KMSMasterKeyId", s(r.kms_master_key_id())),
-                        (
-                            "ProvisionedThroughputOverride",
-                            r.provisioned_throughput_override()
-                                .map_or(Value::Null, |p| {
-                                    obj([("ReadCapacityUnits", p.read_capacity_units().into())])
-                                }),
-                        ),
-                        (
-                            "OnDemandThroughputOverride",
-                            r.on_demand_throughput_override().map_or(Value::Null, |o| {
-                                obj([("MaxReadRequestUnits", o.max_read_request_units().into())])
-                            }),
-                        ),
-                        ("WarmThroughput", table_warm(r.warm_throughput())),
-                        (
-                            "GlobalSecondaryIndexes",
-                            r.global_secondary_indexes
-                                .as_deref()
-                                .map_or(Value::Null, |g| {
-                                    list(g, |i| {
-                                        obj([
-                                            ("IndexName", s(i.index_name())),
-                                            (
-                                                "ProvisionedThroughputOverride",
-                                                i.provisioned_throughput_override().map_or(
-                                                    Value::Null,
-                                                    |p| {
-                                                        obj([(
-                                                            "ReadCapacityUnits",
-                                                            p.read_capacity_units().into(),
-                                                        )])
-                                                    },
-                                                ),
-                                            ),
-                                            (
-                                                "OnDemandThroughputOverride",
-                                                i.on_demand_throughput_override().map_or(
-                                                    Value::Null,
-                                                    |o| {
-                                                        obj([(
-                                                            "MaxReadRequestUnits",
-                                                            o.max_read_request_units().into(),
-                                                        )])
-                                                    },
-                                                ),
-                                            ),
-                                            ("WarmThroughput", index_warm(i.warm_throughput())),
-                                        ])
-                                    })
-                                }),
-                        ),
-                        (
-                            "ReplicaInaccessibleDateTime",
-                            dt(r.replica_inaccessible_date_time()),
-                        ),
-                        (
-                            "ReplicaTableClassSummary",
-                            table_class(r.replica_table_class_summary()),
-                        ),
-                        (
-                            "GlobalTableSettingsReplicationMode",
-                            s(r.global_table_settings_replication_mode()
-                                .map(|x| x.as_str())),
-                        ),
-                    ])
-                })
-            }),
+            t.replicas
+                .as_deref()
+                .map_or(Value::Null, |r| list(r, replica)),
         ),
         (
             "GlobalTableWitnesses",
@@ -430,41 +443,9 @@ fn table(t: &TableDescription) -> Value {
             s(t.global_table_settings_replication_mode()
                 .map(|x| x.as_str())),
         ),
-        (
-            "RestoreSummary",
-            t.restore_summary().map_or(Value::Null, |r| {
-                obj([
-                    ("SourceBackupArn", s(r.source_backup_arn())),
-                    ("SourceTableArn", s(r.source_table_arn())),
-                    ("RestoreDateTime", dt(Some(r.restore_date_time()))),
-                    ("RestoreInProgress", r.restore_in_progress().into()),
-                ])
-            }),
-        ),
-        (
-            "SSEDescription",
-            t.sse_description().map_or(Value::Null, |e| {
-                obj([
-                    ("Status", s(e.status().map(|x| x.as_str()))),
-                    ("SSEType", s(e.sse_type().map(|x| x.as_str()))),
-                    ("KMSMasterKeyArn", s(e.kms_master_key_arn())),
-                    (
-                        "InaccessibleEncryptionDateTime",
-                        dt(e.inaccessible_encryption_date_time()),
-                    ),
-                ])
-            }),
-        ),
-        (
-            "ArchivalSummary",
-            t.archival_summary().map_or(Value::Null, |a| {
-                obj([
-                    ("ArchivalDateTime", dt(a.archival_date_time())),
-                    ("ArchivalReason", s(a.archival_reason())),
-                    ("ArchivalBackupArn", s(a.archival_backup_arn())),
-                ])
-            }),
-        ),
+        ("RestoreSummary", restore(t.restore_summary())),
+        ("SSEDescription", sse(t.sse_description())),
+        ("ArchivalSummary", archival(t.archival_summary())),
         ("TableClassSummary", table_class(t.table_class_summary())),
         (
             "DeletionProtectionEnabled",
@@ -479,69 +460,75 @@ fn table(t: &TableDescription) -> Value {
     ])
 }
 
-pub async fn call(c: &AwsClients, op: &str, input: &Input<'_>) -> Result<Value, AwsFailure> {
-    match op {
-        "DescribeTable" => {
-            let out = c
-                .dynamodb
-                .describe_table()
-                .table_name(input.req_str("TableName")?)
-                .send()
-                .await?;
-            Ok(obj([("Table", out.table().map_or(Value::Null, table))]))
-        }
-        "Scan" => {
-            let values = input.get("ExpressionAttributeValues");
-            let start = input.get("ExclusiveStartKey");
-            let req = c
-                .dynamodb
-                .scan()
-                .table_name(input.req_str("TableName")?)
-                .set_index_name(input.str("IndexName")?)
-                .set_filter_expression(input.str("FilterExpression")?)
-                .set_projection_expression(input.str("ProjectionExpression")?)
-                .set_expression_attribute_names(names(input)?)
-                .set_expression_attribute_values(
-                    values
-                        .map(|v| attributes("ExpressionAttributeValues", v))
-                        .transpose()?
-                        .flatten(),
-                )
-                .set_consistent_read(input.bool("ConsistentRead")?)
-                .set_limit(input.i32("Limit")?)
-                .set_exclusive_start_key(
-                    start
-                        .map(|v| attributes("ExclusiveStartKey", v))
-                        .transpose()?
-                        .flatten(),
-                );
-            // Like the AWS CLI, every page is read unless the step pages itself.
-            let pages = if start.is_none() && input.get("Limit").is_none() {
-                req.into_paginator().send().try_collect().await?
-            } else {
-                vec![req.send().await?]
-            };
-            let items: Vec<Value> = pages
-                .iter()
-                .flat_map(|p| p.items())
-                .map(item_json)
-                .collect();
-            Ok(obj([
-                ("Count", pages.iter().map(|p| p.count()).sum::<i32>().into()),
-                (
-                    "ScannedCount",
-                    pages.iter().map(|p| p.scanned_count()).sum::<i32>().into(),
-                ),
-                ("Items", Value::Array(items)),
-                (
-                    "LastEvaluatedKey",
-                    pages
-                        .last()
-                        .and_then(|p| p.last_evaluated_key())
-                        .map_or(Value::Null, item_json),
-                ),
-            ]))
-        }
-        other => Err(AwsFailure::Input(format!("unsupported operation {other}"))),
+operations! {
+    DescribeTable(c, TableName: req_str) {
+        let out = c
+            .dynamodb
+            .describe_table()
+            .table_name(TableName)
+            .send()
+            .await?;
+        Ok(obj([("Table", out.table().map_or(Value::Null, table))]))
+    }
+    Scan(
+        c,
+        TableName: req_str,
+        IndexName: str,
+        FilterExpression: str,
+        ProjectionExpression: str,
+        ExpressionAttributeNames: value,
+        ExpressionAttributeValues: value,
+        ConsistentRead: bool,
+        Limit: i32,
+        ExclusiveStartKey: value,
+    ) {
+        let paged = self_paged(&ExclusiveStartKey, &Limit);
+        let req = c
+            .dynamodb
+            .scan()
+            .table_name(TableName)
+            .set_index_name(IndexName)
+            .set_filter_expression(FilterExpression)
+            .set_projection_expression(ProjectionExpression)
+            .set_expression_attribute_names(names(ExpressionAttributeNames)?)
+            .set_expression_attribute_values(
+                ExpressionAttributeValues.map(|v| attributes("ExpressionAttributeValues", v))
+                    .transpose()?
+                    .flatten(),
+            )
+            .set_consistent_read(ConsistentRead)
+            .set_limit(Limit)
+            .set_exclusive_start_key(
+                ExclusiveStartKey.map(|v| attributes("ExclusiveStartKey", v))
+                    .transpose()?
+                    .flatten(),
+            );
+        let pages = pages(
+            paged,
+            req,
+            |r| r.into_paginator().send().try_collect(),
+            |r| r.send(),
+        )
+        .await?;
+        let items: Vec<Value> = pages
+            .iter()
+            .flat_map(|p| p.items())
+            .map(item_json)
+            .collect();
+        Ok(obj([
+            ("Count", pages.iter().map(|p| p.count()).sum::<i32>().into()),
+            (
+                "ScannedCount",
+                pages.iter().map(|p| p.scanned_count()).sum::<i32>().into(),
+            ),
+            ("Items", Value::Array(items)),
+            (
+                "LastEvaluatedKey",
+                pages
+                    .last()
+                    .and_then(|p| p.last_evaluated_key())
+                    .map_or(Value::Null, item_json),
+            ),
+        ]))
     }
 }

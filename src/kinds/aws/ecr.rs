@@ -4,20 +4,9 @@ use serde_json::{Map, Value};
 
 use aws_sdk_ecr::types::{DescribeImagesFilter, ImageDetail, ImageIdentifier};
 
+use super::AwsFailure;
+use super::op::{pages, self_paged};
 use super::output::{dt, obj, s, strs};
-use super::{AwsClients, AwsFailure, Input, Op};
-
-pub const OPS: &[Op] = &[Op {
-    name: "DescribeImages",
-    input: &[
-        "registryId",
-        "repositoryName",
-        "imageIds",
-        "filter",
-        "nextToken",
-        "maxResults",
-    ],
-}];
 
 fn image(v: &ImageDetail) -> Value {
     obj([
@@ -72,57 +61,63 @@ fn image(v: &ImageDetail) -> Value {
     ])
 }
 
-pub async fn call(c: &AwsClients, op: &str, input: &Input<'_>) -> Result<Value, AwsFailure> {
-    match op {
-        "DescribeImages" => {
-            let ids = input
-                .objects("imageIds")?
-                .iter()
-                .map(|i| {
-                    Ok(ImageIdentifier::builder()
-                        .set_image_tag(i.str("imageTag")?)
-                        .set_image_digest(i.str("imageDigest")?)
-                        .build())
-                })
-                .collect::<Result<Vec<_>, AwsFailure>>()?;
-            let filter = match input.object("filter")? {
-                None => None,
-                Some(f) => Some(
-                    DescribeImagesFilter::builder()
-                        .set_tag_status(f.str("tagStatus")?.map(|t| t.as_str().into()))
-                        .set_image_status(f.str("imageStatus")?.map(|t| t.as_str().into()))
-                        .build(),
+operations! {
+    DescribeImages(
+        c,
+        imageIds: objects,
+        filter: object,
+        registryId: str,
+        repositoryName: req_str,
+        nextToken: str,
+        maxResults: i32,
+    ) {
+        let ids = imageIds
+            .iter()
+            .map(|i| {
+                Ok(ImageIdentifier::builder()
+                    .set_image_tag(i.str("imageTag")?)
+                    .set_image_digest(i.str("imageDigest")?)
+                    .build())
+            })
+            .collect::<Result<Vec<_>, AwsFailure>>()?;
+        let filter = match filter {
+            None => None,
+            Some(f) => Some(
+                DescribeImagesFilter::builder()
+                    .set_tag_status(f.str("tagStatus")?.map(|t| t.as_str().into()))
+                    .set_image_status(f.str("imageStatus")?.map(|t| t.as_str().into()))
+                    .build(),
+            ),
+        };
+        let paged = self_paged(&nextToken, &maxResults);
+        let req = c
+            .ecr
+            .describe_images()
+            .set_registry_id(registryId)
+            .repository_name(repositoryName)
+            .set_image_ids((!ids.is_empty()).then_some(ids))
+            .set_filter(filter)
+            .set_next_token(nextToken)
+            .set_max_results(maxResults);
+        let pages = pages(
+            paged,
+            req,
+            |r| r.into_paginator().send().try_collect(),
+            |r| r.send(),
+        )
+        .await?;
+        Ok(obj([
+            (
+                "imageDetails",
+                Value::Array(
+                    pages
+                        .iter()
+                        .flat_map(|p| p.image_details())
+                        .map(image)
+                        .collect(),
                 ),
-            };
-            let req = c
-                .ecr
-                .describe_images()
-                .set_registry_id(input.str("registryId")?)
-                .repository_name(input.req_str("repositoryName")?)
-                .set_image_ids((!ids.is_empty()).then_some(ids))
-                .set_filter(filter)
-                .set_next_token(input.str("nextToken")?)
-                .set_max_results(input.i32("maxResults")?);
-            // Like the AWS CLI, every page is fetched unless the step pages itself.
-            let pages = if input.get("nextToken").is_none() && input.get("maxResults").is_none() {
-                req.into_paginator().send().try_collect().await?
-            } else {
-                vec![req.send().await?]
-            };
-            Ok(obj([
-                (
-                    "imageDetails",
-                    Value::Array(
-                        pages
-                            .iter()
-                            .flat_map(|p| p.image_details())
-                            .map(image)
-                            .collect(),
-                    ),
-                ),
-                ("nextToken", s(pages.last().and_then(|p| p.next_token()))),
-            ]))
-        }
-        other => Err(AwsFailure::Input(format!("unsupported operation {other}"))),
+            ),
+            ("nextToken", s(pages.last().and_then(|p| p.next_token()))),
+        ]))
     }
 }

@@ -7,29 +7,9 @@ use aws_sdk_elasticloadbalancingv2::types::{
     LoadBalancer, TargetDescription, TargetGroup, TargetHealthDescription,
 };
 
+use super::AwsFailure;
+use super::op::{pages, self_paged};
 use super::output::{dt, list, obj, s, strs};
-use super::{AwsClients, AwsFailure, Input, Op};
-
-pub const OPS: &[Op] = &[
-    Op {
-        name: "DescribeLoadBalancers",
-        input: &["LoadBalancerArns", "Names", "Marker", "PageSize"],
-    },
-    Op {
-        name: "DescribeTargetGroups",
-        input: &[
-            "LoadBalancerArn",
-            "TargetGroupArns",
-            "Names",
-            "Marker",
-            "PageSize",
-        ],
-    },
-    Op {
-        name: "DescribeTargetHealth",
-        input: &["TargetGroupArn", "Targets", "Include"],
-    },
-];
 
 fn load_balancer(v: &LoadBalancer) -> Value {
     obj([
@@ -203,99 +183,101 @@ fn target_health(v: &TargetHealthDescription) -> Value {
     ])
 }
 
-/// Like the AWS CLI, every page is fetched unless the step pages itself (`Marker`, `PageSize`).
-fn all_pages(input: &Input<'_>) -> bool {
-    input.get("Marker").is_none() && input.get("PageSize").is_none()
-}
-
-pub async fn call(c: &AwsClients, op: &str, input: &Input<'_>) -> Result<Value, AwsFailure> {
-    match op {
-        "DescribeLoadBalancers" => {
-            let req = c
-                .elbv2
-                .describe_load_balancers()
-                .set_load_balancer_arns(input.strs("LoadBalancerArns")?)
-                .set_names(input.strs("Names")?)
-                .set_marker(input.str("Marker")?)
-                .set_page_size(input.i32("PageSize")?);
-            let pages = if all_pages(input) {
-                req.into_paginator().send().try_collect().await?
-            } else {
-                vec![req.send().await?]
-            };
-            Ok(obj([
-                (
-                    "LoadBalancers",
-                    Value::Array(
-                        pages
-                            .iter()
-                            .flat_map(|p| p.load_balancers())
-                            .map(load_balancer)
-                            .collect(),
-                    ),
+operations! {
+    DescribeLoadBalancers(c, LoadBalancerArns: strs, Names: strs, Marker: str, PageSize: i32) {
+        let paged = self_paged(&Marker, &PageSize);
+        let req = c
+            .elbv2
+            .describe_load_balancers()
+            .set_load_balancer_arns(LoadBalancerArns)
+            .set_names(Names)
+            .set_marker(Marker)
+            .set_page_size(PageSize);
+        let pages = pages(
+            paged,
+            req,
+            |r| r.into_paginator().send().try_collect(),
+            |r| r.send(),
+        )
+        .await?;
+        Ok(obj([
+            (
+                "LoadBalancers",
+                Value::Array(
+                    pages
+                        .iter()
+                        .flat_map(|p| p.load_balancers())
+                        .map(load_balancer)
+                        .collect(),
                 ),
-                ("NextMarker", s(pages.last().and_then(|p| p.next_marker()))),
-            ]))
-        }
-        "DescribeTargetGroups" => {
-            let req = c
-                .elbv2
-                .describe_target_groups()
-                .set_load_balancer_arn(input.str("LoadBalancerArn")?)
-                .set_target_group_arns(input.strs("TargetGroupArns")?)
-                .set_names(input.strs("Names")?)
-                .set_marker(input.str("Marker")?)
-                .set_page_size(input.i32("PageSize")?);
-            let pages = if all_pages(input) {
-                req.into_paginator().send().try_collect().await?
-            } else {
-                vec![req.send().await?]
-            };
-            Ok(obj([
-                (
-                    "TargetGroups",
-                    Value::Array(
-                        pages
-                            .iter()
-                            .flat_map(|p| p.target_groups())
-                            .map(target_group)
-                            .collect(),
-                    ),
+            ),
+            ("NextMarker", s(pages.last().and_then(|p| p.next_marker()))),
+        ]))
+    }
+    DescribeTargetGroups(
+        c,
+        LoadBalancerArn: str,
+        TargetGroupArns: strs,
+        Names: strs,
+        Marker: str,
+        PageSize: i32,
+    ) {
+        let paged = self_paged(&Marker, &PageSize);
+        let req = c
+            .elbv2
+            .describe_target_groups()
+            .set_load_balancer_arn(LoadBalancerArn)
+            .set_target_group_arns(TargetGroupArns)
+            .set_names(Names)
+            .set_marker(Marker)
+            .set_page_size(PageSize);
+        let pages = pages(
+            paged,
+            req,
+            |r| r.into_paginator().send().try_collect(),
+            |r| r.send(),
+        )
+        .await?;
+        Ok(obj([
+            (
+                "TargetGroups",
+                Value::Array(
+                    pages
+                        .iter()
+                        .flat_map(|p| p.target_groups())
+                        .map(target_group)
+                        .collect(),
                 ),
-                ("NextMarker", s(pages.last().and_then(|p| p.next_marker()))),
-            ]))
-        }
-        "DescribeTargetHealth" => {
-            let targets = input
-                .objects("Targets")?
-                .iter()
-                .map(|t| {
-                    Ok(TargetDescription::builder()
-                        .set_id(t.str("Id")?)
-                        .set_port(t.i32("Port")?)
-                        .set_availability_zone(t.str("AvailabilityZone")?)
-                        .set_quic_server_id(t.str("QuicServerId")?)
-                        .build())
-                })
-                .collect::<Result<Vec<_>, AwsFailure>>()?;
-            let include = input
-                .strs("Include")?
-                .map(|i| i.iter().map(|i| i.as_str().into()).collect());
-            let out = c
-                .elbv2
-                .describe_target_health()
-                .target_group_arn(input.req_str("TargetGroupArn")?)
-                .set_targets((!targets.is_empty()).then_some(targets))
-                .set_include(include)
-                .send()
-                .await?;
-            Ok(obj([(
-                "TargetHealthDescriptions",
-                out.target_health_descriptions
-                    .as_deref()
-                    .map_or(Value::Null, |d| list(d, target_health)),
-            )]))
-        }
-        other => Err(AwsFailure::Input(format!("unsupported operation {other}"))),
+            ),
+            ("NextMarker", s(pages.last().and_then(|p| p.next_marker()))),
+        ]))
+    }
+    DescribeTargetHealth(c, Targets: objects, Include: strs, TargetGroupArn: req_str) {
+        let targets = Targets
+            .iter()
+            .map(|t| {
+                Ok(TargetDescription::builder()
+                    .set_id(t.str("Id")?)
+                    .set_port(t.i32("Port")?)
+                    .set_availability_zone(t.str("AvailabilityZone")?)
+                    .set_quic_server_id(t.str("QuicServerId")?)
+                    .build())
+            })
+            .collect::<Result<Vec<_>, AwsFailure>>()?;
+        let include = Include.map(|i| i.iter().map(|i| i.as_str().into()).collect());
+        let out = c
+            .elbv2
+            .describe_target_health()
+            .target_group_arn(TargetGroupArn)
+            .set_targets((!targets.is_empty()).then_some(targets))
+            .set_include(include)
+            .send()
+            .await?;
+        Ok(obj([(
+            "TargetHealthDescriptions",
+            out.target_health_descriptions
+                .as_deref()
+                .map_or(Value::Null, |d| list(d, target_health)),
+        )]))
     }
 }

@@ -13,6 +13,8 @@ pub enum AwsFailure {
     Service { code: String, message: String },
     /// Credentials, endpoint, network, timeout.
     Setup(String),
+    /// The answer could not be turned into JSON.
+    Output(String),
 }
 
 /// Error codes that mean the credentials, not the resource, are wrong.
@@ -45,6 +47,9 @@ impl AwsFailure {
             }
             AwsFailure::Setup(m) => {
                 KindFailure::setup(format!("{service} {op} failed: {m}; {SETUP_HINT}"))
+            }
+            AwsFailure::Output(m) => {
+                KindFailure::failed(format!("{service} {op}: failed to read the answer: {m}"))
             }
         }
     }

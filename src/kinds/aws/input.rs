@@ -19,14 +19,6 @@ impl<'a> Input<'a> {
         }
     }
 
-    pub fn empty(service: &'a str, op: &'a str) -> Self {
-        Input {
-            service,
-            op,
-            map: None,
-        }
-    }
-
     fn wrong(&self, key: &str, want: &str, got: &Value) -> AwsFailure {
         AwsFailure::Input(format!(
             "`{key}` of {} {} must be {want}, not {got}",
@@ -174,5 +166,18 @@ impl<'a> Input<'a> {
     /// The raw JSON of a field (for maps of lists such as SSM `Parameters`).
     pub fn raw(&self, key: &str) -> Option<&'a Value> {
         self.get(key)
+    }
+
+    /// The raw JSON of a field, as an operation's declared field reads it.
+    pub fn value(&self, key: &str) -> Result<Option<&'a Value>, AwsFailure> {
+        Ok(self.get(key))
+    }
+
+    /// A list of maps that may be absent (absent is not the same as empty to the API).
+    pub fn list(&self, key: &str) -> Result<Option<Vec<Input<'a>>>, AwsFailure> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(_) => self.objects(key).map(Some),
+        }
     }
 }

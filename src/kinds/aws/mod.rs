@@ -5,7 +5,10 @@
 mod clients;
 mod error;
 mod input;
+#[macro_use]
+mod op;
 mod output;
+mod shape;
 
 mod cloudtrail;
 mod cloudwatch;
@@ -23,6 +26,7 @@ mod sts;
 pub use clients::{AwsClients, AwsConfig, AwsContext};
 pub use error::AwsFailure;
 pub use input::Input;
+pub use op::Op;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -32,12 +36,6 @@ use super::{
 };
 
 pub struct Aws;
-
-/// One supported operation and the input fields it takes.
-pub struct Op {
-    pub name: &'static str,
-    pub input: &'static [&'static str],
-}
 
 /// A supported service: its name in a step, aliases (the CLI's), and its operations.
 struct Service {
@@ -247,44 +245,21 @@ impl StepKind for Aws {
             let spec: Spec = parse_spec(&spec).map_err(|e| KindFailure::failed(e.message))?;
             let (service, op) = resolve(&spec).map_err(KindFailure::failed)?;
             let clients = ctx.aws.clients().await.map_err(KindFailure::setup)?;
-            let (service, op) = (service.name, op.name);
+            let (service, name) = (service.name, op.name);
             // Identical reads in flight at once (a `for_each` over one list call) share one call.
-            let key = format!("{service} {op} {}", Value::Object(spec.input.clone()));
+            let key = format!("{service} {name} {}", Value::Object(spec.input.clone()));
             let owned = async move {
-                let input = Input::new(service, op, &spec.input);
-                call(&clients, service, op, &input)
+                let input = Input::new(service, name, &spec.input);
+                (op.call)(&clients, &input)
                     .await
-                    .map_err(|e| e.into_kind_failure(service, op))
+                    .map_err(|e| e.into_kind_failure(service, name))
             };
-            if is_read_only(op) {
+            if is_read_only(name) {
                 ctx.aws.single_flight(key, owned).await
             } else {
                 owned.await
             }
         })
-    }
-}
-
-async fn call(
-    c: &AwsClients,
-    service: &str,
-    op: &str,
-    input: &Input<'_>,
-) -> Result<Value, AwsFailure> {
-    match service {
-        "sts" => sts::call(c, op, input).await,
-        "ecs" => ecs::call(c, op, input).await,
-        "elasticloadbalancingv2" => elbv2::call(c, op, input).await,
-        "ecr" => ecr::call(c, op, input).await,
-        "dynamodb" => dynamodb::call(c, op, input).await,
-        "s3" => s3::call(c, op, input).await,
-        "secretsmanager" => secretsmanager::call(c, op, input).await,
-        "route53" => route53::call(c, op, input).await,
-        "cloudtrail" => cloudtrail::call(c, op, input).await,
-        "ssm" => ssm::call(c, op, input).await,
-        "cloudwatch" => cloudwatch::call(c, op, input).await,
-        "logs" => logs::call(c, op, input).await,
-        other => Err(AwsFailure::Input(format!("unsupported service `{other}`"))),
     }
 }
 
@@ -299,13 +274,9 @@ pub struct CallerIdentity {
 /// The caller's identity, for the account guard and the operator recorded in state.
 pub async fn caller_identity(ctx: &AwsContext) -> Result<CallerIdentity, KindFailure> {
     let clients = ctx.clients().await.map_err(KindFailure::setup)?;
-    let out = sts::call(
-        &clients,
-        "GetCallerIdentity",
-        &Input::empty("sts", "GetCallerIdentity"),
-    )
-    .await
-    .map_err(|e| e.into_kind_failure("sts", "GetCallerIdentity"))?;
+    let out = sts::caller_identity(&clients)
+        .await
+        .map_err(|e| e.into_kind_failure("sts", "GetCallerIdentity"))?;
     let field = |name: &str| {
         out.get(name)
             .and_then(Value::as_str)
@@ -350,6 +321,16 @@ mod tests {
             Aws.check(&json!({"service": "lambda", "operation": "Invoke"}))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn each_operation_is_declared_once_per_service() {
+        for service in SERVICES {
+            let mut names: Vec<&str> = service.ops.iter().map(|o| o.name).collect();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), service.ops.len(), "{}", service.name);
+        }
     }
 
     #[test]

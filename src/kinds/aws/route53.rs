@@ -1,39 +1,17 @@
 //! Route53: the custom domain's alias A record to the ALB (phase 2 UPSERT, rollback 2 restore
 //! or DELETE), waiting for the change to be INSYNC, and listings read to their last page.
 
+use aws_sdk_route53::operation::list_hosted_zones_by_name::ListHostedZonesByNameOutput;
+use aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsOutput;
 use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ChangeBatch, ChangeInfo, GeoLocation, HostedZone,
     ResourceRecord, ResourceRecordSet, ResourceRecordSetFailover, ResourceRecordSetRegion, RrType,
 };
 use serde_json::Value;
 
+use super::op::marked_pages;
 use super::output::{dt, list, obj, s};
-use super::{AwsClients, AwsFailure, Input, Op};
-
-pub const OPS: &[Op] = &[
-    Op {
-        name: "ListHostedZonesByName",
-        input: &["DNSName", "HostedZoneId", "MaxItems"],
-    },
-    Op {
-        name: "ListResourceRecordSets",
-        input: &[
-            "HostedZoneId",
-            "StartRecordName",
-            "StartRecordType",
-            "StartRecordIdentifier",
-            "MaxItems",
-        ],
-    },
-    Op {
-        name: "ChangeResourceRecordSets",
-        input: &["HostedZoneId", "ChangeBatch"],
-    },
-    Op {
-        name: "GetChange",
-        input: &["Id"],
-    },
-];
+use super::{AwsFailure, Input};
 
 const CHANGE_BATCH: &[&str] = &["Comment", "Changes"];
 const CHANGE: &[&str] = &["Action", "ResourceRecordSet"];
@@ -183,10 +161,20 @@ fn record_set(r: &Input<'_>, path: &str) -> Result<ResourceRecordSet, AwsFailure
 }
 
 /// `ChangeBatch` exactly as `aws route53 change-resource-record-sets --change-batch` takes it.
-fn change_batch(input: &Input<'_>) -> Result<ChangeBatch, AwsFailure> {
-    let raw = input.raw("ChangeBatch");
-    known("ChangeBatch", raw, CHANGE_BATCH)?;
-    let batch = input.req_object("ChangeBatch")?;
+fn change_batch(raw: Option<&Value>) -> Result<ChangeBatch, AwsFailure> {
+    let (service, op) = ("route53", "ChangeResourceRecordSets");
+    let Some(raw) = raw else {
+        return Err(AwsFailure::Input(format!(
+            "{service} {op} needs `ChangeBatch`"
+        )));
+    };
+    let Value::Object(map) = raw else {
+        return Err(AwsFailure::Input(format!(
+            "`ChangeBatch` of {service} {op} must be a mapping, not {raw}"
+        )));
+    };
+    known("ChangeBatch", Some(raw), CHANGE_BATCH)?;
+    let batch = Input::new(service, op, map);
     let changes = batch.objects("Changes")?;
     if changes.is_empty() {
         return Err(AwsFailure::Input(
@@ -196,7 +184,7 @@ fn change_batch(input: &Input<'_>) -> Result<ChangeBatch, AwsFailure> {
     let mut builder = ChangeBatch::builder().set_comment(batch.str("Comment")?);
     for (i, change) in changes.iter().enumerate() {
         let path = format!("ChangeBatch.Changes[{i}]");
-        let raw_change = raw.and_then(|b| b.get("Changes")).and_then(|c| c.get(i));
+        let raw_change = raw.get("Changes").and_then(|c| c.get(i));
         known(&path, raw_change, CHANGE)?;
         known(
             &format!("{path}.ResourceRecordSet"),
@@ -302,121 +290,102 @@ fn hosted_zone_json(z: &HostedZone) -> Value {
     ])
 }
 
-/// A next-page marker seen before would read the same pages forever: an endpoint that
-/// answers so is an error, not an endless step.
-fn stalled<T: PartialEq + Clone>(seen: &mut Vec<T>, next: &T) -> Result<(), AwsFailure> {
-    if seen.contains(next) {
-        return Err(AwsFailure::Service {
-            code: "PaginationStalled".into(),
-            message: "Route53 answered a next page it had already given".into(),
-        });
+operations! {
+    ListHostedZonesByName(c, DNSName: str, HostedZoneId: str, MaxItems: i32) {
+        // Like the AWS CLI, every page is read unless the step names a page size.
+        let fetch = |(name, zone)| {
+            let req = c
+                .route53
+                .list_hosted_zones_by_name()
+                .set_dns_name(name)
+                .set_hosted_zone_id(zone)
+                .set_max_items(MaxItems);
+            async move { Ok(req.send().await?) }
+        };
+        let next = |out: &ListHostedZonesByNameOutput| {
+            (out.is_truncated() && out.next_dns_name().is_some()).then(|| {
+                let zone = out.next_hosted_zone_id().map(str::to_owned);
+                (out.next_dns_name().map(str::to_owned), zone)
+            })
+        };
+        let paged = MaxItems.is_some();
+        let pages = marked_pages(paged, (DNSName, HostedZoneId), fetch, next).await?;
+        let zones = pages.iter().flat_map(|p| p.hosted_zones());
+        let out = pages.last().expect("a listing reads one page at least");
+        Ok(obj([
+            ("HostedZones", zones.map(hosted_zone_json).collect()),
+            ("DNSName", s(out.dns_name())),
+            ("HostedZoneId", s(out.hosted_zone_id())),
+            ("IsTruncated", Value::from(out.is_truncated())),
+            ("NextDNSName", s(out.next_dns_name())),
+            ("NextHostedZoneId", s(out.next_hosted_zone_id())),
+            ("MaxItems", max_items(out.max_items())),
+        ]))
     }
-    seen.push(next.clone());
-    Ok(())
-}
-
-pub async fn call(c: &AwsClients, op: &str, input: &Input<'_>) -> Result<Value, AwsFailure> {
-    match op {
-        "ListHostedZonesByName" => {
-            // Like the AWS CLI, every page is read unless the step names a page size.
-            let all = input.get("MaxItems").is_none();
-            let (mut name, mut zone) = (input.str("DNSName")?, input.str("HostedZoneId")?);
-            let mut zones = Vec::new();
-            let mut seen = Vec::new();
-            loop {
-                let out = c
-                    .route53
-                    .list_hosted_zones_by_name()
-                    .set_dns_name(name.clone())
-                    .set_hosted_zone_id(zone.clone())
-                    .set_max_items(input.i32("MaxItems")?)
-                    .send()
-                    .await?;
-                zones.extend(out.hosted_zones().iter().map(hosted_zone_json));
-                let next = (out.next_dns_name(), out.next_hosted_zone_id());
-                if all && out.is_truncated() && next.0.is_some() {
-                    let next = (next.0.map(str::to_owned), next.1.map(str::to_owned));
-                    stalled(&mut seen, &next)?;
-                    (name, zone) = next;
-                    continue;
-                }
-                return Ok(obj([
-                    ("HostedZones", Value::Array(zones)),
-                    ("DNSName", s(out.dns_name())),
-                    ("HostedZoneId", s(out.hosted_zone_id())),
-                    ("IsTruncated", Value::from(out.is_truncated())),
-                    ("NextDNSName", s(out.next_dns_name())),
-                    ("NextHostedZoneId", s(out.next_hosted_zone_id())),
-                    ("MaxItems", max_items(out.max_items())),
-                ]));
-            }
-        }
-        "ListResourceRecordSets" => {
-            // Every page unless the step names a page size (`MaxItems`): a read that stopped
-            // at the first page would miss records that sort after it.
-            let all = input.get("MaxItems").is_none();
-            let mut start = (
-                input.str("StartRecordName")?,
-                input.str("StartRecordType")?,
-                input.str("StartRecordIdentifier")?,
-            );
-            let mut records = Vec::new();
-            let mut seen = Vec::new();
-            loop {
-                let out = c
-                    .route53
-                    .list_resource_record_sets()
-                    .hosted_zone_id(input.req_str("HostedZoneId")?)
-                    .set_start_record_name(start.0.clone())
-                    .set_start_record_type(start.1.as_deref().map(RrType::from))
-                    .set_start_record_identifier(start.2.clone())
-                    .set_max_items(input.i32("MaxItems")?)
-                    .send()
-                    .await?;
-                records.extend(out.resource_record_sets().iter().map(record_set_json));
-                if all && out.is_truncated() && out.next_record_name().is_some() {
-                    let next = (
-                        out.next_record_name().map(str::to_owned),
-                        out.next_record_type().map(|t| t.as_str().to_owned()),
-                        out.next_record_identifier().map(str::to_owned),
-                    );
-                    stalled(&mut seen, &next)?;
-                    start = next;
-                    continue;
-                }
-                return Ok(obj([
-                    ("ResourceRecordSets", Value::Array(records)),
-                    ("IsTruncated", Value::from(out.is_truncated())),
-                    ("NextRecordName", s(out.next_record_name())),
-                    (
-                        "NextRecordType",
-                        s(out.next_record_type().map(|t| t.as_str())),
-                    ),
-                    ("NextRecordIdentifier", s(out.next_record_identifier())),
-                    ("MaxItems", max_items(out.max_items())),
-                ]));
-            }
-        }
-        "ChangeResourceRecordSets" => {
-            let out = c
+    ListResourceRecordSets(
+        c,
+        StartRecordName: str,
+        StartRecordType: str,
+        StartRecordIdentifier: str,
+        HostedZoneId: req_str,
+        MaxItems: i32,
+    ) {
+        // Every page unless the step names a page size (`MaxItems`): a read that stopped
+        // at the first page would miss records that sort after it.
+        let fetch = |(name, kind, id): (_, Option<String>, _)| {
+            let req = c
                 .route53
-                .change_resource_record_sets()
-                .hosted_zone_id(input.req_str("HostedZoneId")?)
-                .change_batch(change_batch(input)?)
-                .send()
-                .await?;
-            Ok(obj([("ChangeInfo", change_info(out.change_info()))]))
-        }
-        "GetChange" => {
-            let out = c
-                .route53
-                .get_change()
-                .id(input.req_str("Id")?)
-                .send()
-                .await?;
-            Ok(obj([("ChangeInfo", change_info(out.change_info()))]))
-        }
-        other => Err(AwsFailure::Input(format!("unsupported operation {other}"))),
+                .list_resource_record_sets()
+                .hosted_zone_id(HostedZoneId.clone())
+                .set_start_record_name(name)
+                .set_start_record_type(kind.as_deref().map(RrType::from))
+                .set_start_record_identifier(id)
+                .set_max_items(MaxItems);
+            async move { Ok(req.send().await?) }
+        };
+        let next = |out: &ListResourceRecordSetsOutput| {
+            (out.is_truncated() && out.next_record_name().is_some()).then(|| {
+                (
+                    out.next_record_name().map(str::to_owned),
+                    out.next_record_type().map(|t| t.as_str().to_owned()),
+                    out.next_record_identifier().map(str::to_owned),
+                )
+            })
+        };
+        let start = (StartRecordName, StartRecordType, StartRecordIdentifier);
+        let pages = marked_pages(MaxItems.is_some(), start, fetch, next).await?;
+        let records = pages.iter().flat_map(|p| p.resource_record_sets());
+        let out = pages.last().expect("a listing reads one page at least");
+        Ok(obj([
+            ("ResourceRecordSets", records.map(record_set_json).collect()),
+            ("IsTruncated", Value::from(out.is_truncated())),
+            ("NextRecordName", s(out.next_record_name())),
+            (
+                "NextRecordType",
+                s(out.next_record_type().map(|t| t.as_str())),
+            ),
+            ("NextRecordIdentifier", s(out.next_record_identifier())),
+            ("MaxItems", max_items(out.max_items())),
+        ]))
+    }
+    ChangeResourceRecordSets(c, HostedZoneId: req_str, ChangeBatch: value) {
+        let out = c
+            .route53
+            .change_resource_record_sets()
+            .hosted_zone_id(HostedZoneId)
+            .change_batch(change_batch(ChangeBatch)?)
+            .send()
+            .await?;
+        Ok(obj([("ChangeInfo", change_info(out.change_info()))]))
+    }
+    GetChange(c, Id: req_str) {
+        let out = c
+            .route53
+            .get_change()
+            .id(Id)
+            .send()
+            .await?;
+        Ok(obj([("ChangeInfo", change_info(out.change_info()))]))
     }
 }
 
@@ -426,9 +395,7 @@ mod tests {
     use serde_json::json;
 
     fn batch(v: Value) -> Result<ChangeBatch, AwsFailure> {
-        let map = json!({ "HostedZoneId": "Z1", "ChangeBatch": v });
-        let map = map.as_object().unwrap();
-        change_batch(&Input::new("route53", "ChangeResourceRecordSets", map))
+        change_batch(Some(&v))
     }
 
     #[test]
@@ -463,18 +430,6 @@ mod tests {
             ("Z35SXDOTRQ7X7K", "alb.example.com", true)
         );
         assert!(rrset.resource_records.is_none());
-    }
-
-    #[test]
-    fn a_listing_that_gives_a_page_again_stops() {
-        let mut seen = Vec::new();
-        let page = |n: &str| (Some(n.to_owned()), Some("A".to_owned()), None::<String>);
-        assert!(stalled(&mut seen, &page("a.outpost.dev.")).is_ok());
-        assert!(stalled(&mut seen, &page("b.outpost.dev.")).is_ok());
-        match stalled(&mut seen, &page("a.outpost.dev.")) {
-            Err(AwsFailure::Service { code, .. }) => assert_eq!(code, "PaginationStalled"),
-            other => panic!("{other:?}"),
-        }
     }
 
     #[test]

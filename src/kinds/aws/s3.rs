@@ -8,28 +8,9 @@ use aws_sdk_s3::operation::head_bucket::HeadBucketError;
 use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::types::Object;
 
+use super::AwsFailure;
+use super::op::{pages, self_paged};
 use super::output::{dt, list, obj, s};
-use super::{AwsClients, AwsFailure, Input, Op};
-
-pub const OPS: &[Op] = &[
-    Op {
-        name: "HeadBucket",
-        input: &["Bucket", "ExpectedBucketOwner"],
-    },
-    Op {
-        name: "ListObjectsV2",
-        input: &[
-            "Bucket",
-            "Prefix",
-            "Delimiter",
-            "MaxKeys",
-            "StartAfter",
-            "ContinuationToken",
-            "FetchOwner",
-            "ExpectedBucketOwner",
-        ],
-    },
-];
 
 fn object(o: &Object) -> Value {
     obj([
@@ -152,48 +133,56 @@ fn head_bucket_error(err: SdkError<HeadBucketError, HttpResponse>) -> AwsFailure
     }
 }
 
-pub async fn call(c: &AwsClients, op: &str, input: &Input<'_>) -> Result<Value, AwsFailure> {
-    match op {
-        "HeadBucket" => {
-            let out =
-                c.s3.head_bucket()
-                    .bucket(input.req_str("Bucket")?)
-                    .set_expected_bucket_owner(input.str("ExpectedBucketOwner")?)
-                    .send()
-                    .await
-                    .map_err(head_bucket_error)?;
-            Ok(obj([
-                ("BucketArn", s(out.bucket_arn())),
-                (
-                    "BucketLocationType",
-                    s(out.bucket_location_type().map(|x| x.as_str())),
-                ),
-                ("BucketLocationName", s(out.bucket_location_name())),
-                ("BucketRegion", s(out.bucket_region())),
-                ("AccessPointAlias", out.access_point_alias().into()),
-            ]))
-        }
-        "ListObjectsV2" => {
-            let req =
-                c.s3.list_objects_v2()
-                    .bucket(input.req_str("Bucket")?)
-                    .set_prefix(input.str("Prefix")?)
-                    .set_delimiter(input.str("Delimiter")?)
-                    .set_max_keys(input.i32("MaxKeys")?)
-                    .set_start_after(input.str("StartAfter")?)
-                    .set_continuation_token(input.str("ContinuationToken")?)
-                    .set_fetch_owner(input.bool("FetchOwner")?)
-                    .set_expected_bucket_owner(input.str("ExpectedBucketOwner")?);
-            // Like the AWS CLI, every page is fetched unless the step pages itself.
-            let pages =
-                if input.get("ContinuationToken").is_none() && input.get("MaxKeys").is_none() {
-                    req.into_paginator().send().try_collect().await?
-                } else {
-                    vec![req.send().await?]
-                };
-            Ok(list_objects(&pages))
-        }
-        other => Err(AwsFailure::Input(format!("unsupported operation {other}"))),
+operations! {
+    HeadBucket(c, Bucket: req_str, ExpectedBucketOwner: str) {
+        let out =
+            c.s3.head_bucket()
+                .bucket(Bucket)
+                .set_expected_bucket_owner(ExpectedBucketOwner)
+                .send()
+                .await
+                .map_err(head_bucket_error)?;
+        Ok(obj([
+            ("BucketArn", s(out.bucket_arn())),
+            (
+                "BucketLocationType",
+                s(out.bucket_location_type().map(|x| x.as_str())),
+            ),
+            ("BucketLocationName", s(out.bucket_location_name())),
+            ("BucketRegion", s(out.bucket_region())),
+            ("AccessPointAlias", out.access_point_alias().into()),
+        ]))
+    }
+    ListObjectsV2(
+        c,
+        Bucket: req_str,
+        Prefix: str,
+        Delimiter: str,
+        MaxKeys: i32,
+        StartAfter: str,
+        ContinuationToken: str,
+        FetchOwner: bool,
+        ExpectedBucketOwner: str,
+    ) {
+        let paged = self_paged(&ContinuationToken, &MaxKeys);
+        let req =
+            c.s3.list_objects_v2()
+                .bucket(Bucket)
+                .set_prefix(Prefix)
+                .set_delimiter(Delimiter)
+                .set_max_keys(MaxKeys)
+                .set_start_after(StartAfter)
+                .set_continuation_token(ContinuationToken)
+                .set_fetch_owner(FetchOwner)
+                .set_expected_bucket_owner(ExpectedBucketOwner);
+        let pages = pages(
+            paged,
+            req,
+            |r| r.into_paginator().send().try_collect(),
+            |r| r.send(),
+        )
+        .await?;
+        Ok(list_objects(&pages))
     }
 }
 

@@ -10,26 +10,9 @@ use aws_sdk_secretsmanager::types::{
     ExternalSecretRotationMetadataItem, Filter, RotationRulesType, SecretListEntry, Tag,
 };
 
+use super::AwsFailure;
+use super::op::{pages, self_paged};
 use super::output::{dt, list, obj, s, strs};
-use super::{AwsClients, AwsFailure, Input, Op};
-
-pub const OPS: &[Op] = &[
-    Op {
-        name: "ListSecrets",
-        input: &[
-            "IncludePlannedDeletion",
-            "MaxResults",
-            "NextToken",
-            "Filters",
-            "SortOrder",
-            "SortBy",
-        ],
-    },
-    Op {
-        name: "DescribeSecret",
-        input: &["SecretId"],
-    },
-];
 
 fn tags(t: Option<&Vec<Tag>>) -> Value {
     t.map_or(Value::Null, |t| {
@@ -100,100 +83,106 @@ fn list_entry(e: &SecretListEntry) -> Value {
     ])
 }
 
-pub async fn call(c: &AwsClients, op: &str, input: &Input<'_>) -> Result<Value, AwsFailure> {
-    match op {
-        "ListSecrets" => {
-            let filters = input
-                .objects("Filters")?
-                .iter()
-                .map(|f| {
-                    Ok(Filter::builder()
-                        .set_key(f.str("Key")?.map(|k| k.as_str().into()))
-                        .set_values(f.strs("Values")?)
-                        .build())
-                })
-                .collect::<Result<Vec<_>, AwsFailure>>()?;
-            let req = c
-                .secretsmanager
-                .list_secrets()
-                .set_include_planned_deletion(input.bool("IncludePlannedDeletion")?)
-                .set_max_results(input.i32("MaxResults")?)
-                .set_next_token(input.str("NextToken")?)
-                .set_filters((!filters.is_empty()).then_some(filters))
-                .set_sort_order(input.str("SortOrder")?.map(|o| o.as_str().into()))
-                .set_sort_by(input.str("SortBy")?.map(|b| b.as_str().into()));
-            // Like the AWS CLI, every page is fetched unless the step pages itself.
-            let pages = if input.get("NextToken").is_none() && input.get("MaxResults").is_none() {
-                req.into_paginator().send().try_collect().await?
-            } else {
-                vec![req.send().await?]
-            };
-            Ok(obj([
-                (
-                    "SecretList",
-                    Value::Array(
-                        pages
-                            .iter()
-                            .flat_map(|p| p.secret_list())
-                            .map(list_entry)
-                            .collect(),
-                    ),
+operations! {
+    ListSecrets(
+        c,
+        Filters: objects,
+        IncludePlannedDeletion: bool,
+        MaxResults: i32,
+        NextToken: str,
+        SortOrder: str,
+        SortBy: str,
+    ) {
+        let filters = Filters
+            .iter()
+            .map(|f| {
+                Ok(Filter::builder()
+                    .set_key(f.str("Key")?.map(|k| k.as_str().into()))
+                    .set_values(f.strs("Values")?)
+                    .build())
+            })
+            .collect::<Result<Vec<_>, AwsFailure>>()?;
+        let paged = self_paged(&NextToken, &MaxResults);
+        let req = c
+            .secretsmanager
+            .list_secrets()
+            .set_include_planned_deletion(IncludePlannedDeletion)
+            .set_max_results(MaxResults)
+            .set_next_token(NextToken)
+            .set_filters((!filters.is_empty()).then_some(filters))
+            .set_sort_order(SortOrder.map(|o| o.as_str().into()))
+            .set_sort_by(SortBy.map(|b| b.as_str().into()));
+        let pages = pages(
+            paged,
+            req,
+            |r| r.into_paginator().send().try_collect(),
+            |r| r.send(),
+        )
+        .await?;
+        Ok(obj([
+            (
+                "SecretList",
+                Value::Array(
+                    pages
+                        .iter()
+                        .flat_map(|p| p.secret_list())
+                        .map(list_entry)
+                        .collect(),
                 ),
-                ("NextToken", s(pages.last().and_then(|p| p.next_token()))),
-            ]))
-        }
-        "DescribeSecret" => {
-            let out = c
-                .secretsmanager
-                .describe_secret()
-                .secret_id(input.req_str("SecretId")?)
-                .send()
-                .await?;
-            Ok(obj([
-                ("ARN", s(out.arn())),
-                ("Name", s(out.name())),
-                ("Description", s(out.description())),
-                ("KmsKeyId", s(out.kms_key_id())),
-                ("RotationEnabled", out.rotation_enabled().into()),
-                ("RotationLambdaARN", s(out.rotation_lambda_arn())),
-                ("RotationRules", rotation_rules(out.rotation_rules())),
-                (
-                    "ExternalSecretRotationMetadata",
-                    rotation_metadata(out.external_secret_rotation_metadata.as_ref()),
-                ),
-                (
-                    "ExternalSecretRotationRoleArn",
-                    s(out.external_secret_rotation_role_arn()),
-                ),
-                ("LastRotatedDate", dt(out.last_rotated_date())),
-                ("LastChangedDate", dt(out.last_changed_date())),
-                ("LastAccessedDate", dt(out.last_accessed_date())),
-                ("DeletedDate", dt(out.deleted_date())),
-                ("NextRotationDate", dt(out.next_rotation_date())),
-                ("Tags", tags(out.tags.as_ref())),
-                (
-                    "VersionIdsToStages",
-                    version_stages(out.version_ids_to_stages()),
-                ),
-                ("OwningService", s(out.owning_service())),
-                ("CreatedDate", dt(out.created_date())),
-                ("PrimaryRegion", s(out.primary_region())),
-                (
-                    "ReplicationStatus",
-                    out.replication_status.as_deref().map_or(Value::Null, |r| {
-                        list(r, |r| {
-                            obj([
-                                ("Region", s(r.region())),
-                                ("KmsKeyId", s(r.kms_key_id())),
-                                ("Status", s(r.status().map(|x| x.as_str()))),
-                                ("StatusMessage", s(r.status_message())),
-                                ("LastAccessedDate", dt(r.last_accessed_date())),
-                            ])
-                        })
-                    }),
-                ),
-            ]))
-        }
-        other => Err(AwsFailure::Input(format!("unsupported operation {other}"))),
+            ),
+            ("NextToken", s(pages.last().and_then(|p| p.next_token()))),
+        ]))
+    }
+    DescribeSecret(c, SecretId: req_str) {
+        let out = c
+            .secretsmanager
+            .describe_secret()
+            .secret_id(SecretId)
+            .send()
+            .await?;
+        Ok(obj([
+            ("ARN", s(out.arn())),
+            ("Name", s(out.name())),
+            ("Description", s(out.description())),
+            ("KmsKeyId", s(out.kms_key_id())),
+            ("RotationEnabled", out.rotation_enabled().into()),
+            ("RotationLambdaARN", s(out.rotation_lambda_arn())),
+            ("RotationRules", rotation_rules(out.rotation_rules())),
+            (
+                "ExternalSecretRotationMetadata",
+                rotation_metadata(out.external_secret_rotation_metadata.as_ref()),
+            ),
+            (
+                "ExternalSecretRotationRoleArn",
+                s(out.external_secret_rotation_role_arn()),
+            ),
+            ("LastRotatedDate", dt(out.last_rotated_date())),
+            ("LastChangedDate", dt(out.last_changed_date())),
+            ("LastAccessedDate", dt(out.last_accessed_date())),
+            ("DeletedDate", dt(out.deleted_date())),
+            ("NextRotationDate", dt(out.next_rotation_date())),
+            ("Tags", tags(out.tags.as_ref())),
+            (
+                "VersionIdsToStages",
+                version_stages(out.version_ids_to_stages()),
+            ),
+            ("OwningService", s(out.owning_service())),
+            ("CreatedDate", dt(out.created_date())),
+            ("PrimaryRegion", s(out.primary_region())),
+            (
+                "ReplicationStatus",
+                out.replication_status.as_deref().map_or(Value::Null, |r| {
+                    list(r, |r| {
+                        obj([
+                            ("Region", s(r.region())),
+                            ("KmsKeyId", s(r.kms_key_id())),
+                            ("Status", s(r.status().map(|x| x.as_str()))),
+                            ("StatusMessage", s(r.status_message())),
+                            ("LastAccessedDate", dt(r.last_accessed_date())),
+                        ])
+                    })
+                }),
+            ),
+        ]))
     }
 }

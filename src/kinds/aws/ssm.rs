@@ -5,59 +5,21 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_ssm::types::{
-    CloudWatchOutputConfig, Command, CommandFilter, InstanceInformation,
-    InstanceInformationStringFilter, Target,
-};
-use serde_json::{Map, Value};
+use aws_sdk_ssm::types::{CommandFilter, InstanceInformationStringFilter, Target};
+use serde_json::Value;
 
-use super::output::{dt, list, obj, s, strs};
-use super::{AwsClients, AwsFailure, Input, Op};
-
-pub const OPS: &[Op] = &[
-    Op {
-        name: "SendCommand",
-        input: &[
-            "InstanceIds",
-            "Targets",
-            "DocumentName",
-            "DocumentVersion",
-            "TimeoutSeconds",
-            "Comment",
-            "Parameters",
-            "MaxConcurrency",
-            "MaxErrors",
-        ],
-    },
-    Op {
-        name: "GetCommandInvocation",
-        input: &["CommandId", "InstanceId", "PluginName"],
-    },
-    Op {
-        name: "ListCommands",
-        input: &[
-            "CommandId",
-            "InstanceId",
-            "Filters",
-            "MaxResults",
-            "NextToken",
-        ],
-    },
-    Op {
-        name: "DescribeInstanceInformation",
-        input: &["Filters", "MaxResults", "NextToken"],
-    },
-];
+use super::op::{pages, self_paged};
+use super::shape::{joined, json};
+use super::{AwsFailure, Input};
 
 /// `Filters` of DescribeInstanceInformation: `[{Key: InstanceIds, Values: [mi-...]}]`.
 fn instance_filters(
-    input: &Input<'_>,
+    filters: Option<Vec<Input<'_>>>,
 ) -> Result<Option<Vec<InstanceInformationStringFilter>>, AwsFailure> {
-    if input.raw("Filters").is_none() {
+    let Some(filters) = filters else {
         return Ok(None);
-    }
-    input
-        .objects("Filters")?
+    };
+    filters
         .iter()
         .enumerate()
         .map(|(i, f)| {
@@ -77,29 +39,15 @@ fn instance_filters(
         .map(Some)
 }
 
-fn instance_json(i: &InstanceInformation) -> Value {
-    obj([
-        ("InstanceId", s(i.instance_id())),
-        ("PingStatus", s(i.ping_status().map(|v| v.as_str()))),
-        ("LastPingDateTime", dt(i.last_ping_date_time())),
-        ("AgentVersion", s(i.agent_version())),
-        ("IsLatestVersion", num(i.is_latest_version())),
-        ("PlatformType", s(i.platform_type().map(|v| v.as_str()))),
-        ("ResourceType", s(i.resource_type().map(|v| v.as_str()))),
-        ("Name", s(i.name())),
-        ("IPAddress", s(i.ip_address())),
-        ("ComputerName", s(i.computer_name())),
-    ])
-}
-
 /// `Filters` of ListCommands: `[{key: InvokedAfter, value: "2026-11-28T02:00:00Z"}]` (the API
 /// spells these two in lower case).
-fn command_filters(input: &Input<'_>) -> Result<Option<Vec<CommandFilter>>, AwsFailure> {
-    if input.raw("Filters").is_none() {
+fn command_filters(
+    filters: Option<Vec<Input<'_>>>,
+) -> Result<Option<Vec<CommandFilter>>, AwsFailure> {
+    let Some(filters) = filters else {
         return Ok(None);
-    }
-    input
-        .objects("Filters")?
+    };
+    filters
         .iter()
         .enumerate()
         .map(|(i, f)| {
@@ -130,8 +78,8 @@ fn text(v: &Value) -> Option<String> {
 
 /// `Parameters`: a map of parameter name to a list of strings (`{commands: ["echo hi"]}`); a
 /// single value is taken as a list of one, as the CLI's shorthand does.
-fn parameters(input: &Input<'_>) -> Result<Option<HashMap<String, Vec<String>>>, AwsFailure> {
-    let Some(raw) = input.raw("Parameters") else {
+fn parameters(raw: Option<&Value>) -> Result<Option<HashMap<String, Vec<String>>>, AwsFailure> {
+    let Some(raw) = raw else {
         return Ok(None);
     };
     let Value::Object(map) = raw else {
@@ -159,12 +107,11 @@ fn parameters(input: &Input<'_>) -> Result<Option<HashMap<String, Vec<String>>>,
         .map(Some)
 }
 
-fn targets(input: &Input<'_>) -> Result<Option<Vec<Target>>, AwsFailure> {
-    if input.raw("Targets").is_none() {
+fn targets(targets: Option<Vec<Input<'_>>>) -> Result<Option<Vec<Target>>, AwsFailure> {
+    let Some(targets) = targets else {
         return Ok(None);
-    }
-    input
-        .objects("Targets")?
+    };
+    targets
         .iter()
         .enumerate()
         .map(|(i, t)| {
@@ -180,233 +127,88 @@ fn targets(input: &Input<'_>) -> Result<Option<Vec<Target>>, AwsFailure> {
         .map(Some)
 }
 
-fn parameters_json(p: Option<&HashMap<String, Vec<String>>>) -> Value {
-    p.map_or(Value::Null, |p| {
-        Value::Object(
-            p.iter()
-                .map(|(k, v)| (k.clone(), strs(v)))
-                .collect::<Map<_, _>>(),
+operations! {
+    SendCommand(
+        c,
+        InstanceIds: strs,
+        Targets: list,
+        DocumentName: req_str,
+        DocumentVersion: str,
+        TimeoutSeconds: i32,
+        Comment: str,
+        Parameters: value,
+        MaxConcurrency: str,
+        MaxErrors: str,
+    ) {
+        let out = c
+            .ssm
+            .send_command()
+            .set_instance_ids(InstanceIds)
+            .set_targets(targets(Targets)?)
+            .document_name(DocumentName)
+            .set_document_version(DocumentVersion)
+            .set_timeout_seconds(TimeoutSeconds)
+            .set_comment(Comment)
+            .set_parameters(parameters(Parameters)?)
+            .set_max_concurrency(MaxConcurrency)
+            .set_max_errors(MaxErrors)
+            .send()
+            .await?;
+        json(&out)
+    }
+    GetCommandInvocation(c, CommandId: req_str, InstanceId: req_str, PluginName: str) {
+        let out = c
+            .ssm
+            .get_command_invocation()
+            .command_id(CommandId)
+            .instance_id(InstanceId)
+            .set_plugin_name(PluginName)
+            .send()
+            .await?;
+        json(&out)
+    }
+    ListCommands(
+        c,
+        CommandId: str,
+        InstanceId: str,
+        Filters: list,
+        MaxResults: i32,
+        NextToken: str,
+    ) {
+        let paged = self_paged(&NextToken, &MaxResults);
+        let req = c
+            .ssm
+            .list_commands()
+            .set_command_id(CommandId)
+            .set_instance_id(InstanceId)
+            .set_filters(command_filters(Filters)?)
+            .set_max_results(MaxResults)
+            .set_next_token(NextToken);
+        let pages = pages(
+            paged,
+            req,
+            |r| r.into_paginator().send().try_collect(),
+            |r| r.send(),
         )
-    })
-}
-
-fn num<T: Into<Value>>(v: Option<T>) -> Value {
-    v.map_or(Value::Null, Into::into)
-}
-
-fn cloudwatch_output(c: Option<&CloudWatchOutputConfig>) -> Value {
-    c.map_or(Value::Null, |c| {
-        obj([
-            ("CloudWatchLogGroupName", s(c.cloud_watch_log_group_name())),
-            (
-                "CloudWatchOutputEnabled",
-                Value::from(c.cloud_watch_output_enabled()),
-            ),
-        ])
-    })
-}
-
-/// A command as SendCommand and ListCommands return it.
-fn command_json(k: &Command) -> Value {
-    obj([
-        ("CommandId", s(k.command_id())),
-        ("DocumentName", s(k.document_name())),
-        ("DocumentVersion", s(k.document_version())),
-        ("Comment", s(k.comment())),
-        ("ExpiresAfter", dt(k.expires_after())),
-        ("Parameters", parameters_json(k.parameters())),
-        (
-            "InstanceIds",
-            k.instance_ids.as_deref().map_or(Value::Null, strs),
-        ),
-        (
-            "Targets",
-            k.targets.as_deref().map_or(Value::Null, |t| {
-                list(t, |t| {
-                    obj([
-                        ("Key", s(t.key())),
-                        ("Values", t.values.as_deref().map_or(Value::Null, strs)),
-                    ])
-                })
-            }),
-        ),
-        ("RequestedDateTime", dt(k.requested_date_time())),
-        ("Status", s(k.status().map(|v| v.as_str()))),
-        ("StatusDetails", s(k.status_details())),
-        ("OutputS3Region", s(k.output_s3_region())),
-        ("OutputS3BucketName", s(k.output_s3_bucket_name())),
-        ("OutputS3KeyPrefix", s(k.output_s3_key_prefix())),
-        ("MaxConcurrency", s(k.max_concurrency())),
-        ("MaxErrors", s(k.max_errors())),
-        ("TargetCount", Value::from(k.target_count())),
-        ("CompletedCount", Value::from(k.completed_count())),
-        ("ErrorCount", Value::from(k.error_count())),
-        (
-            "DeliveryTimedOutCount",
-            Value::from(k.delivery_timed_out_count()),
-        ),
-        ("ServiceRole", s(k.service_role())),
-        (
-            "NotificationConfig",
-            k.notification_config().map_or(Value::Null, |n| {
-                obj([
-                    ("NotificationArn", s(n.notification_arn())),
-                    (
-                        "NotificationEvents",
-                        n.notification_events
-                            .as_deref()
-                            .map_or(Value::Null, |e| list(e, |e| Value::from(e.as_str()))),
-                    ),
-                    (
-                        "NotificationType",
-                        s(n.notification_type().map(|v| v.as_str())),
-                    ),
-                ])
-            }),
-        ),
-        (
-            "CloudWatchOutputConfig",
-            cloudwatch_output(k.cloud_watch_output_config()),
-        ),
-        ("TimeoutSeconds", num(k.timeout_seconds())),
-        (
-            "AlarmConfiguration",
-            k.alarm_configuration().map_or(Value::Null, |a| {
-                obj([
-                    (
-                        "IgnorePollAlarmFailure",
-                        Value::from(a.ignore_poll_alarm_failure()),
-                    ),
-                    (
-                        "Alarms",
-                        list(a.alarms(), |a| obj([("Name", Value::from(a.name()))])),
-                    ),
-                ])
-            }),
-        ),
-        (
-            "TriggeredAlarms",
-            k.triggered_alarms.as_deref().map_or(Value::Null, |t| {
-                list(t, |t| {
-                    obj([
-                        ("Name", Value::from(t.name())),
-                        ("State", Value::from(t.state().as_str())),
-                    ])
-                })
-            }),
-        ),
-    ])
-}
-
-pub async fn call(c: &AwsClients, op: &str, input: &Input<'_>) -> Result<Value, AwsFailure> {
-    match op {
-        "SendCommand" => {
-            let out = c
-                .ssm
-                .send_command()
-                .set_instance_ids(input.strs("InstanceIds")?)
-                .set_targets(targets(input)?)
-                .document_name(input.req_str("DocumentName")?)
-                .set_document_version(input.str("DocumentVersion")?)
-                .set_timeout_seconds(input.i32("TimeoutSeconds")?)
-                .set_comment(input.str("Comment")?)
-                .set_parameters(parameters(input)?)
-                .set_max_concurrency(input.str("MaxConcurrency")?)
-                .set_max_errors(input.str("MaxErrors")?)
-                .send()
-                .await?;
-            let command = out.command().map_or(Value::Null, command_json);
-            Ok(obj([("Command", command)]))
-        }
-        "GetCommandInvocation" => {
-            let out = c
-                .ssm
-                .get_command_invocation()
-                .command_id(input.req_str("CommandId")?)
-                .instance_id(input.req_str("InstanceId")?)
-                .set_plugin_name(input.str("PluginName")?)
-                .send()
-                .await?;
-            // The Execution*DateTime fields are strings in the API, not timestamps.
-            Ok(obj([
-                ("CommandId", s(out.command_id())),
-                ("InstanceId", s(out.instance_id())),
-                ("Comment", s(out.comment())),
-                ("DocumentName", s(out.document_name())),
-                ("DocumentVersion", s(out.document_version())),
-                ("PluginName", s(out.plugin_name())),
-                ("ResponseCode", Value::from(out.response_code())),
-                ("ExecutionStartDateTime", s(out.execution_start_date_time())),
-                ("ExecutionElapsedTime", s(out.execution_elapsed_time())),
-                ("ExecutionEndDateTime", s(out.execution_end_date_time())),
-                ("Status", s(out.status().map(|v| v.as_str()))),
-                ("StatusDetails", s(out.status_details())),
-                ("StandardOutputContent", s(out.standard_output_content())),
-                ("StandardOutputUrl", s(out.standard_output_url())),
-                ("StandardErrorContent", s(out.standard_error_content())),
-                ("StandardErrorUrl", s(out.standard_error_url())),
-                (
-                    "CloudWatchOutputConfig",
-                    cloudwatch_output(out.cloud_watch_output_config()),
-                ),
-            ]))
-        }
-        "ListCommands" => {
-            let req = c
-                .ssm
-                .list_commands()
-                .set_command_id(input.str("CommandId")?)
-                .set_instance_id(input.str("InstanceId")?)
-                .set_filters(command_filters(input)?)
-                .set_max_results(input.i32("MaxResults")?)
-                .set_next_token(input.str("NextToken")?);
-            // Like the AWS CLI, every page is fetched unless the step pages itself.
-            let pages = if input.get("NextToken").is_none() && input.get("MaxResults").is_none() {
-                req.into_paginator().send().try_collect().await?
-            } else {
-                vec![req.send().await?]
-            };
-            Ok(obj([
-                (
-                    "Commands",
-                    Value::Array(
-                        pages
-                            .iter()
-                            .flat_map(|p| p.commands())
-                            .map(command_json)
-                            .collect(),
-                    ),
-                ),
-                ("NextToken", s(pages.last().and_then(|p| p.next_token()))),
-            ]))
-        }
-        "DescribeInstanceInformation" => {
-            let req = c
-                .ssm
-                .describe_instance_information()
-                .set_filters(instance_filters(input)?)
-                .set_max_results(input.i32("MaxResults")?)
-                .set_next_token(input.str("NextToken")?);
-            let pages = if input.get("NextToken").is_none() && input.get("MaxResults").is_none() {
-                req.into_paginator().send().try_collect().await?
-            } else {
-                vec![req.send().await?]
-            };
-            Ok(obj([
-                (
-                    "InstanceInformationList",
-                    Value::Array(
-                        pages
-                            .iter()
-                            .flat_map(|p| p.instance_information_list())
-                            .map(instance_json)
-                            .collect(),
-                    ),
-                ),
-                ("NextToken", s(pages.last().and_then(|p| p.next_token()))),
-            ]))
-        }
-        other => Err(AwsFailure::Input(format!("unsupported operation {other}"))),
+        .await?;
+        joined(&pages, &["Commands"])
+    }
+    DescribeInstanceInformation(c, Filters: list, MaxResults: i32, NextToken: str) {
+        let paged = self_paged(&NextToken, &MaxResults);
+        let req = c
+            .ssm
+            .describe_instance_information()
+            .set_filters(instance_filters(Filters)?)
+            .set_max_results(MaxResults)
+            .set_next_token(NextToken);
+        let pages = pages(
+            paged,
+            req,
+            |r| r.into_paginator().send().try_collect(),
+            |r| r.send(),
+        )
+        .await?;
+        joined(&pages, &["InstanceInformationList"])
     }
 }
 
@@ -418,13 +220,11 @@ mod tests {
     #[test]
     fn parameters_are_lists_of_strings() {
         let map = json!({ "Parameters": { "commands": ["echo rollback-test"], "executionTimeout": 3600, "workingDirectory": "/tmp" } });
-        let p = parameters(&Input::new("ssm", "SendCommand", map.as_object().unwrap()))
-            .unwrap()
-            .unwrap();
+        let p = parameters(map.get("Parameters")).unwrap().unwrap();
         assert_eq!(p["commands"], vec!["echo rollback-test"]);
         assert_eq!(p["executionTimeout"], vec!["3600"]);
         assert_eq!(p["workingDirectory"], vec!["/tmp"]);
         let map = json!({ "Parameters": ["echo"] });
-        assert!(parameters(&Input::new("ssm", "SendCommand", map.as_object().unwrap())).is_err());
+        assert!(parameters(map.get("Parameters")).is_err());
     }
 }

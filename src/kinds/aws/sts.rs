@@ -3,23 +3,19 @@
 use serde_json::Value;
 
 use super::output::{obj, s};
-use super::{AwsClients, AwsFailure, Input, Op};
+use super::{AwsClients, AwsFailure};
 
-pub const OPS: &[Op] = &[Op {
-    name: "GetCallerIdentity",
-    input: &[],
-}];
-
-pub async fn call(c: &AwsClients, op: &str, _input: &Input<'_>) -> Result<Value, AwsFailure> {
-    match op {
-        "GetCallerIdentity" => {
-            let out = c.sts.get_caller_identity().send().await?;
-            Ok(obj([
-                ("UserId", s(out.user_id())),
-                ("Account", s(out.account())),
-                ("Arn", s(out.arn())),
-            ]))
-        }
-        other => Err(AwsFailure::Input(format!("unsupported operation {other}"))),
+operations! {
+    GetCallerIdentity(c) {
+        caller_identity(c).await
     }
+}
+
+pub async fn caller_identity(c: &AwsClients) -> Result<Value, AwsFailure> {
+    let out = c.sts.get_caller_identity().send().await?;
+    Ok(obj([
+        ("UserId", s(out.user_id())),
+        ("Account", s(out.account())),
+        ("Arn", s(out.arn())),
+    ]))
 }
