@@ -395,6 +395,8 @@ CASES = [
     Case("rollback-ssm-test-result", rollback(1), capture(rollback_command_id="00000000-0000-0000-0000-000000000000"), "a test command SSM has no invocation of", base="rollback"),
     Case("rollback-dns-restore-insync", rollback(2), capture(restore_change_id=UNKNOWN_CHANGE), "a Route53 change that never settles (unknown to Route53)", base="rollback"),
     Case("rollback-dns-legacy-readback", rollback(2), a_record_replaced, "the domain's A record is not the legacy one", base="rollback"),
+    Case("rollback-dns-replaced-insync", rollback(2), capture(replaced_change_id=UNKNOWN_CHANGE), "a Route53 change that never settles (unknown to Route53)",
+         state={"replaced_change_id": lambda w: w.captures["restore_change_id"]}, base="rollback"),
     Case("rollback-dns-replaced-readback", rollback(2), None, "the AAAA record phase 2 replaced not back at the domain",
          state={"legacy_cname_or_aaaa": AAAA}, green_break=aaaa_record, base="rollback"),
     Case("rollback-dns-change-insync", rollback(2), capture(delete_change_id=UNKNOWN_CHANGE), "a Route53 change that never settles (unknown to Route53)",
