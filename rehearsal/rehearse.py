@@ -59,6 +59,8 @@ REALISTIC_VARS = {
     "cloudtrail_poll_seconds": "1",
     "dns_change_interval": "1s",
     "ecs_drain_interval": "1s",
+    # SSM answers InvocationDoesNotExist for 2 s after SendCommand.
+    "ssm_result_interval": "1s",
 }
 PLAIN_VARS = {"cloudtrail_settle_seconds": "1", "cloudtrail_poll_seconds": "1"}
 
