@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -61,6 +62,10 @@ pub struct Engine<'a> {
     pub(super) failed: Mutex<BTreeMap<String, String>>,
     /// Who is running: user@host, then the AWS caller ARN once known.
     pub(super) operator: Mutex<String>,
+    /// Group commit (see `change_state`): changes made to `state` to be saved, counted...
+    pub(super) changes: AtomicU64,
+    /// ...and how many of them are on disk; held by the one save under way.
+    pub(super) saved: Mutex<u64>,
 }
 
 impl<'a> Engine<'a> {
@@ -94,6 +99,8 @@ impl<'a> Engine<'a> {
             unknown: Mutex::new(BTreeMap::new()),
             failed: Mutex::new(BTreeMap::new()),
             operator: Mutex::new(opts.operator.clone()),
+            changes: AtomicU64::new(0),
+            saved: Mutex::new(0),
         }
     }
 
@@ -151,6 +158,11 @@ impl<'a> Engine<'a> {
         {
             return Ok(());
         }
+        // The steps' clients are built while the guard's call is in flight: building one calls
+        // nothing, and the checks then start the moment the guard passes.
+        if let Ok(clients) = self.kinds.aws.clients().await {
+            tokio::task::spawn_blocking(move || clients.build_all());
+        }
         let id = crate::kinds::aws::caller_identity(&self.kinds.aws)
             .await
             .map_err(|f| {
@@ -183,18 +195,47 @@ impl<'a> Engine<'a> {
         self.change_state(true, f)
     }
 
-    /// Applies a change to the state, saving it when `persist` (never in a dry run).
+    /// Applies a change to the state, saving it when `persist` (never in a dry run). Returns
+    /// once the change is durable: saved by a save that began after it was made.
+    ///
+    /// Concurrent checks share saves (group commit): one save at a time writes a snapshot of
+    /// every change made so far, while the others wait; a waiter whose change that snapshot
+    /// holds returns without a save of its own. A step reports itself finished, and a step
+    /// needing its captures starts, only after this returns, so each finished step is on disk
+    /// before anything sees it finished, as with one save a step.
     pub(super) fn change_state(
         &self,
         persist: bool,
         f: impl FnOnce(&mut State),
     ) -> Result<(), StateError> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut state);
-        if self.opts.dry_run || !persist {
+        let mine = {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut state);
+            if self.opts.dry_run || !persist {
+                return Ok(());
+            }
+            // Numbered under the state's lock: change n is in every snapshot taken after it.
+            self.changes.fetch_add(1, Ordering::SeqCst) + 1
+        };
+        let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
+        if *saved >= mine {
             return Ok(());
         }
-        self.store.save(&mut state)
+        let (mut snapshot, upto) = {
+            let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            (state.clone(), self.changes.load(Ordering::SeqCst))
+        };
+        // The state's lock is free while the file is written and synced: the other checks go
+        // on recording their results, to be saved together by the next save.
+        off_worker(|| self.store.save(&mut snapshot))?;
+        {
+            // Only a save changes the serial, and saves are one at a time (`saved` is held).
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.serial = snapshot.serial;
+            state.updated_at = snapshot.updated_at;
+        }
+        *saved = upto;
+        Ok(())
     }
 
     /// Runs every unit of the plan, stopping at the first unit that fails.
@@ -442,6 +483,17 @@ impl<'a> Engine<'a> {
             Some(format!("{status:?}").to_lowercase()),
         );
         (summary, fatal, failed_step)
+    }
+}
+
+/// Runs blocking file work so that the async worker's other tasks (checks waiting on AWS)
+/// move to another thread meanwhile; in place on a single-threaded runtime.
+fn off_worker<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 
