@@ -25,3 +25,4 @@ mod ssm_cutover;
 mod state_dir;
 mod state_lock;
 mod templates;
+mod latency;
