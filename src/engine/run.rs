@@ -62,10 +62,10 @@ pub struct Engine<'a> {
     pub(super) failed: Mutex<BTreeMap<String, String>>,
     /// Who is running: user@host, then the AWS caller ARN once known.
     pub(super) operator: Mutex<String>,
-    /// Group commit (see `change_state`): changes made to `state` to be saved, counted...
-    pub(super) changes: AtomicU64,
-    /// ...and how many of them are on disk; held by the one save under way.
-    pub(super) saved: Mutex<u64>,
+    /// Group commit (see `change_state`): the changes to `state` to be saved, counted...
+    changes: AtomicU64,
+    /// ...and how many of them are on disk, held by the save under way.
+    saved: tokio::sync::Mutex<u64>,
 }
 
 impl<'a> Engine<'a> {
@@ -100,7 +100,7 @@ impl<'a> Engine<'a> {
             failed: Mutex::new(BTreeMap::new()),
             operator: Mutex::new(opts.operator.clone()),
             changes: AtomicU64::new(0),
-            saved: Mutex::new(0),
+            saved: tokio::sync::Mutex::new(0),
         }
     }
 
@@ -191,19 +191,19 @@ impl<'a> Engine<'a> {
     }
 
     /// Applies a change to the state and saves it (not in a dry run).
-    pub(super) fn update_state(&self, f: impl FnOnce(&mut State)) -> Result<(), StateError> {
-        self.change_state(true, f)
+    pub(super) async fn update_state(&self, f: impl FnOnce(&mut State)) -> Result<(), StateError> {
+        self.change_state(true, f).await
     }
 
     /// Applies a change to the state, saving it when `persist` (never in a dry run). Returns
-    /// once the change is durable: saved by a save that began after it was made.
+    /// once the change is durable: written by a save that began after it was made.
     ///
-    /// Concurrent checks share saves (group commit): one save at a time writes a snapshot of
-    /// every change made so far, while the others wait; a waiter whose change that snapshot
-    /// holds returns without a save of its own. A step reports itself finished, and a step
-    /// needing its captures starts, only after this returns, so each finished step is on disk
-    /// before anything sees it finished, as with one save a step.
-    pub(super) fn change_state(
+    /// Checks that finish together share one save (group commit): the first to save lets every
+    /// other check that is ready record its result first, then writes them all; those find
+    /// their change saved and return. A step reports itself finished, and a step needing its
+    /// captures starts, only after this returns: each finished step is on disk before
+    /// anything sees it finished, as with one save a step.
+    pub(super) async fn change_state(
         &self,
         persist: bool,
         f: impl FnOnce(&mut State),
@@ -214,26 +214,18 @@ impl<'a> Engine<'a> {
             if self.opts.dry_run || !persist {
                 return Ok(());
             }
-            // Numbered under the state's lock: change n is in every snapshot taken after it.
+            // Numbered under the state's lock: a save holds every change numbered before it.
             self.changes.fetch_add(1, Ordering::SeqCst) + 1
         };
-        let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
+        let mut saved = self.saved.lock().await;
         if *saved >= mine {
             return Ok(());
         }
-        let (mut snapshot, upto) = {
-            let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            (state.clone(), self.changes.load(Ordering::SeqCst))
-        };
-        // The state's lock is free while the file is written and synced: the other checks go
-        // on recording their results, to be saved together by the next save.
-        off_worker(|| self.store.save(&mut snapshot))?;
-        {
-            // Only a save changes the serial, and saves are one at a time (`saved` is held).
-            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            state.serial = snapshot.serial;
-            state.updated_at = snapshot.updated_at;
-        }
+        // The checks run as one task: yielding lets those whose answers are in record theirs.
+        tokio::task::yield_now().await;
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let upto = self.changes.load(Ordering::SeqCst);
+        self.store.save(&mut state)?;
         *saved = upto;
         Ok(())
     }
@@ -254,6 +246,7 @@ impl<'a> Engine<'a> {
         if fatal.is_none() {
             let prologue = self
                 .mark_done_overrides()
+                .await
                 .and_then(|()| self.audit("run_started", None, None, None, None, None));
             fatal = prologue.err().map(Fatal::State);
         }
@@ -320,7 +313,7 @@ impl<'a> Engine<'a> {
         RunOutcome { exit_code }
     }
 
-    fn mark_done_overrides(&self) -> Result<(), StateError> {
+    async fn mark_done_overrides(&self) -> Result<(), StateError> {
         let ids: Vec<String> = self
             .plan
             .steps()
@@ -340,7 +333,8 @@ impl<'a> Engine<'a> {
                     st.status = StepStatus::Succeeded;
                     st.message = Some("marked done by the operator (--mark-done)".into());
                 }
-            })?;
+            })
+            .await?;
             self.audit(
                 "marked_done",
                 None,
@@ -483,17 +477,6 @@ impl<'a> Engine<'a> {
             Some(format!("{status:?}").to_lowercase()),
         );
         (summary, fatal, failed_step)
-    }
-}
-
-/// Runs blocking file work so that the async worker's other tasks (checks waiting on AWS)
-/// move to another thread meanwhile; in place on a single-threaded runtime.
-fn off_worker<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
     }
 }
 

@@ -34,7 +34,10 @@ fn concurrent_checks_share_saves_yet_each_is_on_disk_before_it_is_reported() {
         .map(|e| e["step"].as_str().unwrap().to_owned())
         .collect();
     let state = t.state();
-    for id in reported.iter().chain(["alb-target-group".to_owned()].iter()) {
+    for id in reported
+        .iter()
+        .chain(["alb-target-group".to_owned()].iter())
+    {
         assert_eq!(
             state["steps"][id]["status"], "succeeded",
             "{id} was reported (or checkpointed) before the crash but is not saved: {state}"

@@ -13,9 +13,9 @@ use serde_json::Value;
 
 use crate::kinds::KindFailure;
 
-use aws_config::{BehaviorVersion, SdkConfig};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
 use tokio::sync::OnceCell;
 
 pub struct AwsClients {
@@ -67,8 +67,18 @@ impl AwsClients {
     /// the account guard's call is in flight, so that no step builds one after it.
     pub fn build_all(&self) {
         let _ = (&*self.sts, &*self.ecs, &*self.elbv2, &*self.ecr);
-        let _ = (&*self.dynamodb, &*self.s3, &*self.secretsmanager, &*self.route53);
-        let _ = (&*self.cloudtrail, &*self.ssm, &*self.cloudwatch, &*self.logs);
+        let _ = (
+            &*self.dynamodb,
+            &*self.s3,
+            &*self.secretsmanager,
+            &*self.route53,
+        );
+        let _ = (
+            &*self.cloudtrail,
+            &*self.ssm,
+            &*self.cloudwatch,
+            &*self.logs,
+        );
     }
 }
 
@@ -232,7 +242,9 @@ impl AwsContext {
             s3: Lazy::new(move || aws_sdk_s3::Client::from_conf(s3.build())),
             secretsmanager: Lazy::of(&config, aws_sdk_secretsmanager::Client::new),
             route53: Lazy::of(&config, aws_sdk_route53::Client::new),
-            cloudtrail: Lazy::new(move || aws_sdk_cloudtrail::Client::from_conf(cloudtrail.build())),
+            cloudtrail: Lazy::new(move || {
+                aws_sdk_cloudtrail::Client::from_conf(cloudtrail.build())
+            }),
             ssm: Lazy::of(&config, aws_sdk_ssm::Client::new),
             cloudwatch: Lazy::of(&config, aws_sdk_cloudwatch::Client::new),
             logs: Lazy::of(&config, aws_sdk_cloudwatchlogs::Client::new),
