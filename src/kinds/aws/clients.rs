@@ -35,9 +35,9 @@ pub struct AwsClients {
     pub region: String,
 }
 
-/// A service's client, built on first use: building one parses that service's endpoint
-/// rules, which a run calling a few services should not pay for all twelve, nor before the
-/// account guard's call, which needs only STS's.
+/// A service's client, built on first use or by [`AwsClients::build_all`]: building one
+/// parses that service's endpoint rules, which the account guard's call, needing only STS's
+/// client, should not wait for.
 pub struct Lazy<T>(LazyLock<T, Box<dyn FnOnce() -> T + Send>>);
 
 impl<T> Lazy<T> {
@@ -66,19 +66,18 @@ impl AwsClients {
     /// Builds every client not built yet (no call is made): run on a blocking thread while
     /// the account guard's call is in flight, so that no step builds one after it.
     pub fn build_all(&self) {
-        let _ = (&*self.sts, &*self.ecs, &*self.elbv2, &*self.ecr);
-        let _ = (
-            &*self.dynamodb,
-            &*self.s3,
-            &*self.secretsmanager,
-            &*self.route53,
-        );
-        let _ = (
-            &*self.cloudtrail,
-            &*self.ssm,
-            &*self.cloudwatch,
-            &*self.logs,
-        );
+        LazyLock::force(&self.sts.0);
+        LazyLock::force(&self.ecs.0);
+        LazyLock::force(&self.elbv2.0);
+        LazyLock::force(&self.ecr.0);
+        LazyLock::force(&self.dynamodb.0);
+        LazyLock::force(&self.s3.0);
+        LazyLock::force(&self.secretsmanager.0);
+        LazyLock::force(&self.route53.0);
+        LazyLock::force(&self.cloudtrail.0);
+        LazyLock::force(&self.ssm.0);
+        LazyLock::force(&self.cloudwatch.0);
+        LazyLock::force(&self.logs.0);
     }
 }
 
