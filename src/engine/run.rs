@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::guard::Overrides;
 use super::interrupt::Interrupt;
 use super::plan::{EnvMap, Plan, PlanUnit};
-use super::step::Fatal;
+use crate::error::Error;
 use crate::events::{Counts, Event, EventSink, Outcome, RunSummary, UnitStatus, UnitSummary};
 use crate::exit_codes;
 use crate::kinds::KindContext;
@@ -37,10 +37,22 @@ pub struct EngineOptions {
     pub expected_account: Option<String>,
 }
 
-/// How a run ended.
+/// How a run ended (its report already emitted): the command's exit code comes from it.
 #[derive(Debug)]
-pub struct RunOutcome {
-    pub exit_code: i32,
+pub enum RunOutcome {
+    /// Every step of the plan was done (or, in a dry run, judged).
+    Completed,
+    /// The failure that stopped the run.
+    Stopped(Error),
+}
+
+impl RunOutcome {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunOutcome::Completed => exit_codes::SUCCESS,
+            RunOutcome::Stopped(e) => e.exit_code(),
+        }
+    }
 }
 
 pub struct Engine<'a> {
@@ -140,7 +152,7 @@ impl<'a> Engine<'a> {
 
     /// The account guard: before any AWS step, the credentials must be the runbook's account.
     /// The caller ARN becomes the operator recorded in state and audit log.
-    async fn check_identity(&self) -> Result<(), Fatal> {
+    async fn check_identity(&self) -> Result<(), Error> {
         let Some(expected) = &self.opts.expected_account else {
             return Ok(());
         };
@@ -154,7 +166,7 @@ impl<'a> Engine<'a> {
         let id = crate::kinds::aws::caller_identity(&self.kinds.aws)
             .await
             .map_err(|f| {
-                Fatal::Setup(format!(
+                Error::Setup(format!(
                     "failed to establish the AWS identity: {}",
                     f.message
                 ))
@@ -169,7 +181,7 @@ impl<'a> Engine<'a> {
             region_source: self.kinds.aws.region_source().map(str::to_owned),
         });
         if !ok {
-            return Err(Fatal::Refused(format!(
+            return Err(Error::Refused(format!(
                 "the AWS credentials are for account {} ({}), but this runbook runs against account {expected}; nothing was run. Check --profile/AWS_PROFILE",
                 id.account, id.arn
             )));
@@ -209,12 +221,12 @@ impl<'a> Engine<'a> {
             steps: total,
             operator: self.opts.operator.clone(),
         });
-        let mut fatal: Option<Fatal> = self.check_identity().await.err();
+        let mut fatal: Option<Error> = self.check_identity().await.err();
         if fatal.is_none() {
             let prologue = self
                 .mark_done_overrides()
                 .and_then(|()| self.audit("run_started", None, None, None, None, None));
-            fatal = prologue.err().map(Fatal::State);
+            fatal = prologue.err().map(Error::Save);
         }
         let mut units = Vec::new();
         let mut totals = Counts::default();
@@ -224,7 +236,7 @@ impl<'a> Engine<'a> {
                 break;
             }
             if self.interrupt.is_requested() {
-                fatal = Some(Fatal::Interrupted);
+                fatal = Some(Error::Interrupted);
                 break;
             }
             let (summary, unit_fatal, stop) = self.run_unit(unit).await;
@@ -236,21 +248,16 @@ impl<'a> Engine<'a> {
                 fatal = unit_fatal;
                 stopped_at = stop;
                 if fatal.is_none() {
-                    fatal = Some(Fatal::StepFailed);
+                    fatal = Some(Error::StepFailed);
                 }
                 break;
             }
         }
-        let (exit_code, message) = match &fatal {
-            None => (exit_codes::SUCCESS, None),
-            Some(Fatal::StepFailed) => (exit_codes::STEP_FAILED, None),
-            Some(Fatal::Setup(m)) => (exit_codes::SETUP, Some(m.clone())),
-            Some(Fatal::Refused(m)) => (exit_codes::REFUSED, Some(m.clone())),
-            Some(Fatal::State(e)) => (
-                exit_codes::SETUP,
-                Some(format!("failed to save state: {e}")),
-            ),
-            Some(Fatal::Interrupted) => (exit_codes::INTERRUPTED, Some("interrupted".into())),
+        let outcome = fatal.map_or(RunOutcome::Completed, RunOutcome::Stopped);
+        let exit_code = outcome.exit_code();
+        let message = match &outcome {
+            RunOutcome::Completed => None,
+            RunOutcome::Stopped(e) => e.reason(),
         };
         let resume = (exit_code != exit_codes::SUCCESS && !self.opts.dry_run)
             .then(|| self.plan.target.command());
@@ -276,7 +283,7 @@ impl<'a> Engine<'a> {
             resume,
         };
         self.emit(Event::RunFinished(summary));
-        RunOutcome { exit_code }
+        outcome
     }
 
     fn mark_done_overrides(&self) -> Result<(), StateError> {
@@ -322,7 +329,7 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    async fn run_unit(&self, unit: &PlanUnit<'_>) -> (UnitSummary, Option<Fatal>, Option<String>) {
+    async fn run_unit(&self, unit: &PlanUnit<'_>) -> (UnitSummary, Option<Error>, Option<String>) {
         let started = Instant::now();
         let slug = unit.unit.key.slug();
         self.emit(Event::UnitStarted {
@@ -387,14 +394,14 @@ impl<'a> Engine<'a> {
                 }
             }
             if fatal.is_none() && !pending.is_empty() {
-                fatal = Some(Fatal::Interrupted);
+                fatal = Some(Error::Interrupted);
             }
         } else {
             // Dry run: the first step shown but not run; what follows sees a world without it.
             let mut not_run_before: Option<String> = None;
             for ps in &unit.steps {
                 if self.interrupt.is_requested() {
-                    fatal = Some(Fatal::Interrupted);
+                    fatal = Some(Error::Interrupted);
                     failed_step.get_or_insert_with(|| ps.id.clone());
                     break;
                 }

@@ -10,28 +10,14 @@ use serde_json::Value;
 use super::crash;
 use super::plan::{PlanStep, context, with_run};
 use super::run::Engine;
+use crate::error::Error;
 use crate::events::{Event, Outcome, StepReport};
+use crate::kinds::FailureClass;
 use crate::kinds::{Access, KindFailure, StepRef};
 use crate::runbook::{InDoubt, Reverts, UnitKey};
 use crate::secrets::Redactor;
-use crate::state::{StateError, StepState, StepStatus};
+use crate::state::{StepState, StepStatus};
 use crate::template;
-
-/// Something that stops the whole run, not just fails a step.
-#[derive(Debug)]
-pub enum Fatal {
-    StepFailed,
-    Setup(String),
-    Refused(String),
-    State(StateError),
-    Interrupted,
-}
-
-impl From<StateError> for Fatal {
-    fn from(e: StateError) -> Self {
-        Fatal::State(e)
-    }
-}
 
 #[derive(Debug)]
 pub struct StepResult {
@@ -148,7 +134,7 @@ impl Engine<'_> {
         unit: &str,
         ps: &PlanStep<'_>,
         not_run_before: Option<&str>,
-    ) -> Result<StepResult, Fatal> {
+    ) -> Result<StepResult, Error> {
         let started = Instant::now();
         let step = ps.step;
         let prior = self.saved(&ps.id);
@@ -340,7 +326,7 @@ impl Engine<'_> {
                     ps.step.id
                 );
                 self.finish(r, Some(msg.clone()));
-                return Err(Fatal::Refused(msg));
+                return Err(Error::Refused(msg));
             }
         }
 
@@ -366,7 +352,8 @@ impl Engine<'_> {
                     message: None,
                 },
             );
-        })?;
+        })
+        .map_err(Error::Save)?;
         self.audit(
             "step_started",
             Some(unit),
@@ -374,7 +361,8 @@ impl Engine<'_> {
             Some(StepStatus::Running),
             None,
             None,
-        )?;
+        )
+        .map_err(Error::Save)?;
         self.emit(Event::StepStarted {
             unit: unit.to_owned(),
             step: ps.id.clone(),
@@ -403,9 +391,9 @@ impl Engine<'_> {
                 )?;
                 let r = self.report(unit, ps, Outcome::Interrupted, attempts, started);
                 self.finish(r, Some(f.message));
-                return Err(Fatal::Interrupted);
+                return Err(Error::Interrupted);
             }
-            Err(f) if f.refused => {
+            Err(f) if f.class == FailureClass::Refused => {
                 let msg = f.message.clone();
                 self.save_result(
                     unit,
@@ -417,9 +405,9 @@ impl Engine<'_> {
                 )?;
                 let r = self.report(unit, ps, Outcome::Refused, 0, started);
                 self.finish(r, Some(msg.clone()));
-                return Err(Fatal::Refused(msg));
+                return Err(Error::Refused(msg));
             }
-            Err(f) if f.setup => {
+            Err(f) if f.class == FailureClass::Setup => {
                 let msg = format!("step `{}`: {}", ps.id, f.message);
                 self.save_result(
                     unit,
@@ -432,7 +420,7 @@ impl Engine<'_> {
                 let r = self.report(unit, ps, Outcome::Failed, attempts, started);
                 self.finish(r, Some(f.message));
                 self.mark_failed_captures(ps, &ps.id);
-                return Err(Fatal::Setup(msg));
+                return Err(Error::Setup(msg));
             }
             Err(f) => return self.fail(unit, ps, started, attempts, f.message),
         };
@@ -602,7 +590,7 @@ impl Engine<'_> {
                         interrupted: false,
                     };
                 }
-                Err(f) if f.refused || f.setup => {
+                Err(f) if f.class != FailureClass::Failed => {
                     return Attempted {
                         output: Err(f),
                         attempts,
@@ -747,7 +735,7 @@ impl Engine<'_> {
         started: Instant,
         attempts: u32,
         message: String,
-    ) -> Result<StepResult, Fatal> {
+    ) -> Result<StepResult, Error> {
         let before = self.saved(&ps.id).map_or(0, |s| s.attempts);
         self.save_result(
             unit,
@@ -784,7 +772,7 @@ impl Engine<'_> {
         attempts: u32,
         captures: BTreeMap<String, Value>,
         message: Option<String>,
-    ) -> Result<(), Fatal> {
+    ) -> Result<(), Error> {
         let message = message.map(|m| self.redactor.redact(&m));
         let now = jiff::Timestamp::now();
         self.update_state(|s| {
@@ -805,7 +793,8 @@ impl Engine<'_> {
             entry.hash = ps.hash.clone();
             entry.captures = captures;
             entry.message = message.clone();
-        })?;
+        })
+        .map_err(Error::Save)?;
         self.audit(
             "step_finished",
             Some(unit),
@@ -813,11 +802,12 @@ impl Engine<'_> {
             Some(status),
             Some(attempts),
             message,
-        )?;
+        )
+        .map_err(Error::Save)?;
         Ok(())
     }
 
-    fn record_skip(&self, unit: &str, ps: &PlanStep<'_>) -> Result<(), Fatal> {
+    fn record_skip(&self, unit: &str, ps: &PlanStep<'_>) -> Result<(), Error> {
         self.save_result(unit, ps, StepStatus::Skipped, 0, BTreeMap::new(), None)
     }
 
