@@ -276,117 +276,15 @@ fn retry_schedule(r: &Retry, ctx: &minijinja::Value) -> Result<(u32, Duration), 
 }
 
 #[cfg(test)]
-pub(super) mod tests {
-    use std::collections::VecDeque;
-    use std::sync::{Arc, Mutex};
+mod tests {
+    use std::sync::Arc;
 
     use serde_json::json;
 
     use super::*;
-    use crate::engine::prompt::Prompter;
+    use crate::engine::testkit::{NoTerminal, Recorded, Scripted, step};
     use crate::expect::Expectation;
     use crate::kinds::aws::{AwsConfig, AwsContext};
-    use crate::kinds::{Access, KindFuture, SpecError, StepKind};
-
-    /// A kind that returns scripted results, one an attempt; with none left it never ends.
-    pub struct Scripted {
-        results: Mutex<VecDeque<Result<Value, KindFailure>>>,
-    }
-
-    impl Scripted {
-        pub fn leaked(results: Vec<Result<Value, KindFailure>>) -> &'static Scripted {
-            Box::leak(Box::new(Scripted {
-                results: Mutex::new(results.into()),
-            }))
-        }
-    }
-
-    impl StepKind for Scripted {
-        fn name(&self) -> &'static str {
-            "scripted"
-        }
-        fn check(&self, _spec: &Value) -> Result<(), SpecError> {
-            Ok(())
-        }
-        fn access(&self, _spec: &Value) -> Access {
-            Access::ReadOnly
-        }
-        fn describe(&self, _spec: &Value) -> String {
-            "scripted".into()
-        }
-        fn run<'a>(&'a self, _: Value, _: StepRef<'a>, _: &'a KindContext) -> KindFuture<'a> {
-            let next = self.results.lock().unwrap().pop_front();
-            Box::pin(async move {
-                match next {
-                    Some(result) => result,
-                    None => std::future::pending().await,
-                }
-            })
-        }
-    }
-
-    struct NoTerminal;
-
-    impl Prompter for NoTerminal {
-        fn can_prompt(&self) -> bool {
-            false
-        }
-        fn confirm(&self, _question: &str) -> bool {
-            false
-        }
-    }
-
-    #[derive(Default)]
-    struct Recorded(Mutex<Vec<Event>>);
-
-    impl EventSink for Recorded {
-        fn emit(&self, event: Event) {
-            self.0.lock().unwrap().push(event);
-        }
-    }
-
-    impl Recorded {
-        fn retries(&self) -> Vec<u32> {
-            let events = self.0.lock().unwrap();
-            events
-                .iter()
-                .filter_map(|e| match e {
-                    Event::StepRetrying { attempt, .. } => Some(*attempt),
-                    _ => None,
-                })
-                .collect()
-        }
-    }
-
-    /// A read-only step of `kind`, without retry, expectations or captures.
-    pub fn step(kind: &'static dyn StepKind) -> Step {
-        Step {
-            id: "s".into(),
-            title: "a step".into(),
-            group: None,
-            kind,
-            spec: json!({}),
-            when: None,
-            for_each: None,
-            retry: None,
-            timeout: Duration::from_secs(5),
-            capture: Vec::new(),
-            expect: Vec::new(),
-            access: Access::ReadOnly,
-            idempotent: false,
-            approval: false,
-            optional: false,
-            secret: false,
-            reverts: None,
-            hint: None,
-            show: None,
-            verify: None,
-            needs: Vec::new(),
-            hash: String::new(),
-            file: "runbook.yaml".into(),
-            loc: Default::default(),
-        }
-    }
 
     fn retry(attempts: u32, until: Vec<Expectation>) -> Retry {
         Retry {

@@ -340,7 +340,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::engine::attempts::tests::{Scripted, step};
+    use crate::engine::testkit::{Scripted, step};
     use crate::query::Query;
 
     fn saved(status: StepStatus, secret: bool) -> StepState {

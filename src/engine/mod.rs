@@ -10,6 +10,8 @@ pub mod prompt;
 mod record;
 mod run;
 mod step;
+#[cfg(test)]
+mod testkit;
 
 pub use interrupt::Interrupt;
 pub use plan::Target;
