@@ -191,7 +191,7 @@ pub fn run(
     });
     // The Ctrl-C watcher never ends by itself: do not wait long for it.
     runtime.shutdown_timeout(Duration::from_secs(1));
-    Ok(outcome.exit_code)
+    Ok(outcome.exit_code())
 }
 
 /// The run's private scratch directory, under the system's temporary directory (`TMPDIR`):

@@ -13,12 +13,13 @@ use serde_json::Value;
 use super::guard::Overrides;
 use super::interrupt::Interrupt;
 use super::plan::{EnvMap, Plan, PlanUnit};
-use super::step::Fatal;
+use super::record::Audit;
+use crate::error::Error;
 use crate::events::{Counts, Event, EventSink, Outcome, RunSummary, UnitStatus, UnitSummary};
 use crate::exit_codes;
 use crate::kinds::KindContext;
 use crate::secrets::Redactor;
-use crate::state::{AuditRecord, State, StateError, StateStore, StepStatus};
+use crate::state::{State, StateError, StateStore, StepStatus};
 
 /// What the operator asked for, resolved from the command line.
 #[derive(Debug, Clone)]
@@ -38,10 +39,22 @@ pub struct EngineOptions {
     pub expected_account: Option<String>,
 }
 
-/// How a run ended.
+/// How a run ended (its report already emitted): the command's exit code comes from it.
 #[derive(Debug)]
-pub struct RunOutcome {
-    pub exit_code: i32,
+pub enum RunOutcome {
+    /// Every step of the plan was done (or, in a dry run, judged).
+    Completed,
+    /// The failure that stopped the run.
+    Stopped(Error),
+}
+
+impl RunOutcome {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunOutcome::Completed => exit_codes::SUCCESS,
+            RunOutcome::Stopped(e) => e.exit_code(),
+        }
+    }
 }
 
 pub struct Engine<'a> {
@@ -108,36 +121,6 @@ impl<'a> Engine<'a> {
         self.sink.emit(event);
     }
 
-    pub(super) fn audit(
-        &self,
-        event: &str,
-        unit: Option<&str>,
-        step: Option<&str>,
-        status: Option<StepStatus>,
-        attempts: Option<u32>,
-        message: Option<String>,
-    ) -> Result<(), StateError> {
-        if self.opts.dry_run {
-            return Ok(());
-        }
-        self.store.append_audit(&AuditRecord {
-            at: jiff::Timestamp::now(),
-            operator: self.operator(),
-            command: self.opts.command.clone(),
-            event: event.to_owned(),
-            unit: unit.map(str::to_owned),
-            step: step.map(str::to_owned),
-            status: status.map(|s| {
-                serde_json::to_value(s)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default()
-            }),
-            attempts,
-            message: message.map(|m| self.redactor.redact(&m)),
-        })
-    }
-
     pub(super) fn operator(&self) -> String {
         self.operator
             .lock()
@@ -147,7 +130,7 @@ impl<'a> Engine<'a> {
 
     /// The account guard: before any AWS step, the credentials must be the runbook's account.
     /// The caller ARN becomes the operator recorded in state and audit log.
-    async fn check_identity(&self) -> Result<(), Fatal> {
+    async fn check_identity(&self) -> Result<(), Error> {
         let Some(expected) = &self.opts.expected_account else {
             return Ok(());
         };
@@ -166,7 +149,7 @@ impl<'a> Engine<'a> {
         let id = crate::kinds::aws::caller_identity(&self.kinds.aws)
             .await
             .map_err(|f| {
-                Fatal::Setup(format!(
+                Error::Setup(format!(
                     "failed to establish the AWS identity: {}",
                     f.message
                 ))
@@ -181,7 +164,7 @@ impl<'a> Engine<'a> {
             region_source: self.kinds.aws.region_source().map(str::to_owned),
         });
         if !ok {
-            return Err(Fatal::Refused(format!(
+            return Err(Error::Refused(format!(
                 "the AWS credentials are for account {} ({}), but this runbook runs against account {expected}; nothing was run. Check --profile/AWS_PROFILE",
                 id.account, id.arn
             )));
@@ -242,13 +225,13 @@ impl<'a> Engine<'a> {
             steps: total,
             operator: self.opts.operator.clone(),
         });
-        let mut fatal: Option<Fatal> = self.check_identity().await.err();
+        let mut fatal: Option<Error> = self.check_identity().await.err();
         if fatal.is_none() {
             let prologue = self
                 .mark_done_overrides()
                 .await
-                .and_then(|()| self.audit("run_started", None, None, None, None, None));
-            fatal = prologue.err().map(Fatal::State);
+                .and_then(|()| self.audit(Audit::event("run_started")));
+            fatal = prologue.err().map(Error::Save);
         }
         let mut units = Vec::new();
         let mut totals = Counts::default();
@@ -258,7 +241,7 @@ impl<'a> Engine<'a> {
                 break;
             }
             if self.interrupt.is_requested() {
-                fatal = Some(Fatal::Interrupted);
+                fatal = Some(Error::Interrupted);
                 break;
             }
             let (summary, unit_fatal, stop) = self.run_unit(unit).await;
@@ -270,33 +253,21 @@ impl<'a> Engine<'a> {
                 fatal = unit_fatal;
                 stopped_at = stop;
                 if fatal.is_none() {
-                    fatal = Some(Fatal::StepFailed);
+                    fatal = Some(Error::StepFailed);
                 }
                 break;
             }
         }
-        let (exit_code, message) = match &fatal {
-            None => (exit_codes::SUCCESS, None),
-            Some(Fatal::StepFailed) => (exit_codes::STEP_FAILED, None),
-            Some(Fatal::Setup(m)) => (exit_codes::SETUP, Some(m.clone())),
-            Some(Fatal::Refused(m)) => (exit_codes::REFUSED, Some(m.clone())),
-            Some(Fatal::State(e)) => (
-                exit_codes::SETUP,
-                Some(format!("failed to save state: {e}")),
-            ),
-            Some(Fatal::Interrupted) => (exit_codes::INTERRUPTED, Some("interrupted".into())),
+        let outcome = fatal.map_or(RunOutcome::Completed, RunOutcome::Stopped);
+        let exit_code = outcome.exit_code();
+        let message = match &outcome {
+            RunOutcome::Completed => None,
+            RunOutcome::Stopped(e) => e.reason(),
         };
         let resume = (exit_code != exit_codes::SUCCESS && !self.opts.dry_run)
             .then(|| self.plan.target.command());
         let message = message.map(|m| self.redactor.redact(&m));
-        let _ = self.audit(
-            "run_finished",
-            None,
-            None,
-            None,
-            None,
-            Some(format!("exit code {exit_code}")),
-        );
+        let _ = self.audit(Audit::event("run_finished").message(format!("exit code {exit_code}")));
         let summary = RunSummary {
             command: self.opts.command.clone(),
             target: self.plan.target.to_string(),
@@ -310,7 +281,7 @@ impl<'a> Engine<'a> {
             resume,
         };
         self.emit(Event::RunFinished(summary));
-        RunOutcome { exit_code }
+        outcome
     }
 
     async fn mark_done_overrides(&self) -> Result<(), StateError> {
@@ -336,28 +307,23 @@ impl<'a> Engine<'a> {
             })
             .await?;
             self.audit(
-                "marked_done",
-                None,
-                Some(&id),
-                Some(StepStatus::Succeeded),
-                None,
-                Some("--mark-done".into()),
+                Audit::event("marked_done")
+                    .step(&id)
+                    .status(StepStatus::Succeeded)
+                    .message("--mark-done"),
             )?;
         }
         for id in &self.opts.overrides.accept_changed {
             self.audit(
-                "accepted_change",
-                None,
-                Some(id),
-                None,
-                None,
-                Some("--accept-changed: the earlier result is kept".into()),
+                Audit::event("accepted_change")
+                    .step(id)
+                    .message("--accept-changed: the earlier result is kept"),
             )?;
         }
         Ok(())
     }
 
-    async fn run_unit(&self, unit: &PlanUnit<'_>) -> (UnitSummary, Option<Fatal>, Option<String>) {
+    async fn run_unit(&self, unit: &PlanUnit<'_>) -> (UnitSummary, Option<Error>, Option<String>) {
         let started = Instant::now();
         let slug = unit.unit.key.slug();
         self.emit(Event::UnitStarted {
@@ -365,93 +331,11 @@ impl<'a> Engine<'a> {
             title: unit.unit.title.clone(),
             steps: unit.steps.len(),
         });
-        let mut counts = Counts::default();
-        let mut fatal = None;
-        let mut failed_step: Option<String> = None;
-        if unit.unit.concurrent {
-            let mut pending: Vec<usize> = (0..unit.steps.len()).collect();
-            let mut in_flight: BTreeSet<&str> = BTreeSet::new();
-            let mut running = FuturesUnordered::new();
-            loop {
-                if fatal.is_none() && !self.interrupt.is_requested() {
-                    // A step starts once every capture it needs is settled: no step still
-                    // pending or running in this unit makes it.
-                    let unsettled: BTreeSet<&str> = pending
-                        .iter()
-                        .map(|i| &unit.steps[*i])
-                        .chain(
-                            unit.steps
-                                .iter()
-                                .filter(|s| in_flight.contains(s.id.as_str())),
-                        )
-                        .flat_map(|s| s.step.capture.iter().map(|(c, _)| c.as_str()))
-                        .collect();
-                    let mut i = 0;
-                    while i < pending.len() && running.len() < self.opts.concurrency.max(1) {
-                        let ps = &unit.steps[pending[i]];
-                        if ps
-                            .step
-                            .needs
-                            .iter()
-                            .all(|n| !unsettled.contains(n.as_str()))
-                        {
-                            in_flight.insert(ps.id.as_str());
-                            let slug = &slug;
-                            running.push(async move { (ps, self.run_step(slug, ps, None).await) });
-                            pending.remove(i);
-                        } else {
-                            i += 1;
-                        }
-                    }
-                }
-                let Some((ps, result)) = running.next().await else {
-                    break;
-                };
-                in_flight.remove(ps.id.as_str());
-                match result {
-                    Ok(r) => {
-                        count(&mut counts, r.outcome);
-                        if r.outcome.is_failure() && failed_step.is_none() {
-                            failed_step = Some(ps.id.clone());
-                        }
-                    }
-                    Err(f) => {
-                        failed_step.get_or_insert_with(|| ps.id.clone());
-                        fatal.get_or_insert(f);
-                    }
-                }
-            }
-            if fatal.is_none() && !pending.is_empty() {
-                fatal = Some(Fatal::Interrupted);
-            }
+        let (counts, fatal, failed_step) = if unit.unit.concurrent {
+            self.run_concurrently(unit, &slug).await
         } else {
-            // Dry run: the first step shown but not run; what follows sees a world without it.
-            let mut not_run_before: Option<String> = None;
-            for ps in &unit.steps {
-                if self.interrupt.is_requested() {
-                    fatal = Some(Fatal::Interrupted);
-                    failed_step.get_or_insert_with(|| ps.id.clone());
-                    break;
-                }
-                match self.run_step(&slug, ps, not_run_before.as_deref()).await {
-                    Ok(r) => {
-                        if r.outcome == Outcome::WouldRun && not_run_before.is_none() {
-                            not_run_before = Some(ps.id.clone());
-                        }
-                        count(&mut counts, r.outcome);
-                        if r.outcome.is_failure() {
-                            failed_step = Some(ps.id.clone());
-                            break;
-                        }
-                    }
-                    Err(f) => {
-                        failed_step = Some(ps.id.clone());
-                        fatal = Some(f);
-                        break;
-                    }
-                }
-            }
-        }
+            self.run_in_order(unit, &slug).await
+        };
         let status = if counts.failed > 0 {
             UnitStatus::Failed
         } else if fatal.is_some() {
@@ -469,14 +353,115 @@ impl<'a> Engine<'a> {
             duration_ms: started.elapsed().as_millis() as u64,
         };
         let _ = self.audit(
-            "unit_finished",
-            Some(&slug),
-            None,
-            None,
-            None,
-            Some(format!("{status:?}").to_lowercase()),
+            Audit::event("unit_finished")
+                .unit(&slug)
+                .message(format!("{status:?}").to_lowercase()),
         );
         (summary, fatal, failed_step)
+    }
+
+    /// A check unit's steps, concurrently (bounded), each once the captures it needs exist.
+    async fn run_concurrently(
+        &self,
+        unit: &PlanUnit<'_>,
+        slug: &str,
+    ) -> (Counts, Option<Error>, Option<String>) {
+        let mut counts = Counts::default();
+        let mut fatal = None;
+        let mut failed_step: Option<String> = None;
+        let mut pending: Vec<usize> = (0..unit.steps.len()).collect();
+        let mut in_flight: BTreeSet<&str> = BTreeSet::new();
+        let mut running = FuturesUnordered::new();
+        loop {
+            if fatal.is_none() && !self.interrupt.is_requested() {
+                // A step starts once every capture it needs is settled: no step still
+                // pending or running in this unit makes it.
+                let unsettled: BTreeSet<&str> = pending
+                    .iter()
+                    .map(|i| &unit.steps[*i])
+                    .chain(
+                        unit.steps
+                            .iter()
+                            .filter(|s| in_flight.contains(s.id.as_str())),
+                    )
+                    .flat_map(|s| s.step.capture.iter().map(|(c, _)| c.as_str()))
+                    .collect();
+                let mut i = 0;
+                while i < pending.len() && running.len() < self.opts.concurrency.max(1) {
+                    let ps = &unit.steps[pending[i]];
+                    if ps
+                        .step
+                        .needs
+                        .iter()
+                        .all(|n| !unsettled.contains(n.as_str()))
+                    {
+                        in_flight.insert(ps.id.as_str());
+                        running.push(async move { (ps, self.run_step(slug, ps, None).await) });
+                        pending.remove(i);
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            let Some((ps, result)) = running.next().await else {
+                break;
+            };
+            in_flight.remove(ps.id.as_str());
+            match result {
+                Ok(r) => {
+                    count(&mut counts, r.outcome);
+                    if r.outcome.is_failure() && failed_step.is_none() {
+                        failed_step = Some(ps.id.clone());
+                    }
+                }
+                Err(f) => {
+                    failed_step.get_or_insert_with(|| ps.id.clone());
+                    fatal.get_or_insert(f);
+                }
+            }
+        }
+        if fatal.is_none() && !pending.is_empty() {
+            fatal = Some(Error::Interrupted);
+        }
+        (counts, fatal, failed_step)
+    }
+
+    /// A phase's steps, one by one, stopping at the first that fails.
+    async fn run_in_order(
+        &self,
+        unit: &PlanUnit<'_>,
+        slug: &str,
+    ) -> (Counts, Option<Error>, Option<String>) {
+        let mut counts = Counts::default();
+        let mut fatal = None;
+        let mut failed_step: Option<String> = None;
+        // Dry run: the first step shown but not run; what follows sees a world without it.
+        let mut not_run_before: Option<String> = None;
+        for ps in &unit.steps {
+            if self.interrupt.is_requested() {
+                fatal = Some(Error::Interrupted);
+                failed_step.get_or_insert_with(|| ps.id.clone());
+                break;
+            }
+            match self.run_step(slug, ps, not_run_before.as_deref()).await {
+                Ok(r) => {
+                    if r.outcome == Outcome::WouldRun && not_run_before.is_none() {
+                        not_run_before = Some(ps.id.clone());
+                    }
+                    count(&mut counts, r.outcome);
+                    if r.outcome.is_failure() {
+                        failed_step = Some(ps.id.clone());
+                        break;
+                    }
+                }
+                Err(f) => {
+                    failed_step = Some(ps.id.clone());
+                    fatal = Some(f);
+                    break;
+                }
+            }
+        }
+        (counts, fatal, failed_step)
     }
 }
 

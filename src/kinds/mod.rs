@@ -49,37 +49,43 @@ pub enum Access {
     Manual,
 }
 
+/// What a kind's failure says about the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureClass {
+    /// The thing being checked or changed is not as it should be: the step failed (exit 1),
+    /// and it is retried while attempts remain.
+    Failed,
+    /// The environment (credentials, endpoint, a missing program) is broken rather than the
+    /// thing being checked: never retried, exit 3.
+    Setup,
+    /// The operator declined or could not be asked: never retried, exit 4.
+    Refused,
+}
+
 /// A step kind failed to do its work.
 #[derive(Debug, Clone)]
 pub struct KindFailure {
     pub message: String,
-    /// The environment (credentials, endpoint, a missing program) is broken rather than the
-    /// thing being checked: exit code 3.
-    pub setup: bool,
-    /// The operator declined or could not be asked: exit code 4.
-    pub refused: bool,
+    pub class: FailureClass,
 }
 
 impl KindFailure {
     pub fn failed(message: impl Into<String>) -> Self {
         KindFailure {
             message: message.into(),
-            setup: false,
-            refused: false,
+            class: FailureClass::Failed,
         }
     }
     pub fn setup(message: impl Into<String>) -> Self {
         KindFailure {
             message: message.into(),
-            setup: true,
-            refused: false,
+            class: FailureClass::Setup,
         }
     }
     pub fn refused(message: impl Into<String>) -> Self {
         KindFailure {
             message: message.into(),
-            setup: false,
-            refused: true,
+            class: FailureClass::Refused,
         }
     }
 }
