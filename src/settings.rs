@@ -14,6 +14,8 @@ use crate::engine::guard::Overrides;
 use crate::error::Error;
 use crate::kinds::aws::AwsConfig;
 use crate::runbook::RunbookSource;
+use crate::state::StateStore;
+use crate::state::local::LocalStore;
 
 pub use crate::cli::Output as OutputFormat;
 
@@ -175,6 +177,12 @@ impl Settings {
     /// with no `--region` to say which, is refused.
     pub fn aws_config(&self, vars: &Map<String, Value>) -> Result<AwsConfig, Error> {
         resolve_aws(&self.aws, &self.env, &Profiles::load(&self.env), vars)
+    }
+
+    /// The state backend the commands read and write: the one place a backend is chosen.
+    /// Only the local directory exists today; a team backend is picked here when it comes.
+    pub fn state_store(&self) -> Box<dyn StateStore> {
+        Box::new(LocalStore::new(&self.state_dir))
     }
 }
 

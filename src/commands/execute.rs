@@ -13,8 +13,7 @@ use crate::kinds::aws::{AwsConfig, AwsContext};
 use crate::reporter::{self, terminal::Terminal};
 use crate::secrets::Redactor;
 use crate::settings::Settings;
-use crate::state::local::LocalStore;
-use crate::state::{LockInfo, State, StateError, StateStore};
+use crate::state::{LockInfo, State, StateError};
 
 pub fn run(
     settings: &Settings,
@@ -55,7 +54,7 @@ pub fn run(
         None => None,
     };
     let sink = reporter::for_output(settings.output, term.clone());
-    let store = LocalStore::new(&settings.state_dir);
+    let store = settings.state_store();
     let operator = format!("{}@{}", settings.user, settings.host);
 
     // A dry run changes nothing, not even the state directory: it takes no lock.
@@ -177,7 +176,7 @@ pub fn run(
             &options,
             &plan,
             &settings.env,
-            &store,
+            store.as_ref(),
             state,
             sink.as_ref() as &dyn EventSink,
             &kinds,

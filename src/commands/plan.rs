@@ -10,8 +10,7 @@ use crate::kinds::Access;
 use crate::reporter::terminal::Terminal;
 use crate::secrets::Redactor;
 use crate::settings::{OutputFormat, Settings};
-use crate::state::local::LocalStore;
-use crate::state::{StateStore, StepStatus};
+use crate::state::StepStatus;
 
 /// What `plan` shows for `run.scratch_dir`, which each run creates afresh.
 const SCRATCH_PLACEHOLDER: &str = "<run scratch dir>";
@@ -21,7 +20,7 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
     let target = settings.target.unwrap_or(Target::All);
     let vars = plan::render_vars(&runbook, &settings.vars, &settings.env)?;
     let plan = plan::build(&runbook, target, vars, &settings.env)?;
-    let state = LocalStore::new(&settings.state_dir).load()?;
+    let state = settings.state_store().load()?;
     let captures = state.as_ref().map(|s| s.captures()).unwrap_or_default();
 
     let mut units = Vec::new();

@@ -9,12 +9,11 @@ use crate::exit_codes;
 use crate::reporter::terminal::Terminal;
 use crate::secrets::{MASK, Redactor};
 use crate::settings::{OutputFormat, Settings};
-use crate::state::local::LocalStore;
-use crate::state::{StateError, StateStore, StepStatus};
+use crate::state::{StateError, StepStatus};
 
 pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<i32, Error> {
     let runbook = super::load(settings)?;
-    let store = LocalStore::new(&settings.state_dir);
+    let store = settings.state_store();
     let state = store.load()?;
     // An unreadable lock file does not hide the state: it is shown with what to do.
     let (lock, lock_problem) = match store.lock_info() {
