@@ -55,7 +55,7 @@ pub struct Settings {
     pub aws: AwsSettings,
     pub verbose: u8,
     pub quiet: bool,
-    pub color: bool,
+    pub terminal: TerminalSettings,
     #[serde(skip)]
     pub overrides: Overrides,
     pub jobs: usize,
@@ -71,6 +71,60 @@ pub struct Settings {
     /// are known, in `main`).
     pub command_line: String,
     pub show_settings: bool,
+}
+
+/// How the terminal is used: colour, spinners and prompts, decided here once from
+/// `--no-color`, `NO_COLOR`, `--output`, `--quiet` and which streams are terminals. The
+/// reporters and the error printer only read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TerminalSettings {
+    /// Colour on stdout (the human report).
+    pub color: bool,
+    /// Colour on stderr (errors).
+    pub color_stderr: bool,
+    /// Spinners are drawn on stderr.
+    pub live: bool,
+    /// A person can be asked (stdin is a terminal).
+    pub can_prompt: bool,
+}
+
+/// Which of the standard streams are terminals.
+#[derive(Debug, Clone, Copy)]
+pub struct Ttys {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+impl Ttys {
+    pub fn detect() -> Self {
+        Ttys {
+            stdin: std::io::stdin().is_terminal(),
+            stdout: std::io::stdout().is_terminal(),
+            stderr: std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+impl TerminalSettings {
+    /// Colour unless `--no-color` or a non-empty `NO_COLOR` (no-color.org) says otherwise, and
+    /// only on a stream that is a terminal; stdout is coloured only for the human output.
+    pub fn resolve(
+        no_color_flag: bool,
+        env: &BTreeMap<String, String>,
+        output: OutputFormat,
+        quiet: bool,
+        ttys: Ttys,
+    ) -> Self {
+        let no_color_env = env.get("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let color = !no_color_flag && !no_color_env;
+        TerminalSettings {
+            color: color && ttys.stdout && output == Output::Human,
+            color_stderr: color && ttys.stderr,
+            live: ttys.stderr && !quiet,
+            can_prompt: ttys.stdin,
+        }
+    }
 }
 
 fn describe_source<S: serde::Serializer>(s: &RunbookSource, ser: S) -> Result<S::Ok, S::Error> {
@@ -325,11 +379,8 @@ pub fn resolve(
         Command::Status => (Action::Status, None),
         Command::Unlock { lock_id } => (Action::Unlock { lock_id }, None),
     };
-    let no_color_env = env.get("NO_COLOR").is_some_and(|v| !v.is_empty());
-    let color = !g.no_color
-        && !no_color_env
-        && std::io::stdout().is_terminal()
-        && g.output == Output::Human;
+    let terminal =
+        TerminalSettings::resolve(g.no_color, &env, g.output, g.quiet, Ttys::detect());
     let runbook = match &g.runbook {
         Some(path) => {
             if !path.exists() {
@@ -369,7 +420,7 @@ pub fn resolve(
         },
         verbose: g.verbose,
         quiet: g.quiet,
-        color,
+        terminal,
         overrides: Overrides {
             force: g.force,
             accept_changed: g.accept_changed.into_iter().collect(),
@@ -438,6 +489,36 @@ mod tests {
         assert_eq!(t("preflight").unwrap(), Target::Preflight);
         assert!(t("phase 6").is_err());
         assert!(t("rollback 4").is_err());
+    }
+
+    #[test]
+    fn colour_is_off_for_the_flag_a_non_empty_no_color_a_pipe_and_machine_output() {
+        let all = Ttys {
+            stdin: true,
+            stdout: true,
+            stderr: true,
+        };
+        let env = |v: &str| BTreeMap::from([("NO_COLOR".to_owned(), v.to_owned())]);
+        let none = BTreeMap::new();
+        let on = TerminalSettings::resolve(false, &none, Output::Human, false, all);
+        assert!(on.color && on.color_stderr && on.live && on.can_prompt);
+        let flag = TerminalSettings::resolve(true, &none, Output::Human, false, all);
+        assert!(!flag.color && !flag.color_stderr);
+        let no_color = TerminalSettings::resolve(false, &env("1"), Output::Human, false, all);
+        assert!(!no_color.color && !no_color.color_stderr);
+        // An empty NO_COLOR is no request (no-color.org).
+        let empty = TerminalSettings::resolve(false, &env(""), Output::Human, false, all);
+        assert!(empty.color && empty.color_stderr);
+        let json = TerminalSettings::resolve(false, &none, Output::Json, false, all);
+        assert!(!json.color && json.color_stderr);
+        let piped = Ttys {
+            stdout: false,
+            ..all
+        };
+        let piped = TerminalSettings::resolve(false, &none, Output::Human, false, piped);
+        assert!(!piped.color && piped.color_stderr);
+        let quiet = TerminalSettings::resolve(false, &none, Output::Human, true, all);
+        assert!(!quiet.live && quiet.color);
     }
 
     fn profiles(list: &[(&str, Option<&str>)]) -> Profiles {

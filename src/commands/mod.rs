@@ -17,7 +17,7 @@ use crate::settings::{Action, Settings};
 /// Runs the command; returns the exit code of a command that ran to its end.
 pub fn run(settings: Settings, redactor: Arc<Redactor>) -> Result<i32, Error> {
     let term = Arc::new(Terminal::new(
-        settings.color,
+        settings.terminal,
         settings.quiet,
         settings.verbose,
     ));
