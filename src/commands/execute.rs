@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::guard;
-use crate::engine::plan::{self, Target};
+use crate::engine::execution_plan::{self, Target};
 use crate::engine::{Engine, EngineOptions, Interrupt};
 use crate::error::Error;
 use crate::events::{Event, EventSink};
@@ -22,8 +22,8 @@ pub fn run(
 ) -> Result<i32, Error> {
     let target = settings.target.unwrap_or(Target::Run);
     let runbook = super::load(settings)?;
-    let vars = plan::render_vars(&runbook, &settings.vars, &settings.env)?;
-    let plan = plan::build(&runbook, target, vars, &settings.env)?;
+    let vars = execution_plan::render_vars(&runbook, &settings.vars, &settings.env)?;
+    let plan = execution_plan::build(&runbook, target, vars, &settings.env)?;
     // Resolved (and an environment region that contradicts the runbook's refused) only when
     // the plan calls AWS: a plan without AWS steps runs whatever the AWS configuration.
     let calls_aws = plan.steps().any(|(_, ps)| {
@@ -41,7 +41,7 @@ pub fn run(
     };
     let expected_account = match &runbook.account {
         Some(t) => {
-            let ctx = plan::context(&plan.vars, &Default::default(), &settings.env, None, None);
+            let ctx = execution_plan::context(&plan.vars, &Default::default(), &settings.env, None, None);
             let rendered = crate::template::render_str(t, &ctx).map_err(|e| {
                 Error::Usage(format!("failed to render the runbook's `account`: {e}"))
             })?;

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::engine::plan::{self, Target};
+use crate::engine::execution_plan::{self, Target};
 use crate::error::Error;
 use crate::exit_codes;
 use crate::kinds::Access;
@@ -18,8 +18,8 @@ const SCRATCH_PLACEHOLDER: &str = "<run scratch dir>";
 pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<i32, Error> {
     let runbook = super::load(settings)?;
     let target = settings.target.unwrap_or(Target::All);
-    let vars = plan::render_vars(&runbook, &settings.vars, &settings.env)?;
-    let plan = plan::build(&runbook, target, vars, &settings.env)?;
+    let vars = execution_plan::render_vars(&runbook, &settings.vars, &settings.env)?;
+    let plan = execution_plan::build(&runbook, target, vars, &settings.env)?;
     let state = settings.state_store().load()?;
     let captures = state.as_ref().map(|s| s.captures()).unwrap_or_default();
 
@@ -27,9 +27,9 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
     for unit in &plan.units {
         let mut steps = Vec::new();
         for ps in &unit.steps {
-            let ctx = plan::context(&plan.vars, &captures, &settings.env, ps.item.as_ref(), None);
+            let ctx = execution_plan::context(&plan.vars, &captures, &settings.env, ps.item.as_ref(), None);
             // The scratch directory exists only while a run runs.
-            let ctx = plan::with_run(ctx, settings.dry_run, SCRATCH_PLACEHOLDER);
+            let ctx = execution_plan::with_run(ctx, settings.dry_run, SCRATCH_PLACEHOLDER);
             // A step whose inputs need captures not made yet is shown with its templates.
             let spec = ps
                 .step

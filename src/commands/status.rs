@@ -3,7 +3,7 @@
 use comfy_table::{Table, presets};
 use serde_json::{Value, json};
 
-use crate::engine::plan::{self, Target};
+use crate::engine::execution_plan::{self, Target};
 use crate::error::Error;
 use crate::exit_codes;
 use crate::reporter::terminal::Terminal;
@@ -21,8 +21,8 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
         Err(e @ StateError::LockUnreadable { .. }) => (None, Some(e.to_string())),
         Err(e) => return Err(e.into()),
     };
-    let vars = plan::render_vars(&runbook, &settings.vars, &settings.env)?;
-    let plan = plan::build(&runbook, Target::All, vars, &settings.env)?;
+    let vars = execution_plan::render_vars(&runbook, &settings.vars, &settings.env)?;
+    let plan = execution_plan::build(&runbook, Target::All, vars, &settings.env)?;
 
     let mut units = Vec::new();
     for unit in &plan.units {

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use sha2::{Digest, Sha256};
 
-use super::plan::{self, EnvMap, Plan, Target};
+use super::execution_plan::{self, EnvMap, Plan, Target};
 use crate::runbook::{InDoubt, Runbook, UnitKey};
 use crate::state::{State, StepStatus};
 
@@ -39,7 +39,7 @@ pub fn check_order(
     let mut before = vec![Target::Preflight];
     before.extend((1..n).map(Target::Phase));
     for target in before {
-        let Ok(prior) = plan::build(runbook, target, plan.vars.clone(), env) else {
+        let Ok(prior) = execution_plan::build(runbook, target, plan.vars.clone(), env) else {
             continue;
         };
         for unit in &prior.units {

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::guard::Overrides;
 use super::interrupt::Interrupt;
-use super::plan::{EnvMap, Plan, PlanUnit};
+use super::execution_plan::{EnvMap, Plan, PlanUnit};
 use super::step::Fatal;
 use crate::events::{Counts, Event, EventSink, Outcome, RunSummary, UnitStatus, UnitSummary};
 use crate::exit_codes;

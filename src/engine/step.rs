@@ -8,7 +8,7 @@ use backon::BackoffBuilder;
 use serde_json::Value;
 
 use super::crash;
-use super::plan::{PlanStep, context, with_run};
+use super::execution_plan::{PlanStep, context, with_run};
 use super::run::Engine;
 use crate::events::{Event, Outcome, StepReport};
 use crate::kinds::{Access, KindFailure, StepRef};

@@ -1,4 +1,5 @@
-//! The plan: the steps a command needs, in order, with `for_each` expanded and vars rendered.
+//! The execution plan the engine runs (not the `plan` command, which shows it): the steps a
+//! command needs, in order, with `for_each` expanded and vars rendered.
 
 use std::collections::BTreeMap;
 use std::fmt;
