@@ -379,8 +379,7 @@ pub fn resolve(
         Command::Status => (Action::Status, None),
         Command::Unlock { lock_id } => (Action::Unlock { lock_id }, None),
     };
-    let terminal =
-        TerminalSettings::resolve(g.no_color, &env, g.output, g.quiet, Ttys::detect());
+    let terminal = TerminalSettings::resolve(g.no_color, &env, g.output, g.quiet, Ttys::detect());
     let runbook = match &g.runbook {
         Some(path) => {
             if !path.exists() {

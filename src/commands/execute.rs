@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::engine::guard;
 use crate::engine::execution_plan::{self, Target};
+use crate::engine::guard;
 use crate::engine::{Engine, EngineOptions, Interrupt};
 use crate::error::Error;
 use crate::events::{Event, EventSink};
@@ -41,7 +41,8 @@ pub fn run(
     };
     let expected_account = match &runbook.account {
         Some(t) => {
-            let ctx = execution_plan::context(&plan.vars, &Default::default(), &settings.env, None, None);
+            let ctx =
+                execution_plan::context(&plan.vars, &Default::default(), &settings.env, None, None);
             let rendered = crate::template::render_str(t, &ctx).map_err(|e| {
                 Error::Usage(format!("failed to render the runbook's `account`: {e}"))
             })?;

@@ -8,6 +8,6 @@ pub mod prompt;
 mod run;
 mod step;
 
-pub use interrupt::Interrupt;
 pub use execution_plan::Target;
+pub use interrupt::Interrupt;
 pub use run::{Engine, EngineOptions};

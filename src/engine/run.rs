@@ -9,9 +9,9 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde_json::Value;
 
+use super::execution_plan::{EnvMap, Plan, PlanUnit};
 use super::guard::Overrides;
 use super::interrupt::Interrupt;
-use super::execution_plan::{EnvMap, Plan, PlanUnit};
 use super::step::Fatal;
 use crate::events::{Counts, Event, EventSink, Outcome, RunSummary, UnitStatus, UnitSummary};
 use crate::exit_codes;
