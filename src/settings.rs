@@ -9,10 +9,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::cli::{Cli, Command, Output};
-use crate::engine::Target;
-use crate::engine::guard::Overrides;
 use crate::error::Error;
 use crate::kinds::aws::AwsConfig;
+use crate::request::{Overrides, Target};
 use crate::runbook::RunbookSource;
 use crate::state::StateStore;
 use crate::state::local::LocalStore;

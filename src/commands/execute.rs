@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::engine::execution_plan::{self, Plan, Target};
+use crate::engine::execution_plan::{self, Plan};
 use crate::engine::guard;
 use crate::engine::{Engine, EngineOptions, Interrupt};
 use crate::error::Error;
@@ -11,6 +11,7 @@ use crate::events::{Event, EventSink};
 use crate::kinds::KindContext;
 use crate::kinds::aws::{AwsConfig, AwsContext};
 use crate::reporter::{self, terminal::Terminal};
+use crate::request::Target;
 use crate::runbook::Runbook;
 use crate::secrets::Redactor;
 use crate::settings::Settings;

@@ -4,11 +4,12 @@
 
 use serde::Serialize;
 
-use crate::engine::execution_plan::{self, Plan, PlanStep, Target};
+use crate::engine::execution_plan::{self, Plan, PlanStep};
 use crate::error::Error;
 use crate::exit_codes;
 use crate::kinds::Access;
 use crate::reporter::terminal::Terminal;
+use crate::request::Target;
 use crate::secrets::Redactor;
 use crate::settings::{OutputFormat, Settings};
 use crate::state::{State, StepStatus};

@@ -6,10 +6,11 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::engine::execution_plan::{self, PlanStep, PlanUnit, Target};
+use crate::engine::execution_plan::{self, PlanStep, PlanUnit};
 use crate::error::Error;
 use crate::exit_codes;
 use crate::reporter::terminal::Terminal;
+use crate::request::Target;
 use crate::secrets::{MASK, Redactor};
 use crate::settings::{OutputFormat, Settings};
 use crate::state::{LockInfo, State, StateError, StepState, StepStatus};

@@ -5,22 +5,14 @@ use std::collections::BTreeSet;
 
 use sha2::{Digest, Sha256};
 
-use super::execution_plan::{self, EnvMap, Plan, Target};
+use super::execution_plan::{self, EnvMap, Plan};
+use crate::request::{Overrides, Target};
 use crate::runbook::{InDoubt, Runbook, UnitKey};
 use crate::state::{State, StepStatus};
 
 /// Why a command refuses to start (exit code 4).
 #[derive(Debug)]
 pub struct Refusal(pub String);
-
-/// The operator's overrides of the guards.
-#[derive(Debug, Default, Clone)]
-pub struct Overrides {
-    pub force: bool,
-    pub accept_changed: BTreeSet<String>,
-    pub retry_in_doubt: BTreeSet<String>,
-    pub mark_done: BTreeSet<String>,
-}
 
 /// `phase N` needs pre-flight and phases before N done, unless `--force`.
 pub fn check_order(

@@ -4,10 +4,8 @@ mod crash;
 pub mod execution_plan;
 pub mod guard;
 pub mod interrupt;
-pub mod prompt;
 mod run;
 mod step;
 
-pub use execution_plan::Target;
 pub use interrupt::Interrupt;
 pub use run::{Engine, EngineOptions};

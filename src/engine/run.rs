@@ -10,12 +10,12 @@ use futures::stream::FuturesUnordered;
 use serde_json::Value;
 
 use super::execution_plan::{EnvMap, Plan, PlanUnit};
-use super::guard::Overrides;
 use super::interrupt::Interrupt;
 use super::step::Fatal;
 use crate::events::{Counts, Event, EventSink, Outcome, RunSummary, UnitStatus, UnitSummary};
 use crate::exit_codes;
 use crate::kinds::KindContext;
+use crate::request::Overrides;
 use crate::secrets::Redactor;
 use crate::state::{AuditRecord, State, StateError, StateStore, StepStatus};
 

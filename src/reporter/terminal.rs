@@ -4,7 +4,7 @@ use std::io::{BufRead, Write};
 
 use indicatif::{MultiProgress, ProgressDrawTarget};
 
-use crate::engine::prompt::Prompter;
+use crate::prompt::Prompter;
 use crate::settings::TerminalSettings;
 
 pub struct Terminal {
