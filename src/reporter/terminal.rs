@@ -10,7 +10,7 @@ use crate::settings::TerminalSettings;
 pub struct Terminal {
     pub multi: MultiProgress,
     pub color: bool,
-    /// Spinners are drawn (stderr is a terminal and output is human).
+    /// Spinners are drawn (as the settings decided: stderr is a terminal, not `-q`).
     pub live: bool,
     pub quiet: bool,
     pub verbose: u8,
