@@ -1,6 +1,6 @@
 //! Expected failures, each variant with its exit code. `anyhow` is for the unexpected only.
 
-use crate::engine::plan::PlanError;
+use crate::engine::execution_plan::PlanError;
 use crate::exit_codes;
 use crate::runbook::Diagnostic;
 use crate::state::StateError;

@@ -2,7 +2,6 @@
 
 use outpost_migrate::{cli, commands, error, exit_codes, reporter, secrets, settings};
 
-use std::io::IsTerminal;
 use std::sync::Arc;
 
 use clap::Parser;
@@ -43,8 +42,7 @@ fn run(mut settings: settings::Settings) -> i32 {
         );
         return exit_codes::SUCCESS;
     }
-    let color = settings.color
-        || (std::io::stderr().is_terminal() && !settings.env.contains_key("NO_COLOR"));
+    let color = settings.terminal.color_stderr;
     match commands::run(settings, redactor.clone()) {
         Ok(code) => code,
         Err(e) => report_redacted(&e, color, &redactor),
@@ -63,9 +61,11 @@ fn report_redacted(e: &error::Error, color: bool, redactor: &secrets::Redactor) 
         }
     }
     let label = if color {
+        // Decided by the settings, not by console's own guess about the stream.
         console::Style::new()
             .red()
             .bold()
+            .force_styling(true)
             .apply_to("error")
             .to_string()
     } else {

@@ -3,17 +3,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::engine::execution_plan::{self, Plan};
 use crate::engine::guard;
-use crate::engine::plan::{self, Target};
 use crate::engine::{Engine, EngineOptions, Interrupt};
 use crate::error::Error;
 use crate::events::{Event, EventSink};
 use crate::kinds::KindContext;
 use crate::kinds::aws::{AwsConfig, AwsContext};
 use crate::reporter::{self, terminal::Terminal};
+use crate::request::Target;
+use crate::runbook::Runbook;
 use crate::secrets::Redactor;
 use crate::settings::Settings;
-use crate::state::local::LocalStore;
+use crate::state::lock::LockGuard;
 use crate::state::{LockInfo, State, StateError, StateStore};
 
 pub fn run(
@@ -23,103 +25,21 @@ pub fn run(
 ) -> Result<i32, Error> {
     let target = settings.target.unwrap_or(Target::Run);
     let runbook = super::load(settings)?;
-    let vars = plan::render_vars(&runbook, &settings.vars, &settings.env)?;
-    let plan = plan::build(&runbook, target, vars, &settings.env)?;
-    // Resolved (and an environment region that contradicts the runbook's refused) only when
-    // the plan calls AWS: a plan without AWS steps runs whatever the AWS configuration.
-    let calls_aws = plan.steps().any(|(_, ps)| {
-        ps.step.kind.name() == "aws"
-            || ps
-                .step
-                .verify
-                .as_ref()
-                .is_some_and(|v| v.kind.name() == "aws")
-    });
-    let aws = if calls_aws {
-        settings.aws_config(&plan.vars)?
-    } else {
-        AwsConfig::default()
-    };
-    let expected_account = match &runbook.account {
-        Some(t) => {
-            let ctx = plan::context(&plan.vars, &Default::default(), &settings.env, None, None);
-            let rendered = crate::template::render_str(t, &ctx).map_err(|e| {
-                Error::Usage(format!("failed to render the runbook's `account`: {e}"))
-            })?;
-            Some(
-                rendered
-                    .as_str()
-                    .map_or_else(|| rendered.to_string(), str::to_owned),
-            )
-        }
-        None => None,
-    };
+    let vars = execution_plan::render_vars(&runbook, &settings.vars, &settings.env)?;
+    let plan = execution_plan::build(&runbook, target, vars, &settings.env)?;
+    let aws = aws_config(settings, &plan)?;
+    let expected_account = expected_account(settings, &runbook, &plan)?;
     let sink = reporter::for_output(settings.output, term.clone());
-    let store = LocalStore::new(&settings.state_dir);
-    let operator = format!("{}@{}", settings.user, settings.host);
+    let store = settings.state_store();
 
     // A dry run changes nothing, not even the state directory: it takes no lock.
     let _lock = if settings.dry_run {
         None
     } else {
-        store.check_writable().map_err(|e| match e {
-            // Says itself why the directory is not used, and what to do.
-            StateError::Unsafe { .. } => Error::State(e),
-            e => Error::Refused(format!(
-                "the state directory cannot be written, so progress could not be saved: {e}"
-            )),
-        })?;
-        let info = LockInfo::new(&settings.command_line, &settings.user, &settings.host);
-        let mut warn = |m: String| sink.emit(Event::Warning { message: m });
-        match store.lock(info, &mut warn) {
-            Ok(guard) => Some(guard),
-            Err(StateError::LockHeld(holder)) => {
-                return Err(Error::Refused(format!(
-                    "another run holds the lock on {}: {holder}. Wait for it to finish; if it is gone, run `outpost-migrate unlock --lock-id {}`",
-                    settings.state_dir.display(),
-                    holder.id
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        }
+        Some(lock(settings, store.as_ref(), sink.as_ref())?)
     };
-
-    let state = match store.load()? {
-        Some(s) if s.runbook != runbook.name => {
-            return Err(Error::Refused(format!(
-                "the state in {} belongs to runbook `{}`, not `{}`; use another --state-dir",
-                settings.state_dir.display(),
-                s.runbook,
-                runbook.name
-            )));
-        }
-        Some(s) => s,
-        None => State::new(&runbook.name),
-    };
-
-    let guards = [
-        guard::check_order(
-            &runbook,
-            &plan,
-            &state,
-            &settings.env,
-            settings.overrides.force,
-        )
-        .err(),
-        guard::check_forward_run(&plan, &state, &settings.state_dir, settings.overrides.force)
-            .err(),
-        guard::check_changed(&plan, &state, &settings.overrides.accept_changed).err(),
-        guard::check_in_doubt(&plan, &state, &settings.overrides).err(),
-    ];
-    for refusal in guards.into_iter().flatten() {
-        if settings.dry_run {
-            sink.emit(Event::Warning {
-                message: format!("a real run would refuse: {}", refusal.0),
-            });
-        } else {
-            return Err(Error::Refused(refusal.0));
-        }
-    }
+    let state = load_state(settings, store.as_ref(), &runbook)?;
+    check_guards(settings, &runbook, &plan, &state, sink.as_ref())?;
 
     let kinds = KindContext {
         http: Default::default(),
@@ -139,7 +59,7 @@ pub fn run(
         approve: settings.approve.clone(),
         overrides: settings.overrides.clone(),
         concurrency: settings.jobs,
-        operator,
+        operator: format!("{}@{}", settings.user, settings.host),
         expected_account,
     };
     let interrupt = Arc::new(Interrupt::new());
@@ -148,36 +68,12 @@ pub fn run(
         .build()
         .map_err(|e| Error::Usage(format!("failed to start the async runtime: {e}")))?;
     let outcome = runtime.block_on(async {
-        let watcher = interrupt.clone();
-        let processes = kinds.processes.clone();
-        let said = term.clone();
-        // Listening before any step starts: a Ctrl-C from then on is ours, not the default
-        // (which would end the process at once).
-        let sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
-        tokio::spawn(async move {
-            let Ok(mut sigint) = sigint else { return };
-            if sigint.recv().await.is_some() {
-                watcher.request();
-                said.err("Ctrl-C: stopping once the running step ends (Ctrl-C again to stop it now)");
-                // The second Ctrl-C does not wait for the running step, but does not leave its
-                // processes running either (they are in their own group, out of the
-                // terminal's reach): SIGTERM, the grace period, SIGKILL.
-                if sigint.recv().await.is_some() {
-                    said.err(&format!(
-                        "Ctrl-C again: stopping the running steps' processes (SIGTERM, then SIGKILL after {})",
-                        humantime::format_duration(crate::kinds::process::GRACE)
-                    ));
-                    watcher.force();
-                    processes.stop_all().await;
-                    std::process::exit(crate::exit_codes::INTERRUPTED);
-                }
-            }
-        });
+        watch_interrupts(interrupt.clone(), &kinds, term.clone());
         let engine = Engine::new(
             &options,
             &plan,
             &settings.env,
-            &store,
+            store.as_ref(),
             state,
             sink.as_ref() as &dyn EventSink,
             &kinds,
@@ -192,6 +88,146 @@ pub fn run(
     // The Ctrl-C watcher never ends by itself: do not wait long for it.
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(outcome.exit_code())
+}
+
+/// Resolved (and an environment region that contradicts the runbook's refused) only when
+/// the plan calls AWS: a plan without AWS steps runs whatever the AWS configuration.
+fn aws_config(settings: &Settings, plan: &Plan) -> Result<AwsConfig, Error> {
+    let calls_aws = plan.steps().any(|(_, ps)| {
+        ps.step.kind.name() == "aws"
+            || ps
+                .step
+                .verify
+                .as_ref()
+                .is_some_and(|v| v.kind.name() == "aws")
+    });
+    if calls_aws {
+        settings.aws_config(&plan.vars)
+    } else {
+        Ok(AwsConfig::default())
+    }
+}
+
+/// The runbook's `account`, rendered with the vars.
+fn expected_account(
+    settings: &Settings,
+    runbook: &Runbook,
+    plan: &Plan,
+) -> Result<Option<String>, Error> {
+    let Some(t) = &runbook.account else {
+        return Ok(None);
+    };
+    let ctx = execution_plan::context(&plan.vars, &Default::default(), &settings.env, None, None);
+    let rendered = crate::template::render_str(t, &ctx)
+        .map_err(|e| Error::Usage(format!("failed to render the runbook's `account`: {e}")))?;
+    Ok(Some(
+        rendered
+            .as_str()
+            .map_or_else(|| rendered.to_string(), str::to_owned),
+    ))
+}
+
+/// Checks the state can be written, then takes the run lock.
+fn lock(
+    settings: &Settings,
+    store: &dyn StateStore,
+    sink: &dyn EventSink,
+) -> Result<LockGuard, Error> {
+    store.check_writable().map_err(|e| match e {
+        // Says itself why the directory is not used, and what to do.
+        StateError::Unsafe { .. } => Error::State(e),
+        e => Error::Refused(format!(
+            "the state directory cannot be written, so progress could not be saved: {e}"
+        )),
+    })?;
+    let info = LockInfo::new(&settings.command_line, &settings.user, &settings.host);
+    let mut warn = |m: String| sink.emit(Event::Warning { message: m });
+    match store.lock(info, &mut warn) {
+        Ok(guard) => Ok(guard),
+        Err(StateError::LockHeld(holder)) => Err(Error::Refused(format!(
+            "another run holds the lock on {}: {holder}. Wait for it to finish; if it is gone, run `outpost-migrate unlock --lock-id {}`",
+            settings.state_dir.display(),
+            holder.id
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The saved state, or a new one; a state of another runbook is refused.
+fn load_state(
+    settings: &Settings,
+    store: &dyn StateStore,
+    runbook: &Runbook,
+) -> Result<State, Error> {
+    match store.load()? {
+        Some(s) if s.runbook != runbook.name => Err(Error::Refused(format!(
+            "the state in {} belongs to runbook `{}`, not `{}`; use another --state-dir",
+            settings.state_dir.display(),
+            s.runbook,
+            runbook.name
+        ))),
+        Some(s) => Ok(s),
+        None => Ok(State::new(&runbook.name)),
+    }
+}
+
+/// The refusals a real run stops at; a dry run only warns of them.
+fn check_guards(
+    settings: &Settings,
+    runbook: &Runbook,
+    plan: &Plan,
+    state: &State,
+    sink: &dyn EventSink,
+) -> Result<(), Error> {
+    let guards = [
+        guard::check_order(
+            runbook,
+            plan,
+            state,
+            &settings.env,
+            settings.overrides.force,
+        )
+        .err(),
+        guard::check_forward_run(plan, state, &settings.state_dir, settings.overrides.force).err(),
+        guard::check_changed(plan, state, &settings.overrides.accept_changed).err(),
+        guard::check_in_doubt(plan, state, &settings.overrides).err(),
+    ];
+    for refusal in guards.into_iter().flatten() {
+        if settings.dry_run {
+            sink.emit(Event::Warning {
+                message: format!("a real run would refuse: {}", refusal.0),
+            });
+        } else {
+            return Err(Error::Refused(refusal.0));
+        }
+    }
+    Ok(())
+}
+
+/// Listens for Ctrl-C before any step starts: from then on a Ctrl-C is ours, not the
+/// default (which would end the process at once). Called on the runtime.
+fn watch_interrupts(interrupt: Arc<Interrupt>, kinds: &KindContext, said: Arc<Terminal>) {
+    let processes = kinds.processes.clone();
+    let sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+    tokio::spawn(async move {
+        let Ok(mut sigint) = sigint else { return };
+        if sigint.recv().await.is_some() {
+            interrupt.request();
+            said.err("Ctrl-C: stopping once the running step ends (Ctrl-C again to stop it now)");
+            // The second Ctrl-C does not wait for the running step, but does not leave its
+            // processes running either (they are in their own group, out of the
+            // terminal's reach): SIGTERM, the grace period, SIGKILL.
+            if sigint.recv().await.is_some() {
+                said.err(&format!(
+                    "Ctrl-C again: stopping the running steps' processes (SIGTERM, then SIGKILL after {})",
+                    humantime::format_duration(crate::kinds::process::GRACE)
+                ));
+                interrupt.force();
+                processes.stop_all().await;
+                std::process::exit(crate::exit_codes::INTERRUPTED);
+            }
+        }
+    });
 }
 
 /// The run's private scratch directory, under the system's temporary directory (`TMPDIR`):

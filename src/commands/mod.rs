@@ -17,7 +17,7 @@ use crate::settings::{Action, Settings};
 /// Runs the command; returns the exit code of a command that ran to its end.
 pub fn run(settings: Settings, redactor: Arc<Redactor>) -> Result<i32, Error> {
     let term = Arc::new(Terminal::new(
-        settings.color,
+        settings.terminal,
         settings.quiet,
         settings.verbose,
     ));
@@ -32,4 +32,12 @@ pub fn run(settings: Settings, redactor: Arc<Redactor>) -> Result<i32, Error> {
 
 fn load(settings: &Settings) -> Result<Runbook, Error> {
     runbook::load(&settings.runbook).map_err(Error::Runbook)
+}
+
+/// A report as one JSON line. Through `serde_json::Value`, so its keys come out sorted, as
+/// they did when the reports were built as `json!` values.
+fn json_line<T: serde::Serialize>(report: &T) -> String {
+    serde_json::to_value(report)
+        .map(|v| v.to_string())
+        .unwrap_or_default()
 }

@@ -4,11 +4,10 @@ use crate::error::Error;
 use crate::exit_codes;
 use crate::reporter::terminal::Terminal;
 use crate::settings::Settings;
-use crate::state::local::LocalStore;
-use crate::state::{StateError, StateStore, Unlocked};
+use crate::state::{StateError, Unlocked};
 
 pub fn run(settings: &Settings, term: &Terminal, lock_id: Option<&str>) -> Result<i32, Error> {
-    let store = LocalStore::new(&settings.state_dir);
+    let store = settings.state_store();
     match store.unlock(lock_id) {
         Ok(Unlocked::Lock(info)) => {
             term.out(&format!("removed the lock of {info}"));

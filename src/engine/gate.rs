@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use super::plan::PlanStep;
+use super::execution_plan::PlanStep;
 use super::run::Engine;
 use super::step::{StepResult, short_value};
 use crate::error::Error;

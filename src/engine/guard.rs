@@ -5,22 +5,14 @@ use std::collections::BTreeSet;
 
 use sha2::{Digest, Sha256};
 
-use super::plan::{self, EnvMap, Plan, Target};
+use super::execution_plan::{self, EnvMap, Plan};
+use crate::request::{Overrides, Target};
 use crate::runbook::{InDoubt, Runbook, UnitKey};
 use crate::state::{State, StepStatus};
 
 /// Why a command refuses to start (exit code 4).
 #[derive(Debug)]
 pub struct Refusal(pub String);
-
-/// The operator's overrides of the guards.
-#[derive(Debug, Default, Clone)]
-pub struct Overrides {
-    pub force: bool,
-    pub accept_changed: BTreeSet<String>,
-    pub retry_in_doubt: BTreeSet<String>,
-    pub mark_done: BTreeSet<String>,
-}
 
 /// `phase N` needs pre-flight and phases before N done, unless `--force`.
 pub fn check_order(
@@ -39,7 +31,7 @@ pub fn check_order(
     let mut before = vec![Target::Preflight];
     before.extend((1..n).map(Target::Phase));
     for target in before {
-        let Ok(prior) = plan::build(runbook, target, plan.vars.clone(), env) else {
+        let Ok(prior) = execution_plan::build(runbook, target, plan.vars.clone(), env) else {
             continue;
         };
         for unit in &prior.units {

@@ -2,11 +2,10 @@
 
 mod attempts;
 mod crash;
+pub mod execution_plan;
 mod gate;
 pub mod guard;
 pub mod interrupt;
-pub mod plan;
-pub mod prompt;
 mod record;
 mod run;
 mod step;
@@ -14,5 +13,4 @@ mod step;
 mod testkit;
 
 pub use interrupt::Interrupt;
-pub use plan::Target;
 pub use run::{Engine, EngineOptions};

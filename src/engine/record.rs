@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::attempts;
 use super::crash;
-use super::plan::PlanStep;
+use super::execution_plan::PlanStep;
 use super::run::Engine;
 use super::step::{StepResult, short_value};
 use crate::error::Error;

@@ -10,14 +10,14 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde_json::Value;
 
-use super::guard::Overrides;
+use super::execution_plan::{EnvMap, Plan, PlanUnit};
 use super::interrupt::Interrupt;
-use super::plan::{EnvMap, Plan, PlanUnit};
 use super::record::Audit;
 use crate::error::Error;
 use crate::events::{Counts, Event, EventSink, Outcome, RunSummary, UnitStatus, UnitSummary};
 use crate::exit_codes;
 use crate::kinds::KindContext;
+use crate::request::Overrides;
 use crate::secrets::Redactor;
 use crate::state::{State, StateError, StateStore, StepStatus};
 

@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use super::attempts::{Attempted, Attempts};
 use super::crash;
+use super::execution_plan::{PlanStep, context, with_run};
 use super::gate::{Gate, Ready};
-use super::plan::{PlanStep, context, with_run};
 use super::record::NoOutput;
 use super::run::Engine;
 use crate::error::Error;

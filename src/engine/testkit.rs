@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::engine::prompt::Prompter;
 use crate::events::{Event, EventSink};
 use crate::kinds::{Access, KindContext, KindFailure, KindFuture, SpecError, StepKind, StepRef};
+use crate::prompt::Prompter;
 use crate::runbook::Step;
 
 /// A kind that returns scripted results, one an attempt; with none left it never ends.

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::engine::prompt::Prompter;
+use crate::prompt::Prompter;
 use crate::template::Escape;
 
 /// Every step kind the runbook may use, by its key in a step.

@@ -1,24 +1,31 @@
 //! The one owner of stdout, stderr, colour, progress bars and prompts (uv's printer).
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, Write};
 
 use indicatif::{MultiProgress, ProgressDrawTarget};
 
-use crate::engine::prompt::Prompter;
+use crate::prompt::Prompter;
+use crate::settings::TerminalSettings;
 
 pub struct Terminal {
     pub multi: MultiProgress,
     pub color: bool,
-    /// Spinners are drawn (stderr is a terminal and output is human).
+    /// Spinners are drawn (as the settings decided: stderr is a terminal, not `-q`).
     pub live: bool,
     pub quiet: bool,
     pub verbose: u8,
-    stdin_tty: bool,
+    can_prompt: bool,
 }
 
 impl Terminal {
-    pub fn new(color: bool, quiet: bool, verbose: u8) -> Self {
-        let live = std::io::stderr().is_terminal() && !quiet;
+    /// Takes the terminal as the settings resolved it; decides nothing itself.
+    pub fn new(terminal: TerminalSettings, quiet: bool, verbose: u8) -> Self {
+        let TerminalSettings {
+            color,
+            live,
+            can_prompt,
+            ..
+        } = terminal;
         let target = if live {
             ProgressDrawTarget::stderr()
         } else {
@@ -32,7 +39,7 @@ impl Terminal {
             live,
             quiet,
             verbose,
-            stdin_tty: std::io::stdin().is_terminal(),
+            can_prompt,
         }
     }
 
@@ -61,7 +68,7 @@ impl Terminal {
 
 impl Prompter for Terminal {
     fn can_prompt(&self) -> bool {
-        self.stdin_tty
+        self.can_prompt
     }
 
     fn confirm(&self, question: &str) -> bool {

@@ -51,7 +51,7 @@ impl Diagnostic {
     pub fn render(&self, color: bool) -> String {
         let paint = |s: &str, style: console::Style| {
             if color {
-                style.apply_to(s).to_string()
+                style.force_styling(true).apply_to(s).to_string()
             } else {
                 s.to_string()
             }

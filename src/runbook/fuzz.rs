@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::{RunbookSource, Step, load, source::embedded_files};
-use crate::engine::plan;
+use crate::engine::execution_plan;
 use crate::query::Query;
 use crate::template::{self, Escape};
 
@@ -32,8 +32,8 @@ pub fn one_input(data: &[u8]) {
     let Ok(runbook) = load(&RunbookSource::Memory(files)) else {
         return;
     };
-    let env = plan::EnvMap::new();
-    let Ok(vars) = plan::render_vars(&runbook, &[], &env) else {
+    let env = execution_plan::EnvMap::new();
+    let Ok(vars) = execution_plan::render_vars(&runbook, &[], &env) else {
         return;
     };
     // Every capture and `item` holds the input itself: hostile values, rendered everywhere.
@@ -41,7 +41,7 @@ pub fn one_input(data: &[u8]) {
         .steps()
         .flat_map(|(_, s)| s.capture.iter().map(|(n, _)| (n.clone(), json!(text))))
         .collect();
-    let ctx = plan::context(&vars, &captures, &env, Some(&json!(text)), None);
+    let ctx = execution_plan::context(&vars, &captures, &env, Some(&json!(text)), None);
     let output = serde_json::from_slice(body).unwrap_or_else(|_| json!({"stdout": text}));
     for (_, step) in runbook.steps() {
         exercise(step, &ctx, &output);
@@ -66,10 +66,10 @@ fn template_and_query(text: &str) {
     let _ = template::condition_references(text);
     let _ = template::raw_names(text);
     let _ = crate::escape::quoted_in_shell(text);
-    let ctx = plan::context(
+    let ctx = execution_plan::context(
         &serde_json::Map::from_iter([("x".to_owned(), json!(text))]),
         &BTreeMap::new(),
-        &plan::EnvMap::new(),
+        &execution_plan::EnvMap::new(),
         Some(&json!([text])),
         None,
     );
