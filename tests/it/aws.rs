@@ -1,5 +1,6 @@
 //! The seed runbook's AWS work against the moto emulator, seeded with the Outpost fleet.
 
+use outpost_migrate::exit_codes::{REFUSED, SETUP, STEP_FAILED, SUCCESS};
 use serde_json::{Value, json};
 
 use crate::support::{ACCOUNT, Moto, Server, Test};
@@ -36,7 +37,7 @@ fn preflight_passes_on_a_healthy_fleet_with_the_seeds_checklist() {
     let moto = healthy();
     let t = Test::new().embedded().aws(&moto);
     let run = t.run(&["preflight", "--yes"]);
-    run.code(0)
+    run.code(SUCCESS)
         .stdout_has(&format!("✔ AWS account {ACCOUNT} as arn:aws:"))
         .stdout_has("Infrastructure Requirements")
         .stdout_has("✔ ECS cluster operational (outpost-dev)")
@@ -113,7 +114,7 @@ fn each_broken_resource_fails_exactly_its_check() {
         moto.seed((!broken.is_empty()).then_some(*broken));
         let t = Test::new().embedded().aws(&moto);
         let run = t.run(&["preflight", "--yes", "--output", "json"]);
-        assert_eq!(run.code, 1, "break {broken}: {}", run.stdout);
+        assert_eq!(run.code, STEP_FAILED, "break {broken}: {}", run.stdout);
         for (step, outcome) in outcomes(&run) {
             let expected_bad = step == *failing || also_not_passing.contains(&step.as_str());
             if step == *failing {
@@ -133,7 +134,7 @@ fn aws_errors_name_the_operation_the_code_and_the_message() {
         .embedded()
         .aws(&moto)
         .run(&["preflight", "--yes"]);
-    run.code(1)
+    run.code(STEP_FAILED)
         .stdout_has("✘ outpost-pool ACTIVE")
         .stdout_has("dynamodb DescribeTable failed: ResourceNotFoundException");
 }
@@ -147,7 +148,7 @@ fn a_wrong_account_stops_everything() {
     moto.seed(None);
     let t = Test::new().embedded().aws(&moto);
     let run = t.run(&["preflight", "--yes", "--output", "json"]);
-    assert_eq!(run.code, 4, "{}", run.stdout);
+    assert_eq!(run.code, REFUSED, "{}", run.stdout);
     assert!(
         outcomes(&run).is_empty(),
         "no step may run in the wrong account: {:?}",
@@ -163,7 +164,7 @@ fn a_wrong_account_stops_everything() {
     );
     let human = t.run(&["rollback", "--level", "3", "--yes", "--force"]);
     human
-        .code(4)
+        .code(REFUSED)
         .stdout_has("✘ AWS account 999999999999")
         .stdout_has(&format!("expected {ACCOUNT}"));
     let service = moto.call(
@@ -192,7 +193,7 @@ fn unreachable_endpoint_and_missing_credentials_are_setup_errors() {
         .env("AWS_REGION", "us-east-1")
         .isolated_aws_files();
     t.run(&["preflight", "--yes"])
-        .code(3)
+        .code(SETUP)
         .stdout_has("cannot reach the AWS endpoint")
         .stdout_has("AWS_ENDPOINT_URL");
     let moto = healthy();
@@ -203,7 +204,7 @@ fn unreachable_endpoint_and_missing_credentials_are_setup_errors() {
         .isolated_aws_files();
     no_creds
         .run(&["preflight", "--yes"])
-        .code(3)
+        .code(SETUP)
         .stdout_has("failed to establish the AWS identity")
         .stdout_has("credentials");
 }
@@ -241,7 +242,7 @@ pub(crate) fn zone_records(moto: &Moto, private: bool) -> Value {
 pub(crate) fn through_phase_1(moto: &Moto, server: &Server) -> Test {
     let t = Test::new().embedded().aws(moto);
     let tf = t.terraform_module();
-    t.run(&["preflight", "--yes"]).code(0);
+    t.run(&["preflight", "--yes"]).code(SUCCESS);
     t.run(&[
         "phase",
         "1",
@@ -251,7 +252,7 @@ pub(crate) fn through_phase_1(moto: &Moto, server: &Server) -> Test {
         "--var",
         &format!("alb_endpoint={}", server.url),
     ])
-    .code(0)
+    .code(SUCCESS)
     .stdout_has("✔ Apply ALB changes");
     t
 }
@@ -271,7 +272,7 @@ fn phase_2_then_rollback_2_leave_route53_as_before() {
         .clone();
 
     t.run(&["phase", "2", "--yes", "--var", "verify_public_dns=false"])
-        .code(0)
+        .code(SUCCESS)
         .stdout_has("✔ Route53 change propagated (INSYNC)");
     let after = records(&moto);
     let alias = after
@@ -302,7 +303,7 @@ fn phase_2_then_rollback_2_leave_route53_as_before() {
         "--output",
         "json",
     ]);
-    run.code(0);
+    run.code(SUCCESS);
     assert_eq!(
         run.step_event("rollback-ssm-test-command")["outcome"],
         "skipped",
@@ -323,7 +324,7 @@ fn rollback_2_without_phase_2_deletes_nothing() {
     let run = t.run(&[
         "rollback", "--level", "2", "--yes", "--force", "--output", "json",
     ]);
-    run.code(0);
+    run.code(SUCCESS);
     assert!(
         run.step_event("rollback-dns-delete-alias")["message"]
             .as_str()
@@ -339,7 +340,7 @@ fn rollback_3_scales_the_control_plane_to_zero_with_approval() {
     let t = Test::new().embedded().aws(&moto);
     crate::failing_checks::record_a_failed_phase_1(&t);
     t.run(&["rollback", "--level", "3"])
-        .code(4)
+        .code(REFUSED)
         .stdout_has("--approve rollback-scale-control-plane");
     let service = || {
         moto.call(
@@ -364,7 +365,7 @@ fn rollback_3_scales_the_control_plane_to_zero_with_approval() {
         "json",
     ]);
     // The scale-down ran; the ALB's destroy (phase 1 ran) still waits for its own approval.
-    run.code(4)
+    run.code(REFUSED)
         .stdout_has("--approve rollback-terraform-destroy-alb");
     assert_eq!(
         run.step_event("rollback-control-plane-scaled")["outcome"],
@@ -388,7 +389,7 @@ fn dry_runs_of_phase_2_and_rollback_3_change_nothing() {
         "--output",
         "json",
     ]);
-    run.code(0);
+    run.code(SUCCESS);
     assert_eq!(
         run.step_event("dns-hosted-zone")["outcome"],
         "succeeded",
@@ -417,7 +418,7 @@ fn dry_runs_of_phase_2_and_rollback_3_change_nothing() {
     assert_eq!(records(&moto), before);
 
     t.run(&["rollback", "--level", "3", "--dry-run"])
-        .code(0)
+        .code(SUCCESS)
         .stdout_has("○ Scale down outpost-control-plane to 0 tasks");
     let service = moto.call(
         "ecs",
@@ -469,11 +470,11 @@ fn post_verification_checks_the_four_alarms() {
 fn the_emulator_down_is_a_setup_error_with_the_state_intact() {
     let moto = healthy();
     let t = Test::new().embedded().aws(&moto);
-    t.run(&["preflight", "--yes"]).code(0);
+    t.run(&["preflight", "--yes"]).code(SUCCESS);
     let before = std::fs::read(t.state_dir().join("state.json")).unwrap();
     drop(moto);
     t.run(&["rollback", "--level", "3", "--yes", "--force"])
-        .code(3)
+        .code(SETUP)
         .stdout_has("cannot reach the AWS endpoint");
     assert_eq!(
         std::fs::read(t.state_dir().join("state.json")).unwrap(),
@@ -540,7 +541,7 @@ fn probes_find_what_an_attempt_made_with_scan_and_list_commands() {
     let t = Test::new()
         .runbook(crate::support::Runbook::minimal().phase(1, steps))
         .aws(&moto);
-    t.run(&["phase", "1", "--force"]).code(0);
+    t.run(&["phase", "1", "--force"]).code(SUCCESS);
     // `attempt.started_epoch` is now: the item made long ago is left out, the one after is found.
     let captures = &t.step_state("since-attempt")["captures"];
     assert_eq!(captures["found"], json!(["dsp_new"]));

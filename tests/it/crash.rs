@@ -4,6 +4,7 @@
 //! probe or left to the operator, and the end state equals that of an uninterrupted run.
 
 use crate::support::{Runbook, Server, Test};
+use outpost_migrate::exit_codes::{REFUSED, SUCCESS};
 
 fn runbook(server: &Server) -> Runbook {
     Runbook::minimal()
@@ -71,7 +72,7 @@ fn end_state(t: &Test, server: &Server) -> (usize, String, String, String) {
 fn a_kill_at_every_step_boundary_resumes_to_the_same_end_state() {
     let reference_server = Server::start();
     let reference = fresh(&reference_server);
-    reference.run(&["phase", "1", "--force"]).code(0);
+    reference.run(&["phase", "1", "--force"]).code(SUCCESS);
     let expected = end_state(&reference, &reference_server);
     assert_eq!(
         expected,
@@ -105,12 +106,12 @@ fn a_kill_at_every_step_boundary_resumes_to_the_same_end_state() {
                 // Neither a probe nor idempotent: the tool stops and asks, never repeating the
                 // step on its own. The operator's answer: it did write its line.
                 t.run(&resume)
-                    .code(4)
+                    .code(REFUSED)
                     .stderr_has("`append` was interrupted while running");
                 resume.extend(["--mark-done", step]);
             }
             let run = t.run(&resume);
-            run.code(0);
+            run.code(SUCCESS);
             if point == "step-after-effect" && probed {
                 run.stdout_has("its probe showed it had done its work");
             }
@@ -152,7 +153,7 @@ fn the_runbooks_scale_down_killed_after_its_effect_is_verified_not_repeated() {
         "running"
     );
     let run = t.run(&["rollback", "--level", "3", "--yes", "--output", "json"]);
-    run.code(0);
+    run.code(SUCCESS);
     let event = run.step_event("rollback-scale-control-plane");
     assert_eq!(event["outcome"], "succeeded");
     assert!(
@@ -177,7 +178,7 @@ fn a_dns_delete_killed_after_its_effect_is_verified_not_repeated() {
     let before = crate::aws::records(&moto);
     let t = crate::aws::through_phase_1(&moto, &server);
     t.run(&["phase", "2", "--yes", "--var", "verify_public_dns=false"])
-        .code(0);
+        .code(SUCCESS);
     let rollback_2 = [
         "rollback",
         "--level",
@@ -193,7 +194,7 @@ fn a_dns_delete_killed_after_its_effect_is_verified_not_repeated() {
         "rollback-dns-delete-alias",
     );
     let run = t.run(&[&rollback_2[..], &["--output", "json"]].concat());
-    run.code(0);
+    run.code(SUCCESS);
     assert!(
         run.step_event("rollback-dns-delete-alias")["message"]
             .as_str()
