@@ -51,6 +51,7 @@ fn preflight_passes_on_a_healthy_fleet_with_the_seeds_checklist() {
         .stdout_has("Secrets Manager")
         .stdout_has("✔ /outpost/system/GITHUB_PAT");
     let json = t.run(&["preflight", "--yes", "--output", "json"]);
+    json.code(SUCCESS);
     let steps = outcomes(&json);
     // 6 infrastructure, 7 images, 3 tables, 1 bucket, 5 secrets, 4 confirmations.
     assert_eq!(steps.len(), 26, "{steps:?}");
@@ -417,6 +418,7 @@ fn dry_runs_of_phase_2_and_rollback_3_change_nothing() {
     );
     assert_eq!(records(&moto), before);
 
+    let tfstate = std::fs::read(t.path("terraform/terraform.tfstate")).unwrap();
     t.run(&["rollback", "--level", "3", "--dry-run"])
         .code(SUCCESS)
         .stdout_has("○ Scale down outpost-control-plane to 0 tasks");
@@ -426,8 +428,9 @@ fn dry_runs_of_phase_2_and_rollback_3_change_nothing() {
         json!({"cluster": "outpost-dev", "services": ["outpost-control-plane"]}),
     );
     assert_eq!(service["services"][0]["desiredCount"], 1);
-    assert!(
-        t.path("terraform/terraform.tfstate").exists(),
+    assert_eq!(
+        std::fs::read(t.path("terraform/terraform.tfstate")).unwrap(),
+        tfstate,
         "terraform state is untouched"
     );
 }
@@ -450,14 +453,19 @@ fn post_verification_checks_the_four_alarms() {
         "--var",
         &format!("api_url=http://127.0.0.1:{closed}"),
     ]);
-    assert_eq!(
-        run.step_event("cloudwatch-alarm-not-triggered.PoolExhausted")["outcome"],
-        "failed"
-    );
-    assert_eq!(
-        run.step_event("cloudwatch-alarm-not-triggered.ALBUnhealthyTargets")["outcome"],
-        "succeeded"
-    );
+    // Each of the four is checked: the one the seed put in ALARM fails, the three OK pass.
+    for (alarm, outcome) in [
+        ("HighDispatchFailureRate", "succeeded"),
+        ("PoolExhausted", "failed"),
+        ("ControlPlaneUnhealthy", "succeeded"),
+        ("ALBUnhealthyTargets", "succeeded"),
+    ] {
+        assert_eq!(
+            run.step_event(&format!("cloudwatch-alarm-not-triggered.{alarm}"))["outcome"],
+            outcome,
+            "{alarm}"
+        );
+    }
     assert!(
         run.step_event("cloudwatch-alarm-not-triggered.PoolExhausted")["message"]
             .as_str()

@@ -21,13 +21,50 @@ fn human_output_off_a_terminal_has_no_escape_codes() {
         "escape codes in plain output:\n{}",
         run.stdout
     );
-    // --no-color without NO_COLOR too.
-    let plain = t
-        .command(&["phase", "1", "--force", "--no-color"])
+}
+
+/// Runs the binary on a pseudo-terminal (`script`), where colour is on by default, without
+/// NO_COLOR; returns what the terminal showed.
+fn on_a_terminal(t: &Test, args: &[&str]) -> String {
+    let cmd = t.command(args);
+    let line = std::iter::once(cmd.get_program().to_string_lossy().into_owned())
+        .chain(cmd.get_args().map(|a| format!("'{}'", a.to_string_lossy())))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .current_dir(t.dir.path())
         .env_remove("NO_COLOR")
+        .stdin(std::process::Stdio::null())
         .output()
-        .unwrap();
-    assert!(!String::from_utf8_lossy(&plain.stdout).contains('\u{1b}'));
+        .expect("`script` (util-linux) is needed for the terminal test");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// True when `text` holds a colour or style escape (SGR, `ESC [ ... m`); the progress line's
+/// erase-line codes are not colour.
+fn has_colour(text: &str) -> bool {
+    text.split('\u{1b}').skip(1).any(|rest| {
+        rest.strip_prefix('[').is_some_and(|params| {
+            let end = params.find(|c: char| !c.is_ascii_digit() && c != ';');
+            end.is_some_and(|i| params[i..].starts_with('m'))
+        })
+    })
+}
+
+#[test]
+fn no_color_turns_colour_off_on_a_terminal() {
+    let t = Test::new().runbook(mixed());
+    let coloured = on_a_terminal(&t, &["phase", "1", "--force"]);
+    assert!(coloured.contains("nope"), "{coloured}");
+    assert!(
+        has_colour(&coloured),
+        "a terminal gets colour by default:\n{coloured}"
+    );
+    let t = Test::new().runbook(mixed());
+    let plain = on_a_terminal(&t, &["phase", "1", "--force", "--no-color"]);
+    assert!(plain.contains("exited with 3: nope"), "{plain}");
+    assert!(!has_colour(&plain), "colour with --no-color:\n{plain}");
 }
 
 #[test]

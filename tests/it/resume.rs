@@ -1,6 +1,8 @@
 //! Checkpoints and resume: captures surviving restarts, rerunning only from the failed step,
 //! retries, dry runs, order, rollback escalation, changed and in-doubt steps.
 
+use std::os::unix::process::CommandExt;
+
 use outpost_migrate::exit_codes::{INTERRUPTED, REFUSED, STEP_FAILED, SUCCESS, USAGE_OR_RUNBOOK};
 use serde_json::json;
 
@@ -90,7 +92,12 @@ fn retry_with_backoff_recovers_from_transient_errors() {
         .filter(|e| e["event"] == "step_retrying")
         .collect();
     assert_eq!(retries.len(), 2);
-    assert!(retries[1]["delay_ms"].as_u64().unwrap() >= retries[0]["delay_ms"].as_u64().unwrap());
+    // The interval, then twice it: the factor is applied, not taken as 1.
+    let delays: Vec<u64> = retries
+        .iter()
+        .map(|e| e["delay_ms"].as_u64().unwrap())
+        .collect();
+    assert_eq!(delays, [100, 200]);
     assert_eq!(server.count("GET", "/flaky"), 3);
 }
 
@@ -348,23 +355,25 @@ fn a_step_left_running_is_in_doubt() {
     assert_eq!(t.step_state("apply")["status"], "succeeded");
 }
 
+/// A real Ctrl-C signals the terminal's whole foreground process group, so the tool runs in a
+/// group of its own here and the test signals that group: the running step's processes, in
+/// their own group, do not see it and finish.
 #[test]
 fn ctrl_c_lets_the_running_step_finish_then_stops_with_130_and_resumes() {
     let t = Test::new().runbook(Runbook::minimal().phase(
         1,
-        "- id: slow\n  shell: { command: 'sleep 1.5; echo done > slow' }\n- id: after\n  shell: { command: 'touch after' }\n",
+        "- id: slow\n  shell: { command: 'touch started; sleep 1.5; echo done > slow' }\n- id: after\n  shell: { command: 'touch after' }\n",
     ));
     let child = t
         .command(&["phase", "1", "--force"])
+        .process_group(0)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(600));
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
+    wait_for_file(&t.path("started"));
+    // SAFETY: kill(2) with a negative pid signals the group our child leads.
+    let sent = unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) };
+    assert_eq!(sent, 0, "{}", std::io::Error::last_os_error());
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(INTERRUPTED), "{stdout}");
@@ -384,6 +393,19 @@ fn ctrl_c_lets_the_running_step_finish_then_stops_with_130_and_resumes() {
         .code(SUCCESS)
         .stdout_has("↷ slow");
     assert!(t.path("after").exists());
+}
+
+/// Waits (up to a minute, for a loaded machine) until a step has written `path`.
+fn wait_for_file(path: &std::path::Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 #[test]
