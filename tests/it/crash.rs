@@ -134,9 +134,33 @@ fn a_kill_at_every_step_boundary_resumes_to_the_same_end_state() {
     }
 }
 
+/// The ECS `UpdateService` calls the emulator's request recorder wrote to `log`.
+fn update_service_calls(log: &std::path::Path) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| {
+            let entry: serde_json::Value = serde_json::from_str(l).unwrap();
+            entry["headers"].as_object().is_some_and(|h| {
+                h.iter().any(|(k, v)| {
+                    k.eq_ignore_ascii_case("x-amz-target")
+                        && v.as_str().is_some_and(|t| t.ends_with(".UpdateService"))
+                })
+            })
+        })
+        .count()
+}
+
 #[test]
 fn the_runbooks_scale_down_killed_after_its_effect_is_verified_not_repeated() {
-    let moto = crate::support::Moto::start();
+    let calls = tempfile::tempdir().unwrap();
+    let log = calls.path().join("aws-requests.jsonl");
+    let moto = crate::support::Moto::start_with(&[
+        ("MOTO_ACCOUNT_ID", crate::support::ACCOUNT),
+        ("MOTO_ECS_SERVICE_RUNNING", "1"),
+        ("MOTO_ENABLE_RECORDING", "true"),
+        ("MOTO_RECORDER_FILEPATH", log.to_str().unwrap()),
+    ]);
     moto.seed(None);
     let t = Test::new().embedded().aws(&moto);
     // A forward run to roll back, and the module the ALB's destroy (optional) runs in.
@@ -152,8 +176,14 @@ fn the_runbooks_scale_down_killed_after_its_effect_is_verified_not_repeated() {
         t.step_state("rollback-scale-control-plane")["status"],
         "running"
     );
+    assert_eq!(update_service_calls(&log), 1, "the killed run scaled down");
     let run = t.run(&["rollback", "--level", "3", "--yes", "--output", "json"]);
     run.code(SUCCESS);
+    assert_eq!(
+        update_service_calls(&log),
+        1,
+        "the resumed run sent no second UpdateService"
+    );
     let event = run.step_event("rollback-scale-control-plane");
     assert_eq!(event["outcome"], "succeeded");
     assert!(
