@@ -1,6 +1,6 @@
-//! Checks that can fail: each matcher holds and fails, missing data satisfies no matcher, the fleet's agents must all be
-//! there, a `file` edit that matches nothing (or a missing file) fails, and a rollback acts
-//! only on what a recorded forward run did.
+//! Checks that can fail: each matcher holds and fails, missing data satisfies no matcher, the
+//! fleet's agents must all be there, a `file` edit that matches nothing (or a missing file)
+//! fails, and a rollback acts only on what a recorded forward run did.
 
 use std::os::unix::fs::PermissionsExt;
 
