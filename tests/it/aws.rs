@@ -563,4 +563,63 @@ fn probes_find_what_an_attempt_made_with_scan_and_list_commands() {
     let captures = &t.step_state("since-attempt")["captures"];
     assert_eq!(captures["found"], json!(["dsp_new"]));
     assert_eq!(captures["since"], json!({"S": "9999999999.5"}));
+
+    // As a `verify:` probe: a write (a shell step putting an item named after its attempt)
+    // killed after its effect and before its checkpoint; the resumed run's Scan from the
+    // attempt's start finds the item, and the write is not repeated (a second attempt would
+    // add a second item).
+    let made = r##"- id: make
+  shell:
+    command: sh make_item.sh
+    env: { EPOCH: "{{ attempt.started_epoch | string }}" }
+  verify:
+    aws:
+      service: dynamodb
+      operation: Scan
+      input:
+        TableName: outpost-dispatches
+        ConsistentRead: true
+        FilterExpression: "#task = :task AND #created >= :since"
+        ExpressionAttributeNames: { "#task": task, "#created": created_at }
+        ExpressionAttributeValues:
+          ":task": { S: made by the probed step }
+          ":since": { S: "{{ attempt.started_epoch | string }}" }
+    expect: [{ query: Items, len: { gte: 1 } }]
+"##;
+    let t = Test::new()
+        .runbook(crate::support::Runbook::minimal().phase(1, made))
+        .aws(&moto);
+    // The item, with the attempt's start as its name and creation time, put with boto3.
+    let script = r#"exec python3 FIXTURES/aws_call.py "$AWS_ENDPOINT_URL" dynamodb PutItem "{\"TableName\": \"outpost-dispatches\", \"Item\": {\"id\": {\"S\": \"dsp_made_$EPOCH\"}, \"task\": {\"S\": \"made by the probed step\"}, \"created_at\": {\"S\": \"$EPOCH\"}}}"
+"#
+    .replace(
+        "FIXTURES",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"),
+    );
+    std::fs::write(t.path("make_item.sh"), script).unwrap();
+    crate::crash::killed_at(&t, &["phase", "1", "--force"], "step-after-effect", "make");
+    assert_eq!(t.step_state("make")["status"], "running");
+    // The operator resumes later than the attempt's second: only the attempt's own start
+    // time, kept in the state, lets the probe find its item.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let run = t.run(&["phase", "1", "--force", "--output", "json"]);
+    run.code(SUCCESS);
+    assert!(
+        run.step_event("make")["message"]
+            .as_str()
+            .unwrap()
+            .contains("its probe showed it had done its work"),
+        "{}",
+        run.stdout
+    );
+    let items = moto.call(
+        "dynamodb",
+        "Scan",
+        json!({"TableName": "outpost-dispatches", "ConsistentRead": true,
+            "FilterExpression": "#task = :task",
+            "ExpressionAttributeNames": {"#task": "task"},
+            "ExpressionAttributeValues": {":task": {"S": "made by the probed step"}}}),
+    )["Items"]
+        .clone();
+    assert_eq!(items.as_array().unwrap().len(), 1, "{items}");
 }
