@@ -31,10 +31,74 @@ fn throttled(out: &str) -> u64 {
 /// Against the realistic emulator (rehearse.py's default): CloudTrail delivers late, SSM
 /// invocations appear after a while, Route53 changes are PENDING first, tasks drain, a share
 /// of calls is throttled, pages are small, and a private zone stands beside the public one.
+/// The kept directory a `--keep` rehearsal names.
+fn kept_dir(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix("rehearsal files kept in "))
+        .unwrap_or_else(|| panic!("no kept directory in:\n{out}"))
+        .trim()
+        .to_owned()
+}
+
+/// MCPify's files as rehearse.py writes them before the migration: (file, content).
+fn mcpify_files_before() -> Vec<(String, String)> {
+    let out = std::process::Command::new("python3")
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/rehearsal"))
+        .args([
+            "-c",
+            "import json, rehearse; print(json.dumps([['config.ts', rehearse.CONFIG_TS], \
+             ['registry.ts', rehearse.REGISTRY_TS], ['mcpify.env', rehearse.MCPIFY_ENV]]))",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn the_whole_migration_and_rollback_rehearse_green() {
-    let (code, out) = rehearse(&[]);
+    let (code, out) = rehearse(&["--keep"]);
+    let dir = kept_dir(&out);
+    let read = |f: &str| std::fs::read_to_string(format!("{dir}/{f}")).unwrap_or_default();
+    let mcpify_after: Vec<(String, String)> = mcpify_files_before()
+        .into_iter()
+        .map(|(name, _)| (name.clone(), read(&format!("mcpify/{name}"))))
+        .collect();
+    let mcp_calls = read("mcpify-calls.log");
+    let tfstate = read("terraform/terraform.tfstate");
+    std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(code, SUCCESS, "{out}");
+    // The end state in the emulator and the files, not only the tool's own lines: rollback 1
+    // put MCPify's config, registry and environment back as they were; rollback 3 destroyed
+    // the ALB that phase 1 applied and scaled the control plane down.
+    assert_eq!(
+        mcpify_after,
+        mcpify_files_before(),
+        "MCPify's files restored"
+    );
+    let tfstate: serde_json::Value = serde_json::from_str(&tfstate).unwrap();
+    assert_eq!(tfstate["resources"], serde_json::json!([]), "{tfstate}");
+    has(&out, "ECS after run: outpost-control-plane desiredCount 1");
+    has(
+        &out,
+        "ECS after rollback: outpost-control-plane desiredCount 0",
+    );
+    // MCPify's call log works (the dry run's test reads the same log): phase 5 called the
+    // tools through it.
+    for tool in [
+        "outpost_dispatch",
+        "outpost_cancel",
+        "outpost_delete_workspace",
+    ] {
+        assert!(
+            mcp_calls.lines().any(|l| l == tool),
+            "MCPify's call log lacks {tool}:\n{mcp_calls}"
+        );
+    }
     has(&out, "AWS emulator: realistic (MOTO_REALISTIC=1)");
     has(&out, "✔ run succeeded");
     // Throttled calls were retried by the SDK (the emulator counts what it refused).
@@ -330,12 +394,7 @@ fn aws_operation(entry: &serde_json::Value) -> (String, bool) {
 #[test]
 fn a_dry_run_of_the_migration_and_of_rollback_3_changes_nothing() {
     let (code, out) = rehearse(&["--dry-run", "--keep"]);
-    let dir = out
-        .lines()
-        .find_map(|l| l.strip_prefix("rehearsal files kept in "))
-        .expect("the kept directory")
-        .trim()
-        .to_owned();
+    let dir = kept_dir(&out);
     let read = |f: &str| std::fs::read_to_string(format!("{dir}/{f}")).unwrap_or_default();
     let (aws, control_plane, mcp_calls) = (
         read("aws-requests.jsonl"),
@@ -395,6 +454,7 @@ fn a_dry_run_of_the_migration_and_of_rollback_3_changes_nothing() {
         );
     }
     assert!(control_plane.contains("\"GET /health"), "health checks ran");
+    // The call log is the one a real run writes these tools to (see the green rehearsal).
     for tool in [
         "outpost_dispatch",
         "outpost_cancel",
