@@ -564,10 +564,16 @@ fn probes_find_what_an_attempt_made_with_scan_and_list_commands() {
     assert_eq!(captures["found"], json!(["dsp_new"]));
     assert_eq!(captures["since"], json!({"S": "9999999999.5"}));
 
-    // As a `verify:` probe: a write (a shell step putting an item named after its attempt)
-    // killed after its effect and before its checkpoint; the resumed run's Scan from the
-    // attempt's start finds the item, and the write is not repeated (a second attempt would
-    // add a second item).
+    // As a `verify:` probe, after a kill (the `failpoints` build).
+    #[cfg(feature = "failpoints")]
+    a_killed_write_is_found_by_its_probe(&moto);
+}
+
+/// A write (a shell step putting an item named after its attempt) killed after its effect and
+/// before its checkpoint: the resumed run's Scan from the attempt's start finds the item, and
+/// the write is not repeated (a second attempt would add a second item).
+#[cfg(feature = "failpoints")]
+fn a_killed_write_is_found_by_its_probe(moto: &Moto) {
     let made = r##"- id: make
   shell:
     command: sh make_item.sh
@@ -588,7 +594,7 @@ fn probes_find_what_an_attempt_made_with_scan_and_list_commands() {
 "##;
     let t = Test::new()
         .runbook(crate::support::Runbook::minimal().phase(1, made))
-        .aws(&moto);
+        .aws(moto);
     // The item, with the attempt's start as its name and creation time, put with boto3.
     let script = r#"exec python3 FIXTURES/aws_call.py "$AWS_ENDPOINT_URL" dynamodb PutItem "{\"TableName\": \"outpost-dispatches\", \"Item\": {\"id\": {\"S\": \"dsp_made_$EPOCH\"}, \"task\": {\"S\": \"made by the probed step\"}, \"created_at\": {\"S\": \"$EPOCH\"}}}"
 "#
