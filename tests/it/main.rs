@@ -19,6 +19,7 @@ mod kinds;
 mod mcpify_env;
 mod output;
 mod processes;
+mod promises;
 mod reads;
 mod realistic;
 mod rehearsal;
