@@ -302,6 +302,17 @@ def dns_proof(rehearsal, before, stage):
     return 0
 
 
+def ecs_desired_count(rehearsal, stage):
+    """Prints the control plane service's desired count as the emulator has it after `stage`
+    (the test of the green rehearsal reads it: the tool's own lines are not the proof)."""
+    import boto3
+
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    ecs = session.client("ecs", endpoint_url=rehearsal.aws_endpoint)
+    service = ecs.describe_services(cluster="outpost-dev", services=["outpost-control-plane"])["services"][0]
+    print(f"ECS after {stage}: outpost-control-plane desiredCount {service['desiredCount']}", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description="Rehearse the whole Outpost migration locally.")
     default_binary = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "debug", "outpost-migrate")
@@ -324,10 +335,12 @@ def main():
         code = rehearsal.outpost("run")
         if code == 0 and not args.dry_run:
             code = dns_proof(rehearsal, dns_before, "run")
+            ecs_desired_count(rehearsal, "run")
         if code == 0 and not args.forward_only:
             code = rehearsal.outpost("rollback", "--level", "3")
             if code == 0 and not args.dry_run:
                 code = dns_proof(rehearsal, dns_before, "rollback")
+                ecs_desired_count(rehearsal, "rollback")
         if rehearsal.realistic:
             seen = realistic_seen(rehearsal.aws_endpoint)
             print(f"AWS emulator: {sum(seen['throttled'].values())} calls throttled, {seen['route53_pending']} Route53 changes answered PENDING", flush=True)

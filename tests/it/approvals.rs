@@ -1,6 +1,7 @@
 //! Approvals: prompted on a terminal, given by flag, and failing closed without either.
 
 use crate::support::{Runbook, Test};
+use outpost_migrate::exit_codes::{REFUSED, SUCCESS};
 
 fn approval_runbook() -> Runbook {
     Runbook::minimal().phase(1, "- id: apply\n  title: Apply ALB changes\n  approval: true\n  shell: { command: touch applied }\n- id: after\n  shell: { command: touch after }\n")
@@ -10,7 +11,7 @@ fn approval_runbook() -> Runbook {
 fn approval_fails_closed_without_a_terminal() {
     let t = Test::new().runbook(approval_runbook());
     let run = t.run(&["phase", "1", "--force"]);
-    run.code(4)
+    run.code(REFUSED)
         .stdout_has("⊘ Apply ALB changes")
         .stdout_has("needs approval and there is no terminal to ask; rerun with --approve apply");
     assert!(!t.path("applied").exists());
@@ -25,10 +26,10 @@ fn approval_fails_closed_without_a_terminal() {
 fn approve_flag_and_yes_approve() {
     let t = Test::new().runbook(approval_runbook());
     t.run(&["phase", "1", "--force", "--approve", "apply"])
-        .code(0);
+        .code(SUCCESS);
     assert!(t.path("applied").exists());
     let t = Test::new().runbook(approval_runbook());
-    t.run(&["phase", "1", "--force", "--yes"]).code(0);
+    t.run(&["phase", "1", "--force", "--yes"]).code(SUCCESS);
     assert!(t.path("after").exists());
 }
 
@@ -42,7 +43,7 @@ fn approval_is_prompted_on_a_terminal() {
     {
         panic!("`script` (util-linux) is needed for the terminal test");
     }
-    for (answer, code, applied) in [("y", 0, true), ("n", 4, false)] {
+    for (answer, code, applied) in [("y", SUCCESS, true), ("n", REFUSED, false)] {
         let t = Test::new().runbook(approval_runbook());
         let cmd = t.command(&["phase", "1", "--force"]);
         let line = std::iter::once(cmd.get_program().to_string_lossy().into_owned())
@@ -75,7 +76,7 @@ fn approval_is_prompted_on_a_terminal() {
 fn dry_run_never_asks_and_shows_the_rendered_action() {
     let t = Test::new().runbook(approval_runbook());
     t.run(&["phase", "1", "--force", "--dry-run"])
-        .code(0)
+        .code(SUCCESS)
         .stdout_has("○ Apply ALB changes")
         .stdout_has("$ touch applied");
     assert!(!t.path("applied").exists());

@@ -1,5 +1,6 @@
 //! The seed runbook's AWS work against the moto emulator, seeded with the Outpost fleet.
 
+use outpost_migrate::exit_codes::{REFUSED, SETUP, STEP_FAILED, SUCCESS};
 use serde_json::{Value, json};
 
 use crate::support::{ACCOUNT, Moto, Server, Test};
@@ -36,7 +37,7 @@ fn preflight_passes_on_a_healthy_fleet_with_the_seeds_checklist() {
     let moto = healthy();
     let t = Test::new().embedded().aws(&moto);
     let run = t.run(&["preflight", "--yes"]);
-    run.code(0)
+    run.code(SUCCESS)
         .stdout_has(&format!("✔ AWS account {ACCOUNT} as arn:aws:"))
         .stdout_has("Infrastructure Requirements")
         .stdout_has("✔ ECS cluster operational (outpost-dev)")
@@ -50,6 +51,7 @@ fn preflight_passes_on_a_healthy_fleet_with_the_seeds_checklist() {
         .stdout_has("Secrets Manager")
         .stdout_has("✔ /outpost/system/GITHUB_PAT");
     let json = t.run(&["preflight", "--yes", "--output", "json"]);
+    json.code(SUCCESS);
     let steps = outcomes(&json);
     // 6 infrastructure, 7 images, 3 tables, 1 bucket, 5 secrets, 4 confirmations.
     assert_eq!(steps.len(), 26, "{steps:?}");
@@ -113,7 +115,7 @@ fn each_broken_resource_fails_exactly_its_check() {
         moto.seed((!broken.is_empty()).then_some(*broken));
         let t = Test::new().embedded().aws(&moto);
         let run = t.run(&["preflight", "--yes", "--output", "json"]);
-        assert_eq!(run.code, 1, "break {broken}: {}", run.stdout);
+        assert_eq!(run.code, STEP_FAILED, "break {broken}: {}", run.stdout);
         for (step, outcome) in outcomes(&run) {
             let expected_bad = step == *failing || also_not_passing.contains(&step.as_str());
             if step == *failing {
@@ -133,7 +135,7 @@ fn aws_errors_name_the_operation_the_code_and_the_message() {
         .embedded()
         .aws(&moto)
         .run(&["preflight", "--yes"]);
-    run.code(1)
+    run.code(STEP_FAILED)
         .stdout_has("✘ outpost-pool ACTIVE")
         .stdout_has("dynamodb DescribeTable failed: ResourceNotFoundException");
 }
@@ -147,7 +149,7 @@ fn a_wrong_account_stops_everything() {
     moto.seed(None);
     let t = Test::new().embedded().aws(&moto);
     let run = t.run(&["preflight", "--yes", "--output", "json"]);
-    assert_eq!(run.code, 4, "{}", run.stdout);
+    assert_eq!(run.code, REFUSED, "{}", run.stdout);
     assert!(
         outcomes(&run).is_empty(),
         "no step may run in the wrong account: {:?}",
@@ -163,7 +165,7 @@ fn a_wrong_account_stops_everything() {
     );
     let human = t.run(&["rollback", "--level", "3", "--yes", "--force"]);
     human
-        .code(4)
+        .code(REFUSED)
         .stdout_has("✘ AWS account 999999999999")
         .stdout_has(&format!("expected {ACCOUNT}"));
     let service = moto.call(
@@ -192,7 +194,7 @@ fn unreachable_endpoint_and_missing_credentials_are_setup_errors() {
         .env("AWS_REGION", "us-east-1")
         .isolated_aws_files();
     t.run(&["preflight", "--yes"])
-        .code(3)
+        .code(SETUP)
         .stdout_has("cannot reach the AWS endpoint")
         .stdout_has("AWS_ENDPOINT_URL");
     let moto = healthy();
@@ -203,7 +205,7 @@ fn unreachable_endpoint_and_missing_credentials_are_setup_errors() {
         .isolated_aws_files();
     no_creds
         .run(&["preflight", "--yes"])
-        .code(3)
+        .code(SETUP)
         .stdout_has("failed to establish the AWS identity")
         .stdout_has("credentials");
 }
@@ -241,7 +243,7 @@ pub(crate) fn zone_records(moto: &Moto, private: bool) -> Value {
 pub(crate) fn through_phase_1(moto: &Moto, server: &Server) -> Test {
     let t = Test::new().embedded().aws(moto);
     let tf = t.terraform_module();
-    t.run(&["preflight", "--yes"]).code(0);
+    t.run(&["preflight", "--yes"]).code(SUCCESS);
     t.run(&[
         "phase",
         "1",
@@ -251,7 +253,7 @@ pub(crate) fn through_phase_1(moto: &Moto, server: &Server) -> Test {
         "--var",
         &format!("alb_endpoint={}", server.url),
     ])
-    .code(0)
+    .code(SUCCESS)
     .stdout_has("✔ Apply ALB changes");
     t
 }
@@ -271,7 +273,7 @@ fn phase_2_then_rollback_2_leave_route53_as_before() {
         .clone();
 
     t.run(&["phase", "2", "--yes", "--var", "verify_public_dns=false"])
-        .code(0)
+        .code(SUCCESS)
         .stdout_has("✔ Route53 change propagated (INSYNC)");
     let after = records(&moto);
     let alias = after
@@ -302,7 +304,7 @@ fn phase_2_then_rollback_2_leave_route53_as_before() {
         "--output",
         "json",
     ]);
-    run.code(0);
+    run.code(SUCCESS);
     assert_eq!(
         run.step_event("rollback-ssm-test-command")["outcome"],
         "skipped",
@@ -323,14 +325,23 @@ fn rollback_2_without_phase_2_deletes_nothing() {
     let run = t.run(&[
         "rollback", "--level", "2", "--yes", "--force", "--output", "json",
     ]);
-    run.code(0);
+    run.code(SUCCESS);
+    // The zone held a record the step would delete: the legacy A record at the domain.
+    assert!(
+        before
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["Name"] == "api.outpost.dev." && r["Type"] == "A"),
+        "{before}"
+    );
+    assert_eq!(records(&moto), before);
     assert!(
         run.step_event("rollback-dns-delete-alias")["message"]
             .as_str()
             .unwrap()
             .contains("`dns-upsert-alias` never succeeded")
     );
-    assert_eq!(records(&moto), before);
 }
 
 #[test]
@@ -339,7 +350,7 @@ fn rollback_3_scales_the_control_plane_to_zero_with_approval() {
     let t = Test::new().embedded().aws(&moto);
     crate::failing_checks::record_a_failed_phase_1(&t);
     t.run(&["rollback", "--level", "3"])
-        .code(4)
+        .code(REFUSED)
         .stdout_has("--approve rollback-scale-control-plane");
     let service = || {
         moto.call(
@@ -364,7 +375,7 @@ fn rollback_3_scales_the_control_plane_to_zero_with_approval() {
         "json",
     ]);
     // The scale-down ran; the ALB's destroy (phase 1 ran) still waits for its own approval.
-    run.code(4)
+    run.code(REFUSED)
         .stdout_has("--approve rollback-terraform-destroy-alb");
     assert_eq!(
         run.step_event("rollback-control-plane-scaled")["outcome"],
@@ -388,7 +399,7 @@ fn dry_runs_of_phase_2_and_rollback_3_change_nothing() {
         "--output",
         "json",
     ]);
-    run.code(0);
+    run.code(SUCCESS);
     assert_eq!(
         run.step_event("dns-hosted-zone")["outcome"],
         "succeeded",
@@ -416,8 +427,9 @@ fn dry_runs_of_phase_2_and_rollback_3_change_nothing() {
     );
     assert_eq!(records(&moto), before);
 
+    let tfstate = std::fs::read_to_string(t.path("terraform/terraform.tfstate")).unwrap();
     t.run(&["rollback", "--level", "3", "--dry-run"])
-        .code(0)
+        .code(SUCCESS)
         .stdout_has("○ Scale down outpost-control-plane to 0 tasks");
     let service = moto.call(
         "ecs",
@@ -425,8 +437,9 @@ fn dry_runs_of_phase_2_and_rollback_3_change_nothing() {
         json!({"cluster": "outpost-dev", "services": ["outpost-control-plane"]}),
     );
     assert_eq!(service["services"][0]["desiredCount"], 1);
-    assert!(
-        t.path("terraform/terraform.tfstate").exists(),
+    assert_eq!(
+        std::fs::read_to_string(t.path("terraform/terraform.tfstate")).unwrap(),
+        tfstate,
         "terraform state is untouched"
     );
 }
@@ -449,14 +462,19 @@ fn post_verification_checks_the_four_alarms() {
         "--var",
         &format!("api_url=http://127.0.0.1:{closed}"),
     ]);
-    assert_eq!(
-        run.step_event("cloudwatch-alarm-not-triggered.PoolExhausted")["outcome"],
-        "failed"
-    );
-    assert_eq!(
-        run.step_event("cloudwatch-alarm-not-triggered.ALBUnhealthyTargets")["outcome"],
-        "succeeded"
-    );
+    // Each of the four is checked: the one the seed put in ALARM fails, the three OK pass.
+    for (alarm, outcome) in [
+        ("HighDispatchFailureRate", "succeeded"),
+        ("PoolExhausted", "failed"),
+        ("ControlPlaneUnhealthy", "succeeded"),
+        ("ALBUnhealthyTargets", "succeeded"),
+    ] {
+        assert_eq!(
+            run.step_event(&format!("cloudwatch-alarm-not-triggered.{alarm}"))["outcome"],
+            outcome,
+            "{alarm}"
+        );
+    }
     assert!(
         run.step_event("cloudwatch-alarm-not-triggered.PoolExhausted")["message"]
             .as_str()
@@ -469,11 +487,11 @@ fn post_verification_checks_the_four_alarms() {
 fn the_emulator_down_is_a_setup_error_with_the_state_intact() {
     let moto = healthy();
     let t = Test::new().embedded().aws(&moto);
-    t.run(&["preflight", "--yes"]).code(0);
+    t.run(&["preflight", "--yes"]).code(SUCCESS);
     let before = std::fs::read(t.state_dir().join("state.json")).unwrap();
     drop(moto);
     t.run(&["rollback", "--level", "3", "--yes", "--force"])
-        .code(3)
+        .code(SETUP)
         .stdout_has("cannot reach the AWS endpoint");
     assert_eq!(
         std::fs::read(t.state_dir().join("state.json")).unwrap(),
@@ -540,9 +558,74 @@ fn probes_find_what_an_attempt_made_with_scan_and_list_commands() {
     let t = Test::new()
         .runbook(crate::support::Runbook::minimal().phase(1, steps))
         .aws(&moto);
-    t.run(&["phase", "1", "--force"]).code(0);
+    t.run(&["phase", "1", "--force"]).code(SUCCESS);
     // `attempt.started_epoch` is now: the item made long ago is left out, the one after is found.
     let captures = &t.step_state("since-attempt")["captures"];
     assert_eq!(captures["found"], json!(["dsp_new"]));
     assert_eq!(captures["since"], json!({"S": "9999999999.5"}));
+
+    // As a `verify:` probe, after a kill (the `failpoints` build).
+    #[cfg(feature = "failpoints")]
+    a_killed_write_is_found_by_its_probe(&moto);
+}
+
+/// A write (a shell step putting an item named after its attempt) killed after its effect and
+/// before its checkpoint: the resumed run's Scan from the attempt's start finds the item, and
+/// the write is not repeated (a second attempt would add a second item).
+#[cfg(feature = "failpoints")]
+fn a_killed_write_is_found_by_its_probe(moto: &Moto) {
+    let made = r##"- id: make
+  shell:
+    command: sh make_item.sh
+    env: { EPOCH: "{{ attempt.started_epoch | string }}" }
+  verify:
+    aws:
+      service: dynamodb
+      operation: Scan
+      input:
+        TableName: outpost-dispatches
+        ConsistentRead: true
+        FilterExpression: "#task = :task AND #created >= :since"
+        ExpressionAttributeNames: { "#task": task, "#created": created_at }
+        ExpressionAttributeValues:
+          ":task": { S: made by the probed step }
+          ":since": { S: "{{ attempt.started_epoch | string }}" }
+    expect: [{ query: Items, len: { gte: 1 } }]
+"##;
+    let t = Test::new()
+        .runbook(crate::support::Runbook::minimal().phase(1, made))
+        .aws(moto);
+    // The item, with the attempt's start as its name and creation time, put with boto3.
+    let script = r#"exec python3 FIXTURES/aws_call.py "$AWS_ENDPOINT_URL" dynamodb PutItem "{\"TableName\": \"outpost-dispatches\", \"Item\": {\"id\": {\"S\": \"dsp_made_$EPOCH\"}, \"task\": {\"S\": \"made by the probed step\"}, \"created_at\": {\"S\": \"$EPOCH\"}}}"
+"#
+    .replace(
+        "FIXTURES",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"),
+    );
+    std::fs::write(t.path("make_item.sh"), script).unwrap();
+    crate::crash::killed_at(&t, &["phase", "1", "--force"], "step-after-effect", "make");
+    assert_eq!(t.step_state("make")["status"], "running");
+    // The operator resumes later than the attempt's second: only the attempt's own start
+    // time, kept in the state, lets the probe find its item.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let run = t.run(&["phase", "1", "--force", "--output", "json"]);
+    run.code(SUCCESS);
+    assert!(
+        run.step_event("make")["message"]
+            .as_str()
+            .unwrap()
+            .contains("its probe showed it had done its work"),
+        "{}",
+        run.stdout
+    );
+    let items = moto.call(
+        "dynamodb",
+        "Scan",
+        json!({"TableName": "outpost-dispatches", "ConsistentRead": true,
+            "FilterExpression": "#task = :task",
+            "ExpressionAttributeNames": {"#task": "task"},
+            "ExpressionAttributeValues": {":task": {"S": "made by the probed step"}}}),
+    )["Items"]
+        .clone();
+    assert_eq!(items.as_array().unwrap().len(), 1, "{items}");
 }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use outpost_migrate::exit_codes::SUCCESS;
 use serde_json::{Value, json};
 
 use crate::aws::healthy;
@@ -102,7 +103,7 @@ fn describe_services_include_reaches_the_api_and_brings_the_tags_back() {
     let t = Test::new()
         .runbook(Runbook::minimal().phase(1, steps))
         .aws(&moto);
-    t.run(&["phase", "1", "--force"]).code(0);
+    t.run(&["phase", "1", "--force"]).code(SUCCESS);
     let captures = &t.step_state("tagged")["captures"];
     assert_eq!(
         captures["tags"],
@@ -157,7 +158,7 @@ fn ecs_and_ssm_outputs_have_the_apis_member_names_key_by_key() {
     let t = Test::new()
         .runbook(Runbook::minimal().phase(1, &whole_outputs(&calls)))
         .aws(&moto);
-    t.run(&["phase", "1", "--force"]).code(0);
+    t.run(&["phase", "1", "--force"]).code(SUCCESS);
     for (id, service, op, input) in calls {
         let ours = paths(&t.step_state(id)["captures"][id]);
         let theirs = paths(&moto.call(service, op, input));
@@ -228,7 +229,7 @@ fn hand_mapped_outputs_use_only_the_apis_member_names() {
     let t = Test::new()
         .runbook(Runbook::minimal().phase(1, &whole_outputs(&calls)))
         .aws(&moto);
-    t.run(&["phase", "1", "--force"]).code(0);
+    t.run(&["phase", "1", "--force"]).code(SUCCESS);
     for (id, service, op, input) in calls {
         let ours = paths(&t.step_state(id)["captures"][id]);
         let theirs = paths(&moto.call(service, op, input));

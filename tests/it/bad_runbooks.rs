@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use outpost_migrate::exit_codes::{SUCCESS, USAGE_OR_RUNBOOK};
+
 use crate::support::{Runbook, Test};
 
 fn overlay(from: &Path, to: &Path) {
@@ -44,7 +46,7 @@ fn every_bad_runbook_is_a_located_error_with_exit_code_2() {
                 .unwrap_or_else(|| panic!("{name}: no {key}"))
         };
         let t = Test::new().runbook(Runbook::minimal());
-        t.run(&["validate"]).code(0);
+        t.run(&["validate"]).code(SUCCESS);
         overlay(&case, &t.runbook_dir());
         if case.join("GENERATED").exists() {
             // 50 MB of valid-looking steps: refused by size before parsing.
@@ -63,7 +65,11 @@ fn every_bad_runbook_is_a_located_error_with_exit_code_2() {
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr)
             .replace(&format!("{}/", t.runbook_dir().display()), "");
-        assert_eq!(out.status.code(), Some(2), "{name}:\n{stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(USAGE_OR_RUNBOOK),
+            "{name}:\n{stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{name} panicked:\n{stderr}");
         assert!(
             stderr.contains(&format!("--> {}", field("location:"))),

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use outpost_migrate::exit_codes::SUCCESS;
+
 use crate::support::{Runbook, Test, rehearsal_script};
 
 /// Copies the shipped runbook (runbook.yaml, checks/, phases/) into `dir`.
@@ -36,7 +38,7 @@ fn plan_json_counts_each_steps_expectations_and_says_whether_it_has_a_hint() {
 "#,
     ));
     let run = t.run(&["plan", "phase", "1", "--output", "json"]);
-    run.code(0);
+    run.code(SUCCESS);
     let plan: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
     let steps = &plan["units"][0]["steps"];
     assert_eq!(steps[0]["id"], "polled");

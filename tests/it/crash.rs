@@ -4,6 +4,7 @@
 //! probe or left to the operator, and the end state equals that of an uninterrupted run.
 
 use crate::support::{Runbook, Server, Test};
+use outpost_migrate::exit_codes::{REFUSED, SUCCESS};
 
 fn runbook(server: &Server) -> Runbook {
     Runbook::minimal()
@@ -71,7 +72,7 @@ fn end_state(t: &Test, server: &Server) -> (usize, String, String, String) {
 fn a_kill_at_every_step_boundary_resumes_to_the_same_end_state() {
     let reference_server = Server::start();
     let reference = fresh(&reference_server);
-    reference.run(&["phase", "1", "--force"]).code(0);
+    reference.run(&["phase", "1", "--force"]).code(SUCCESS);
     let expected = end_state(&reference, &reference_server);
     assert_eq!(
         expected,
@@ -105,12 +106,12 @@ fn a_kill_at_every_step_boundary_resumes_to_the_same_end_state() {
                 // Neither a probe nor idempotent: the tool stops and asks, never repeating the
                 // step on its own. The operator's answer: it did write its line.
                 t.run(&resume)
-                    .code(4)
+                    .code(REFUSED)
                     .stderr_has("`append` was interrupted while running");
                 resume.extend(["--mark-done", step]);
             }
             let run = t.run(&resume);
-            run.code(0);
+            run.code(SUCCESS);
             if point == "step-after-effect" && probed {
                 run.stdout_has("its probe showed it had done its work");
             }
@@ -133,9 +134,33 @@ fn a_kill_at_every_step_boundary_resumes_to_the_same_end_state() {
     }
 }
 
+/// The ECS `UpdateService` calls the emulator's request recorder wrote to `log`.
+fn update_service_calls(log: &std::path::Path) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| {
+            let entry: serde_json::Value = serde_json::from_str(l).unwrap();
+            entry["headers"].as_object().is_some_and(|h| {
+                h.iter().any(|(k, v)| {
+                    k.eq_ignore_ascii_case("x-amz-target")
+                        && v.as_str().is_some_and(|t| t.ends_with(".UpdateService"))
+                })
+            })
+        })
+        .count()
+}
+
 #[test]
 fn the_runbooks_scale_down_killed_after_its_effect_is_verified_not_repeated() {
-    let moto = crate::support::Moto::start();
+    let calls = tempfile::tempdir().unwrap();
+    let log = calls.path().join("aws-requests.jsonl");
+    let moto = crate::support::Moto::start_with(&[
+        ("MOTO_ACCOUNT_ID", crate::support::ACCOUNT),
+        ("MOTO_ECS_SERVICE_RUNNING", "1"),
+        ("MOTO_ENABLE_RECORDING", "true"),
+        ("MOTO_RECORDER_FILEPATH", log.to_str().unwrap()),
+    ]);
     moto.seed(None);
     let t = Test::new().embedded().aws(&moto);
     // A forward run to roll back, and the module the ALB's destroy (optional) runs in.
@@ -151,8 +176,14 @@ fn the_runbooks_scale_down_killed_after_its_effect_is_verified_not_repeated() {
         t.step_state("rollback-scale-control-plane")["status"],
         "running"
     );
+    assert_eq!(update_service_calls(&log), 1, "the killed run scaled down");
     let run = t.run(&["rollback", "--level", "3", "--yes", "--output", "json"]);
-    run.code(0);
+    run.code(SUCCESS);
+    assert_eq!(
+        update_service_calls(&log),
+        1,
+        "the resumed run sent no second UpdateService"
+    );
     let event = run.step_event("rollback-scale-control-plane");
     assert_eq!(event["outcome"], "succeeded");
     assert!(
@@ -177,7 +208,7 @@ fn a_dns_delete_killed_after_its_effect_is_verified_not_repeated() {
     let before = crate::aws::records(&moto);
     let t = crate::aws::through_phase_1(&moto, &server);
     t.run(&["phase", "2", "--yes", "--var", "verify_public_dns=false"])
-        .code(0);
+        .code(SUCCESS);
     let rollback_2 = [
         "rollback",
         "--level",
@@ -193,7 +224,7 @@ fn a_dns_delete_killed_after_its_effect_is_verified_not_repeated() {
         "rollback-dns-delete-alias",
     );
     let run = t.run(&[&rollback_2[..], &["--output", "json"]].concat());
-    run.code(0);
+    run.code(SUCCESS);
     assert!(
         run.step_event("rollback-dns-delete-alias")["message"]
             .as_str()

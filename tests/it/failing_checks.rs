@@ -1,6 +1,6 @@
-//! Checks that can fail: missing data satisfies no matcher, the fleet's agents must all be
-//! there, a `file` edit that matches nothing (or a missing file) fails, and a rollback acts
-//! only on what a recorded forward run did.
+//! Checks that can fail: each matcher holds and fails, missing data satisfies no matcher, the
+//! fleet's agents must all be there, a `file` edit that matches nothing (or a missing file)
+//! fails, and a rollback acts only on what a recorded forward run did.
 
 use std::os::unix::fs::PermissionsExt;
 
@@ -220,4 +220,108 @@ fn a_rollback_step_that_changes_something_must_say_what_it_reverts() {
             "rollback step `scale-down` changes something but does not say what it `reverts`",
         )
         .stderr_has("hint:");
+}
+
+/// Each matcher both ways: `(matcher, holds on the data, does not hold)`, each case a step
+/// over `{"n": 5, "s": "hello", "l": [1, 2, 3], "o": {"k": "v"}}`.
+const MATCHER_CASES: &[(&str, &str, &str)] = &[
+    (
+        "equals",
+        "{ query: json.n, equals: 5 }",
+        "{ query: json.n, equals: 6 }",
+    ),
+    (
+        "not_equals",
+        "{ query: json.s, not_equals: bye }",
+        "{ query: json.s, not_equals: hello }",
+    ),
+    (
+        "contains",
+        "{ query: json.s, contains: ell }",
+        "{ query: json.s, contains: xyz }",
+    ),
+    (
+        "contains-list",
+        "{ query: json.l, contains: 2 }",
+        "{ query: json.l, contains: 9 }",
+    ),
+    (
+        "matches",
+        "{ query: json.s, matches: '^h.*o$' }",
+        "{ query: json.s, matches: '^x' }",
+    ),
+    (
+        "gte",
+        "{ query: json.n, gte: 5 }",
+        "{ query: json.n, gte: 6 }",
+    ),
+    (
+        "lte",
+        "{ query: json.n, lte: 5 }",
+        "{ query: json.n, lte: 4 }",
+    ),
+    (
+        "len",
+        "{ query: json.l, len: 3 }",
+        "{ query: json.l, len: 2 }",
+    ),
+    (
+        "len-nested",
+        "{ query: json.l, len: { gte: 3 } }",
+        "{ query: json.l, len: { lte: 2 } }",
+    ),
+    (
+        "all",
+        "{ query: json.l, all: { gte: 1 } }",
+        "{ query: json.l, all: { gte: 2 } }",
+    ),
+    (
+        "any",
+        "{ query: json.l, any: { equals: 3 } }",
+        "{ query: json.l, any: { equals: 4 } }",
+    ),
+    (
+        "exists",
+        "{ query: json.o.k, exists: true }",
+        "{ query: json.o.gone, exists: true }",
+    ),
+    (
+        "exists-false",
+        "{ query: json.o.gone, exists: false }",
+        "{ query: json.o.k, exists: false }",
+    ),
+];
+
+#[test]
+fn every_matcher_passes_when_it_holds_and_fails_when_it_does_not() {
+    let steps: String = MATCHER_CASES
+        .iter()
+        .flat_map(|(name, holds, fails)| [(format!("{name}-holds"), holds), (format!("{name}-fails"), fails)])
+        .map(|(id, expectation)| {
+            format!(
+                "- id: {id}\n  shell: {{ command: 'cat data.json' }}\n  mutates: false\n  optional: true\n  expect: [{expectation}]\n"
+            )
+        })
+        .collect();
+    let t = Test::new().runbook(Runbook::minimal().phase(1, &steps));
+    std::fs::write(
+        t.path("data.json"),
+        r#"{"n": 5, "s": "hello", "l": [1, 2, 3], "o": {"k": "v"}}"#,
+    )
+    .unwrap();
+    let run = t.run(&["phase", "1", "--force", "--output", "json"]);
+    run.code(SUCCESS);
+    let mut wrong = Vec::new();
+    for (name, _, _) in MATCHER_CASES {
+        for (id, want) in [
+            (format!("{name}-holds"), "succeeded"),
+            (format!("{name}-fails"), "failed_optional"),
+        ] {
+            let got = run.step_event(&id)["outcome"].clone();
+            if got != want {
+                wrong.push(format!("{id}: {got} (want {want})"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
 }

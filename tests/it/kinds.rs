@@ -1,6 +1,7 @@
 //! Each step kind doing its real work: shell, http, confirm, file.
 
 use crate::support::{Runbook, Server, Test};
+use outpost_migrate::exit_codes::{REFUSED, SETUP, STEP_FAILED, SUCCESS};
 
 #[test]
 fn shell_output_is_captured_and_parsed_as_json() {
@@ -16,7 +17,7 @@ fn shell_output_is_captured_and_parsed_as_json() {
 "#,
     ));
     t.run(&["phase", "1", "--force", "--output", "json"])
-        .code(0);
+        .code(SUCCESS);
     assert_eq!(t.step_state("emit")["captures"]["alb_dns"], "alb-1.local");
     assert_eq!(t.step_state("use")["status"], "succeeded");
 }
@@ -28,7 +29,7 @@ fn shell_failure_names_the_command_exit_code_and_stderr() {
         "- id: broken\n  shell: { command: 'echo boom >&2; exit 7' }\n",
     ));
     let run = t.run(&["phase", "1", "--force"]);
-    run.code(1)
+    run.code(STEP_FAILED)
         .stdout_has("✘ broken")
         .stdout_has("exited with 7: boom")
         .stdout_has("resume with: outpost-migrate phase 1");
@@ -41,7 +42,7 @@ fn shell_cwd_must_exist_and_is_used() {
         1,
         "- id: pwd\n  shell: { command: pwd, cwd: rb/phases }\n  capture: { where: stdout }\n",
     ));
-    t.run(&["phase", "1", "--force"]).code(0);
+    t.run(&["phase", "1", "--force"]).code(SUCCESS);
     assert!(
         t.step_state("pwd")["captures"]["where"]
             .as_str()
@@ -54,7 +55,7 @@ fn shell_cwd_must_exist_and_is_used() {
     );
     missing
         .run(&["phase", "1", "--force"])
-        .code(3)
+        .code(SETUP)
         .stdout_has("working directory `nowhere` does not exist");
 }
 
@@ -83,7 +84,7 @@ fn http_get_checks_status_and_body() {
             ),
     );
     let run = t.run(&["verify"]);
-    run.code(1)
+    run.code(STEP_FAILED)
         .stdout_has("✔ Liveness probe")
         .stdout_has("ok")
         .stdout_has("expected `body.status` to equal \"degraded\", found \"healthy\"")
@@ -112,7 +113,7 @@ fn http_post_sends_json_and_authorization_and_redacts_it() {
             ),
     );
     let run = t.run(&["phase", "1", "--force", "--output", "json", "-vvv"]);
-    run.code(0);
+    run.code(SUCCESS);
     assert_eq!(t.step_state("dispatch")["captures"]["dispatch_id"], "d-1");
     let seen = server.seen();
     assert_eq!(
@@ -136,7 +137,7 @@ fn http_unauthorized_fails_the_step() {
         "- id: dispatch\n  http:\n    method: POST\n    url: \"{{ api_url }}/dispatch\"\n    headers: { Authorization: \"Bearer {{ env.OUTPOST_API_KEY }}\" }\n    json: { agent: claude, task: test }\n",
     ));
     t.run(&["phase", "1", "--force"])
-        .code(1)
+        .code(STEP_FAILED)
         .stdout_has("answered 401")
         .stdout_lacks("sk_wrong_prefix");
 }
@@ -148,12 +149,12 @@ fn confirm_fails_closed_without_a_terminal() {
         "- id: checkpoint\n  confirm: ALB responding to health checks\n",
     ));
     t.run(&["phase", "1", "--force"])
-        .code(4)
+        .code(REFUSED)
         .stdout_has("⊘ checkpoint")
         .stdout_has("--approve checkpoint");
     assert_ne!(t.step_state("checkpoint")["status"], "succeeded");
     t.run(&["phase", "1", "--force", "--approve", "checkpoint"])
-        .code(0)
+        .code(SUCCESS)
         .stdout_has("✔ checkpoint");
 }
 
@@ -182,7 +183,7 @@ fn file_edit_keeps_a_backup_that_rollback_restores() {
     );
     std::fs::create_dir_all(t.path("mcpify")).unwrap();
     std::fs::write(t.path("mcpify/config.ts"), config).unwrap();
-    t.run(&["phase", "3", "--force"]).code(0);
+    t.run(&["phase", "3", "--force"]).code(SUCCESS);
     let edited = std::fs::read_to_string(t.path("mcpify/config.ts")).unwrap();
     assert_eq!(
         edited,
@@ -203,7 +204,7 @@ fn file_edit_keeps_a_backup_that_rollback_restores() {
     );
 
     t.run(&["rollback", "--level", "1"])
-        .code(0)
+        .code(SUCCESS)
         .stdout_has("✔ restore-provider");
     assert_eq!(
         std::fs::read_to_string(t.path("mcpify/config.ts")).unwrap(),
@@ -227,9 +228,9 @@ fn file_restore_without_a_backup_fails_clearly() {
     );
     // Phase 3 ran, then its backups were lost.
     std::fs::write(t.path("config.ts"), "a\n").unwrap();
-    t.run(&["phase", "3", "--force"]).code(0);
+    t.run(&["phase", "3", "--force"]).code(SUCCESS);
     std::fs::remove_dir_all(t.state_dir().join("backups")).unwrap();
     t.run(&["rollback", "--level", "1"])
-        .code(1)
+        .code(STEP_FAILED)
         .stdout_has("no backup from step `never-ran`");
 }

@@ -20,6 +20,7 @@ mod latency;
 mod mcpify_env;
 mod output;
 mod processes;
+mod promises;
 mod reads;
 mod realistic;
 mod rehearsal;

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use outpost_migrate::exit_codes::SUCCESS;
+use outpost_migrate::exit_codes::{STEP_FAILED, SUCCESS};
 
 use crate::support::{Moto, Server, Test};
 
@@ -160,7 +160,7 @@ fn the_mcpify_stand_in_will_not_start_on_http_unless_its_environment_says_so() {
         .env("MCPIFY_RESTART", &restart);
     let _mcpify = Mcpify { pidfile };
     t.run(&["phase", "1", "--force"])
-        .code(outpost_migrate::exit_codes::STEP_FAILED)
+        .code(STEP_FAILED)
         .stdout_has("MCPify exited at start");
     assert!(
         std::fs::read_to_string(&log)

@@ -1,6 +1,7 @@
 //! Output formats: human lines without escape codes off a terminal, JSON lines, JUnit XML.
 
 use crate::support::{Runbook, Test};
+use outpost_migrate::exit_codes::{STEP_FAILED, SUCCESS, USAGE_OR_RUNBOOK};
 
 fn mixed() -> Runbook {
     Runbook::minimal().phase(1, "- id: good\n  shell: { command: echo fine }\n  capture: { said: stdout }\n- id: optional-bad\n  optional: true\n  shell: { command: 'false' }\n- id: bad\n  shell: { command: 'echo nope >&2; exit 3' }\n")
@@ -10,7 +11,7 @@ fn mixed() -> Runbook {
 fn human_output_off_a_terminal_has_no_escape_codes() {
     let t = Test::new().runbook(mixed());
     let run = t.run(&["phase", "1", "--force"]);
-    run.code(1)
+    run.code(STEP_FAILED)
         .stdout_has("✔ good")
         .stdout_has("! optional-bad")
         .stdout_has("✘ bad")
@@ -20,20 +21,57 @@ fn human_output_off_a_terminal_has_no_escape_codes() {
         "escape codes in plain output:\n{}",
         run.stdout
     );
-    // --no-color without NO_COLOR too.
-    let plain = t
-        .command(&["phase", "1", "--force", "--no-color"])
+}
+
+/// Runs the binary on a pseudo-terminal (`script`), where colour is on by default, without
+/// NO_COLOR; returns what the terminal showed.
+fn on_a_terminal(t: &Test, args: &[&str]) -> String {
+    let cmd = t.command(args);
+    let line = std::iter::once(cmd.get_program().to_string_lossy().into_owned())
+        .chain(cmd.get_args().map(|a| format!("'{}'", a.to_string_lossy())))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .current_dir(t.dir.path())
         .env_remove("NO_COLOR")
+        .stdin(std::process::Stdio::null())
         .output()
-        .unwrap();
-    assert!(!String::from_utf8_lossy(&plain.stdout).contains('\u{1b}'));
+        .expect("`script` (util-linux) is needed for the terminal test");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// True when `text` holds a colour or style escape (SGR, `ESC [ ... m`); the progress line's
+/// erase-line codes are not colour.
+fn has_colour(text: &str) -> bool {
+    text.split('\u{1b}').skip(1).any(|rest| {
+        rest.strip_prefix('[').is_some_and(|params| {
+            let end = params.find(|c: char| !c.is_ascii_digit() && c != ';');
+            end.is_some_and(|i| params[i..].starts_with('m'))
+        })
+    })
+}
+
+#[test]
+fn no_color_turns_colour_off_on_a_terminal() {
+    let t = Test::new().runbook(mixed());
+    let coloured = on_a_terminal(&t, &["phase", "1", "--force"]);
+    assert!(coloured.contains("nope"), "{coloured}");
+    assert!(
+        has_colour(&coloured),
+        "a terminal gets colour by default:\n{coloured}"
+    );
+    let t = Test::new().runbook(mixed());
+    let plain = on_a_terminal(&t, &["phase", "1", "--force", "--no-color"]);
+    assert!(plain.contains("exited with 3: nope"), "{plain}");
+    assert!(!has_colour(&plain), "colour with --no-color:\n{plain}");
 }
 
 #[test]
 fn json_output_is_one_event_per_line_then_a_summary() {
     let t = Test::new().runbook(mixed());
     let run = t.run(&["phase", "1", "--force", "--output", "json"]);
-    run.code(1);
+    run.code(STEP_FAILED);
     let events = run.json_lines();
     assert_eq!(events[0]["event"], "run_started");
     let kinds: Vec<&str> = events
@@ -43,7 +81,7 @@ fn json_output_is_one_event_per_line_then_a_summary() {
     assert!(kinds.contains(&"step_started") && kinds.contains(&"unit_finished"));
     let summary = events.last().unwrap();
     assert_eq!(summary["event"], "summary");
-    assert_eq!(summary["exit_code"], 1);
+    assert_eq!(summary["exit_code"], STEP_FAILED);
     assert_eq!(summary["stopped_at"], "bad");
     assert_eq!(summary["resume"], "outpost-migrate phase 1");
     assert_eq!(run.step_event("good")["found"], "fine");
@@ -54,7 +92,7 @@ fn json_output_is_one_event_per_line_then_a_summary() {
 fn junit_output_has_a_testcase_per_step_with_failure_messages() {
     let t = Test::new().runbook(mixed());
     let run = t.run(&["phase", "1", "--force", "--output", "junit"]);
-    run.code(1);
+    run.code(STEP_FAILED);
     let doc = roxmltree::Document::parse(&run.stdout)
         .unwrap_or_else(|e| panic!("not XML ({e}):\n{}", run.stdout));
     let cases: Vec<_> = doc
@@ -80,14 +118,18 @@ fn junit_output_has_a_testcase_per_step_with_failure_messages() {
 #[test]
 fn the_embedded_runbook_plans_the_whole_migration() {
     let run = Test::new().command(&[]).output().unwrap();
-    assert_eq!(run.status.code(), Some(2), "no command is a usage error");
+    assert_eq!(
+        run.status.code(),
+        Some(USAGE_OR_RUNBOOK),
+        "no command is a usage error"
+    );
     let plan = std::process::Command::new(crate::support::BIN)
         .arg("plan")
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&plan.stdout);
-    assert_eq!(plan.status.code(), Some(0), "{text}");
+    assert_eq!(plan.status.code(), Some(SUCCESS), "{text}");
     for unit in [
         "(preflight,",
         "(phase-1,",
@@ -121,7 +163,7 @@ fn the_embedded_runbook_validates() {
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(SUCCESS));
     assert!(String::from_utf8_lossy(&out.stdout).contains("runbook `outpost-ssm-to-ecs` is valid"));
 }
 
@@ -164,6 +206,6 @@ fn every_mutating_step_of_the_embedded_runbook_settles_its_own_doubt() {
             .phase(1, "- id: append\n  shell: { command: 'echo x >> log' }\n"),
     );
     t.run(&["plan", "phase", "1"])
-        .code(0)
+        .code(SUCCESS)
         .stdout_has("[after a crash: you decide (--retry-in-doubt / --mark-done)]");
 }

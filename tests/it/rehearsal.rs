@@ -1,9 +1,8 @@
 //! The whole migration rehearsed against local real parts (rehearsal/rehearse.py): the AWS
 //! emulator, terraform, the control plane stand-in and the MCPify stand-in; and the `mcp` kind.
 
-use outpost_migrate::exit_codes::STEP_FAILED;
-
 use crate::support::{Runbook, Server, Test, rehearsal_script};
+use outpost_migrate::exit_codes::{STEP_FAILED, SUCCESS};
 
 /// Runs the rehearsal driver; returns its exit code and everything it printed.
 fn rehearse(args: &[&str]) -> (i32, String) {
@@ -32,10 +31,74 @@ fn throttled(out: &str) -> u64 {
 /// Against the realistic emulator (rehearse.py's default): CloudTrail delivers late, SSM
 /// invocations appear after a while, Route53 changes are PENDING first, tasks drain, a share
 /// of calls is throttled, pages are small, and a private zone stands beside the public one.
+/// The kept directory a `--keep` rehearsal names.
+fn kept_dir(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix("rehearsal files kept in "))
+        .unwrap_or_else(|| panic!("no kept directory in:\n{out}"))
+        .trim()
+        .to_owned()
+}
+
+/// MCPify's files as rehearse.py writes them before the migration: (file, content).
+fn mcpify_files_before() -> Vec<(String, String)> {
+    let out = std::process::Command::new("python3")
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/rehearsal"))
+        .args([
+            "-c",
+            "import json, rehearse; print(json.dumps([['config.ts', rehearse.CONFIG_TS], \
+             ['registry.ts', rehearse.REGISTRY_TS], ['mcpify.env', rehearse.MCPIFY_ENV]]))",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn the_whole_migration_and_rollback_rehearse_green() {
-    let (code, out) = rehearse(&[]);
-    assert_eq!(code, 0, "{out}");
+    let (code, out) = rehearse(&["--keep"]);
+    let dir = kept_dir(&out);
+    let read = |f: &str| std::fs::read_to_string(format!("{dir}/{f}")).unwrap_or_default();
+    let mcpify_after: Vec<(String, String)> = mcpify_files_before()
+        .into_iter()
+        .map(|(name, _)| (name.clone(), read(&format!("mcpify/{name}"))))
+        .collect();
+    let mcp_calls = read("mcpify-calls.log");
+    let tfstate = read("terraform/terraform.tfstate");
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(code, SUCCESS, "{out}");
+    // The end state in the emulator and the files, not only the tool's own lines: rollback 1
+    // put MCPify's config, registry and environment back as they were; rollback 3 destroyed
+    // the ALB that phase 1 applied and scaled the control plane down.
+    assert_eq!(
+        mcpify_after,
+        mcpify_files_before(),
+        "MCPify's files restored"
+    );
+    let tfstate: serde_json::Value = serde_json::from_str(&tfstate).unwrap();
+    assert_eq!(tfstate["resources"], serde_json::json!([]), "{tfstate}");
+    has(&out, "ECS after run: outpost-control-plane desiredCount 1");
+    has(
+        &out,
+        "ECS after rollback: outpost-control-plane desiredCount 0",
+    );
+    // MCPify's call log works (the dry run's test reads the same log): phase 5 called the
+    // tools through it.
+    for tool in [
+        "outpost_dispatch",
+        "outpost_cancel",
+        "outpost_delete_workspace",
+    ] {
+        assert!(
+            mcp_calls.lines().any(|l| l == tool),
+            "MCPify's call log lacks {tool}:\n{mcp_calls}"
+        );
+    }
     has(&out, "AWS emulator: realistic (MOTO_REALISTIC=1)");
     has(&out, "✔ run succeeded");
     // Throttled calls were retried by the SDK (the emulator counts what it refused).
@@ -131,7 +194,7 @@ fn phase_4_fails_on_an_ssm_command_to_the_legacy_instance_delivered_late() {
 #[test]
 fn an_unhealthy_control_plane_fails_post_verification_clearly() {
     let (code, out) = rehearse(&["--forward-only", "--fault", "unhealthy"]);
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, STEP_FAILED, "{out}");
     has(&out, "✘ 1. Control plane health: status \"healthy\"");
     has(&out, "answered 503");
     has(&out, "hint: Control plane not responding or unhealthy");
@@ -140,7 +203,7 @@ fn an_unhealthy_control_plane_fails_post_verification_clearly() {
 #[test]
 fn an_alarm_in_alarm_fails_post_verification() {
     let (code, out) = rehearse(&["--forward-only", "--fault", "alarm"]);
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, STEP_FAILED, "{out}");
     has(&out, "✘ PoolExhausted: Not triggered");
     has(&out, "not to equal \"ALARM\"");
 }
@@ -165,7 +228,7 @@ fn rollback_1_refuses_to_send_its_ssm_test_command_to_an_offline_agent() {
 #[test]
 fn a_dispatch_stuck_pending_points_at_the_pool() {
     let (code, out) = rehearse(&["--forward-only", "--fault", "pool-exhausted"]);
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, STEP_FAILED, "{out}");
     has(&out, "found \"pending\" (after 8 attempts)");
     has(
         &out,
@@ -176,7 +239,7 @@ fn a_dispatch_stuck_pending_points_at_the_pool() {
 #[test]
 fn a_wrong_api_key_gives_the_401_guidance() {
     let (code, out) = rehearse(&["--forward-only", "--fault", "wrong-key"]);
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, STEP_FAILED, "{out}");
     has(&out, "✔ Tool 1: outpost_dispatch");
     has(&out, "✘ 1. Create dispatch");
     has(&out, "answered 401");
@@ -214,7 +277,7 @@ fn mcp_steps_call_tools_over_stdio_and_report_tool_errors() {
     );
     let t = t.runbook(Runbook::minimal().phase(1, &steps));
     t.run(&["phase", "1", "--force"])
-        .code(0)
+        .code(SUCCESS)
         .stdout_has("✔ dispatch")
         .stdout_has("d-1");
     assert_eq!(server.count("POST", "/dispatch"), 1);
@@ -232,7 +295,7 @@ fn mcp_steps_call_tools_over_stdio_and_report_tool_errors() {
     );
     let t = t.runbook(Runbook::minimal().phase(1, &format!("- id: artifacts\n  mcp: {{ command: \"{command}\", tool: outpost_get_artifacts, arguments: {{ dispatchId: x }} }}\n")));
     t.run(&["phase", "1", "--force"])
-        .code(1)
+        .code(STEP_FAILED)
         .stdout_has("tool outpost_get_artifacts answered an error")
         .stdout_has("not available with the SSM provider");
 }
@@ -246,7 +309,7 @@ fn an_unreachable_mcp_server_fails_the_step() {
         .port();
     let t = Test::new().runbook(Runbook::minimal().phase(1, &format!("- id: health\n  mcp: {{ url: \"http://127.0.0.1:{closed}/mcp\", tool: outpost_health }}\n")));
     t.run(&["phase", "1", "--force"])
-        .code(1)
+        .code(STEP_FAILED)
         .stdout_has("cannot reach the MCP server");
 }
 
@@ -266,7 +329,7 @@ fn no_secret_reaches_any_output_of_a_full_rehearsal_at_the_highest_verbosity() {
         everything.push_str(&std::fs::read_to_string(format!("{dir}/{file}")).unwrap());
     }
     std::fs::remove_dir_all(&dir).unwrap();
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, SUCCESS, "{out}");
     assert!(out.contains("<testsuites"), "a JUnit report");
     assert!(out.contains("TRACE") || out.contains("DEBUG"), "-vvv logs");
     use base64::Engine as _;
@@ -331,12 +394,7 @@ fn aws_operation(entry: &serde_json::Value) -> (String, bool) {
 #[test]
 fn a_dry_run_of_the_migration_and_of_rollback_3_changes_nothing() {
     let (code, out) = rehearse(&["--dry-run", "--keep"]);
-    let dir = out
-        .lines()
-        .find_map(|l| l.strip_prefix("rehearsal files kept in "))
-        .expect("the kept directory")
-        .trim()
-        .to_owned();
+    let dir = kept_dir(&out);
     let read = |f: &str| std::fs::read_to_string(format!("{dir}/{f}")).unwrap_or_default();
     let (aws, control_plane, mcp_calls) = (
         read("aws-requests.jsonl"),
@@ -356,7 +414,7 @@ fn a_dry_run_of_the_migration_and_of_rollback_3_changes_nothing() {
     })
     .collect();
     std::fs::remove_dir_all(&dir).unwrap();
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, SUCCESS, "{out}");
     has(&out, "✔ Plan ALB deployment (module.alb)");
     assert_eq!(module, source, "the dry run wrote in the terraform module");
     has(&out, "✔ run (dry run) succeeded");
@@ -396,6 +454,7 @@ fn a_dry_run_of_the_migration_and_of_rollback_3_changes_nothing() {
         );
     }
     assert!(control_plane.contains("\"GET /health"), "health checks ran");
+    // The call log is the one a real run writes these tools to (see the green rehearsal).
     for tool in [
         "outpost_dispatch",
         "outpost_cancel",

@@ -1,6 +1,9 @@
 //! Checkpoints and resume: captures surviving restarts, rerunning only from the failed step,
 //! retries, dry runs, order, rollback escalation, changed and in-doubt steps.
 
+use std::os::unix::process::CommandExt;
+
+use outpost_migrate::exit_codes::{INTERRUPTED, REFUSED, STEP_FAILED, SUCCESS, USAGE_OR_RUNBOOK};
 use serde_json::json;
 
 use crate::support::{Runbook, Server, Test};
@@ -40,7 +43,7 @@ fn interrupted_run_resumes_from_the_failed_step_with_its_captures() {
         .env("OUTPOST_API_KEY", "op_test_resume")
         .runbook(dispatch_phase(&server));
     let first = t.run(&["phase", "1", "--force"]);
-    first.code(1).stdout_has("✘ gate");
+    first.code(STEP_FAILED).stdout_has("✘ gate");
     assert_eq!(t.step_state("create")["captures"]["dispatch_id"], "d-1");
     assert_eq!(t.step_state("gate")["status"], "failed");
     assert!(
@@ -51,7 +54,7 @@ fn interrupted_run_resumes_from_the_failed_step_with_its_captures() {
     std::fs::write(t.path("ready"), "").unwrap();
     let second = t.run(&["phase", "1", "--force"]);
     second
-        .code(0)
+        .code(SUCCESS)
         .stdout_has("↷ create")
         .stdout_has("already succeeded")
         .stdout_has("✔ gate")
@@ -71,7 +74,7 @@ fn retry_gives_up_after_its_attempts_and_says_why() {
         1,
         "- id: wait\n  http: { url: \"{{ api_url }}/dispatch/x\" }\n  retry: { attempts: 2, interval: 100ms, until: [{ query: body.data.status, equals: success }] }\n",
     ));
-    t.run(&["phase", "1", "--force"]).code(1).stdout_has("still waiting: expected `body.data.status` to equal \"success\", found \"running\" (after 2 attempts)");
+    t.run(&["phase", "1", "--force"]).code(STEP_FAILED).stdout_has("still waiting: expected `body.data.status` to equal \"success\", found \"running\" (after 2 attempts)");
 }
 
 #[test]
@@ -82,14 +85,19 @@ fn retry_with_backoff_recovers_from_transient_errors() {
         "- id: flaky\n  http: { url: \"{{ api_url }}/flaky\" }\n  retry: { attempts: 4, interval: 100ms, backoff: 2 }\n",
     ));
     let run = t.run(&["phase", "1", "--force", "--output", "json"]);
-    run.code(0);
+    run.code(SUCCESS);
     let retries: Vec<_> = run
         .json_lines()
         .into_iter()
         .filter(|e| e["event"] == "step_retrying")
         .collect();
     assert_eq!(retries.len(), 2);
-    assert!(retries[1]["delay_ms"].as_u64().unwrap() >= retries[0]["delay_ms"].as_u64().unwrap());
+    // The interval, then twice it: the factor is applied, not taken as 1.
+    let delays: Vec<u64> = retries
+        .iter()
+        .map(|e| e["delay_ms"].as_u64().unwrap())
+        .collect();
+    assert_eq!(delays, [100, 200]);
     assert_eq!(server.count("GET", "/flaky"), 3);
 }
 
@@ -105,7 +113,7 @@ fn timeout_fails_the_attempt() {
             ),
     );
     t.run(&["phase", "1", "--force"])
-        .code(1)
+        .code(STEP_FAILED)
         .stdout_has("timed out after 200ms");
 }
 
@@ -117,7 +125,7 @@ fn dry_run_runs_reads_shows_writes_and_reports_unknown_captures() {
         server.url
     )));
     let run = t.run(&["run", "--dry-run", "--output", "json"]);
-    run.code(0);
+    run.code(SUCCESS);
     assert_eq!(server.count("POST", "/"), 0, "a dry run sent a POST");
     assert_eq!(
         server.count("GET", "/health"),
@@ -156,23 +164,23 @@ fn dry_run_runs_reads_shows_writes_and_reports_unknown_captures() {
 fn phase_refuses_until_earlier_phases_succeeded() {
     let t = Test::new();
     t.run(&["phase", "2"])
-        .code(4)
+        .code(REFUSED)
         .stderr_has("phase 2 needs pre-flight to have succeeded first")
         .stderr_has("outpost-migrate preflight");
-    t.run(&["preflight"]).code(0);
+    t.run(&["preflight"]).code(SUCCESS);
     t.run(&["phase", "2"])
-        .code(4)
+        .code(REFUSED)
         .stderr_has("needs phase 1 to have succeeded first, but step `p1-noop` has not");
-    t.run(&["phase", "2", "--force"]).code(0);
-    t.run(&["phase", "1"]).code(0);
-    t.run(&["phase", "3"]).code(0);
+    t.run(&["phase", "2", "--force"]).code(SUCCESS);
+    t.run(&["phase", "1"]).code(SUCCESS);
+    t.run(&["phase", "3"]).code(SUCCESS);
 }
 
 #[test]
 fn run_does_preflight_phases_and_verify_then_resumes_as_skipped() {
     let t = Test::new();
     let first = t.run(&["run", "--output", "json"]);
-    first.code(0);
+    first.code(SUCCESS);
     let units: Vec<_> = first
         .json_lines()
         .into_iter()
@@ -192,7 +200,7 @@ fn run_does_preflight_phases_and_verify_then_resumes_as_skipped() {
         ]
     );
     let again = t.run(&["run", "--output", "json"]);
-    again.code(0);
+    again.code(SUCCESS);
     let summary = again.json_lines().pop().unwrap();
     assert_eq!(summary["event"], "summary");
     assert_eq!(summary["counts"]["skipped"], 7);
@@ -219,9 +227,9 @@ fn rollback_levels_escalate_and_skip_what_never_ran() {
                 "- id: infra-back\n  shell: { command: echo r3 >> rollback.log }\n  reverts: 1\n",
             ),
     );
-    t.run(&["phase", "2", "--force"]).code(0);
+    t.run(&["phase", "2", "--force"]).code(SUCCESS);
     let run = t.run(&["rollback", "--level", "3", "--output", "json"]);
-    run.code(0);
+    run.code(SUCCESS);
     assert_eq!(run.step_event("mcpify-back")["outcome"], "skipped");
     assert!(
         run.step_event("mcpify-back")["message"]
@@ -254,11 +262,11 @@ fn rollback_levels_escalate_and_skip_what_never_ran() {
 #[test]
 fn a_changed_succeeded_step_is_refused_until_accepted() {
     let mut t = Test::new().runbook(Runbook::minimal().phase(1, "- id: apply\n  shell: { command: echo v1 >> applied }\n- id: after\n  shell: { command: 'false' }\n"));
-    t.run(&["phase", "1", "--force"]).code(1);
+    t.run(&["phase", "1", "--force"]).code(STEP_FAILED);
     t.rewrite(Runbook::minimal().phase(1, "- id: apply\n  shell: { command: echo v2 >> applied }\n- id: after\n  shell: { command: 'true' }\n"));
     let refused = t.run(&["phase", "1", "--force"]);
     refused
-        .code(4)
+        .code(REFUSED)
         .stderr_has("step that already succeeded: `apply` (ran as ")
         .stderr_has("--accept-changed");
     let saved = t.step_state("apply")["hash"].as_str().unwrap().to_string();
@@ -267,7 +275,7 @@ fn a_changed_succeeded_step_is_refused_until_accepted() {
         "the refusal shows the old hash"
     );
     t.run(&["phase", "1", "--force", "--accept-changed", "apply"])
-        .code(0);
+        .code(SUCCESS);
     assert_eq!(
         std::fs::read_to_string(t.path("applied")).unwrap(),
         "v1\n",
@@ -287,7 +295,7 @@ fn for_each_expands_ids_and_when_skips() {
         "- id: image\n  title: \"Image {{ item }} tagged latest\"\n  for_each: \"{{ images }}\"\n  shell: { command: 'echo {{ item }} >> images' }\n- id: dns\n  when: domain != ''\n  shell: { command: 'echo dns > dns' }\n",
     ));
     let run = t.run(&["phase", "1", "--force"]);
-    run.code(0)
+    run.code(SUCCESS)
         .stdout_has("✔ Image outpost-base tagged latest")
         .stdout_has("✔ Image outpost-claude tagged latest")
         .stdout_has("condition `domain != ''` is false");
@@ -307,13 +315,13 @@ fn var_overrides_apply_and_unknown_ones_are_rejected() {
         "- id: greet\n  shell: { command: 'echo {{ greeting }} > greeting' }\n",
     ));
     t.run(&["phase", "1", "--force", "--var", "greeting=bonjour"])
-        .code(0);
+        .code(SUCCESS);
     assert_eq!(
         std::fs::read_to_string(t.path("greeting")).unwrap(),
         "bonjour\n"
     );
     t.run(&["phase", "1", "--force", "--var", "nope=1"])
-        .code(2)
+        .code(USAGE_OR_RUNBOOK)
         .stderr_has("unknown var `nope`");
 }
 
@@ -323,7 +331,7 @@ fn a_step_left_running_is_in_doubt() {
         1,
         "- id: apply\n  shell: { command: echo applied >> applied }\n",
     ));
-    t.run(&["phase", "1", "--force"]).code(0);
+    t.run(&["phase", "1", "--force"]).code(SUCCESS);
     // What a crash mid-step leaves behind.
     let mut state = t.state();
     state["steps"]["apply"]["status"] = json!("running");
@@ -333,12 +341,12 @@ fn a_step_left_running_is_in_doubt() {
     )
     .unwrap();
     t.run(&["phase", "1", "--force"])
-        .code(4)
+        .code(REFUSED)
         .stderr_has("`apply` was interrupted while running")
         .stderr_has("--retry-in-doubt apply")
         .stderr_has("--mark-done apply");
     t.run(&["phase", "1", "--force", "--mark-done", "apply"])
-        .code(0)
+        .code(SUCCESS)
         .stdout_has("↷ apply");
     assert_eq!(
         std::fs::read_to_string(t.path("applied")).unwrap(),
@@ -347,26 +355,28 @@ fn a_step_left_running_is_in_doubt() {
     assert_eq!(t.step_state("apply")["status"], "succeeded");
 }
 
+/// A real Ctrl-C signals the terminal's whole foreground process group, so the tool runs in a
+/// group of its own here and the test signals that group: the running step's processes, in
+/// their own group, do not see it and finish.
 #[test]
 fn ctrl_c_lets_the_running_step_finish_then_stops_with_130_and_resumes() {
     let t = Test::new().runbook(Runbook::minimal().phase(
         1,
-        "- id: slow\n  shell: { command: 'sleep 1.5; echo done > slow' }\n- id: after\n  shell: { command: 'touch after' }\n",
+        "- id: slow\n  shell: { command: 'touch started; sleep 1.5; echo done > slow' }\n- id: after\n  shell: { command: 'touch after' }\n",
     ));
     let child = t
         .command(&["phase", "1", "--force"])
+        .process_group(0)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(600));
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
+    wait_for_file(&t.path("started"));
+    // SAFETY: kill(2) with a negative pid signals the group our child leads.
+    let sent = unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) };
+    assert_eq!(sent, 0, "{}", std::io::Error::last_os_error());
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(130), "{stdout}");
+    assert_eq!(out.status.code(), Some(INTERRUPTED), "{stdout}");
     assert!(
         stdout.contains("was interrupted at step `after`")
             && stdout.contains("resume with: outpost-migrate phase 1"),
@@ -380,9 +390,22 @@ fn ctrl_c_lets_the_running_step_finish_then_stops_with_130_and_resumes() {
     assert!(!t.path("after").exists(), "nothing ran after the interrupt");
     assert_eq!(t.step_state("slow")["status"], "succeeded");
     t.run(&["phase", "1", "--force"])
-        .code(0)
+        .code(SUCCESS)
         .stdout_has("↷ slow");
     assert!(t.path("after").exists());
+}
+
+/// Waits (up to a minute, for a loaded machine) until a step has written `path`.
+fn wait_for_file(path: &std::path::Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 #[test]
@@ -402,15 +425,15 @@ fn a_second_ctrl_c_exits_at_once_and_leaves_the_step_in_doubt() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(out.status.code(), Some(INTERRUPTED));
     // It did not wait for `sleep 30`: the step is left running, in doubt.
     assert_eq!(t.step_state("slow")["status"], "running");
     t.run(&["phase", "1", "--force"])
-        .code(4)
+        .code(REFUSED)
         .stderr_has("`slow` was interrupted while running");
     // The operator checked that it had done its work: record it done and go on.
     t.run(&["phase", "1", "--force", "--mark-done", "slow"])
-        .code(0)
+        .code(SUCCESS)
         .stdout_has("↷ slow");
     assert!(t.path("after").exists());
 }
@@ -423,7 +446,7 @@ fn a_control_plane_answering_502_gets_bounded_retries_then_fails_naming_the_step
         "- id: live\n  title: ALB health\n  http: { url: \"{{ api_url }}/fail\" }\n  retry: { attempts: 3, interval: 100ms }\n",
     ));
     let run = t.run(&["phase", "1", "--force", "--output", "json"]);
-    run.code(1);
+    run.code(STEP_FAILED);
     let event = run.step_event("live");
     assert_eq!(event["outcome"], "failed");
     assert_eq!(event["attempts"], 3);

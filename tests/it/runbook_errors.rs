@@ -1,6 +1,7 @@
 //! Runbook errors: every class is located (file:line:col), shows the line, hints, exits 2.
 
 use crate::support::{Runbook, Test};
+use outpost_migrate::exit_codes::{SUCCESS, USAGE_OR_RUNBOOK};
 
 fn validate(rb: Runbook) -> (i32, String) {
     let t = Test::new().runbook(rb);
@@ -13,7 +14,7 @@ fn validate(rb: Runbook) -> (i32, String) {
 #[track_caller]
 fn assert_error(rb: Runbook, location: &str, message: &str) -> String {
     let (code, stderr) = validate(rb);
-    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(code, USAGE_OR_RUNBOOK, "{stderr}");
     assert!(
         stderr.contains(&format!("--> {location}")),
         "no location {location}:\n{stderr}"
@@ -182,7 +183,7 @@ fn missing_file() {
 #[test]
 fn non_utf8_file() {
     let t = Test::new();
-    t.run(&["validate"]).code(0);
+    t.run(&["validate"]).code(SUCCESS);
     let path = t.runbook_dir().join("phases/2.yaml");
     let mut bytes = b"title: ok\nsteps:\n  - id: caf".to_vec();
     bytes.extend([0xff, 0xfe]);
@@ -193,7 +194,7 @@ fn non_utf8_file() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(USAGE_OR_RUNBOOK));
     assert!(
         stderr.contains("phases/2.yaml:3:12") && stderr.contains("not valid UTF-8"),
         "{stderr}"
@@ -210,7 +211,7 @@ fn several_errors_are_reported_in_one_run() {
             "- id: c\n  shell: { command: 'true' }\n  timeout: soon\n",
         );
     let (code, stderr) = validate(rb);
-    assert_eq!(code, 2);
+    assert_eq!(code, USAGE_OR_RUNBOOK);
     assert!(stderr.contains("phases/1.yaml:4:5"), "{stderr}");
     assert!(stderr.contains("phases/2.yaml:4:32"), "{stderr}");
     assert!(
@@ -231,7 +232,7 @@ fn every_command_refuses_an_invalid_runbook_with_exit_2() {
         &["status"],
     ] {
         t.run(args)
-            .code(2)
+            .code(USAGE_OR_RUNBOOK)
             .stderr_has("unknown step field or kind `shel`");
     }
     assert!(

@@ -3,12 +3,14 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
+use outpost_migrate::exit_codes::{REFUSED, SUCCESS};
+
 use crate::support::{Runbook, Test};
 
 #[test]
 fn state_is_versioned_private_and_audited() {
     let t = Test::new();
-    t.run(&["preflight"]).code(0);
+    t.run(&["preflight"]).code(SUCCESS);
     let state = t.state();
     assert_eq!(state["format"], 1);
     assert_eq!(
@@ -29,10 +31,10 @@ fn state_is_versioned_private_and_audited() {
     // and after.
     let mut t = t;
     t.rewrite(Runbook::minimal().phase(1, "- id: change\n  shell: { command: 'true' }\n"));
-    t.run(&["phase", "1", "--force"]).code(0);
+    t.run(&["phase", "1", "--force"]).code(SUCCESS);
     assert_eq!(t.state()["serial"], 3);
     let t = Test::new();
-    t.run(&["preflight"]).code(0);
+    t.run(&["preflight"]).code(SUCCESS);
     let events: Vec<String> = t
         .audit()
         .iter()
@@ -80,7 +82,7 @@ fn a_second_concurrent_run_is_refused_with_the_holders_details() {
     }
     let second = t.run(&["phase", "1", "--force"]);
     second
-        .code(4)
+        .code(REFUSED)
         .stderr_has("another run holds the lock")
         .stderr_has(&format!("(pid {})", first.id()))
         .stderr_has("phase 1 --force")
@@ -93,7 +95,7 @@ fn a_second_concurrent_run_is_refused_with_the_holders_details() {
         "",
         "the lock is released at the end"
     );
-    t.run(&["phase", "1", "--force"]).code(0);
+    t.run(&["phase", "1", "--force"]).code(SUCCESS);
 }
 
 fn gethostname() -> String {
@@ -114,7 +116,7 @@ fn a_stale_lock_on_this_host_is_reclaimed_with_a_warning() {
     let t = Test::new();
     write_lock(&t, &gethostname(), 999_999);
     t.run(&["preflight"])
-        .code(0)
+        .code(SUCCESS)
         .stderr_has("warning: reclaimed a stale lock: process 999999");
 }
 
@@ -123,17 +125,19 @@ fn a_lock_from_another_host_is_never_broken_automatically() {
     let t = Test::new();
     write_lock(&t, "bastion-2", 4242);
     t.run(&["preflight"])
-        .code(4)
+        .code(REFUSED)
         .stderr_has("`outpost-migrate phase 3` run by alice on bastion-2 (pid 4242)");
     t.run(&["status"])
-        .code(0)
+        .code(SUCCESS)
         .stdout_has("locked: `outpost-migrate phase 3` run by alice on bastion-2");
-    t.run(&["unlock"]).code(4).stderr_has("--lock-id lock-123");
-    t.run(&["unlock", "--lock-id", "wrong"]).code(4);
+    t.run(&["unlock"])
+        .code(REFUSED)
+        .stderr_has("--lock-id lock-123");
+    t.run(&["unlock", "--lock-id", "wrong"]).code(REFUSED);
     t.run(&["unlock", "--lock-id", "lock-123"])
-        .code(0)
+        .code(SUCCESS)
         .stdout_has("removed the lock");
-    t.run(&["preflight"]).code(0);
+    t.run(&["preflight"]).code(SUCCESS);
 }
 
 #[test]
@@ -143,11 +147,11 @@ fn status_shows_steps_attempts_and_captures_with_secrets_redacted() {
         "- id: read-token\n  shell: { command: echo tok_9b8c7d6e5f }\n  mutates: false\n  secret: true\n  capture: { token: stdout }\n- id: read-name\n  shell: { command: printf alb-123 }\n  mutates: false\n  capture: { alb: stdout }\n- id: use-token\n  shell: { command: 'test {{ token }} = \"tok_9b8c7d6e5f\n\" || test -n {{ token }}' }\n",
     ));
     t.run(&["phase", "1", "--force"])
-        .code(0)
+        .code(SUCCESS)
         .stdout_lacks("tok_9b8c7d6e5f");
     let status = t.run(&["status"]);
     status
-        .code(0)
+        .code(SUCCESS)
         .stdout_has("read-name")
         .stdout_has("alb=alb-123 ")
         .stdout_has("token=***")
@@ -174,7 +178,7 @@ fn status_shows_steps_attempts_and_captures_with_secrets_redacted() {
 fn status_before_any_run_says_so() {
     Test::new()
         .run(&["status"])
-        .code(0)
+        .code(SUCCESS)
         .stdout_has("no run has been recorded");
 }
 
@@ -188,7 +192,7 @@ fn an_unwritable_state_directory_is_refused_before_running_anything() {
         .command(&["phase", "1", "--force", "--state-dir", "not-a-dir/state"])
         .output()
         .unwrap();
-    assert_eq!(run.status.code(), Some(4));
+    assert_eq!(run.status.code(), Some(REFUSED));
     assert!(String::from_utf8_lossy(&run.stderr).contains("the state directory cannot be written"));
     assert!(
         !t.path("touched").exists(),
@@ -206,7 +210,7 @@ fn a_state_file_of_another_format_is_refused_clearly() {
     )
     .unwrap();
     t.run(&["preflight"])
-        .code(4)
+        .code(REFUSED)
         .stderr_has("has format 7; this outpost-migrate reads format 1");
 }
 
@@ -216,7 +220,7 @@ fn the_state_file_is_never_torn_by_kills_during_writes() {
         .map(|i| format!("- id: s{i}\n  shell: {{ command: 'true' }}\n  mutates: false\n"))
         .collect();
     let t = Test::new().runbook(Runbook::minimal().phase(1, &steps));
-    t.run(&["validate"]).code(0);
+    t.run(&["validate"]).code(SUCCESS);
     let state_file = t.state_dir().join("state.json");
     let (mut kills, mut last_serial, mut rounds) = (0, 0u64, 0);
     let mut rng = 0x2545_f491_4f6c_dd1du64;
@@ -313,7 +317,7 @@ fn a_full_state_directory_is_refused_before_running_anything() {
     drop(disk);
     assert_eq!(
         out.status.code(),
-        Some(4),
+        Some(REFUSED),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
