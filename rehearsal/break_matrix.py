@@ -299,18 +299,24 @@ def ssm_command_sent(w):
 
 
 def mcpify_provider(provider):
-    """MCPify's config.ts names another provider, and MCPify restarted with it."""
+    """MCPify's config.ts and its environment file name another provider, and MCPify
+    restarted with it (it refuses to start when the two disagree)."""
     def apply(w):
-        path = w.r.path("mcpify", "config.ts")
-        with open(path) as f:
-            before = f.read()
-        with open(path, "w") as f:
+        config, env = w.r.path("mcpify", "config.ts"), w.r.path("mcpify", "mcpify.env")
+        before = {}
+        for path in (config, env):
+            with open(path) as f:
+                before[path] = f.read()
+        with open(config, "w") as f:
             f.write(rehearse.CONFIG_TS.replace("provider: 'ssm'", f"provider: '{provider}',\n  endpoint: '{w.r.cp_url}'"))
+        with open(env, "w") as f:
+            f.write(f"OUTPOST_API_URL={w.r.cp_url}\nOUTPOST_PROVIDER={provider}\n")
         w.restart_mcpify()
 
         def repair():
-            with open(path, "w") as f:
-                f.write(before)
+            for path, text in before.items():
+                with open(path, "w") as f:
+                    f.write(text)
             w.restart_mcpify()
         return repair
     return apply

@@ -12,7 +12,8 @@ idempotent or read-only). Then:
 
 - every kill happened where it was aimed;
 - no step recorded as succeeded started again (the audit log);
-- the state holds the same captures, step by step, as the uninterrupted run's;
+- the state holds the same captures, step by step, as the uninterrupted run's, with the same
+  values (ids the emulator makes up and times masked);
 - the emulator, the MCPify files and terraform's state equal the uninterrupted run's.
 
 Usage: python3 rehearsal/crash_every_step.py --binary PATH   (a `--features failpoints` build)
@@ -22,6 +23,7 @@ Exit 0 when all holds; 1 with what differs. `--keep` keeps both environments' fi
 import argparse
 import json
 import os
+import re
 import sys
 
 import boto3
@@ -111,8 +113,32 @@ def snapshot(env):
     }, len(commands) - len(ours)
 
 
+# What differs between two runs by nature: ids the emulator and the control plane make up, and
+# times. Masked in captured values, which must otherwise be equal.
+GENERATED = [
+    (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "<uuid>"),
+    (re.compile(r"\bdsp_[0-9a-f]+"), "dsp_<id>"),
+    (re.compile(r"/(hostedzone|change)/[A-Z0-9]+"), r"/\1/<id>"),
+    (re.compile(r"/[0-9a-f]{16}\b"), "/<id>"),
+    (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?"), "<time>"),
+    (re.compile(r"\b\d{10}(\d{3})?\b"), "<epoch>"),
+]
+
+
+def masked(value):
+    """A captured value as JSON text, its generated ids and times masked."""
+    text = json.dumps(value, sort_keys=True)
+    for pattern, mask in GENERATED:
+        text = pattern.sub(mask, text)
+    return text
+
+
 def captures(env):
-    return {k: sorted(v.get("captures", {})) for k, v in state(env).get("steps", {}).items()}
+    """Each step's captures, name by name, their values masked (see GENERATED)."""
+    return {
+        k: {name: masked(value) for name, value in v.get("captures", {}).items()}
+        for k, v in state(env).get("steps", {}).items()
+    }
 
 
 def repeated_successes(env):
@@ -173,10 +199,12 @@ def compare(reference, expected, env, problems):
     for step in sorted(set(want) | set(got)):
         if want.get(step) == got.get(step):
             continue
-        if step in probed and set(got.get(step, [])) <= set(want.get(step, [])):
+        kept = got.get(step, {})
+        if step in probed and all(want.get(step, {}).get(name) == value for name, value in kept.items()):
             # The probe found the work done but cannot give back what only the lost answer
-            # held (a Route53 change id): later steps needing it are skipped, as the runbook says.
-            print(f"  note: `{step}` was settled by its probe, which captures {got.get(step)} (the run: {want.get(step)})")
+            # held (a Route53 change id): later steps needing it are skipped, as the runbook
+            # says. What it does capture must equal the run's.
+            print(f"  note: `{step}` was settled by its probe, which captures {sorted(kept)} (the run: {sorted(want.get(step, {}))})")
             continue
         problems.append(f"captures of `{step}` differ: uninterrupted {want.get(step)}, killed {got.get(step)}")
     actual, extra = snapshot(env)

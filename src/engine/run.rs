@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -61,6 +62,10 @@ pub struct Engine<'a> {
     pub(super) failed: Mutex<BTreeMap<String, String>>,
     /// Who is running: user@host, then the AWS caller ARN once known.
     pub(super) operator: Mutex<String>,
+    /// Group commit (see `change_state`): the changes to `state` to be saved, counted...
+    changes: AtomicU64,
+    /// ...and how many of them are on disk, held by the save under way.
+    saved: tokio::sync::Mutex<u64>,
 }
 
 impl<'a> Engine<'a> {
@@ -94,6 +99,8 @@ impl<'a> Engine<'a> {
             unknown: Mutex::new(BTreeMap::new()),
             failed: Mutex::new(BTreeMap::new()),
             operator: Mutex::new(opts.operator.clone()),
+            changes: AtomicU64::new(0),
+            saved: tokio::sync::Mutex::new(0),
         }
     }
 
@@ -151,6 +158,11 @@ impl<'a> Engine<'a> {
         {
             return Ok(());
         }
+        // The steps' clients are built while the guard's call is in flight: building one calls
+        // nothing, and the checks then start the moment the guard passes.
+        if let Ok(clients) = self.kinds.aws.clients().await {
+            tokio::task::spawn_blocking(move || clients.build_all());
+        }
         let id = crate::kinds::aws::caller_identity(&self.kinds.aws)
             .await
             .map_err(|f| {
@@ -179,22 +191,43 @@ impl<'a> Engine<'a> {
     }
 
     /// Applies a change to the state and saves it (not in a dry run).
-    pub(super) fn update_state(&self, f: impl FnOnce(&mut State)) -> Result<(), StateError> {
-        self.change_state(true, f)
+    pub(super) async fn update_state(&self, f: impl FnOnce(&mut State)) -> Result<(), StateError> {
+        self.change_state(true, f).await
     }
 
-    /// Applies a change to the state, saving it when `persist` (never in a dry run).
-    pub(super) fn change_state(
+    /// Applies a change to the state, saving it when `persist` (never in a dry run). Returns
+    /// once the change is durable: written by a save that began after it was made.
+    ///
+    /// Checks that finish together share one save (group commit): the first to save lets every
+    /// other check that is ready record its result first, then writes them all; those find
+    /// their change saved and return. A step reports itself finished, and a step needing its
+    /// captures starts, only after this returns: each finished step is on disk before
+    /// anything sees it finished, as with one save a step.
+    pub(super) async fn change_state(
         &self,
         persist: bool,
         f: impl FnOnce(&mut State),
     ) -> Result<(), StateError> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut state);
-        if self.opts.dry_run || !persist {
+        let mine = {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut state);
+            if self.opts.dry_run || !persist {
+                return Ok(());
+            }
+            // Numbered under the state's lock: a save holds every change numbered before it.
+            self.changes.fetch_add(1, Ordering::SeqCst) + 1
+        };
+        let mut saved = self.saved.lock().await;
+        if *saved >= mine {
             return Ok(());
         }
-        self.store.save(&mut state)
+        // The checks run as one task: yielding lets those whose answers are in record theirs.
+        tokio::task::yield_now().await;
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let upto = self.changes.load(Ordering::SeqCst);
+        self.store.save(&mut state)?;
+        *saved = upto;
+        Ok(())
     }
 
     /// Runs every unit of the plan, stopping at the first unit that fails.
@@ -213,6 +246,7 @@ impl<'a> Engine<'a> {
         if fatal.is_none() {
             let prologue = self
                 .mark_done_overrides()
+                .await
                 .and_then(|()| self.audit("run_started", None, None, None, None, None));
             fatal = prologue.err().map(Fatal::State);
         }
@@ -279,7 +313,7 @@ impl<'a> Engine<'a> {
         RunOutcome { exit_code }
     }
 
-    fn mark_done_overrides(&self) -> Result<(), StateError> {
+    async fn mark_done_overrides(&self) -> Result<(), StateError> {
         let ids: Vec<String> = self
             .plan
             .steps()
@@ -299,7 +333,8 @@ impl<'a> Engine<'a> {
                     st.status = StepStatus::Succeeded;
                     st.message = Some("marked done by the operator (--mark-done)".into());
                 }
-            })?;
+            })
+            .await?;
             self.audit(
                 "marked_done",
                 None,

@@ -181,7 +181,7 @@ impl Engine<'_> {
         };
         if let Some(why) = undone {
             let r = self.report(unit, ps, Outcome::Skipped, 0, started);
-            self.record_skip(unit, ps)?;
+            self.record_skip(unit, ps).await?;
             return Ok(self.finish(r, Some(why)));
         }
 
@@ -215,17 +215,19 @@ impl Engine<'_> {
                 Ok(true) => {}
                 Ok(false) => {
                     let r = self.report(unit, ps, Outcome::Skipped, 0, started);
-                    self.record_skip(unit, ps)?;
+                    self.record_skip(unit, ps).await?;
                     return Ok(self.finish(r, Some(format!("condition `{cond}` is false"))));
                 }
                 Err(e) => {
-                    return self.fail(
-                        unit,
-                        ps,
-                        started,
-                        0,
-                        format!("cannot evaluate `when: {cond}`: {e}"),
-                    );
+                    return self
+                        .fail(
+                            unit,
+                            ps,
+                            started,
+                            0,
+                            format!("cannot evaluate `when: {cond}`: {e}"),
+                        )
+                        .await;
                 }
             }
         }
@@ -260,7 +262,8 @@ impl Engine<'_> {
                 p.attempts,
                 saved,
                 Some("in doubt after a crash; its probe showed it had done its work".into()),
-            )?;
+            )
+            .await?;
             crash::point(crash::Point::AfterCheckpoint, &ps.id);
             let r = self.report(unit, ps, Outcome::Succeeded, 0, started);
             return Ok(self.finish(
@@ -275,7 +278,9 @@ impl Engine<'_> {
         let spec = match step.kind.render(&step.spec, &ctx) {
             Ok(s) => s,
             Err(e) => {
-                return self.fail(unit, ps, started, 0, format!("cannot render the step: {e}"));
+                return self
+                    .fail(unit, ps, started, 0, format!("cannot render the step: {e}"))
+                    .await;
             }
         };
         for secret in step.kind.secrets(&spec) {
@@ -366,7 +371,8 @@ impl Engine<'_> {
                     message: None,
                 },
             );
-        })?;
+        })
+        .await?;
         self.audit(
             "step_started",
             Some(unit),
@@ -400,7 +406,8 @@ impl Engine<'_> {
                     attempts_before + attempts,
                     BTreeMap::new(),
                     Some(f.message.clone()),
-                )?;
+                )
+                .await?;
                 let r = self.report(unit, ps, Outcome::Interrupted, attempts, started);
                 self.finish(r, Some(f.message));
                 return Err(Fatal::Interrupted);
@@ -414,7 +421,8 @@ impl Engine<'_> {
                     attempts_before,
                     BTreeMap::new(),
                     Some(msg.clone()),
-                )?;
+                )
+                .await?;
                 let r = self.report(unit, ps, Outcome::Refused, 0, started);
                 self.finish(r, Some(msg.clone()));
                 return Err(Fatal::Refused(msg));
@@ -428,13 +436,14 @@ impl Engine<'_> {
                     attempts_before.saturating_add(attempts),
                     BTreeMap::new(),
                     Some(f.message.clone()),
-                )?;
+                )
+                .await?;
                 let r = self.report(unit, ps, Outcome::Failed, attempts, started);
                 self.finish(r, Some(f.message));
                 self.mark_failed_captures(ps, &ps.id);
                 return Err(Fatal::Setup(msg));
             }
-            Err(f) => return self.fail(unit, ps, started, attempts, f.message),
+            Err(f) => return self.fail(unit, ps, started, attempts, f.message).await,
         };
 
         // Expectations (already checked inside the attempts) give the value shown; captures
@@ -447,28 +456,32 @@ impl Engine<'_> {
         for (name, query) in &step.capture {
             match query.search(&output) {
                 Ok(Value::Null) => {
-                    return self.fail(
-                        unit,
-                        ps,
-                        started,
-                        attempts,
-                        format!(
-                            "capture `{name}`: `{}` found nothing in the output",
-                            query.source()
-                        ),
-                    );
+                    return self
+                        .fail(
+                            unit,
+                            ps,
+                            started,
+                            attempts,
+                            format!(
+                                "capture `{name}`: `{}` found nothing in the output",
+                                query.source()
+                            ),
+                        )
+                        .await;
                 }
                 Ok(v) => {
                     captured.insert(name.clone(), v);
                 }
                 Err(e) => {
-                    return self.fail(
-                        unit,
-                        ps,
-                        started,
-                        attempts,
-                        format!("capture `{name}`: {e}"),
-                    );
+                    return self
+                        .fail(
+                            unit,
+                            ps,
+                            started,
+                            attempts,
+                            format!("capture `{name}`: {e}"),
+                        )
+                        .await;
                 }
             }
         }
@@ -509,7 +522,8 @@ impl Engine<'_> {
             attempts_before.saturating_add(attempts),
             saved,
             again.clone(),
-        )?;
+        )
+        .await?;
         crash::point(crash::Point::AfterCheckpoint, &ps.id);
         let mut r = self.report(unit, ps, Outcome::Succeeded, attempts, started);
         r.shown = step
@@ -740,7 +754,7 @@ impl Engine<'_> {
         Ok(())
     }
 
-    fn fail(
+    async fn fail(
         &self,
         unit: &str,
         ps: &PlanStep<'_>,
@@ -756,7 +770,8 @@ impl Engine<'_> {
             before.max(attempts),
             BTreeMap::new(),
             Some(message.clone()),
-        )?;
+        )
+        .await?;
         self.mark_failed_captures(ps, &ps.id);
         let outcome = if ps.step.optional {
             Outcome::FailedOptional
@@ -776,7 +791,7 @@ impl Engine<'_> {
         Ok(self.finish(r, Some(message)))
     }
 
-    fn save_result(
+    async fn save_result(
         &self,
         unit: &str,
         ps: &PlanStep<'_>,
@@ -805,7 +820,8 @@ impl Engine<'_> {
             entry.hash = ps.hash.clone();
             entry.captures = captures;
             entry.message = message.clone();
-        })?;
+        })
+        .await?;
         self.audit(
             "step_finished",
             Some(unit),
@@ -817,8 +833,9 @@ impl Engine<'_> {
         Ok(())
     }
 
-    fn record_skip(&self, unit: &str, ps: &PlanStep<'_>) -> Result<(), Fatal> {
+    async fn record_skip(&self, unit: &str, ps: &PlanStep<'_>) -> Result<(), Fatal> {
         self.save_result(unit, ps, StepStatus::Skipped, 0, BTreeMap::new(), None)
+            .await
     }
 
     fn mark_unknown_captures(&self, ps: &PlanStep<'_>) {

@@ -17,6 +17,7 @@ mod failing_checks;
 mod infra;
 mod kinds;
 mod mcpify_env;
+mod latency;
 mod output;
 mod processes;
 mod reads;

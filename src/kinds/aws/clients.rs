@@ -1,9 +1,10 @@
-//! One AWS SDK configuration per run and one client per service, built on first use and
+//! One AWS SDK configuration per run and one client per service, each built on first use and
 //! shared by every step.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::ops::Deref;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -12,26 +13,72 @@ use serde_json::Value;
 
 use crate::kinds::KindFailure;
 
-use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
 use tokio::sync::OnceCell;
 
 pub struct AwsClients {
-    pub sts: aws_sdk_sts::Client,
-    pub ecs: aws_sdk_ecs::Client,
-    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
-    pub ecr: aws_sdk_ecr::Client,
-    pub dynamodb: aws_sdk_dynamodb::Client,
-    pub s3: aws_sdk_s3::Client,
-    pub secretsmanager: aws_sdk_secretsmanager::Client,
-    pub route53: aws_sdk_route53::Client,
-    pub cloudtrail: aws_sdk_cloudtrail::Client,
-    pub ssm: aws_sdk_ssm::Client,
-    pub cloudwatch: aws_sdk_cloudwatch::Client,
-    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub sts: Lazy<aws_sdk_sts::Client>,
+    pub ecs: Lazy<aws_sdk_ecs::Client>,
+    pub elbv2: Lazy<aws_sdk_elasticloadbalancingv2::Client>,
+    pub ecr: Lazy<aws_sdk_ecr::Client>,
+    pub dynamodb: Lazy<aws_sdk_dynamodb::Client>,
+    pub s3: Lazy<aws_sdk_s3::Client>,
+    pub secretsmanager: Lazy<aws_sdk_secretsmanager::Client>,
+    pub route53: Lazy<aws_sdk_route53::Client>,
+    pub cloudtrail: Lazy<aws_sdk_cloudtrail::Client>,
+    pub ssm: Lazy<aws_sdk_ssm::Client>,
+    pub cloudwatch: Lazy<aws_sdk_cloudwatch::Client>,
+    pub logs: Lazy<aws_sdk_cloudwatchlogs::Client>,
     /// The region every client calls.
     pub region: String,
+}
+
+/// A service's client, built on first use or by [`AwsClients::build_all`]: building one
+/// parses that service's endpoint rules, which the account guard's call, needing only STS's
+/// client, should not wait for.
+pub struct Lazy<T>(LazyLock<T, Box<dyn FnOnce() -> T + Send>>);
+
+impl<T> Lazy<T> {
+    fn new(build: impl FnOnce() -> T + Send + 'static) -> Self {
+        Lazy(LazyLock::new(Box::new(build)))
+    }
+
+    fn of(config: &SdkConfig, build: fn(&SdkConfig) -> T) -> Self
+    where
+        T: 'static,
+    {
+        let config = config.clone();
+        Lazy::new(move || build(&config))
+    }
+}
+
+impl<T> Deref for Lazy<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl AwsClients {
+    /// Builds every client not built yet (no call is made): run on a blocking thread while
+    /// the account guard's call is in flight, so that no step builds one after it.
+    pub fn build_all(&self) {
+        LazyLock::force(&self.sts.0);
+        LazyLock::force(&self.ecs.0);
+        LazyLock::force(&self.elbv2.0);
+        LazyLock::force(&self.ecr.0);
+        LazyLock::force(&self.dynamodb.0);
+        LazyLock::force(&self.s3.0);
+        LazyLock::force(&self.secretsmanager.0);
+        LazyLock::force(&self.route53.0);
+        LazyLock::force(&self.cloudtrail.0);
+        LazyLock::force(&self.ssm.0);
+        LazyLock::force(&self.cloudwatch.0);
+        LazyLock::force(&self.logs.0);
+    }
 }
 
 /// The AWS configuration of a run, resolved by the settings from the command line, the
@@ -174,9 +221,8 @@ impl AwsContext {
             return Err("no AWS region is configured: set `region` in the runbook's vars, pass --region or set AWS_REGION (or a region in the profile)".into());
         };
         // An emulator serves every bucket on one host: path-style addressing.
-        let s3 = aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(config.endpoint_url().is_some())
-            .build();
+        let path_style = config.endpoint_url().is_some();
+        let s3 = aws_sdk_s3::config::Builder::from(&config).force_path_style(path_style);
         let cloudtrail = aws_sdk_cloudtrail::config::Builder::from(&config)
             .retry_config(RetryConfig::standard().with_max_attempts(CLOUDTRAIL_MAX_ATTEMPTS))
             .timeout_config(
@@ -185,21 +231,22 @@ impl AwsContext {
                     .operation_attempt_timeout(CLOUDTRAIL_ATTEMPT_TIMEOUT)
                     .connect_timeout(CONNECT_TIMEOUT)
                     .build(),
-            )
-            .build();
+            );
         Ok(Arc::new(AwsClients {
-            sts: aws_sdk_sts::Client::new(&config),
-            ecs: aws_sdk_ecs::Client::new(&config),
-            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&config),
-            ecr: aws_sdk_ecr::Client::new(&config),
-            dynamodb: aws_sdk_dynamodb::Client::new(&config),
-            s3: aws_sdk_s3::Client::from_conf(s3),
-            secretsmanager: aws_sdk_secretsmanager::Client::new(&config),
-            route53: aws_sdk_route53::Client::new(&config),
-            cloudtrail: aws_sdk_cloudtrail::Client::from_conf(cloudtrail),
-            ssm: aws_sdk_ssm::Client::new(&config),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
-            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            sts: Lazy::of(&config, aws_sdk_sts::Client::new),
+            ecs: Lazy::of(&config, aws_sdk_ecs::Client::new),
+            elbv2: Lazy::of(&config, aws_sdk_elasticloadbalancingv2::Client::new),
+            ecr: Lazy::of(&config, aws_sdk_ecr::Client::new),
+            dynamodb: Lazy::of(&config, aws_sdk_dynamodb::Client::new),
+            s3: Lazy::new(move || aws_sdk_s3::Client::from_conf(s3.build())),
+            secretsmanager: Lazy::of(&config, aws_sdk_secretsmanager::Client::new),
+            route53: Lazy::of(&config, aws_sdk_route53::Client::new),
+            cloudtrail: Lazy::new(move || {
+                aws_sdk_cloudtrail::Client::from_conf(cloudtrail.build())
+            }),
+            ssm: Lazy::of(&config, aws_sdk_ssm::Client::new),
+            cloudwatch: Lazy::of(&config, aws_sdk_cloudwatch::Client::new),
+            logs: Lazy::of(&config, aws_sdk_cloudwatchlogs::Client::new),
             region,
         }))
     }
