@@ -1,4 +1,5 @@
-//! `confirm`: a hand-ticked item of the seed's checklists; the operator answers it.
+//! `confirm`: a checklist item no program can check; the operator answers it at a prompt
+//! (or `--approve ID`, `--yes`).
 
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -1,4 +1,4 @@
-//! `http`: a request to a URL (the seed's curl commands). GET and HEAD are read-only.
+//! `http`: one request to a URL, as `curl` makes it. GET, HEAD and OPTIONS are read-only.
 
 use std::collections::BTreeMap;
 

@@ -1,5 +1,5 @@
 //! CloudWatch Logs: searching the control plane's and MCPify's log groups for errors after the
-//! switch (the seed's `aws logs filter-log-events`).
+//! switch (`FilterLogEvents`, as `aws logs filter-log-events` calls it).
 
 use serde_json::Value;
 

@@ -1,6 +1,6 @@
 //! `aws`: one AWS API call through the AWS SDK for Rust. `input` uses the API's own field
 //! names (as `aws ... --cli-input-yaml` takes them) and the output is JSON in the API's own
-//! field names, so the seed's `--query` expressions work unchanged.
+//! field names, so an `aws ... --query` expression works unchanged in `capture` and `expect`.
 
 mod clients;
 mod error;
@@ -157,8 +157,8 @@ fn resolve(spec: &Spec) -> Result<(&'static Service, &'static Op), String> {
     Ok((service, op))
 }
 
-/// Read-only by name, as the design notes say: Describe*, List*, Get*, Lookup*, Head*, Filter*
-/// (and DynamoDB's Scan).
+/// Read-only by name, as AWS names its reads: Describe*, List*, Get*, Lookup*, Head*, Filter*
+/// (and DynamoDB's Scan); every other operation is a write.
 fn is_read_only(op: &str) -> bool {
     [
         "Describe", "List", "Get", "Lookup", "Head", "Filter", "Scan",

@@ -399,7 +399,7 @@ mod tests {
     }
 
     #[test]
-    fn seed_alias_change_batch_is_taken_as_written() {
+    fn an_alias_change_batch_is_taken_as_written() {
         let b = batch(json!({
             "Comment": "phase 2",
             "Changes": [{
