@@ -189,31 +189,7 @@ impl Matcher {
                     .then_some(())
                     .ok_or_else(|| format!("not to equal {}", short(&v)))
             }
-            Matcher::Contains(v) => {
-                let v = want(v)?;
-                // A list of wanted items: every one must be there, and those missing are named
-                // (the fleet check names the agent that is not reported).
-                if let (Value::Array(items), Value::Array(wanted)) = (found, &v)
-                    && !items.iter().any(|i| loosely_equal(i, &v))
-                {
-                    let missing: Vec<String> = wanted
-                        .iter()
-                        .filter(|w| !items.iter().any(|i| loosely_equal(i, w)))
-                        .map(short)
-                        .collect();
-                    return missing.is_empty().then_some(()).ok_or_else(|| {
-                        format!("to contain {} (missing {})", short(&v), missing.join(", "))
-                    });
-                }
-                let ok = match (found, &v) {
-                    (Value::Array(items), _) => items.iter().any(|i| loosely_equal(i, &v)),
-                    (Value::String(s), Value::String(needle)) => s.contains(needle.as_str()),
-                    (Value::Object(m), Value::String(k)) => m.contains_key(k),
-                    _ => false,
-                };
-                ok.then_some(())
-                    .ok_or_else(|| format!("to contain {}", short(&v)))
-            }
+            Matcher::Contains(v) => contains(found, &want(v)?),
             Matcher::Matches(re) => {
                 let text = match found {
                     Value::String(s) => s.clone(),
@@ -279,6 +255,33 @@ impl Matcher {
             }
         }
     }
+}
+
+/// `contains`: an item of a list, a substring of a string or a key of a mapping. A list of
+/// wanted items must all be there, and those missing are named (the fleet check names the
+/// agent that is not reported).
+fn contains(found: &Value, v: &Value) -> Result<(), String> {
+    if let (Value::Array(items), Value::Array(wanted)) = (found, v)
+        && !items.iter().any(|i| loosely_equal(i, v))
+    {
+        let missing: Vec<String> = wanted
+            .iter()
+            .filter(|w| !items.iter().any(|i| loosely_equal(i, w)))
+            .map(short)
+            .collect();
+        return missing
+            .is_empty()
+            .then_some(())
+            .ok_or_else(|| format!("to contain {} (missing {})", short(v), missing.join(", ")));
+    }
+    let ok = match (found, v) {
+        (Value::Array(items), _) => items.iter().any(|i| loosely_equal(i, v)),
+        (Value::String(s), Value::String(needle)) => s.contains(needle.as_str()),
+        (Value::Object(m), Value::String(k)) => m.contains_key(k),
+        _ => false,
+    };
+    ok.then_some(())
+        .ok_or_else(|| format!("to contain {}", short(v)))
 }
 
 fn number(v: &Value) -> Option<f64> {

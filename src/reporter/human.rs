@@ -211,6 +211,42 @@ impl HumanReporter {
         }
     }
 
+    /// The run's first line: what runs, how many steps, and whether it is a dry run.
+    fn run_started(&self, target: &str, dry_run: bool, steps: usize) {
+        if self.term.quiet {
+            return;
+        }
+        let dry = if dry_run {
+            self.term.style(
+                "  dry run: read-only steps run, nothing is changed",
+                Style::new().cyan(),
+            )
+        } else {
+            String::new()
+        };
+        self.term.out(&format!(
+            "{} {target} · {steps} steps{dry}",
+            self.term.style("outpost-migrate", Style::new().bold())
+        ));
+    }
+
+    /// The account guard's verdict: the account, the caller and the region (with its source).
+    fn identity(&self, account: &str, arn: &str, expected: &str, ok: bool, region: &str) {
+        if ok {
+            if !self.term.quiet {
+                self.term.out(&format!(
+                    "  {} AWS account {account} as {arn}, region {region}",
+                    self.term.style("✔", Style::new().green())
+                ));
+            }
+        } else {
+            self.term.out(&format!(
+                "  {} AWS account {account} as {arn}: expected {expected} (region {region})",
+                self.term.style("✘", Style::new().red().bold())
+            ));
+        }
+    }
+
     fn run_finished(&self, s: &RunSummary) {
         if !self.term.quiet && !s.units.is_empty() {
             let mut table = Table::new();
@@ -300,22 +336,7 @@ impl EventSink for HumanReporter {
                 dry_run,
                 steps,
                 ..
-            } => {
-                if !self.term.quiet {
-                    let dry = if dry_run {
-                        self.term.style(
-                            "  dry run: read-only steps run, nothing is changed",
-                            Style::new().cyan(),
-                        )
-                    } else {
-                        String::new()
-                    };
-                    self.term.out(&format!(
-                        "{} {target} · {steps} steps{dry}",
-                        self.term.style("outpost-migrate", Style::new().bold())
-                    ));
-                }
-            }
+            } => self.run_started(&target, dry_run, steps),
             Event::UnitStarted { unit, title, steps } => {
                 let check = unit == "preflight" || unit == "verify";
                 inner.grouped = check.then(Vec::new);
@@ -387,19 +408,7 @@ impl EventSink for HumanReporter {
                 let source = region_source
                     .map(|source| format!(" (from {source})"))
                     .unwrap_or_default();
-                if ok {
-                    if !self.term.quiet {
-                        self.term.out(&format!(
-                            "  {} AWS account {account} as {arn}, region {region}{source}",
-                            self.term.style("✔", Style::new().green())
-                        ));
-                    }
-                } else {
-                    self.term.out(&format!(
-                        "  {} AWS account {account} as {arn}: expected {expected} (region {region}{source})",
-                        self.term.style("✘", Style::new().red().bold())
-                    ));
-                }
+                self.identity(&account, &arn, &expected, ok, &format!("{region}{source}"));
             }
             Event::Warning { message } => self.term.err(&format!(
                 "{}: {message}",
