@@ -4,25 +4,12 @@
 //! dry run sends it), and a changed step's refusal names both hashes.
 
 use outpost_migrate::exit_codes::{REFUSED, STEP_FAILED, SUCCESS};
-use serde_json::json;
 
 use crate::support::{Runbook, Server, Test};
 
 #[test]
 fn retry_in_doubt_runs_a_step_left_running_again() {
-    let t = Test::new().runbook(Runbook::minimal().phase(
-        1,
-        "- id: apply\n  shell: { command: echo applied >> applied }\n",
-    ));
-    t.run(&["phase", "1", "--force"]).code(SUCCESS);
-    // What a crash mid-step leaves behind.
-    let mut state = t.state();
-    state["steps"]["apply"]["status"] = json!("running");
-    std::fs::write(
-        t.state_dir().join("state.json"),
-        serde_json::to_vec(&state).unwrap(),
-    )
-    .unwrap();
+    let t = crate::resume::a_step_left_running();
     t.run(&["phase", "1", "--force"]).code(REFUSED);
     t.run(&["phase", "1", "--force", "--retry-in-doubt", "apply"])
         .code(SUCCESS)

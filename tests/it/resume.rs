@@ -325,8 +325,8 @@ fn var_overrides_apply_and_unknown_ones_are_rejected() {
         .stderr_has("unknown var `nope`");
 }
 
-#[test]
-fn a_step_left_running_is_in_doubt() {
+/// A phase 1 whose one step, `apply`, a crash left `running` after it had run once.
+pub(crate) fn a_step_left_running() -> Test {
     let t = Test::new().runbook(Runbook::minimal().phase(
         1,
         "- id: apply\n  shell: { command: echo applied >> applied }\n",
@@ -340,6 +340,12 @@ fn a_step_left_running_is_in_doubt() {
         serde_json::to_vec(&state).unwrap(),
     )
     .unwrap();
+    t
+}
+
+#[test]
+fn a_step_left_running_is_in_doubt() {
+    let t = a_step_left_running();
     t.run(&["phase", "1", "--force"])
         .code(REFUSED)
         .stderr_has("`apply` was interrupted while running")
