@@ -2,6 +2,7 @@
 
 mod attempts;
 mod crash;
+mod critical_path;
 pub mod execution_plan;
 mod gate;
 pub mod guard;

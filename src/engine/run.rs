@@ -144,7 +144,13 @@ impl<'a> Engine<'a> {
         // The steps' clients are built while the guard's call is in flight: building one calls
         // nothing, and the checks then start the moment the guard passes.
         if let Ok(clients) = self.kinds.aws.clients().await {
-            tokio::task::spawn_blocking(move || clients.build_all());
+            let services: BTreeSet<&'static str> = self
+                .plan
+                .steps()
+                .filter(|(_, ps)| ps.step.kind.name() == "aws")
+                .filter_map(|(_, ps)| crate::kinds::aws::service_of(&ps.step.spec))
+                .collect();
+            tokio::task::spawn_blocking(move || clients.build(services));
         }
         let id = crate::kinds::aws::caller_identity(&self.kinds.aws)
             .await
@@ -369,7 +375,7 @@ impl<'a> Engine<'a> {
         let mut counts = Counts::default();
         let mut fatal = None;
         let mut failed_step: Option<String> = None;
-        let mut pending: Vec<usize> = (0..unit.steps.len()).collect();
+        let mut pending: Vec<usize> = super::critical_path::longest_chain_first(&unit.steps);
         let mut in_flight: BTreeSet<&str> = BTreeSet::new();
         let mut running = FuturesUnordered::new();
         loop {

@@ -111,3 +111,33 @@ pub fn step(kind: &'static dyn StepKind) -> Step {
         loc: Default::default(),
     }
 }
+
+/// Read-only steps by (id, captures made, captures needed), for scheduling tests.
+pub fn steps(specs: &[(&str, &[&str], &[&str])]) -> Vec<Step> {
+    specs
+        .iter()
+        .map(|(id, captures, needs)| Step {
+            id: (*id).into(),
+            capture: captures
+                .iter()
+                .map(|c| ((*c).into(), crate::query::Query::compile("@").unwrap()))
+                .collect(),
+            needs: needs.iter().map(|n| (*n).into()).collect(),
+            ..step(Scripted::leaked(Vec::new()))
+        })
+        .collect()
+}
+
+/// The plan's view of `steps`: one plan step each, without an item.
+pub fn plan_steps(steps: &[Step]) -> Vec<crate::engine::execution_plan::PlanStep<'_>> {
+    steps
+        .iter()
+        .map(|s| crate::engine::execution_plan::PlanStep {
+            id: s.id.clone(),
+            step: s,
+            item: None,
+            title: s.title.clone(),
+            hash: String::new(),
+        })
+        .collect()
+}

@@ -35,7 +35,7 @@ pub struct AwsClients {
     pub region: String,
 }
 
-/// A service's client, built on first use or by [`AwsClients::build_all`]: building one
+/// A service's client, built on first use or by [`AwsClients::build`]: building one
 /// parses that service's endpoint rules, which the account guard's call, needing only STS's
 /// client, should not wait for.
 pub struct Lazy<T>(LazyLock<T, Box<dyn FnOnce() -> T + Send>>);
@@ -63,22 +63,33 @@ impl<T> Deref for Lazy<T> {
 }
 
 impl AwsClients {
-    /// Builds every client not built yet (no call is made): run on a blocking thread while
-    /// the account guard's call is in flight, so that no step builds one after it.
-    pub fn build_all(&self) {
-        LazyLock::force(&self.sts.0);
-        LazyLock::force(&self.ecs.0);
-        LazyLock::force(&self.elbv2.0);
-        LazyLock::force(&self.ecr.0);
-        LazyLock::force(&self.dynamodb.0);
-        LazyLock::force(&self.s3.0);
-        LazyLock::force(&self.secretsmanager.0);
-        LazyLock::force(&self.route53.0);
-        LazyLock::force(&self.cloudtrail.0);
-        LazyLock::force(&self.ssm.0);
-        LazyLock::force(&self.cloudwatch.0);
-        LazyLock::force(&self.logs.0);
+    /// Builds the clients of the named services (as `aws` steps name them, aliases included)
+    /// not built yet; no call is made. Run on a blocking thread while the account guard's
+    /// call is in flight, so that no step builds one after it. Only the plan's services: a
+    /// client holds its service's endpoint rules, memory a pre-flight has no use for.
+    pub fn build<'a>(&self, services: impl IntoIterator<Item = &'a str>) {
+        for service in services {
+            match service {
+                "sts" => force(&self.sts),
+                "ecs" => force(&self.ecs),
+                "elasticloadbalancingv2" => force(&self.elbv2),
+                "ecr" => force(&self.ecr),
+                "dynamodb" => force(&self.dynamodb),
+                "s3" => force(&self.s3),
+                "secretsmanager" => force(&self.secretsmanager),
+                "route53" => force(&self.route53),
+                "cloudtrail" => force(&self.cloudtrail),
+                "ssm" => force(&self.ssm),
+                "cloudwatch" => force(&self.cloudwatch),
+                "logs" => force(&self.logs),
+                _ => {}
+            }
+        }
     }
+}
+
+fn force<T>(client: &Lazy<T>) {
+    LazyLock::force(&client.0);
 }
 
 /// The AWS configuration of a run, resolved by the settings from the command line, the

@@ -123,6 +123,13 @@ fn find_service(name: &str) -> Option<&'static Service> {
         .find(|s| s.name == name || s.aliases.contains(&name.as_str()))
 }
 
+/// The service an `aws` step's spec calls, by its canonical name (aliases resolved); `None`
+/// for a spec naming no supported service.
+pub fn service_of(spec: &Value) -> Option<&'static str> {
+    let name = spec.get("service").and_then(Value::as_str)?;
+    find_service(name).map(|s| s.name)
+}
+
 /// `describe-clusters` (the CLI's spelling) and `DescribeClusters` (the API's) both work.
 fn canonical_operation(op: &str) -> String {
     if op.contains('-') {
