@@ -102,6 +102,13 @@ pub struct GlobalArgs {
     /// AWS region (default: the runbook's `region`; an environment region that differs is refused).
     #[arg(long, global = true)]
     pub region: Option<String>,
+    /// Seconds an AWS call waits to connect (as the AWS CLI's flag; default 5).
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub cli_connect_timeout: Option<u64>,
+    /// Seconds an AWS call waits for the answer to start, per attempt (as the AWS CLI's flag;
+    /// default: the attempt's own limit, 20, CloudTrail 60).
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub cli_read_timeout: Option<u64>,
     /// More logs on stderr (-v, -vv, -vvv).
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

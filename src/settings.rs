@@ -249,6 +249,8 @@ pub fn resolve(
         aws: AwsSettings {
             profile: g.profile,
             region: g.region,
+            connect_timeout: g.cli_connect_timeout,
+            read_timeout: g.cli_read_timeout,
         },
         verbose: g.verbose,
         quiet: g.quiet,

@@ -3,12 +3,13 @@
 //! configuration" states the rules).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::Error;
-use crate::kinds::aws::AwsConfig;
+use crate::kinds::aws::{AwsConfig, AwsTimeouts};
 
 /// The operator's `--profile` and `--region`; the runbook's vars and the environment join
 /// them in [`Settings::aws_config`].
@@ -16,6 +17,9 @@ use crate::kinds::aws::AwsConfig;
 pub struct AwsSettings {
     pub profile: Option<String>,
     pub region: Option<String>,
+    /// `--cli-connect-timeout` and `--cli-read-timeout`, in seconds.
+    pub connect_timeout: Option<u64>,
+    pub read_timeout: Option<u64>,
 }
 
 /// Environment variables that give the SDK credentials without a profile, each set complete:
@@ -186,6 +190,10 @@ fn resolve_aws(
         profile,
         region,
         unusable,
+        timeouts: AwsTimeouts {
+            connect: flags.connect_timeout.map(Duration::from_secs),
+            read: flags.read_timeout.map(Duration::from_secs),
+        },
     })
 }
 
@@ -212,6 +220,8 @@ mod tests {
         let flags = AwsSettings {
             profile: flags.0.map(str::to_owned),
             region: flags.1.map(str::to_owned),
+            connect_timeout: None,
+            read_timeout: None,
         };
         let env = env
             .iter()

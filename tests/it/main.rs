@@ -21,6 +21,7 @@ mod mcpify_env;
 mod output;
 mod processes;
 mod promises;
+mod promises_more;
 mod reads;
 mod realistic;
 mod rehearsal;

@@ -1,7 +1,8 @@
 //! README promises that had no test of their own: `--retry-in-doubt` runs a step again, `-q`
 //! shows only failures and the final line, `--jobs` bounds the checks running at once, a JSON
-//! `--var` keeps its type, `include:` brings in a file's steps, an HTTP `HEAD` is read-only (a
-//! dry run sends it), and a changed step's refusal names both hashes.
+//! `--var` keeps its type (a number, a list, a boolean), `include:` brings in a file's steps,
+//! an HTTP `HEAD` is read-only (a dry run sends it), and a changed step's refusal names both
+//! hashes.
 
 use outpost_migrate::exit_codes::{REFUSED, STEP_FAILED, SUCCESS};
 
@@ -81,10 +82,10 @@ fn jobs_bounds_the_checks_running_at_once() {
 fn a_json_var_keeps_its_type() {
     let t = Test::new().runbook(
         Runbook::minimal()
-            .vars("  n: 1\n  items: []\n")
+            .vars("  n: 1\n  items: []\n  enabled: true\n")
             .phase(
                 1,
-                "- id: sum\n  shell: { command: 'echo {{ n + 1 }} > sum' }\n- id: each\n  for_each: \"{{ items }}\"\n  shell: { command: 'echo {{ item }} >> each' }\n",
+                "- id: sum\n  shell: { command: 'echo {{ n + 1 }} > sum' }\n- id: each\n  for_each: \"{{ items }}\"\n  shell: { command: 'echo {{ item }} >> each' }\n- id: flagged\n  when: enabled\n  shell: { command: 'touch flagged' }\n",
             ),
     );
     t.run(&[
@@ -95,10 +96,15 @@ fn a_json_var_keeps_its_type() {
         "n=41",
         "--var",
         r#"items=["a","b"]"#,
+        "--var",
+        "enabled=false",
     ])
     .code(SUCCESS);
     assert_eq!(std::fs::read_to_string(t.path("sum")).unwrap(), "42\n");
     assert_eq!(std::fs::read_to_string(t.path("each")).unwrap(), "a\nb\n");
+    // `false` is the boolean (the text "false" would be true).
+    assert!(!t.path("flagged").exists(), "enabled=false ran the step");
+    assert_eq!(t.step_state("flagged")["status"], "skipped");
 }
 
 #[test]

@@ -108,6 +108,34 @@ pub struct AwsConfig {
     /// Why AWS cannot be used with this configuration: the first AWS call fails with it (a
     /// set-up error), so a plan without AWS steps is not stopped by it.
     pub unusable: Option<String>,
+    /// The operator's timeouts, over the defaults below.
+    pub timeouts: AwsTimeouts,
+}
+
+/// `--cli-connect-timeout` and `--cli-read-timeout`, as the AWS CLI names them: how long to
+/// wait for the connection, and for the first byte of an answer (per attempt).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AwsTimeouts {
+    pub connect: Option<Duration>,
+    pub read: Option<Duration>,
+}
+
+impl AwsTimeouts {
+    /// The SDK's timeouts for calls whose defaults are `attempt` per attempt and `operation`
+    /// in all over `attempts` attempts. A read timeout longer than an attempt lengthens the
+    /// attempt to fit it, and the whole call to fit every attempt.
+    fn sdk(&self, attempt: Duration, operation: Duration, attempts: u32) -> TimeoutConfig {
+        let mut builder =
+            TimeoutConfig::builder().connect_timeout(self.connect.unwrap_or(CONNECT_TIMEOUT));
+        if let Some(read) = self.read {
+            builder = builder.read_timeout(read);
+        }
+        let attempt = self.read.map_or(attempt, |read| attempt.max(read));
+        builder
+            .operation_attempt_timeout(attempt)
+            .operation_timeout(operation.max(attempt * attempts))
+            .build()
+    }
 }
 
 /// How to reach AWS: the resolved [`AwsConfig`] over the SDK's standard chain (credentials,
@@ -205,13 +233,11 @@ impl AwsContext {
         }
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_timeout(OPERATION_TIMEOUT)
-                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .build(),
-            );
+            .timeout_config(self.config.timeouts.sdk(
+                ATTEMPT_TIMEOUT,
+                OPERATION_TIMEOUT,
+                MAX_ATTEMPTS,
+            ));
         // Only the resolved profile and region override the chain; calling `.endpoint_url()`
         // here would hide AWS_ENDPOINT_URL, so it is never called.
         if let Some(p) = &self.config.profile {
@@ -236,13 +262,11 @@ impl AwsContext {
         let s3 = aws_sdk_s3::config::Builder::from(&config).force_path_style(path_style);
         let cloudtrail = aws_sdk_cloudtrail::config::Builder::from(&config)
             .retry_config(RetryConfig::standard().with_max_attempts(CLOUDTRAIL_MAX_ATTEMPTS))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_timeout(CLOUDTRAIL_OPERATION_TIMEOUT)
-                    .operation_attempt_timeout(CLOUDTRAIL_ATTEMPT_TIMEOUT)
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .build(),
-            );
+            .timeout_config(self.config.timeouts.sdk(
+                CLOUDTRAIL_ATTEMPT_TIMEOUT,
+                CLOUDTRAIL_OPERATION_TIMEOUT,
+                CLOUDTRAIL_MAX_ATTEMPTS,
+            ));
         Ok(Arc::new(AwsClients {
             sts: Lazy::of(&config, aws_sdk_sts::Client::new),
             ecs: Lazy::of(&config, aws_sdk_ecs::Client::new),
@@ -268,6 +292,38 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+
+    #[test]
+    fn the_defaults_hold_until_a_flag_says_otherwise() {
+        let none = AwsTimeouts::default().sdk(ATTEMPT_TIMEOUT, OPERATION_TIMEOUT, MAX_ATTEMPTS);
+        assert_eq!(none.connect_timeout(), Some(CONNECT_TIMEOUT));
+        assert_eq!(none.read_timeout(), None);
+        assert_eq!(none.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+        assert_eq!(none.operation_timeout(), Some(OPERATION_TIMEOUT));
+        let short = AwsTimeouts {
+            connect: Some(Duration::from_secs(1)),
+            read: Some(Duration::from_secs(2)),
+        }
+        .sdk(ATTEMPT_TIMEOUT, OPERATION_TIMEOUT, MAX_ATTEMPTS);
+        assert_eq!(short.connect_timeout(), Some(Duration::from_secs(1)));
+        assert_eq!(short.read_timeout(), Some(Duration::from_secs(2)));
+        assert_eq!(short.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+        assert_eq!(short.operation_timeout(), Some(OPERATION_TIMEOUT));
+    }
+
+    #[test]
+    fn a_read_timeout_longer_than_an_attempt_lengthens_the_attempt_and_the_call() {
+        let long = AwsTimeouts {
+            connect: None,
+            read: Some(Duration::from_secs(100)),
+        }
+        .sdk(ATTEMPT_TIMEOUT, OPERATION_TIMEOUT, MAX_ATTEMPTS);
+        assert_eq!(
+            long.operation_attempt_timeout(),
+            Some(Duration::from_secs(100))
+        );
+        assert_eq!(long.operation_timeout(), Some(Duration::from_secs(300)));
+    }
 
     #[tokio::test]
     async fn identical_reads_in_flight_share_one_call_and_later_ones_call_again() {

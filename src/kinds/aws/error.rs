@@ -72,6 +72,11 @@ where
                 }
             }
             SdkError::TimeoutError(_) => AwsFailure::Setup("the call timed out".into()),
+            // The SDK's message names the timeout that expired and its length.
+            SdkError::DispatchFailure(d) if d.is_timeout() => AwsFailure::Setup(format!(
+                "the call timed out ({})",
+                DisplayErrorContext(&err)
+            )),
             SdkError::DispatchFailure(d) if d.is_io() => AwsFailure::Setup(format!(
                 "cannot reach the AWS endpoint ({})",
                 DisplayErrorContext(&err)

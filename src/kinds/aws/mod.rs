@@ -23,7 +23,7 @@ mod secretsmanager;
 mod ssm;
 mod sts;
 
-pub use clients::{AwsClients, AwsConfig, AwsContext};
+pub use clients::{AwsClients, AwsConfig, AwsContext, AwsTimeouts};
 pub use error::AwsFailure;
 pub use input::Input;
 pub use op::Op;
