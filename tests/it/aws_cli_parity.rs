@@ -330,12 +330,12 @@ fn cli(t: &Test, moto: &Moto, case: &Case) -> Value {
         "AWS_DEFAULT_PROFILE",
         "AWS_SESSION_TOKEN",
         "AWS_DEFAULT_OUTPUT",
-        "AWS_PAGER",
         "AWS_CA_BUNDLE",
     ] {
         cmd.env_remove(var);
     }
     cmd.envs(moto.env())
+        .env("AWS_PAGER", "")
         .env("AWS_CONFIG_FILE", t.path("aws-config"))
         .env("AWS_SHARED_CREDENTIALS_FILE", t.path("aws-credentials"));
     let out = cmd
