@@ -53,7 +53,7 @@ fn ours_alone<'a>(
 }
 
 /// One step per call, each capturing its whole output under the step's id.
-fn whole_outputs(calls: &[(&str, &str, &str, Value)]) -> String {
+pub(crate) fn whole_outputs(calls: &[(&str, &str, &str, Value)]) -> String {
     calls
         .iter()
         .map(|(id, service, op, input)| {

@@ -4,6 +4,7 @@ mod support;
 
 mod approvals;
 mod aws;
+mod aws_cli_parity;
 mod aws_operations;
 mod aws_region;
 mod bad_runbooks;

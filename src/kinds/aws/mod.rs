@@ -116,6 +116,14 @@ struct Spec {
     input: Map<String, Value>,
 }
 
+/// Every supported operation as `(service, operation)`, in the API's names: what `check`
+/// accepts, for listings and the tests that hold each operation's output to the AWS CLI's.
+pub fn operations() -> impl Iterator<Item = (&'static str, &'static str)> {
+    SERVICES
+        .iter()
+        .flat_map(|s| s.ops.iter().map(move |o| (s.name, o.name)))
+}
+
 fn find_service(name: &str) -> Option<&'static Service> {
     let name = name.to_ascii_lowercase();
     SERVICES

@@ -4,8 +4,9 @@
 use aws_sdk_route53::operation::list_hosted_zones_by_name::ListHostedZonesByNameOutput;
 use aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsOutput;
 use aws_sdk_route53::types::{
-    AliasTarget, Change, ChangeAction, ChangeBatch, ChangeInfo, GeoLocation, HostedZone,
-    ResourceRecord, ResourceRecordSet, ResourceRecordSetFailover, ResourceRecordSetRegion, RrType,
+    AliasTarget, Change, ChangeAction, ChangeBatch, ChangeInfo, GeoLocation, GeoProximityLocation,
+    HostedZone, HostedZoneFeatures, ResourceRecord, ResourceRecordSet, ResourceRecordSetFailover,
+    ResourceRecordSetRegion, RrType,
 };
 use serde_json::Value;
 
@@ -219,6 +220,23 @@ fn change_info(c: Option<&ChangeInfo>) -> Value {
     })
 }
 
+fn geo_proximity_json(g: &GeoProximityLocation) -> Value {
+    obj([
+        ("AWSRegion", s(g.aws_region())),
+        ("LocalZoneGroup", s(g.local_zone_group())),
+        (
+            "Coordinates",
+            g.coordinates().map_or(Value::Null, |c| {
+                obj([
+                    ("Latitude", Value::from(c.latitude())),
+                    ("Longitude", Value::from(c.longitude())),
+                ])
+            }),
+        ),
+        ("Bias", num(g.bias())),
+    ])
+}
+
 fn record_set_json(r: &ResourceRecordSet) -> Value {
     obj([
         ("Name", Value::from(r.name())),
@@ -260,6 +278,35 @@ fn record_set_json(r: &ResourceRecordSet) -> Value {
         ),
         ("HealthCheckId", s(r.health_check_id())),
         ("TrafficPolicyInstanceId", s(r.traffic_policy_instance_id())),
+        (
+            "CidrRoutingConfig",
+            r.cidr_routing_config().map_or(Value::Null, |c| {
+                obj([
+                    ("CollectionId", Value::from(c.collection_id())),
+                    ("LocationName", Value::from(c.location_name())),
+                ])
+            }),
+        ),
+        (
+            "GeoProximityLocation",
+            r.geo_proximity_location()
+                .map_or(Value::Null, geo_proximity_json),
+        ),
+    ])
+}
+
+fn features_json(f: &HostedZoneFeatures) -> Value {
+    obj([
+        (
+            "AcceleratedRecoveryStatus",
+            s(f.accelerated_recovery_status().map(|v| v.as_str())),
+        ),
+        (
+            "FailureReasons",
+            f.failure_reasons().map_or(Value::Null, |r| {
+                obj([("AcceleratedRecovery", s(r.accelerated_recovery()))])
+            }),
+        ),
     ])
 }
 
@@ -287,6 +334,7 @@ fn hosted_zone_json(z: &HostedZone) -> Value {
                 ])
             }),
         ),
+        ("Features", z.features().map_or(Value::Null, features_json)),
     ])
 }
 
@@ -430,6 +478,69 @@ mod tests {
             ("Z35SXDOTRQ7X7K", "alb.example.com", true)
         );
         assert!(rrset.resource_records.is_none());
+    }
+
+    #[test]
+    fn routing_and_zone_features_keep_the_apis_member_names() {
+        use aws_sdk_route53::types::{
+            AcceleratedRecoveryStatus, CidrRoutingConfig, Coordinates, HostedZoneFailureReasons,
+        };
+        let record = ResourceRecordSet::builder()
+            .name("api.outpost.dev.")
+            .r#type(RrType::A)
+            .cidr_routing_config(
+                CidrRoutingConfig::builder()
+                    .collection_id("c-1")
+                    .location_name("office")
+                    .build()
+                    .unwrap(),
+            )
+            .geo_proximity_location(
+                GeoProximityLocation::builder()
+                    .aws_region("us-east-1")
+                    .bias(10)
+                    .coordinates(
+                        Coordinates::builder()
+                            .latitude("49.22")
+                            .longitude("-74.01")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .build()
+            .unwrap();
+        let v = record_set_json(&record);
+        assert_eq!(
+            v["CidrRoutingConfig"],
+            json!({"CollectionId": "c-1", "LocationName": "office"})
+        );
+        assert_eq!(
+            v["GeoProximityLocation"],
+            json!({"AWSRegion": "us-east-1", "Bias": 10,
+                   "Coordinates": {"Latitude": "49.22", "Longitude": "-74.01"}})
+        );
+        let zone = HostedZone::builder()
+            .id("/hostedzone/Z1")
+            .name("outpost.dev.")
+            .caller_reference("r")
+            .features(
+                HostedZoneFeatures::builder()
+                    .accelerated_recovery_status(AcceleratedRecoveryStatus::from("ENABLED"))
+                    .failure_reasons(
+                        HostedZoneFailureReasons::builder()
+                            .accelerated_recovery("none")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+            .unwrap();
+        assert_eq!(
+            hosted_zone_json(&zone)["Features"],
+            json!({"AcceleratedRecoveryStatus": "ENABLED",
+                   "FailureReasons": {"AcceleratedRecovery": "none"}})
+        );
     }
 
     #[test]

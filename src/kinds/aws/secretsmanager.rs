@@ -54,6 +54,7 @@ fn list_entry(e: &SecretListEntry) -> Value {
     obj([
         ("ARN", s(e.arn())),
         ("Name", s(e.name())),
+        ("Type", s(e.r#type())),
         ("Description", s(e.description())),
         ("KmsKeyId", s(e.kms_key_id())),
         ("RotationEnabled", e.rotation_enabled().into()),
@@ -143,6 +144,7 @@ operations! {
         Ok(obj([
             ("ARN", s(out.arn())),
             ("Name", s(out.name())),
+            ("Type", s(out.r#type())),
             ("Description", s(out.description())),
             ("KmsKeyId", s(out.kms_key_id())),
             ("RotationEnabled", out.rotation_enabled().into()),
@@ -184,5 +186,22 @@ operations! {
                 }),
             ),
         ]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_listed_secret_keeps_its_type() {
+        let entry = SecretListEntry::builder()
+            .name("/outpost/system/GITHUB_PAT")
+            .r#type("aws:secretsmanager")
+            .build();
+        let v = list_entry(&entry);
+        assert_eq!(v["Type"], json!("aws:secretsmanager"));
+        assert_eq!(v["Name"], json!("/outpost/system/GITHUB_PAT"));
     }
 }
