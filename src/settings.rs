@@ -29,7 +29,9 @@ pub enum Action {
     Validate,
     Plan { target: String },
     Execute { target: String },
-    Status,
+    /// `target`: one unit's steps (`phase 3`...), `all` for every unit's, `None` for the
+    /// summary.
+    Status { target: Option<String> },
     Unlock { lock_id: Option<String> },
 }
 
@@ -180,7 +182,7 @@ pub fn parse_target(words: &[String]) -> Result<Target, Error> {
     };
     target.ok_or_else(|| {
         Error::Usage(format!(
-            "unknown plan target `{}`; use preflight, phase 1-5, rollback 1-3, verify or all",
+            "unknown target `{}`; use preflight, phase 1-5, rollback 1-3, verify or all",
             words.join(" ")
         ))
     })
@@ -209,7 +211,7 @@ pub fn resolve(
         Command::Rollback { level } => exec(Target::Rollback(level)),
         Command::Verify => exec(Target::Verify),
         Command::Run => exec(Target::Run),
-        Command::Status => (Action::Status, None),
+        Command::Status { target, all } => status_target(&target, all)?,
         Command::Unlock { lock_id } => (Action::Unlock { lock_id }, None),
     };
     let terminal = TerminalSettings::resolve(g.no_color, &env, g.output, g.quiet, Ttys::detect());
@@ -282,6 +284,22 @@ fn current_user() -> String {
             .to_string_lossy()
             .into_owned()
     }
+}
+
+/// `status` alone: the summary; `status TARGET`: that unit's steps (`rollback N` is level N
+/// alone); `status --all` (or `status all`): every unit's.
+fn status_target(words: &[String], all: bool) -> Result<(Action, Option<Target>), Error> {
+    let target = match (words.is_empty(), all) {
+        (true, false) => None,
+        (true, true) => Some(Target::All),
+        (false, _) => Some(parse_target(words)?),
+    };
+    Ok((
+        Action::Status {
+            target: target.map(|t| t.to_string()),
+        },
+        target,
+    ))
 }
 
 fn exec(t: Target) -> (Action, Option<Target>) {
