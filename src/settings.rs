@@ -27,12 +27,20 @@ pub use crate::cli::Output as OutputFormat;
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Action {
     Validate,
-    Plan { target: String },
-    Execute { target: String },
+    Plan {
+        target: String,
+    },
+    Execute {
+        target: String,
+    },
     /// `target`: one unit's steps (`phase 3`...), `all` for every unit's, `None` for the
     /// summary.
-    Status { target: Option<String> },
-    Unlock { lock_id: Option<String> },
+    Status {
+        target: Option<String>,
+    },
+    Unlock {
+        lock_id: Option<String>,
+    },
 }
 
 #[derive(Debug, Serialize)]

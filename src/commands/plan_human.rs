@@ -167,7 +167,9 @@ fn flags(step: &PlanStepView) -> Vec<String> {
             Some(WhenResult::Unknown { until }) => {
                 format!("when {w}: unknown until `{until}` runs")
             }
-            Some(WhenResult::Invalid { message }) => format!("when {w}: cannot evaluate: {message}"),
+            Some(WhenResult::Invalid { message }) => {
+                format!("when {w}: cannot evaluate: {message}")
+            }
             None => format!("when {w}"),
         });
     }

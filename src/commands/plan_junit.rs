@@ -73,7 +73,10 @@ fn status(step: &PlanStepView) -> TestCaseStatus {
     }
     let mut st = TestCaseStatus::skipped();
     let why = match (&step.when_result, &step.preview) {
-        (Some(WhenResult::False), _) => format!("skipped: `when: {}` is false", step.when.as_deref().unwrap_or_default()),
+        (Some(WhenResult::False), _) => format!(
+            "skipped: `when: {}` is false",
+            step.when.as_deref().unwrap_or_default()
+        ),
         (_, Some(p)) if p.problem.is_some() => {
             format!("would fail: {}", p.problem.as_deref().unwrap_or_default())
         }

@@ -43,9 +43,13 @@ pub enum WhenResult {
     True,
     False,
     /// It uses a capture that no run has made yet: known once that step runs.
-    Unknown { until: String },
+    Unknown {
+        until: String,
+    },
     /// It cannot be evaluated (a real run fails the step).
-    Invalid { message: String },
+    Invalid {
+        message: String,
+    },
 }
 
 /// What is left to do: changes, checks (read-only steps) and questions (confirmations, and
@@ -72,9 +76,8 @@ impl PlanCounts {
         if self.nothing_left() {
             return "nothing left to do".into();
         }
-        let n = |count: usize, one: &str| {
-            format!("{count} {one}{}", if count == 1 { "" } else { "s" })
-        };
+        let n =
+            |count: usize, one: &str| format!("{count} {one}{}", if count == 1 { "" } else { "s" });
         format!(
             "{}, {}, {}",
             n(self.changes, "change"),
@@ -286,13 +289,17 @@ mod tests {
         assert_eq!(when("zone != ''", &made), WhenResult::True);
         // Its maker skipped, the capture stays undefined in a real run too.
         let skipped = HashSet::from(["find-zone".to_owned()]);
-        let ctx = crate::engine::execution_plan::context(&vars, &none, &Default::default(), None, None);
+        let ctx =
+            crate::engine::execution_plan::context(&vars, &none, &Default::default(), None, None);
         let known = Known {
             vars: &vars,
             captures: &none,
             producers: &producers,
             skipped: &skipped,
         };
-        assert_eq!(when_result("zone is defined", &ctx, &known), WhenResult::False);
+        assert_eq!(
+            when_result("zone is defined", &ctx, &known),
+            WhenResult::False
+        );
     }
 }

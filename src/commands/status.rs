@@ -158,7 +158,9 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
         Err(e @ StateError::LockUnreadable { .. }) => (None, Some(e.to_string())),
         Err(e) => return Err(e.into()),
     };
-    let lock_alive = lock.as_ref().is_some_and(|l| l.holder_alive(&settings.host));
+    let lock_alive = lock
+        .as_ref()
+        .is_some_and(|l| l.holder_alive(&settings.host));
     let vars = execution_plan::render_vars(&runbook, &settings.vars, &settings.env)?;
     let plan = execution_plan::build(&runbook, Target::All, vars, &settings.env)?;
     let all: Vec<UnitStatusView> = plan
@@ -282,4 +284,3 @@ fn status_name(status: StepStatus) -> &'static str {
         StepStatus::Skipped => "skipped",
     }
 }
-

@@ -21,7 +21,9 @@ pub fn width(env: &BTreeMap<String, String>) -> u16 {
     let terminal = console::Term::stdout()
         .size_checked()
         .map(|(_, columns)| columns);
-    let columns = env.get("COLUMNS").and_then(|c| c.trim().parse::<u16>().ok());
+    let columns = env
+        .get("COLUMNS")
+        .and_then(|c| c.trim().parse::<u16>().ok());
     terminal
         .or(columns)
         .filter(|w| *w > 0)

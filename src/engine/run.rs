@@ -266,9 +266,9 @@ impl<'a> Engine<'a> {
             }
         }
         let outcome = match (fatal, &self.opts.would_refuse) {
-            (None, Some(why)) => RunOutcome::Stopped(Error::Refused(format!(
-                "a real run would refuse: {why}"
-            ))),
+            (None, Some(why)) => {
+                RunOutcome::Stopped(Error::Refused(format!("a real run would refuse: {why}")))
+            }
             (None, None) => RunOutcome::Completed,
             (Some(e), _) => RunOutcome::Stopped(e),
         };
@@ -423,9 +423,8 @@ impl<'a> Engine<'a> {
                     {
                         in_flight.insert(ps.id.as_str());
                         let index = pending[i];
-                        running.push(async move {
-                            (index, ps, self.run_step(slug, ps, None).await)
-                        });
+                        running
+                            .push(async move { (index, ps, self.run_step(slug, ps, None).await) });
                         pending.remove(i);
                     } else {
                         i += 1;

@@ -455,8 +455,14 @@ mod tests {
             with: "provider: 'http'".into(),
         }];
         let diff = preview_edit(&path, &edits).unwrap();
-        assert!(diff.contains("-provider: 'ssm',\n+provider: 'http',"), "{diff}");
-        assert_eq!(fs::read_to_string(&path).unwrap(), "a\nprovider: 'ssm',\nz\n");
+        assert!(
+            diff.contains("-provider: 'ssm',\n+provider: 'http',"),
+            "{diff}"
+        );
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "a\nprovider: 'ssm',\nz\n"
+        );
         let missing = preview_edit(&dir.path().join("gone.ts"), &edits).unwrap_err();
         assert!(missing.contains("does not exist"), "{missing}");
         fs::write(&path, "other\n").unwrap();

@@ -10,9 +10,11 @@ use outpost_migrate::exit_codes::{REFUSED, STEP_FAILED, SUCCESS};
 /// Phase 2: a read that captures `zone`, a change under a var's condition, and one under a
 /// condition on `zone`.
 fn conditional() -> Runbook {
-    Runbook::minimal().vars("  domain: api.outpost.dev\n").phase(
-        2,
-        r#"- id: find-zone
+    Runbook::minimal()
+        .vars("  domain: api.outpost.dev\n")
+        .phase(
+            2,
+            r#"- id: find-zone
   title: Find the hosted zone
   shell: { command: printf Z123 }
   mutates: false
@@ -26,7 +28,7 @@ fn conditional() -> Runbook {
   when: zone != ''
   shell: { command: "true" }
 "#,
-    )
+        )
 }
 
 /// Stdout with the test's directory replaced, for snapshots.
@@ -76,9 +78,12 @@ fn when_is_evaluated_where_its_inputs_are_known_and_an_empty_domain_hides_the_dn
 
 #[test]
 fn a_condition_on_a_capture_its_skipped_maker_never_makes_is_evaluated() {
-    let t = Test::new().runbook(Runbook::minimal().vars("  domain: api.outpost.dev\n").phase(
-        2,
-        r#"- id: upsert
+    let t = Test::new().runbook(
+        Runbook::minimal()
+            .vars("  domain: api.outpost.dev\n")
+            .phase(
+                2,
+                r#"- id: upsert
   when: domain != ''
   shell: { command: printf C1 }
   capture: { change_id: stdout }
@@ -87,12 +92,11 @@ fn a_condition_on_a_capture_its_skipped_maker_never_makes_is_evaluated() {
   shell: { command: "true" }
   mutates: false
 "#,
-    ));
+            ),
+    );
     let plan = json(&t.run(&["plan", "phase", "2", "--output", "json"]));
     assert_eq!(step(&plan, "wait-insync")["when_result"]["until"], "upsert");
-    let plan = json(&t.run(&[
-        "plan", "phase", "2", "--var", "domain=", "--output", "json",
-    ]));
+    let plan = json(&t.run(&["plan", "phase", "2", "--var", "domain=", "--output", "json"]));
     assert_eq!(step(&plan, "wait-insync")["when_result"]["result"], "false");
     assert_eq!(plan["summary"], "nothing left to do");
 }
@@ -123,7 +127,11 @@ fn a_file_edit_shows_its_diff_and_a_missing_file_says_so() {
     let run = t.run(&["plan", "phase", "3"]);
     run.code(SUCCESS);
     insta::assert_snapshot!(text(&t, &run));
-    assert_eq!(std::fs::read_to_string(&config).unwrap(), before, "plan wrote");
+    assert_eq!(
+        std::fs::read_to_string(&config).unwrap(),
+        before,
+        "plan wrote"
+    );
     assert!(!t.path("mcpify.env").exists(), "plan created the file");
 
     let plan = json(&t.run(&["plan", "phase", "3", "--output", "json"]));
@@ -131,7 +139,10 @@ fn a_file_edit_shows_its_diff_and_a_missing_file_says_so() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(diff.contains("-  provider: 'ssm',\n+  provider: 'http',"), "{diff}");
+    assert!(
+        diff.contains("-  provider: 'ssm',\n+  provider: 'http',"),
+        "{diff}"
+    );
     assert!(diff.contains("+// migrated"), "{diff}");
     assert!(
         step(&plan, "edit-env")["preview"]["problem"]
@@ -151,16 +162,29 @@ fn the_header_names_account_region_profile_and_state() {
     let run = t.run(&["plan", "preflight"]);
     run.code(SUCCESS);
     let header: Vec<&str> = run.stdout.lines().take(5).collect();
-    let header = header.join("\n").replace(&t.dir.path().display().to_string(), "[DIR]");
+    let header = header
+        .join("\n")
+        .replace(&t.dir.path().display().to_string(), "[DIR]");
     insta::assert_snapshot!(header);
 
     std::fs::write(t.path("aws-config"), "[profile ops]\nregion = eu-west-1\n").unwrap();
-    t.run(&["plan", "preflight", "--profile", "ops", "--region", "eu-west-1"])
-        .code(SUCCESS)
-        .stdout_has("AWS region   eu-west-1 (from --region)")
-        .stdout_has("AWS profile  ops");
+    t.run(&[
+        "plan",
+        "preflight",
+        "--profile",
+        "ops",
+        "--region",
+        "eu-west-1",
+    ])
+    .code(SUCCESS)
+    .stdout_has("AWS region   eu-west-1 (from --region)")
+    .stdout_has("AWS profile  ops");
     // The environment's region contradicts the runbook's: a real run would be refused.
-    let plan = t.command(&["plan", "preflight"]).env("AWS_REGION", "eu-west-1").output().unwrap();
+    let plan = t
+        .command(&["plan", "preflight"])
+        .env("AWS_REGION", "eu-west-1")
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&plan.stdout);
     assert_eq!(plan.status.code(), Some(SUCCESS), "{stdout}");
     assert!(
@@ -175,9 +199,9 @@ fn counts_say_what_is_left_and_nothing_after_a_complete_run() {
         1,
         "- id: ask\n  confirm: The maintenance window has started\n- id: apply\n  approval: true\n  shell: { command: touch applied }\n",
     ));
-    t.run(&["plan", "run"])
-        .code(SUCCESS)
-        .stdout_has("1 change, 6 checks, 2 questions  (8 steps: 0 done, 0 skipped by their condition)");
+    t.run(&["plan", "run"]).code(SUCCESS).stdout_has(
+        "1 change, 6 checks, 2 questions  (8 steps: 0 done, 0 skipped by their condition)",
+    );
     // --yes answers both; --approve only the approval.
     t.run(&["plan", "run", "--yes"])
         .stdout_has("1 change, 6 checks, 0 questions");
@@ -199,18 +223,24 @@ fn a_plan_says_when_a_real_run_would_be_refused_and_why() {
     let plan = json(&t.run(&["plan", "phase", "3", "--output", "json"]));
     assert_eq!(plan["would_refuse"]["exit_code"], REFUSED);
     let why = plan["would_refuse"]["message"].as_str().unwrap();
-    assert!(why.starts_with("phase 3 needs phase 2 to have succeeded first, but step `p2-noop` has not"), "{why}");
+    assert!(
+        why.starts_with(
+            "phase 3 needs phase 2 to have succeeded first, but step `p2-noop` has not"
+        ),
+        "{why}"
+    );
     t.run(&["plan", "phase", "2"])
         .stdout_lacks("would be refused");
 
     // A step in doubt.
     let t = crate::resume::a_step_left_running();
-    t.run(&["plan", "run"])
-        .code(SUCCESS)
-        .stdout_has("✘ a real run would be refused (exit code 4): step `apply` was interrupted while running");
+    t.run(&["plan", "run"]).code(SUCCESS).stdout_has(
+        "✘ a real run would be refused (exit code 4): step `apply` was interrupted while running",
+    );
 
     // A changed step.
-    let mut t = Test::new().runbook(Runbook::minimal().phase(1, "- id: greet\n  shell: { command: echo hello }\n"));
+    let mut t = Test::new()
+        .runbook(Runbook::minimal().phase(1, "- id: greet\n  shell: { command: echo hello }\n"));
     t.run(&["phase", "1", "--force"]).code(SUCCESS);
     t.rewrite(Runbook::minimal().phase(1, "- id: greet\n  shell: { command: echo hi }\n"));
     t.run(&["plan"])
@@ -220,7 +250,8 @@ fn a_plan_says_when_a_real_run_would_be_refused_and_why() {
 
 #[test]
 fn a_dry_run_a_real_run_would_refuse_ends_in_the_refusal() {
-    let t = Test::new().runbook(Runbook::minimal().phase(3, "- id: apply\n  shell: { command: touch applied }\n"));
+    let t = Test::new()
+        .runbook(Runbook::minimal().phase(3, "- id: apply\n  shell: { command: touch applied }\n"));
     let run = t.run(&["phase", "3", "--dry-run"]);
     run.code(REFUSED)
         .stdout_has("○ apply")
@@ -231,9 +262,17 @@ fn a_dry_run_a_real_run_would_refuse_ends_in_the_refusal() {
     json.code(REFUSED);
     let summary = json.json_lines().pop().unwrap();
     assert_eq!(summary["exit_code"], REFUSED);
-    assert!(summary["message"].as_str().unwrap().starts_with("a real run would refuse: phase 3 needs"));
+    assert!(
+        summary["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("a real run would refuse: phase 3 needs")
+    );
     // A failed check comes first: the dry run fails as a real run would, on the check.
-    let t = Test::new().runbook(Runbook::minimal().phase(3, "- id: check\n  shell: { command: \"false\" }\n  mutates: false\n"));
+    let t = Test::new().runbook(Runbook::minimal().phase(
+        3,
+        "- id: check\n  shell: { command: \"false\" }\n  mutates: false\n",
+    ));
     t.run(&["phase", "3", "--dry-run"]).code(STEP_FAILED);
     // Nothing to refuse: a dry run succeeds.
     Test::new()
@@ -247,18 +286,30 @@ fn plan_junit_is_a_report_with_the_header_the_counts_and_the_refusal() {
     let t = Test::new().runbook(conditional());
     let run = t.run(&["plan", "phase", "2", "--output", "junit"]);
     run.code(SUCCESS);
-    let doc = roxmltree::Document::parse(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
+    let doc =
+        roxmltree::Document::parse(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
     let property = |name: &str| {
         doc.descendants()
             .find(|n| n.has_tag_name("property") && n.attribute("name") == Some(name))
             .and_then(|n| n.attribute("value"))
             .map(str::to_owned)
     };
-    assert_eq!(property("summary").as_deref(), Some("2 changes, 1 check, 0 questions"));
+    assert_eq!(
+        property("summary").as_deref(),
+        Some("2 changes, 1 check, 0 questions")
+    );
     let failure = doc
         .descendants()
         .find(|n| n.has_tag_name("failure"))
         .expect("the refusal is a failure");
-    assert!(failure.attribute("message").unwrap().starts_with("phase 2 needs pre-flight"));
-    assert!(doc.descendants().any(|n| n.has_tag_name("testcase") && n.attribute("name") == Some("dns-change")));
+    assert!(
+        failure
+            .attribute("message")
+            .unwrap()
+            .starts_with("phase 2 needs pre-flight")
+    );
+    assert!(
+        doc.descendants()
+            .any(|n| n.has_tag_name("testcase") && n.attribute("name") == Some("dns-change"))
+    );
 }

@@ -433,7 +433,10 @@ fn a_dry_run_of_the_migration_and_of_rollback_3_changes_nothing() {
         &out,
         "✘ rollback --level 3 (dry run) failed: a real run would refuse: rollback --level 3",
     );
-    has(&out, "a real run would be refused, as expected after a dry run");
+    has(
+        &out,
+        "a real run would be refused, as expected after a dry run",
+    );
     // Read-only checks really ran against the emulator...
     let ops: Vec<(String, bool)> = aws
         .lines()

@@ -21,7 +21,9 @@ fn text(t: &Test, run: &Run) -> String {
 /// command are not cut: they name paths to copy).
 #[track_caller]
 fn fits(stdout: &str, width: usize) {
-    let tables = stdout.lines().filter(|l| l.starts_with(['┌', '│', '╞', '├', '└']));
+    let tables = stdout
+        .lines()
+        .filter(|l| l.starts_with(['┌', '│', '╞', '├', '└']));
     assert!(tables.clone().count() > 3, "no table:\n{stdout}");
     for line in tables {
         assert!(
@@ -58,14 +60,25 @@ fn status_names_the_failed_step_and_the_command_that_resumes() {
     let run = t.run(&["status"]);
     run.code(SUCCESS);
     fits(&run.stdout, 80);
-    insta::assert_snapshot!(text(&t, &run).lines().skip(1).collect::<Vec<_>>().join("\n"));
+    insta::assert_snapshot!(
+        text(&t, &run)
+            .lines()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     let doc: Value = serde_json::from_str(&t.run(&["status", "--output", "json"]).stdout).unwrap();
     assert_eq!(
         doc["current"]["step"],
         "deploy-the-new-control-plane-service-behind-the-load-balancer"
     );
     assert_eq!(doc["current"]["status"], "failed");
-    assert!(doc["next"].as_str().unwrap().starts_with("outpost-migrate phase 1 --runbook "));
+    assert!(
+        doc["next"]
+            .as_str()
+            .unwrap()
+            .starts_with("outpost-migrate phase 1 --runbook ")
+    );
     assert_eq!(doc["units"].as_array().unwrap().len(), 10);
 }
 
@@ -177,7 +190,11 @@ fn a_step_of_a_live_run_is_running_and_once_the_run_is_killed_in_doubt() {
 
     child.kill().unwrap();
     child.wait().unwrap();
-    let pgid: i32 = std::fs::read_to_string(t.path("pgid")).unwrap().trim().parse().unwrap();
+    let pgid: i32 = std::fs::read_to_string(t.path("pgid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     // SAFETY: kill(2) on the process group the step's shell leads.
     unsafe {
         libc::kill(-pgid, libc::SIGKILL);
