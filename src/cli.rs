@@ -45,8 +45,15 @@ pub enum Command {
     Verify,
     /// Pre-flight, phases 1-5 and verification, resuming where a previous run stopped.
     Run,
-    /// Show the saved state: each unit and step, when, attempts, captures.
-    Status,
+    /// Show the saved state: a line per unit and the next command; TARGET or --all for steps.
+    Status {
+        /// One unit's steps: preflight, phase N, verify, rollback N (default: the summary).
+        #[arg(num_args = 0..=2, value_name = "TARGET")]
+        target: Vec<String>,
+        /// Every unit's steps: status, attempts, when, captures (secrets redacted).
+        #[arg(long, conflicts_with = "target")]
+        all: bool,
+    },
     /// Remove a lock left behind by a run that is gone.
     Unlock {
         /// The id shown by `status` or by the refused run; needed for a lock from another host.

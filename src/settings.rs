@@ -27,10 +27,20 @@ pub use crate::cli::Output as OutputFormat;
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Action {
     Validate,
-    Plan { target: String },
-    Execute { target: String },
-    Status,
-    Unlock { lock_id: Option<String> },
+    Plan {
+        target: String,
+    },
+    Execute {
+        target: String,
+    },
+    /// `target`: one unit's steps (`phase 3`...), `all` for every unit's, `None` for the
+    /// summary.
+    Status {
+        target: Option<String>,
+    },
+    Unlock {
+        lock_id: Option<String>,
+    },
 }
 
 #[derive(Debug, Serialize)]
@@ -180,7 +190,7 @@ pub fn parse_target(words: &[String]) -> Result<Target, Error> {
     };
     target.ok_or_else(|| {
         Error::Usage(format!(
-            "unknown plan target `{}`; use preflight, phase 1-5, rollback 1-3, verify or all",
+            "unknown target `{}`; use preflight, phase 1-5, rollback 1-3, verify or all",
             words.join(" ")
         ))
     })
@@ -209,7 +219,7 @@ pub fn resolve(
         Command::Rollback { level } => exec(Target::Rollback(level)),
         Command::Verify => exec(Target::Verify),
         Command::Run => exec(Target::Run),
-        Command::Status => (Action::Status, None),
+        Command::Status { target, all } => status_target(&target, all)?,
         Command::Unlock { lock_id } => (Action::Unlock { lock_id }, None),
     };
     let terminal = TerminalSettings::resolve(g.no_color, &env, g.output, g.quiet, Ttys::detect());
@@ -284,6 +294,22 @@ fn current_user() -> String {
             .to_string_lossy()
             .into_owned()
     }
+}
+
+/// `status` alone: the summary; `status TARGET`: that unit's steps (`rollback N` is level N
+/// alone); `status --all` (or `status all`): every unit's.
+fn status_target(words: &[String], all: bool) -> Result<(Action, Option<Target>), Error> {
+    let target = match (words.is_empty(), all) {
+        (true, false) => None,
+        (true, true) => Some(Target::All),
+        (false, _) => Some(parse_target(words)?),
+    };
+    Ok((
+        Action::Status {
+            target: target.map(|t| t.to_string()),
+        },
+        target,
+    ))
 }
 
 fn exec(t: Target) -> (Action, Option<Target>) {

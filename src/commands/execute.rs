@@ -39,7 +39,7 @@ pub fn run(
         Some(lock(settings, store.as_ref(), sink.as_ref())?)
     };
     let state = load_state(settings, store.as_ref(), &runbook)?;
-    check_guards(settings, &runbook, &plan, &state, sink.as_ref())?;
+    let would_refuse = check_guards(settings, &runbook, &plan, &state, sink.as_ref())?;
 
     let kinds = KindContext {
         http: Default::default(),
@@ -61,6 +61,7 @@ pub fn run(
         concurrency: settings.jobs,
         operator: format!("{}@{}", settings.user, settings.host),
         expected_account,
+        would_refuse,
     };
     let interrupt = Arc::new(Interrupt::new());
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -92,24 +93,28 @@ pub fn run(
 
 /// Resolved (and an environment region that contradicts the runbook's refused) only when
 /// the plan calls AWS: a plan without AWS steps runs whatever the AWS configuration.
-fn aws_config(settings: &Settings, plan: &Plan) -> Result<AwsConfig, Error> {
-    let calls_aws = plan.steps().any(|(_, ps)| {
-        ps.step.kind.name() == "aws"
-            || ps
-                .step
-                .verify
-                .as_ref()
-                .is_some_and(|v| v.kind.name() == "aws")
-    });
-    if calls_aws {
+pub(super) fn aws_config(settings: &Settings, plan: &Plan) -> Result<AwsConfig, Error> {
+    if calls_aws(plan) {
         settings.aws_config(&plan.vars)
     } else {
         Ok(AwsConfig::default())
     }
 }
 
+/// Whether a step of the plan, or its `verify` probe, is an `aws` step.
+pub(super) fn calls_aws(plan: &Plan) -> bool {
+    plan.steps().any(|(_, ps)| {
+        ps.step.kind.name() == "aws"
+            || ps
+                .step
+                .verify
+                .as_ref()
+                .is_some_and(|v| v.kind.name() == "aws")
+    })
+}
+
 /// The runbook's `account`, rendered with the vars.
-fn expected_account(
+pub(super) fn expected_account(
     settings: &Settings,
     runbook: &Runbook,
     plan: &Plan,
@@ -171,37 +176,35 @@ fn load_state(
     }
 }
 
-/// The refusals a real run stops at; a dry run only warns of them.
+/// The refusals a real run stops at. A dry run goes on to show every step, warned, and
+/// returns the first refusal: the engine ends the dry run in it.
 fn check_guards(
     settings: &Settings,
     runbook: &Runbook,
     plan: &Plan,
     state: &State,
     sink: &dyn EventSink,
-) -> Result<(), Error> {
-    let guards = [
-        guard::check_order(
-            runbook,
-            plan,
-            state,
-            &settings.env,
-            settings.overrides.force,
-        )
-        .err(),
-        guard::check_forward_run(plan, state, &settings.state_dir, settings.overrides.force).err(),
-        guard::check_changed(plan, state, &settings.overrides.accept_changed).err(),
-        guard::check_in_doubt(plan, state, &settings.overrides).err(),
-    ];
-    for refusal in guards.into_iter().flatten() {
-        if settings.dry_run {
-            sink.emit(Event::Warning {
-                message: format!("a real run would refuse: {}", refusal.0),
-            });
-        } else {
-            return Err(Error::Refused(refusal.0));
-        }
+) -> Result<Option<String>, Error> {
+    let refusals = guard::refusals(
+        runbook,
+        plan,
+        state,
+        &settings.env,
+        &settings.overrides,
+        &settings.state_dir,
+    );
+    let Some(first) = refusals.first() else {
+        return Ok(None);
+    };
+    if !settings.dry_run {
+        return Err(Error::Refused(first.0.clone()));
     }
-    Ok(())
+    for refusal in &refusals {
+        sink.emit(Event::Warning {
+            message: format!("a real run would refuse: {}", refusal.0),
+        });
+    }
+    Ok(Some(first.0.clone()))
 }
 
 /// Listens for Ctrl-C before any step starts: from then on a Ctrl-C is ours, not the

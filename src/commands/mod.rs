@@ -2,7 +2,12 @@
 
 mod execute;
 mod plan;
+mod plan_human;
+mod plan_junit;
+mod plan_preview;
 mod status;
+mod status_human;
+mod status_next;
 mod unlock;
 mod validate;
 
@@ -25,7 +30,7 @@ pub fn run(settings: Settings, redactor: Arc<Redactor>) -> Result<i32, Error> {
         Action::Validate => validate::run(&settings, &term),
         Action::Plan { .. } => plan::run(&settings, &term, &redactor),
         Action::Execute { .. } => execute::run(&settings, term, redactor),
-        Action::Status => status::run(&settings, &term, &redactor),
+        Action::Status { .. } => status::run(&settings, &term, &redactor),
         Action::Unlock { lock_id } => unlock::run(&settings, &term, lock_id.as_deref()),
     }
 }

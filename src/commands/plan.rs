@@ -1,9 +1,13 @@
-//! `plan [TARGET]`: the steps a command would run, what kind of change each makes, and what
-//! the saved state says is already done. The command builds a [`PlanReport`]; the JSON and
-//! human views render it.
+//! `plan [TARGET]`: a preview of a command: the steps it would run, what kind of change
+//! each makes (a file edit's diff), each `when` as far as it is known, what the saved state
+//! says is done, what is left, and whether a real run would be refused. The command builds a
+//! [`PlanReport`]; the human, JSON and JUnit views render it.
+
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
+use super::plan_preview::{self, PlanCounts, PlanHeader, WhenResult, WouldRefuse};
 use crate::engine::execution_plan::{self, Plan, PlanStep};
 use crate::error::Error;
 use crate::exit_codes;
@@ -23,7 +27,13 @@ const SCRATCH_PLACEHOLDER: &str = "<run scratch dir>";
 pub struct PlanReport {
     pub runbook: String,
     pub target: String,
+    pub header: PlanHeader,
     pub units: Vec<PlanUnitView>,
+    pub counts: PlanCounts,
+    /// "N changes, M checks, K questions", or "nothing left to do".
+    pub summary: String,
+    /// Why a real run would stop before its first step, with its exit code.
+    pub would_refuse: Option<WouldRefuse>,
 }
 
 #[derive(Debug, Serialize)]
@@ -55,6 +65,23 @@ pub struct PlanStepView {
     /// What the step does, its inputs rendered as far as the saved captures allow; redacted.
     pub action: String,
     pub status: PlanStatus,
+    /// `when` evaluated with the vars and the saved captures.
+    pub when_result: Option<WhenResult>,
+    /// A step a real run would still run (not done in the saved state, `when` not false).
+    pub to_run: bool,
+    /// A real run would ask the operator about it: a confirmation unless `--yes`, an approval
+    /// unless `--yes` or `--approve`.
+    pub asks: bool,
+    /// What a `file` edit would change (redacted): its diff, or why a real run fails there.
+    pub preview: Option<EditPreview>,
+}
+
+/// A step's change worked out without acting.
+#[derive(Debug, Serialize)]
+pub struct EditPreview {
+    /// A unified diff; empty when the file already reads as the edits make it.
+    pub diff: Option<String>,
+    pub problem: Option<String>,
 }
 
 /// A field that writes a var unescaped (`| raw`).
@@ -83,7 +110,15 @@ impl PlanStatus {
         }
     }
 
-    fn name(self) -> String {
+    /// Done by the saved state (a changed step too: a real run refuses it, it does not redo it).
+    fn done(self) -> bool {
+        match self {
+            PlanStatus::Changed => true,
+            PlanStatus::Saved(s) => s.is_done(),
+        }
+    }
+
+    pub fn name(self) -> String {
         serde_json::to_value(self)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
@@ -96,17 +131,37 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
     let target = settings.target.unwrap_or(Target::All);
     let vars = execution_plan::render_vars(&runbook, &settings.vars, &settings.env)?;
     let plan = execution_plan::build(&runbook, target, vars, &settings.env)?;
-    let state = settings.state_store().load()?;
+    let store = settings.state_store();
+    let state = store.load()?;
+    let (header, aws_refusal) = plan_preview::header(settings, &runbook, &plan, state.as_ref());
+    let would_refuse = plan_preview::would_refuse(
+        settings,
+        &runbook,
+        &plan,
+        store.as_ref(),
+        state.as_ref(),
+        aws_refusal,
+    )
+    .map(|mut r| {
+        r.message = redactor.redact(&r.message);
+        r
+    });
+    let producers = plan_preview::producers(&runbook);
+    let units = units(settings, &plan, state.as_ref(), redactor, &producers);
+    let counts = count(&units);
     let report = PlanReport {
         runbook: runbook.name.clone(),
         target: target.to_string(),
-        units: units(settings, &plan, state.as_ref(), redactor),
+        header,
+        summary: counts.summary(),
+        counts,
+        units,
+        would_refuse,
     };
     match settings.output {
         OutputFormat::Json => term.out(&super::json_line(&report)),
-        OutputFormat::Human | OutputFormat::Junit => {
-            render_human(&report, settings, term);
-        }
+        OutputFormat::Junit => term.out(&super::plan_junit::render(&report)),
+        OutputFormat::Human => super::plan_human::render(&report, settings, term),
     }
     Ok(exit_codes::SUCCESS)
 }
@@ -116,34 +171,65 @@ fn units(
     plan: &Plan,
     state: Option<&State>,
     redactor: &Redactor,
+    producers: &HashMap<String, String>,
 ) -> Vec<PlanUnitView> {
     let captures = state.map(|s| s.captures()).unwrap_or_default();
-    plan.units
-        .iter()
-        .map(|unit| PlanUnitView {
+    // Steps skipped (by their `when`, or recorded so), in run order: what they capture is
+    // never made.
+    let mut skipped = HashSet::new();
+    let mut views = Vec::new();
+    for unit in &plan.units {
+        let mut steps = Vec::new();
+        for ps in &unit.steps {
+            let ctx = execution_plan::context(
+                &plan.vars,
+                &captures,
+                &settings.env,
+                ps.item.as_ref(),
+                None,
+            );
+            // The scratch directory exists only while a run runs.
+            let ctx = execution_plan::with_run(ctx, settings.dry_run, SCRATCH_PLACEHOLDER);
+            let saved = state.and_then(|s| s.steps.get(&ps.id));
+            let known = Known {
+                when: plan_preview::Known {
+                    vars: &plan.vars,
+                    captures: &captures,
+                    producers,
+                    skipped: &skipped,
+                },
+                approved: settings.yes
+                    || settings.approve.contains(&ps.id)
+                    || settings.approve.contains(&ps.step.id),
+                yes: settings.yes,
+            };
+            let view = step_view(ps, &ctx, PlanStatus::of(saved, &ps.hash), redactor, &known);
+            let never_runs = view.when_result == Some(WhenResult::False)
+                || view.status == PlanStatus::Saved(StepStatus::Skipped);
+            if never_runs {
+                skipped.insert(ps.step.id.clone());
+            }
+            steps.push(view);
+        }
+        views.push(PlanUnitView {
             unit: unit.unit.key.slug(),
             title: unit.unit.title.clone(),
             file: unit.unit.file.clone(),
             concurrent: unit.unit.concurrent,
-            steps: unit
-                .steps
-                .iter()
-                .map(|ps| {
-                    let ctx = execution_plan::context(
-                        &plan.vars,
-                        &captures,
-                        &settings.env,
-                        ps.item.as_ref(),
-                        None,
-                    );
-                    // The scratch directory exists only while a run runs.
-                    let ctx = execution_plan::with_run(ctx, settings.dry_run, SCRATCH_PLACEHOLDER);
-                    let saved = state.and_then(|s| s.steps.get(&ps.id));
-                    step_view(ps, &ctx, PlanStatus::of(saved, &ps.hash), redactor)
-                })
-                .collect(),
-        })
-        .collect()
+            steps,
+        });
+    }
+    views
+}
+
+/// What is known of a step before a run: what its `when` can be evaluated with, and what
+/// the operator approved on the command line.
+struct Known<'a> {
+    when: plan_preview::Known<'a>,
+    /// This step is approved (`--yes`, `--approve`).
+    approved: bool,
+    /// `--yes` answers confirmations too.
+    yes: bool,
 }
 
 fn step_view(
@@ -151,16 +237,34 @@ fn step_view(
     ctx: &minijinja::Value,
     status: PlanStatus,
     redactor: &Redactor,
+    known: &Known,
 ) -> PlanStepView {
     let step = ps.step;
     // A step whose inputs need captures not made yet is shown with its templates.
-    let spec = step
-        .kind
-        .render(&step.spec, ctx)
-        .unwrap_or_else(|_| step.spec.clone());
+    let rendered = step.kind.render(&step.spec, ctx).ok();
+    let spec = rendered.clone().unwrap_or_else(|| step.spec.clone());
     for s in step.kind.secrets(&spec) {
         redactor.add(&s);
     }
+    let when_result = step
+        .when
+        .as_deref()
+        .map(|cond| plan_preview::when_result(cond, ctx, &known.when));
+    let to_run = !status.done() && when_result != Some(WhenResult::False);
+    // Worked out only for a step still to run whose inputs are all known.
+    let preview = rendered
+        .filter(|_| to_run)
+        .and_then(|spec| step.kind.preview(&spec))
+        .map(|p| match p {
+            Ok(diff) => EditPreview {
+                diff: Some(redactor.redact(&diff)),
+                problem: None,
+            },
+            Err(problem) => EditPreview {
+                diff: None,
+                problem: Some(redactor.redact(&problem)),
+            },
+        });
     PlanStepView {
         id: ps.id.clone(),
         title: redactor.redact(&ps.title),
@@ -182,114 +286,28 @@ fn step_view(
             .collect(),
         action: redactor.redact(&step.kind.describe(&spec)),
         status,
+        when_result,
+        to_run,
+        asks: (step.access == Access::Manual && !known.yes) || (step.approval && !known.approved),
+        preview,
     }
 }
 
-/// How many steps read, change, and ask the operator.
-#[derive(Default)]
-struct Tally {
-    reads: usize,
-    writes: usize,
-    manual: usize,
-}
-
-fn render_human(report: &PlanReport, settings: &Settings, term: &Terminal) {
-    term.out(&format!(
-        "{} — plan for `{}` ({})",
-        term.style(&report.runbook, console::Style::new().bold()),
-        report.target,
-        settings.runbook.describe()
-    ));
-    let mut tally = Tally::default();
-    for unit in &report.units {
-        term.out("");
-        let how = if unit.concurrent {
-            "checks run concurrently"
-        } else {
-            "steps run in order"
-        };
-        term.out(&format!(
-            "{} {}",
-            term.style(&unit.title, console::Style::new().bold()),
-            term.style(
-                &format!("({}, {}; {how})", unit.unit, unit.file),
-                console::Style::new().dim()
-            )
-        ));
-        for step in &unit.steps {
-            render_step(step, term, &mut tally);
+/// What is left: each step still to run by its kind of access, and the questions a real run
+/// would ask.
+fn count(units: &[PlanUnitView]) -> PlanCounts {
+    let mut counts = PlanCounts::default();
+    for step in units.iter().flat_map(|u| &u.steps) {
+        counts.steps += 1;
+        if step.status.done() {
+            counts.done += 1;
+            continue;
         }
-    }
-    term.out("");
-    term.out(&format!(
-        "{} steps: {} read, {} change, {} ask the operator",
-        tally.reads + tally.writes + tally.manual,
-        tally.reads,
-        tally.writes,
-        tally.manual
-    ));
-}
-
-fn render_step(step: &PlanStepView, term: &Terminal, tally: &mut Tally) {
-    let (tag, style) = match step.access {
-        Access::ReadOnly => {
-            tally.reads += 1;
-            ("read  ", console::Style::new().green())
+        if !step.to_run {
+            counts.skipped += 1;
+            continue;
         }
-        Access::Mutating => {
-            tally.writes += 1;
-            ("change", console::Style::new().yellow())
-        }
-        Access::Manual => {
-            tally.manual += 1;
-            ("ask   ", console::Style::new().cyan())
-        }
-    };
-    let flags = flags(step);
-    let flags = if flags.is_empty() {
-        String::new()
-    } else {
-        term.style(
-            &format!("  [{}]", flags.join(", ")),
-            console::Style::new().dim(),
-        )
-    };
-    term.out(&format!(
-        "  {} {}  {}{flags}",
-        term.style(tag, style),
-        step.id,
-        step.title
-    ));
-    term.out(&format!(
-        "           {}",
-        term.style(&step.action, console::Style::new().dim())
-    ));
-}
-
-/// The notes after a step's title.
-fn flags(step: &PlanStepView) -> Vec<String> {
-    let mut flags = Vec::new();
-    // A dry run runs it on the runbook's word alone.
-    if step.read_only_declared {
-        flags.push("read-only (declared)".to_string());
+        counts.add_left(step.access, step.asks);
     }
-    if step.approval {
-        flags.push("needs approval".to_string());
-    }
-    if step.optional {
-        flags.push("optional".into());
-    }
-    if step.access == Access::Mutating {
-        flags.push(format!("after a crash: {}", step.in_doubt));
-    }
-    for raw in &step.raw {
-        flags.push(format!("unescaped: {}", raw.template));
-    }
-    if let Some(w) = &step.when {
-        flags.push(format!("when {w}"));
-    }
-    if step.status != PlanStatus::Saved(StepStatus::Pending) {
-        flags.push(step.status.name());
-    }
-    flags
+    counts
 }

@@ -1,7 +1,8 @@
-//! `status`: each unit and step of the saved state, when, attempts and captures (redacted).
-//! The command builds a [`StatusReport`]; the JSON and human views render it.
+//! `status`: where the migration stands. By default a line per unit, the step in progress
+//! or failed and the next command; `status TARGET` one unit's steps, `--all` every unit's
+//! (status, attempts, when, captures redacted). The command builds a [`StatusReport`]; the
+//! JSON and human views render it.
 
-use comfy_table::{Table, presets};
 use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -11,6 +12,7 @@ use crate::error::Error;
 use crate::exit_codes;
 use crate::reporter::terminal::Terminal;
 use crate::request::Target;
+use crate::runbook::{InDoubt, UnitKey};
 use crate::secrets::{MASK, Redactor};
 use crate::settings::{OutputFormat, Settings};
 use crate::state::{LockInfo, State, StateError, StepState, StepStatus};
@@ -25,16 +27,40 @@ pub struct StatusReport {
     pub lock: Option<LockInfo>,
     /// A lock file that cannot be read: what to do about it.
     pub lock_problem: Option<String>,
+    /// The run holding the lock is alive: its steps recorded as running are running, not in
+    /// doubt.
+    pub lock_alive: bool,
+    /// What is shown: `summary`, `all`, or one target (`phase 3`, `rollback --level 2`...).
+    pub view: String,
+    /// The units shown (every unit for the summary).
     pub units: Vec<UnitStatusView>,
+    /// The first step, in run order, that is running, in doubt or failed.
+    pub current: Option<CurrentStep>,
+    /// The command to run next, or what to do instead.
+    pub next: String,
+}
+
+/// A step in progress, in doubt or failed, and its unit.
+#[derive(Debug, Clone, Serialize)]
+pub struct CurrentStep {
+    pub unit: String,
+    pub step: String,
+    pub status: String,
+    pub message: Option<String>,
 }
 
 /// A unit; its text is redacted when it is built, before anything is cut or wrapped into a
 /// table: titles and messages may hold a secret a `--var` or `env` put there.
 #[derive(Debug, Serialize)]
 pub struct UnitStatusView {
+    #[serde(skip)]
+    pub key: UnitKey,
     pub unit: String,
     pub title: String,
     pub status: UnitStatus,
+    /// Steps succeeded or skipped, of `total`.
+    pub done: usize,
+    pub total: usize,
     pub steps: Vec<StepStatusView>,
 }
 
@@ -52,6 +78,25 @@ pub struct StepStatusView {
     pub message: Option<String>,
     /// Succeeded, but the step has changed since.
     pub changed: bool,
+    /// Recorded as running by a run that is gone: its effect is unknown.
+    pub in_doubt: bool,
+    /// In doubt, only the operator can settle it (`--retry-in-doubt` / `--mark-done`).
+    #[serde(skip)]
+    pub operator_decides: bool,
+}
+
+impl StepStatusView {
+    /// The status as a person reads it: `running` only while its run is alive.
+    pub fn shown_status(&self) -> String {
+        let mut status = match self.status {
+            StepStatus::Running if self.in_doubt => "in doubt".to_owned(),
+            other => status_name(other).to_owned(),
+        };
+        if self.changed {
+            status.push_str(" (changed since)");
+        }
+        status
+    }
 }
 
 /// A unit's progress, from its steps'.
@@ -64,6 +109,9 @@ pub enum UnitStatus {
     /// A step is recorded as running: the run that ran it ended without saying how it went.
     #[serde(rename = "in doubt")]
     InDoubt,
+    /// A step is running, in a run that is alive.
+    #[serde(rename = "running")]
+    Running,
     #[serde(rename = "done")]
     Done,
     #[serde(rename = "in progress")]
@@ -77,8 +125,10 @@ impl UnitStatus {
             UnitStatus::NotStarted
         } else if has(StepStatus::Failed) {
             UnitStatus::Failed
-        } else if has(StepStatus::Running) {
+        } else if steps.iter().any(|s| s.in_doubt) {
             UnitStatus::InDoubt
+        } else if has(StepStatus::Running) {
+            UnitStatus::Running
         } else if steps.iter().all(|s| s.status.is_done()) {
             UnitStatus::Done
         } else {
@@ -86,11 +136,12 @@ impl UnitStatus {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             UnitStatus::NotStarted => "not started",
             UnitStatus::Failed => "failed",
             UnitStatus::InDoubt => "in doubt",
+            UnitStatus::Running => "running",
             UnitStatus::Done => "done",
             UnitStatus::InProgress => "in progress",
         }
@@ -107,8 +158,19 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
         Err(e @ StateError::LockUnreadable { .. }) => (None, Some(e.to_string())),
         Err(e) => return Err(e.into()),
     };
+    let lock_alive = lock
+        .as_ref()
+        .is_some_and(|l| l.holder_alive(&settings.host));
     let vars = execution_plan::render_vars(&runbook, &settings.vars, &settings.env)?;
     let plan = execution_plan::build(&runbook, Target::All, vars, &settings.env)?;
+    let all: Vec<UnitStatusView> = plan
+        .units
+        .iter()
+        .map(|unit| unit_view(unit, state.as_ref(), lock_alive, redactor))
+        .collect();
+    let current = super::status_next::current(&all);
+    let next = super::status_next::next(settings, &all, lock.as_ref().filter(|_| lock_alive));
+    let shown = shown_units(settings.target);
     let report = StatusReport {
         state_dir: settings.state_dir.display().to_string(),
         serial: state.as_ref().map(|s| s.serial),
@@ -116,11 +178,14 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
         operator: state.as_ref().and_then(|s| s.operator.clone()),
         lock,
         lock_problem,
-        units: plan
-            .units
-            .iter()
-            .map(|unit| unit_view(unit, state.as_ref(), redactor))
+        lock_alive,
+        view: settings.target.map_or("summary".into(), |t| t.to_string()),
+        units: all
+            .into_iter()
+            .filter(|u| shown.as_ref().is_none_or(|keys| keys.contains(&u.key)))
             .collect(),
+        current,
+        next: redactor.redact(&next),
     };
     match settings.output {
         OutputFormat::Json => {
@@ -128,27 +193,54 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
             term.out(&redactor.redact_value(&doc).to_string());
         }
         OutputFormat::Human | OutputFormat::Junit => {
-            render_human(&report, term, redactor);
+            let width = super::status_human::width(&settings.env);
+            super::status_human::render(&report, settings.target.is_some(), width, term, redactor);
         }
     }
     Ok(exit_codes::SUCCESS)
 }
 
-fn unit_view(unit: &PlanUnit, state: Option<&State>, redactor: &Redactor) -> UnitStatusView {
+/// The units a view shows: every unit for the summary and `--all`, else the target's (a
+/// rollback level alone, not the levels below it).
+fn shown_units(target: Option<Target>) -> Option<Vec<UnitKey>> {
+    match target {
+        None | Some(Target::All) => None,
+        Some(Target::Rollback(level)) => Some(vec![UnitKey::Rollback(level)]),
+        Some(t) => Some(t.units()),
+    }
+}
+
+fn unit_view(
+    unit: &PlanUnit,
+    state: Option<&State>,
+    lock_alive: bool,
+    redactor: &Redactor,
+) -> UnitStatusView {
     let steps: Vec<_> = unit
         .steps
         .iter()
-        .map(|ps| step_view(ps, state.and_then(|s| s.steps.get(&ps.id)), redactor))
+        .map(|ps| {
+            let saved = state.and_then(|s| s.steps.get(&ps.id));
+            step_view(ps, saved, lock_alive, redactor)
+        })
         .collect();
     UnitStatusView {
+        key: unit.unit.key,
         unit: redactor.redact(&unit.unit.key.slug()),
         title: redactor.redact(&unit.unit.title),
         status: UnitStatus::of(&steps),
+        done: steps.iter().filter(|s| s.status.is_done()).count(),
+        total: steps.len(),
         steps,
     }
 }
 
-fn step_view(ps: &PlanStep, saved: Option<&StepState>, redactor: &Redactor) -> StepStatusView {
+fn step_view(
+    ps: &PlanStep,
+    saved: Option<&StepState>,
+    lock_alive: bool,
+    redactor: &Redactor,
+) -> StepStatusView {
     let captures = saved
         .map(|s| {
             if s.secret {
@@ -178,100 +270,8 @@ fn step_view(ps: &PlanStep, saved: Option<&StepState>, redactor: &Redactor) -> S
             .and_then(|s| s.message.as_deref())
             .map(|m| redactor.redact(m)),
         changed: saved.is_some_and(|s| s.status == StepStatus::Succeeded && s.hash != ps.hash),
-    }
-}
-
-fn render_human(report: &StatusReport, term: &Terminal, redactor: &Redactor) {
-    match (report.serial, report.updated_at) {
-        (Some(serial), Some(updated_at)) => term.out(&redactor.redact(&format!(
-            "state in {} · serial {serial} · updated {updated_at} by {}",
-            report.state_dir,
-            report.operator.as_deref().unwrap_or("unknown")
-        ))),
-        _ => term.out(&format!(
-            "no run has been recorded in {} yet",
-            report.state_dir
-        )),
-    }
-    if let Some(l) = &report.lock {
-        term.out(&format!(
-            "{} {}",
-            term.style("locked:", console::Style::new().yellow().bold()),
-            redactor.redact(&l.to_string())
-        ));
-    }
-    if let Some(problem) = &report.lock_problem {
-        term.out(&format!(
-            "{} {}",
-            term.style("lock:", console::Style::new().yellow().bold()),
-            redactor.redact(problem)
-        ));
-    }
-    for unit in &report.units {
-        term.out("");
-        term.out(&format!(
-            "{} — {}",
-            term.style(&unit.title, console::Style::new().bold()),
-            unit.status.name()
-        ));
-        term.out(&unit_table(unit, term.color).to_string());
-    }
-}
-
-fn unit_table(unit: &UnitStatusView, color: bool) -> Table {
-    let mut table = Table::new();
-    table.load_style(presets::UTF8_BORDERS_ONLY);
-    if !color {
-        table.force_no_tty();
-    }
-    table.set_header(vec![
-        "step",
-        "status",
-        "attempts",
-        "ended",
-        "captures / message",
-    ]);
-    for s in &unit.steps {
-        let mut status = status_name(s.status).to_string();
-        if s.changed {
-            status.push_str(" (changed since)");
-        }
-        if s.status == StepStatus::Running {
-            status = "running (in doubt)".into();
-        }
-        table.add_row(vec![
-            match &s.group {
-                Some(g) => format!("{g} / {}", s.id),
-                None => s.id.clone(),
-            },
-            status,
-            s.attempts.to_string(),
-            s.ended_at
-                .map_or("-".into(), |t| t.strftime("%Y-%m-%d %H:%M:%SZ").to_string()),
-            detail(s),
-        ]);
-    }
-    table
-}
-
-/// The captures, then the message.
-fn detail(s: &StepStatusView) -> String {
-    let captures = s
-        .captures
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{k}={}",
-                v.as_str()
-                    .map_or_else(|| crate::expect::short(v), str::to_owned)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
-    match &s.message {
-        Some(m) if captures.is_empty() => m.clone(),
-        Some(m) => format!("{captures} {m}"),
-        None => captures,
+        in_doubt: !lock_alive && saved.is_some_and(|s| s.status == StepStatus::Running),
+        operator_decides: ps.step.in_doubt() == InDoubt::Operator,
     }
 }
 

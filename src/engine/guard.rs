@@ -14,6 +14,28 @@ use crate::state::{State, StepStatus};
 #[derive(Debug)]
 pub struct Refusal(pub String);
 
+/// Every refusal a real run of `plan`'s target would stop at, in the order it checks them:
+/// phase order, a forward run to roll back, changed steps, steps in doubt. `run`, a dry run
+/// and `plan` ask the same question.
+pub fn refusals(
+    runbook: &Runbook,
+    plan: &Plan,
+    state: &State,
+    env: &EnvMap,
+    overrides: &Overrides,
+    state_dir: &std::path::Path,
+) -> Vec<Refusal> {
+    [
+        check_order(runbook, plan, state, env, overrides.force).err(),
+        check_forward_run(plan, state, state_dir, overrides.force).err(),
+        check_changed(plan, state, &overrides.accept_changed).err(),
+        check_in_doubt(plan, state, overrides).err(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
 /// `phase N` needs pre-flight and phases before N done, unless `--force`.
 pub fn check_order(
     runbook: &Runbook,

@@ -37,6 +37,9 @@ pub struct EngineOptions {
     pub operator: String,
     /// The AWS account the credentials must belong to, when the runbook declares one.
     pub expected_account: Option<String>,
+    /// A dry run: why a real run of this command would be refused. The dry run still shows
+    /// every step, then ends in that refusal instead of a success.
+    pub would_refuse: Option<String>,
 }
 
 /// How a run ended (its report already emitted): the command's exit code comes from it.
@@ -69,6 +72,9 @@ pub struct Engine<'a> {
     pub(super) interrupt: &'a Interrupt,
     /// Captures made in this run or loaded from state (secret ones only in memory).
     pub(super) captures: Mutex<BTreeMap<String, Value>>,
+    /// Steps of a check unit refused while another check failed: the failure stops the run,
+    /// and the summary names these after it.
+    refused: Mutex<Vec<String>>,
     /// Dry run: captures a step that was not executed would have made.
     pub(super) unknown: Mutex<BTreeMap<String, String>>,
     /// Captures whose step failed: steps needing them are blocked.
@@ -109,6 +115,7 @@ impl<'a> Engine<'a> {
             redactor,
             interrupt,
             captures,
+            refused: Mutex::new(Vec::new()),
             unknown: Mutex::new(BTreeMap::new()),
             failed: Mutex::new(BTreeMap::new()),
             operator: Mutex::new(opts.operator.clone()),
@@ -264,10 +271,17 @@ impl<'a> Engine<'a> {
                 break;
             }
         }
-        let outcome = fatal.map_or(RunOutcome::Completed, RunOutcome::Stopped);
+        let outcome = match (fatal, &self.opts.would_refuse) {
+            (None, Some(why)) => {
+                RunOutcome::Stopped(Error::Refused(format!("a real run would refuse: {why}")))
+            }
+            (None, None) => RunOutcome::Completed,
+            (Some(e), _) => RunOutcome::Stopped(e),
+        };
         let exit_code = outcome.exit_code();
         let message = match &outcome {
             RunOutcome::Completed => None,
+            RunOutcome::Stopped(Error::StepFailed) => self.also_refused(),
             RunOutcome::Stopped(e) => e.reason(),
         };
         let resume = (exit_code != exit_codes::SUCCESS && !self.opts.dry_run)
@@ -288,6 +302,15 @@ impl<'a> Engine<'a> {
         };
         self.emit(Event::RunFinished(summary));
         outcome
+    }
+
+    /// What a failed run's summary adds after the failure: the steps refused beside it.
+    fn also_refused(&self) -> Option<String> {
+        let refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        (!refused.is_empty()).then(|| {
+            let ids: Vec<String> = refused.iter().map(|id| format!("`{id}`")).collect();
+            format!("also refused: {}", ids.join(", "))
+        })
     }
 
     async fn mark_done_overrides(&self) -> Result<(), StateError> {
@@ -375,6 +398,9 @@ impl<'a> Engine<'a> {
         let mut counts = Counts::default();
         let mut fatal = None;
         let mut failed_step: Option<String> = None;
+        // By the step's place in the unit: which failed, which were refused.
+        let mut failed: BTreeMap<usize, String> = BTreeMap::new();
+        let mut refused: BTreeMap<usize, String> = BTreeMap::new();
         let mut pending: Vec<usize> = super::critical_path::longest_chain_first(&unit.steps);
         let mut in_flight: BTreeSet<&str> = BTreeSet::new();
         let mut running = FuturesUnordered::new();
@@ -402,25 +428,33 @@ impl<'a> Engine<'a> {
                         .all(|n| !unsettled.contains(n.as_str()))
                     {
                         in_flight.insert(ps.id.as_str());
-                        running.push(async move { (ps, self.run_step(slug, ps, None).await) });
+                        let index = pending[i];
+                        running
+                            .push(async move { (index, ps, self.run_step(slug, ps, None).await) });
                         pending.remove(i);
                     } else {
                         i += 1;
                     }
                 }
             }
-            let Some((ps, result)) = running.next().await else {
+            let Some((index, ps, result)) = running.next().await else {
                 break;
             };
             in_flight.remove(ps.id.as_str());
             match result {
                 Ok(r) => {
                     count(&mut counts, r.outcome);
+                    if r.outcome == Outcome::Failed {
+                        failed.insert(index, ps.id.clone());
+                    }
                     if r.outcome.is_failure() && failed_step.is_none() {
                         failed_step = Some(ps.id.clone());
                     }
                 }
                 Err(f) => {
+                    if matches!(f, Error::Refused(_)) {
+                        refused.insert(index, ps.id.clone());
+                    }
                     failed_step.get_or_insert_with(|| ps.id.clone());
                     fatal.get_or_insert(f);
                 }
@@ -428,6 +462,18 @@ impl<'a> Engine<'a> {
         }
         if fatal.is_none() && !pending.is_empty() {
             fatal = Some(Error::Interrupted);
+        }
+        // A check that failed comes before a refusal (a confirmation nobody could answer): the
+        // run fails at the first failed check, in the unit's order, and names the refusals.
+        if let Some((_, first)) = failed.first_key_value() {
+            if matches!(fatal, Some(Error::Refused(_))) {
+                fatal = None;
+                *self.refused.lock().unwrap_or_else(|e| e.into_inner()) =
+                    refused.into_values().collect();
+            }
+            if fatal.is_none() {
+                failed_step = Some(first.clone());
+            }
         }
         (counts, fatal, failed_step)
     }

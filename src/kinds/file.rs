@@ -143,6 +143,17 @@ impl StepKind for File {
         }
     }
 
+    fn preview(&self, spec: &Value) -> Option<Result<String, String>> {
+        match parse_spec::<Spec>(spec) {
+            Ok(Spec {
+                path: Some(path),
+                edits,
+                restore: None,
+            }) => Some(preview_edit(Path::new(&path), &edits)),
+            _ => None,
+        }
+    }
+
     fn run<'a>(&'a self, spec: Value, step: StepRef<'a>, ctx: &'a KindContext) -> KindFuture<'a> {
         Box::pin(async move {
             let spec: Spec = parse_spec(&spec).map_err(|e| KindFailure::failed(e.message))?;
@@ -214,6 +225,37 @@ fn edit(
         write_atomic(path, text.as_bytes(), mode)?;
     }
     Ok(result(changed))
+}
+
+/// The edits applied in memory to the file as it is now, as a unified diff (empty when the
+/// file already reads so); `Err` says why a real run would fail here. Nothing is written.
+fn preview_edit(path: &Path, edits: &[Edit]) -> Result<String, String> {
+    let original = fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!(
+            "{} does not exist: a real run fails here (a `file` step never creates a file)",
+            path.display()
+        ),
+        _ => format!("cannot read {}: {e}", path.display()),
+    })?;
+    let mut text = original.clone();
+    for (n, e) in edits.iter().enumerate() {
+        let (next, matched) = apply(&text, e).map_err(|f| f.message)?;
+        if !matched && !already_there(&text, e) {
+            return Err(format!(
+                "edit {} of {}: {}: a real run fails here",
+                n + 1,
+                path.display(),
+                e.mismatch()
+            ));
+        }
+        text = next;
+    }
+    let name = path.display().to_string();
+    Ok(similar::TextDiff::from_lines(&original, &text)
+        .unified_diff()
+        .context_radius(1)
+        .header(&name, &name)
+        .to_string())
 }
 
 /// Whether this step's backup of `path` proves its edits done: applied to the original it
@@ -402,6 +444,31 @@ fn write_atomic(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_preview_diffs_the_file_as_it_is_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.ts");
+        fs::write(&path, "a\nprovider: 'ssm',\nz\n").unwrap();
+        let edits = [Edit::Replace {
+            replace: "provider: 'ssm'".into(),
+            with: "provider: 'http'".into(),
+        }];
+        let diff = preview_edit(&path, &edits).unwrap();
+        assert!(
+            diff.contains("-provider: 'ssm',\n+provider: 'http',"),
+            "{diff}"
+        );
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "a\nprovider: 'ssm',\nz\n"
+        );
+        let missing = preview_edit(&dir.path().join("gone.ts"), &edits).unwrap_err();
+        assert!(missing.contains("does not exist"), "{missing}");
+        fs::write(&path, "other\n").unwrap();
+        let mismatch = preview_edit(&path, &edits).unwrap_err();
+        assert!(mismatch.contains("matches nothing"), "{mismatch}");
+    }
 
     #[test]
     fn edits_apply_and_are_idempotent() {

@@ -168,6 +168,12 @@ pub trait StepKind: Send + Sync {
     }
     /// A one-line description of the rendered step for plans and dry runs.
     fn describe(&self, spec: &Value) -> String;
+    /// What the rendered step would change, worked out without acting, for `plan`: a `file`
+    /// edit's unified diff of the file as it is now (`Err`: why a real run would fail, such as
+    /// a missing file). `None` for kinds that cannot tell without running.
+    fn preview(&self, _spec: &Value) -> Option<Result<String, String>> {
+        None
+    }
     /// Values in the rendered spec that must be redacted everywhere (Authorization headers...).
     fn secrets(&self, _spec: &Value) -> Vec<String> {
         Vec::new()

@@ -42,6 +42,16 @@ impl LockInfo {
     }
 }
 
+impl LockInfo {
+    /// Whether the run holding the lock is still running, as far as this host can tell: a
+    /// holder on another host is taken to be (its process cannot be looked at from here).
+    pub fn holder_alive(&self, this_host: &str) -> bool {
+        self.host != this_host
+            || process::liveness(self.pid, self.process_start, self.boot_id.as_deref())
+                == process::Liveness::Alive
+    }
+}
+
 impl std::fmt::Display for LockInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

@@ -178,7 +178,7 @@ fn templates_see_the_run_and_its_private_scratch_directory_which_is_removed() {
         1,
         "- id: where\n  shell: { command: \"{% if run.dry_run %}touch {{ run.scratch_dir }}/x && stat -c 'dry %a' {{ run.scratch_dir }}{% else %}echo real{% endif %}\" }\n  mutates: false\n  show: stdout\n",
     ));
-    t.run(&["phase", "1", "--dry-run"])
+    t.run(&["phase", "1", "--force", "--dry-run"])
         .code(SUCCESS)
         .stdout_has("dry 700");
     t.run(&["phase", "1", "--force"])
@@ -265,6 +265,7 @@ fn dry_run_phase_1(module: &Path, moto: &Moto) -> crate::support::Run {
     let run = t.run(&[
         "phase",
         "1",
+        "--force",
         "--dry-run",
         "--output",
         "json",

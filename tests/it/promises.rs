@@ -140,7 +140,7 @@ fn an_http_head_is_read_only_and_runs_in_a_dry_run() {
                 "- id: head\n  http: { method: HEAD, url: \"{{ api_url }}/health\" }\n- id: post\n  http: { method: POST, url: \"{{ api_url }}/counter\" }\n",
             ),
     );
-    t.run(&["phase", "1", "--dry-run"])
+    t.run(&["phase", "1", "--force", "--dry-run"])
         .code(SUCCESS)
         .stdout_has("✔ head");
     assert_eq!(server.count("HEAD", "/health"), 1, "the HEAD was sent");

@@ -428,6 +428,15 @@ fn a_dry_run_of_the_migration_and_of_rollback_3_changes_nothing() {
         &out,
         "a real run would refuse: rollback --level 3 undoes what a forward run did",
     );
+    // ...and ends in that refusal rather than a success.
+    has(
+        &out,
+        "✘ rollback --level 3 (dry run) failed: a real run would refuse: rollback --level 3",
+    );
+    has(
+        &out,
+        "a real run would be refused, as expected after a dry run",
+    );
     // Read-only checks really ran against the emulator...
     let ops: Vec<(String, bool)> = aws
         .lines()

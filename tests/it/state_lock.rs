@@ -149,7 +149,7 @@ fn status_shows_steps_attempts_and_captures_with_secrets_redacted() {
     t.run(&["phase", "1", "--force"])
         .code(SUCCESS)
         .stdout_lacks("tok_9b8c7d6e5f");
-    let status = t.run(&["status"]);
+    let status = t.run(&["status", "phase", "1"]);
     status
         .code(SUCCESS)
         .stdout_has("read-name")
