@@ -24,7 +24,7 @@ mod ssm;
 mod sts;
 
 pub use clients::{AwsClients, AwsConfig, AwsContext};
-pub use error::AwsFailure;
+pub use error::{AwsFailure, NO_CREDENTIALS};
 pub use input::Input;
 pub use op::Op;
 
@@ -252,7 +252,7 @@ impl StepKind for Aws {
                 let input = Input::new(service, name, &spec.input);
                 (op.call)(&clients, &input)
                     .await
-                    .map_err(|e| e.into_kind_failure(service, name))
+                    .map_err(|e| e.into_kind_failure(service, name, &clients.endpoint_url(service)))
             };
             if is_read_only(name) {
                 ctx.aws.single_flight(key, owned).await
@@ -276,7 +276,7 @@ pub async fn caller_identity(ctx: &AwsContext) -> Result<CallerIdentity, KindFai
     let clients = ctx.clients().await.map_err(KindFailure::setup)?;
     let out = sts::caller_identity(&clients)
         .await
-        .map_err(|e| e.into_kind_failure("sts", "GetCallerIdentity"))?;
+        .map_err(|e| e.into_kind_failure("sts", "GetCallerIdentity", &clients.endpoint_url("sts")))?;
     let field = |name: &str| {
         out.get(name)
             .and_then(Value::as_str)
