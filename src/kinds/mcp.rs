@@ -86,9 +86,8 @@ impl StepKind for Mcp {
             let server = spec.server().map_err(KindFailure::failed)?.to_owned();
             let params = CallToolRequestParams::new(spec.tool.clone())
                 .with_arguments(spec.arguments.clone());
-            let cannot_reach = |e: &(dyn std::error::Error + 'static)| {
-                unreachable(&server, os_reason(&server, e))
-            };
+            let cannot_reach =
+                |e: &(dyn std::error::Error + 'static)| unreachable(&server, os_reason(&server, e));
             // A command server's stderr is kept, never passed through: it may print what its
             // `env` holds (an API key), and only the step's redacted failure may show it.
             let mut stderr = StderrTail::default();
@@ -199,7 +198,10 @@ fn os_reason(server: &str, e: &(dyn std::error::Error + 'static)) -> Option<Stri
 /// the HTTP client's error does not carry the operating system's reason.
 async fn connect_reason(server: &str) -> Option<String> {
     let url = reqwest::Url::parse(server).ok()?;
-    let host = url.host_str()?.trim_start_matches('[').trim_end_matches(']');
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     let port = url.port_or_known_default()?;
     let connect = tokio::net::TcpStream::connect((host, port));
     Some(

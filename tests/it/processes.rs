@@ -205,10 +205,10 @@ fn ctrl_c_in_a_retry_wait_exits_130_and_the_step_resumes() {
     );
     assert!(
         stdout.contains(&format!(
-                "resume with: outpost-migrate --runbook {} --state-dir {} phase 1 --force",
-                t.runbook_dir().display(),
-                t.state_dir().display()
-            )),
+            "resume with: outpost-migrate --runbook {} --state-dir {} phase 1 --force",
+            t.runbook_dir().display(),
+            t.state_dir().display()
+        )),
         "{stdout}"
     );
     let saved = t.step_state("flaky");

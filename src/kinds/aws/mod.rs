@@ -274,9 +274,9 @@ pub struct CallerIdentity {
 /// The caller's identity, for the account guard and the operator recorded in state.
 pub async fn caller_identity(ctx: &AwsContext) -> Result<CallerIdentity, KindFailure> {
     let clients = ctx.clients().await.map_err(KindFailure::setup)?;
-    let out = sts::caller_identity(&clients)
-        .await
-        .map_err(|e| e.into_kind_failure("sts", "GetCallerIdentity", &clients.endpoint_url("sts")))?;
+    let out = sts::caller_identity(&clients).await.map_err(|e| {
+        e.into_kind_failure("sts", "GetCallerIdentity", &clients.endpoint_url("sts"))
+    })?;
     let field = |name: &str| {
         out.get(name)
             .and_then(Value::as_str)
