@@ -101,9 +101,13 @@ pub struct RunSummary {
     pub stopped_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// The command to run to resume, when there is something to resume.
+    /// The command to run to resume (the command as typed), when a step ran and the run
+    /// stopped before the end.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resume: Option<String>,
+    /// After a forward command stopped with changes applied: the rollback level undoing them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<crate::engine::undo::RollbackAdvice>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -2,6 +2,7 @@
 //! (`main.rs`) is a thin shell around it; the fuzz target drives the loader.
 
 pub mod cli;
+pub mod command_line;
 pub mod commands;
 pub mod engine;
 pub mod error;

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use clap::Parser;
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    // Lossy rather than a panic on a word that is not UTF-8; clap reports such a word itself.
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let cli = cli::Cli::parse();
     let env = std::env::vars().collect();
     let code = match settings::resolve(cli, env, args) {
@@ -33,6 +36,7 @@ fn run(mut settings: settings::Settings) -> i32 {
     // The command line goes to the lock, the audit log and `run_started`: a `--var` may
     // carry a secret (`--var key=$OUTPOST_API_KEY`).
     settings.command_line = redactor.redact(&settings.command_line);
+    settings.typed.redact(|word| redactor.redact(word));
     reporter::log::init(settings.verbose, settings.quiet, redactor.clone());
     if settings.show_settings {
         let shown = serde_json::to_value(&settings).unwrap_or_default();

@@ -17,6 +17,7 @@ use crate::state::StateStore;
 use crate::state::local::LocalStore;
 
 mod aws;
+mod typed;
 
 pub use aws::AwsSettings;
 
@@ -75,6 +76,9 @@ pub struct Settings {
     /// The command as typed, recorded in the lock and audit log (redacted once the secrets
     /// are known, in `main`).
     pub command_line: String,
+    /// The command as typed, word by word, for the hints that repeat it (redacted in `main`).
+    #[serde(skip)]
+    pub typed: crate::command_line::TypedCommand,
     pub show_settings: bool,
 }
 
@@ -277,6 +281,7 @@ pub fn resolve(
         user,
         host,
         command_line: shell_words(&args),
+        typed: typed::typed(&args),
         show_settings: g.show_settings,
     })
 }

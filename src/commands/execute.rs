@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::engine::execution_plan::{self, Plan};
 use crate::engine::guard;
+use crate::engine::undo::UndoMap;
 use crate::engine::{Engine, EngineOptions, Interrupt};
 use crate::error::Error;
 use crate::events::{Event, EventSink};
@@ -62,6 +63,8 @@ pub fn run(
         operator: format!("{}@{}", settings.user, settings.host),
         expected_account,
         would_refuse,
+        typed: settings.typed.clone(),
+        undo: UndoMap::from_runbook(&runbook),
     };
     let interrupt = Arc::new(Interrupt::new());
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -12,6 +12,7 @@ mod run;
 mod step;
 #[cfg(test)]
 mod testkit;
+pub mod undo;
 
 pub use interrupt::Interrupt;
 pub use run::{Engine, EngineOptions};

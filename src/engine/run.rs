@@ -13,11 +13,12 @@ use serde_json::Value;
 use super::execution_plan::{EnvMap, Plan, PlanUnit};
 use super::interrupt::Interrupt;
 use super::record::Audit;
+use super::undo::RollbackAdvice;
 use crate::error::Error;
 use crate::events::{Counts, Event, EventSink, Outcome, RunSummary, UnitStatus, UnitSummary};
 use crate::exit_codes;
 use crate::kinds::KindContext;
-use crate::request::Overrides;
+use crate::request::{Overrides, Target};
 use crate::secrets::Redactor;
 use crate::state::{State, StateError, StateStore, StepStatus};
 
@@ -40,6 +41,10 @@ pub struct EngineOptions {
     /// A dry run: why a real run of this command would be refused. The dry run still shows
     /// every step, then ends in that refusal instead of a success.
     pub would_refuse: Option<String>,
+    /// The command as typed (redacted), which the resume and rollback hints repeat.
+    pub typed: crate::command_line::TypedCommand,
+    /// Which rollback level undoes each forward phase.
+    pub undo: super::undo::UndoMap,
 }
 
 /// How a run ended (its report already emitted): the command's exit code comes from it.
@@ -161,12 +166,8 @@ impl<'a> Engine<'a> {
         }
         let id = crate::kinds::aws::caller_identity(&self.kinds.aws)
             .await
-            .map_err(|f| {
-                Error::Setup(format!(
-                    "failed to establish the AWS identity: {}",
-                    f.message
-                ))
-            })?;
+            // Said as it is: the AWS CLI's words for the failures an operator meets first.
+            .map_err(|f| Error::Setup(f.message))?;
         let ok = id.account == *expected;
         self.emit(Event::Identity {
             account: id.account.clone(),
@@ -284,8 +285,7 @@ impl<'a> Engine<'a> {
             RunOutcome::Stopped(Error::StepFailed) => self.also_refused(),
             RunOutcome::Stopped(e) => e.reason(),
         };
-        let resume = (exit_code != exit_codes::SUCCESS && !self.opts.dry_run)
-            .then(|| self.plan.target.command());
+        let (resume, rollback) = self.next_commands(exit_code, !units.is_empty());
         let message = message.map(|m| self.redactor.redact(&m));
         let _ = self.audit(Audit::event("run_finished").message(format!("exit code {exit_code}")));
         let summary = RunSummary {
@@ -299,6 +299,7 @@ impl<'a> Engine<'a> {
             stopped_at,
             message,
             resume,
+            rollback,
         };
         self.emit(Event::RunFinished(summary));
         outcome
@@ -311,6 +312,30 @@ impl<'a> Engine<'a> {
             let ids: Vec<String> = refused.iter().map(|id| format!("`{id}`")).collect();
             format!("also refused: {}", ids.join(", "))
         })
+    }
+
+    /// What the summary says to run next when the run stopped: the command again (when a
+    /// unit ran: after a set-up error where nothing ran there is nothing to resume), and for a
+    /// forward command, the rollback level undoing every change applied so far.
+    fn next_commands(&self, exit_code: i32, ran: bool) -> (Option<String>, Option<RollbackAdvice>) {
+        if exit_code == exit_codes::SUCCESS || self.opts.dry_run || !ran {
+            return (None, None);
+        }
+        let resume = Some(self.opts.typed.resume());
+        if matches!(self.plan.target, Target::Rollback(_)) {
+            return (resume, None);
+        }
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let rollback = self
+            .opts
+            .undo
+            .applied(&state)
+            .map(|(level, phases)| RollbackAdvice {
+                level,
+                phases,
+                command: self.opts.typed.rollback(level),
+            });
+        (resume, rollback)
     }
 
     async fn mark_done_overrides(&self) -> Result<(), StateError> {

@@ -199,13 +199,33 @@ impl StepKind for Http {
             if !accepted {
                 // Marked where it is cut: redaction masks what is left of a secret there.
                 let snippet = crate::secrets::head(&body.to_string(), 300);
+                let advice = gateway_advice(status)
+                    .map(|a| format!(". {a}"))
+                    .unwrap_or_default();
                 return Err(KindFailure::failed(format!(
-                    "{method} {} answered {status}: {snippet}",
+                    "{method} {} answered {status}: {snippet}{advice}",
                     spec.url
                 )));
             }
             Ok(json!({"status": status, "headers": headers, "body": body}))
         })
+    }
+}
+
+/// What a gateway's error status says to check: the service behind the gateway, not the
+/// request, which a retry cannot mend.
+fn gateway_advice(status: u16) -> Option<&'static str> {
+    match status {
+        502 => Some(
+            "A 502 comes from the load balancer or proxy in front: the service behind it gave no valid answer. Check that the service's tasks are running and its targets healthy (`aws ecs describe-services`, `aws elbv2 describe-target-health`) and read the service's logs",
+        ),
+        503 => Some(
+            "A 503 means no healthy target or an overloaded service: check the target health (`aws elbv2 describe-target-health`) and the service's running count",
+        ),
+        504 => Some(
+            "A 504 means the service behind the load balancer did not answer in time: check that it is up and not stuck (its logs) and the load balancer's idle timeout",
+        ),
+        _ => None,
     }
 }
 

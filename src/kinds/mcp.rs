@@ -86,9 +86,8 @@ impl StepKind for Mcp {
             let server = spec.server().map_err(KindFailure::failed)?.to_owned();
             let params = CallToolRequestParams::new(spec.tool.clone())
                 .with_arguments(spec.arguments.clone());
-            let unreachable = |e: &dyn std::fmt::Display| {
-                KindFailure::failed(format!("cannot reach the MCP server {server}: {e}"))
-            };
+            let cannot_reach =
+                |e: &(dyn std::error::Error + 'static)| unreachable(&server, os_reason(&server, e));
             // A command server's stderr is kept, never passed through: it may print what its
             // `env` holds (an API key), and only the step's redacted failure may show it.
             let mut stderr = StderrTail::default();
@@ -102,14 +101,15 @@ impl StepKind for Mcp {
                     let (transport, pipe) = TokioChildProcess::builder(command)
                         .stderr(std::process::Stdio::piped())
                         .spawn()
-                        .map_err(|e| unreachable(&e))?;
+                        .map_err(|e| cannot_reach(&e))?;
                     ctx.processes.register(step.id, transport.id());
                     stderr = StderrTail::collect(pipe);
                     let client = match ().serve(transport).await {
                         Ok(client) => client,
                         Err(e) => {
+                            let plain = cannot_reach(&e).message;
                             return Err(KindFailure::failed(format!(
-                                "cannot reach the MCP server {server}: {e}{}",
+                                "{plain}{}",
                                 stderr.detail().await
                             )));
                         }
@@ -119,10 +119,18 @@ impl StepKind for Mcp {
                     result
                 }
                 None => {
-                    let client =
-                        ().serve(StreamableHttpClientTransport::from_uri(server.clone()))
-                            .await
-                            .map_err(|e| unreachable(&e))?;
+                    let transport = StreamableHttpClientTransport::from_uri(server.clone());
+                    let served = ().serve(transport).await;
+                    let client = match served.map_err(|e| os_reason(&server, &e)) {
+                        Ok(client) => client,
+                        Err(found) => {
+                            let reason = match found {
+                                Some(reason) => Some(reason),
+                                None => connect_reason(&server).await,
+                            };
+                            return Err(unreachable(&server, reason));
+                        }
+                    };
                     let result = client.call_tool(params).await;
                     let _ = client.cancel().await;
                     result
@@ -157,6 +165,52 @@ impl StepKind for Mcp {
             })
         })
     }
+}
+
+/// A server that could not be reached, in one plain line: `cannot reach the MCP server URL`
+/// and the operating system's reason, never the transport's own wording, which names its
+/// Rust types (that goes to `-v`).
+fn unreachable(server: &str, reason: Option<String>) -> KindFailure {
+    KindFailure::failed(match reason {
+        Some(reason) => format!("cannot reach the MCP server {server}: {reason}"),
+        None => format!("cannot reach the MCP server {server}"),
+    })
+}
+
+/// The operating system's reason an error carries ("connection refused"), if any; the whole
+/// error is logged at `-v`.
+fn os_reason(server: &str, e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut reason = None;
+    let mut detail = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        detail.push(err.to_string());
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            reason = Some(io.kind().to_string());
+        }
+        next = err.source();
+    }
+    tracing::info!("MCP server {server}: {}", detail.join(": "));
+    reason
+}
+
+/// Why an HTTP server did not answer the MCP handshake, found by connecting to it once more:
+/// the HTTP client's error does not carry the operating system's reason.
+async fn connect_reason(server: &str) -> Option<String> {
+    let url = reqwest::Url::parse(server).ok()?;
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = url.port_or_known_default()?;
+    let connect = tokio::net::TcpStream::connect((host, port));
+    Some(
+        match tokio::time::timeout(std::time::Duration::from_secs(5), connect).await {
+            Ok(Ok(_)) => "it accepts connections but did not answer as an MCP server".to_owned(),
+            Ok(Err(e)) => e.kind().to_string(),
+            Err(_) => "connecting timed out".to_owned(),
+        },
+    )
 }
 
 /// The last bytes a command server wrote to stderr, gathered in the background: read without

@@ -324,6 +324,13 @@ impl HumanReporter {
         if let Some(resume) = &s.resume {
             self.term.out(&format!("  resume with: {resume}   (succeeded steps are skipped; `outpost-migrate status` shows where it stopped)"));
         }
+        if let Some(r) = &s.rollback {
+            self.term.out(&format!(
+                "  to undo what {} applied: {}",
+                phases(&r.phases),
+                r.command
+            ));
+        }
     }
 }
 
@@ -416,6 +423,16 @@ impl EventSink for HumanReporter {
             )),
             Event::RunFinished(s) => self.run_finished(&s),
         }
+    }
+}
+
+/// "phase 2", "phases 1 and 2", "phases 1, 2 and 3".
+fn phases(list: &[u8]) -> String {
+    let names: Vec<String> = list.iter().map(u8::to_string).collect();
+    match names.as_slice() {
+        [one] => format!("phase {one}"),
+        [init @ .., last] => format!("phases {} and {last}", init.join(", ")),
+        [] => "the phases".into(),
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::terminal::Terminal;
-use crate::events::{Event, EventSink, Outcome, StepReport};
+use crate::events::{Event, EventSink, Outcome, RunSummary, StepReport};
 
 pub struct JunitReporter {
     term: Arc<Terminal>,
@@ -21,7 +21,8 @@ impl JunitReporter {
         }
     }
 
-    fn report(&self, command: &str) -> Report {
+    fn report(&self, summary: &RunSummary) -> Report {
+        let command = &summary.command;
         let steps = self.steps.lock().unwrap_or_else(|e| e.into_inner());
         let mut report = Report::new(format!("outpost-migrate {command}"));
         let mut units: Vec<String> = Vec::new();
@@ -40,7 +41,10 @@ impl JunitReporter {
                         let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
                         st.set_message(message.clone());
                         st.set_type(format!("{:?}", s.outcome).to_lowercase());
-                        st.set_description(message);
+                        st.set_description(match &s.hint {
+                            Some(hint) => format!("{message}\nhint: {hint}"),
+                            None => message,
+                        });
                         st
                     }
                     Outcome::FailedOptional
@@ -71,6 +75,15 @@ impl JunitReporter {
                 }
                 suite.add_test_case(case);
             }
+            // What to run next, on each suite: a CI system shows a suite's properties.
+            if let Some(resume) = &summary.resume {
+                suite.add_property(quick_junit::Property::new("resume", resume.as_str()));
+            }
+            if let Some(r) = &summary.rollback {
+                suite.add_property(quick_junit::Property::new("rollback", r.command.as_str()));
+                let level = r.level.to_string();
+                suite.add_property(quick_junit::Property::new("rollback_level", level.as_str()));
+            }
             report.add_test_suite(suite);
         }
         report
@@ -82,7 +95,7 @@ impl EventSink for JunitReporter {
         match event {
             Event::StepFinished(s) => self.steps.lock().unwrap_or_else(|e| e.into_inner()).push(s),
             Event::Warning { message } => self.term.err(&format!("warning: {message}")),
-            Event::RunFinished(summary) => match self.report(&summary.command).to_string() {
+            Event::RunFinished(summary) => match self.report(&summary).to_string() {
                 Ok(xml) => self.term.out(xml.trim_end()),
                 Err(e) => self
                     .term

@@ -31,6 +31,9 @@ pub fn init(verbose: u8, quiet: bool, redactor: Arc<Redactor>) {
 }
 
 /// The level `-v`/`-q` ask for: all of it for the tool's own logs, capped for libraries.
+/// Without `-v` libraries say nothing: what goes wrong reaches the operator as a step's plain
+/// message (the SDK's IMDS warnings, rmcp's transport errors would only repeat it in their
+/// own terms); `-v` shows their detail.
 fn filter(verbose: u8, quiet: bool) -> EnvFilter {
     let level = match (quiet, verbose) {
         (true, _) => LevelFilter::ERROR,
@@ -39,12 +42,17 @@ fn filter(verbose: u8, quiet: bool) -> EnvFilter {
         (_, 2) => LevelFilter::DEBUG,
         _ => LevelFilter::TRACE,
     };
+    let libraries = if verbose == 0 || quiet {
+        LevelFilter::OFF
+    } else {
+        level.min(LIBRARY_CAP)
+    };
     let mut directives = vec![
-        level.min(LIBRARY_CAP).to_string(),
+        libraries.to_string(),
         format!("{}={level}", env!("CARGO_CRATE_NAME")),
     ];
     for (target, cap) in TIGHTER_CAPS {
-        directives.push(format!("{target}={}", level.min(*cap)));
+        directives.push(format!("{target}={}", libraries.min(*cap)));
     }
     EnvFilter::new(directives.join(","))
 }
@@ -103,6 +111,21 @@ mod tests {
         assert!(has("outpost_migrate=trace"), "{directives}");
         assert!(has("rmcp=warn"), "{directives}");
         let quiet = filter(3, true).to_string();
-        assert!(quiet.split(',').all(|d| d.ends_with("error")), "{quiet}");
+        assert!(
+            quiet
+                .split(',')
+                .all(|d| d.ends_with("error") || d.ends_with("off")),
+            "{quiet}"
+        );
+    }
+
+    #[test]
+    fn without_v_libraries_log_nothing_and_the_tool_its_warnings() {
+        let directives = filter(0, false).to_string();
+        let has = |d: &str| directives.split(',').any(|x| x == d);
+        assert!(has("off") && has("rmcp=off"), "{directives}");
+        assert!(has("outpost_migrate=warn"), "{directives}");
+        let v = filter(1, false).to_string();
+        assert!(v.split(',').any(|x| x == "info"), "{v}");
     }
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::Error;
-use crate::kinds::aws::{AwsConfig, AwsTimeouts};
+use crate::kinds::aws::{AwsConfig, AwsTimeouts, NO_CREDENTIALS};
 
 /// The operator's `--profile` and `--region`; the runbook's vars and the environment join
 /// them in [`Settings::aws_config`].
@@ -145,14 +145,17 @@ fn resolve_aws(
             // The runbook's profile is a default for the operator's machine; where it is not
             // configured, the environment's credentials (which the SDK takes before any
             // profile's anyway) are used.
-        } else {
-            let hint = if source == RUNBOOK_PROFILE {
-                " and the environment holds no AWS credentials: pass --profile NAME or --var profile=NAME (--var profile= for the SDK's default chain), or set AWS_PROFILE"
-            } else {
-                ": check its name"
-            };
+        } else if source == RUNBOOK_PROFILE {
+            // The operator named no profile and has no credentials: the AWS CLI's words for
+            // that, then the runbook's default that was not found either.
             unusable = Some(format!(
-                "the AWS profile `{name}` ({source}) is not in {}{hint}",
+                "{NO_CREDENTIALS} The runbook's profile ({name}, {source}) is not in {} either: pass --profile NAME or --var profile=NAME (--var profile= for the SDK's default chain), or set AWS_PROFILE",
+                profiles.files
+            ));
+        } else {
+            // The AWS CLI's words, then who named it and where profiles are read from.
+            unusable = Some(format!(
+                "The config profile ({name}) could not be found (named by {source}; profiles are read from {})",
                 profiles.files
             ));
         }
@@ -257,14 +260,19 @@ mod tests {
         let with_keys = resolve((None, None), KEYS, &[]).unwrap();
         assert_eq!((with_keys.profile, with_keys.unusable), (None, None));
         let bare = resolve((None, None), &[], &[]).unwrap();
+        let bare = bare.unusable.unwrap();
+        assert!(bare.starts_with("Unable to locate credentials."), "{bare}");
         assert!(
-            bare.unusable
-                .unwrap()
-                .contains("`soc` (the runbook's vars.profile)")
+            bare.contains("profile (soc, the runbook's vars.profile)"),
+            "{bare}"
         );
         // Named by the operator, a missing profile is an error even with keys (the CLI's rule).
         let env = resolve((None, None), &[KEYS[0], KEYS[1], ("AWS_PROFILE", "x")], &[]).unwrap();
-        assert!(env.unusable.unwrap().contains("`x` (AWS_PROFILE)"));
+        assert!(
+            env.unusable
+                .unwrap()
+                .starts_with("The config profile (x) could not be found (named by AWS_PROFILE;")
+        );
     }
 
     #[test]

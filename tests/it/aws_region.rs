@@ -97,14 +97,15 @@ fn a_runbook_profile_missing_without_environment_credentials_is_a_setup_error_na
         .isolated_aws_files();
     t.run(&["preflight", "--yes"])
         .code(SETUP)
-        .stdout_has("the AWS profile `soc` (the runbook's vars.profile) is not in")
+        .stdout_has("Unable to locate credentials.")
+        .stdout_has("The runbook's profile (soc, the runbook's vars.profile) is not in")
         .stdout_has("--var profile=NAME");
     // An explicit --profile that does not exist is an error even with credentials in the
     // environment, as with the AWS CLI.
     without_region(&moto)
         .run(&["preflight", "--yes", "--profile", "nobody"])
         .code(SETUP)
-        .stdout_has("the AWS profile `nobody` (--profile) is not in");
+        .stdout_has("The config profile (nobody) could not be found (named by --profile;");
 }
 
 #[test]

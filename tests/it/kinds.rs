@@ -32,7 +32,11 @@ fn shell_failure_names_the_command_exit_code_and_stderr() {
     run.code(STEP_FAILED)
         .stdout_has("✘ broken")
         .stdout_has("exited with 7: boom")
-        .stdout_has("resume with: outpost-migrate phase 1");
+        .stdout_has(&format!(
+            "resume with: outpost-migrate --runbook {} --state-dir {} phase 1 --force",
+            t.runbook_dir().display(),
+            t.state_dir().display()
+        ));
     assert_eq!(t.step_state("broken")["status"], "failed");
 }
 

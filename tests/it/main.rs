@@ -15,6 +15,7 @@ mod crash;
 mod dns;
 mod dry_run;
 mod failing_checks;
+mod guidance;
 mod infra;
 mod kinds;
 mod latency;

@@ -83,7 +83,14 @@ fn json_output_is_one_event_per_line_then_a_summary() {
     assert_eq!(summary["event"], "summary");
     assert_eq!(summary["exit_code"], STEP_FAILED);
     assert_eq!(summary["stopped_at"], "bad");
-    assert_eq!(summary["resume"], "outpost-migrate phase 1");
+    assert_eq!(
+        summary["resume"],
+        format!(
+            "outpost-migrate --runbook {} --state-dir {} phase 1 --force --output json",
+            t.runbook_dir().display(),
+            t.state_dir().display()
+        )
+    );
     assert_eq!(run.step_event("good")["found"], "fine");
     assert_eq!(run.step_event("optional-bad")["outcome"], "failed_optional");
 }

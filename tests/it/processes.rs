@@ -204,7 +204,11 @@ fn ctrl_c_in_a_retry_wait_exits_130_and_the_step_resumes() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("resume with: outpost-migrate phase 1"),
+        stdout.contains(&format!(
+            "resume with: outpost-migrate --runbook {} --state-dir {} phase 1 --force",
+            t.runbook_dir().display(),
+            t.state_dir().display()
+        )),
         "{stdout}"
     );
     let saved = t.step_state("flaky");

@@ -385,7 +385,11 @@ fn ctrl_c_lets_the_running_step_finish_then_stops_with_130_and_resumes() {
     assert_eq!(out.status.code(), Some(INTERRUPTED), "{stdout}");
     assert!(
         stdout.contains("was interrupted at step `after`")
-            && stdout.contains("resume with: outpost-migrate phase 1"),
+            && stdout.contains(&format!(
+                "resume with: outpost-migrate --runbook {} --state-dir {} phase 1 --force",
+                t.runbook_dir().display(),
+                t.state_dir().display()
+            )),
         "{stdout}"
     );
     assert_eq!(

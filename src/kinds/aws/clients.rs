@@ -33,6 +33,15 @@ pub struct AwsClients {
     pub logs: Lazy<aws_sdk_cloudwatchlogs::Client>,
     /// The region every client calls.
     pub region: String,
+    /// The endpoint URL the configuration names (`AWS_ENDPOINT_URL`), if any.
+    pub endpoint: Option<String>,
+}
+
+impl AwsClients {
+    /// The endpoint `service`'s client calls, as a failure to reach it names it.
+    pub fn endpoint_url(&self, service: &str) -> String {
+        super::error::endpoint_url(self.endpoint.as_deref(), service, &self.region)
+    }
 }
 
 /// A service's client, built on first use or by [`AwsClients::build`]: building one
@@ -283,6 +292,7 @@ impl AwsContext {
             cloudwatch: Lazy::of(&config, aws_sdk_cloudwatch::Client::new),
             logs: Lazy::of(&config, aws_sdk_cloudwatchlogs::Client::new),
             region,
+            endpoint: config.endpoint_url().map(str::to_owned),
         }))
     }
 }

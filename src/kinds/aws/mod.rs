@@ -24,7 +24,7 @@ mod ssm;
 mod sts;
 
 pub use clients::{AwsClients, AwsConfig, AwsContext, AwsTimeouts};
-pub use error::AwsFailure;
+pub use error::{AwsFailure, NO_CREDENTIALS};
 pub use input::Input;
 pub use op::Op;
 
@@ -267,7 +267,7 @@ impl StepKind for Aws {
                 let input = Input::new(service, name, &spec.input);
                 (op.call)(&clients, &input)
                     .await
-                    .map_err(|e| e.into_kind_failure(service, name))
+                    .map_err(|e| e.into_kind_failure(service, name, &clients.endpoint_url(service)))
             };
             if is_read_only(name) {
                 ctx.aws.single_flight(key, owned).await
@@ -289,9 +289,9 @@ pub struct CallerIdentity {
 /// The caller's identity, for the account guard and the operator recorded in state.
 pub async fn caller_identity(ctx: &AwsContext) -> Result<CallerIdentity, KindFailure> {
     let clients = ctx.clients().await.map_err(KindFailure::setup)?;
-    let out = sts::caller_identity(&clients)
-        .await
-        .map_err(|e| e.into_kind_failure("sts", "GetCallerIdentity"))?;
+    let out = sts::caller_identity(&clients).await.map_err(|e| {
+        e.into_kind_failure("sts", "GetCallerIdentity", &clients.endpoint_url("sts"))
+    })?;
     let field = |name: &str| {
         out.get(name)
             .and_then(Value::as_str)
