@@ -104,11 +104,25 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
     };
     match settings.output {
         OutputFormat::Json => term.out(&super::json_line(&report)),
-        OutputFormat::Human | OutputFormat::Junit => {
+        OutputFormat::Junit => super::junit_out(term, "plan", junit_cases(&report)),
+        OutputFormat::Human => {
             render_human(&report, settings, term);
         }
     }
     Ok(exit_codes::SUCCESS)
+}
+
+/// `plan --output junit`: a passing case per unit, with its step count.
+fn junit_cases(report: &PlanReport) -> Vec<super::Case> {
+    report
+        .units
+        .iter()
+        .map(|u| {
+            super::Case::passed(&u.unit)
+                .property("title", &u.title)
+                .property("steps", u.steps.len())
+        })
+        .collect()
 }
 
 fn units(

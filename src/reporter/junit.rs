@@ -6,7 +6,7 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::terminal::Terminal;
-use crate::events::{Event, EventSink, Outcome, StepReport};
+use crate::events::{Event, EventSink, Outcome, RunSummary, StepReport};
 
 pub struct JunitReporter {
     term: Arc<Terminal>,
@@ -77,17 +77,39 @@ impl JunitReporter {
     }
 }
 
+/// A run that did not succeed gets a suite of its own whose failing case carries the exit
+/// code and why, also when no step failed (a refusal, an interrupt, a setup error).
+fn with_outcome(mut report: Report, summary: &RunSummary) -> Report {
+    if let Some(error) = summary.error() {
+        let mut suite = TestSuite::new("outpost-migrate");
+        suite.add_property(quick_junit::Property::new(
+            "exit_code",
+            summary.exit_code.to_string(),
+        ));
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        status.set_message(error.as_str());
+        status.set_type(crate::exit_codes::name(summary.exit_code));
+        let mut case = TestCase::new(format!("outpost-migrate {}", summary.target), status);
+        case.set_classname("outpost-migrate.outcome");
+        suite.add_test_case(case);
+        report.add_test_suite(suite);
+    }
+    report
+}
+
 impl EventSink for JunitReporter {
     fn emit(&self, event: Event) {
         match event {
             Event::StepFinished(s) => self.steps.lock().unwrap_or_else(|e| e.into_inner()).push(s),
             Event::Warning { message } => self.term.err(&format!("warning: {message}")),
-            Event::RunFinished(summary) => match self.report(&summary.command).to_string() {
-                Ok(xml) => self.term.out(xml.trim_end()),
-                Err(e) => self
-                    .term
-                    .err(&format!("error: failed to write the JUnit report: {e}")),
-            },
+            Event::RunFinished(summary) => {
+                match with_outcome(self.report(&summary.command), &summary).to_string() {
+                    Ok(xml) => self.term.out(xml.trim_end()),
+                    Err(e) => self
+                        .term
+                        .err(&format!("error: failed to write the JUnit report: {e}")),
+                }
+            }
             _ => {}
         }
     }
