@@ -8,7 +8,9 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::support::{BIN, Run, Runbook, Test};
-use outpost_migrate::exit_codes::{self, REFUSED, STEP_FAILED, SUCCESS, USAGE_OR_RUNBOOK};
+use outpost_migrate::exit_codes::{
+    self, INTERRUPTED, REFUSED, STEP_FAILED, SUCCESS, USAGE_OR_RUNBOOK,
+};
 
 /// Every command that loads the runbook, as typed after `outpost-migrate`.
 const COMMANDS: &[&[&str]] = &[
@@ -148,7 +150,7 @@ fn a_refusal_is_in_the_machine_output_with_its_exit_code() {
 }
 
 #[test]
-fn a_run_that_fails_ends_its_json_with_the_error_and_its_junit_with_the_exit_code() {
+fn a_run_that_fails_ends_its_json_with_the_error_and_its_junit_with_the_failed_step() {
     let t = Test::new()
         .runbook(Runbook::minimal().phase(1, "- id: bad\n  shell: { command: 'exit 3' }\n"));
     let failed = t.run(&["phase", "1", "--force", "--output", "json"]);
@@ -159,13 +161,37 @@ fn a_run_that_fails_ends_its_json_with_the_error_and_its_junit_with_the_exit_cod
     assert_eq!(last["error"], "step `bad` failed", "{last}");
     let failed = t.run(&["phase", "1", "--force", "--output", "junit"]);
     failed.code(STEP_FAILED);
-    let (_, code) = junit_failures(&failed, "phase 1");
-    assert_eq!(code, Some(STEP_FAILED), "{}", failed.stdout);
+    let (failures, _) = junit_failures(&failed, "phase 1");
+    assert!(
+        failures.len() == 1 && failures[0].contains("exited with 3"),
+        "the failed step is the one failure: {failures:?}"
+    );
     let passed = t.run(&["phase", "2", "--force", "--output", "json"]);
     passed.code(SUCCESS);
     let last = last_json(&passed, "phase 2");
     assert_eq!(last["exit_code"], SUCCESS);
     assert_eq!(last["error"], Value::Null);
+}
+
+#[test]
+fn an_interrupted_run_ends_its_machine_output_with_exit_code_130_and_why() {
+    // The step plays the operator: Ctrl-C to the tool, which lets the step finish and stops.
+    let interrupted = || {
+        Test::new().runbook(Runbook::minimal().phase(
+            1,
+            "- id: stop-me\n  shell: { command: 'kill -INT $PPID' }\n- id: after\n  shell: { command: 'true' }\n",
+        ))
+    };
+    let json = interrupted().run(&["phase", "1", "--force", "--output", "json"]);
+    json.code(INTERRUPTED);
+    let last = last_json(&json, "phase 1");
+    assert_eq!(last["exit_code"], INTERRUPTED, "{last}");
+    assert_eq!(last["error"], "interrupted", "{last}");
+    let junit = interrupted().run(&["phase", "1", "--force", "--output", "junit"]);
+    junit.code(INTERRUPTED);
+    let (failures, code) = junit_failures(&junit, "phase 1");
+    assert_eq!(code, Some(INTERRUPTED), "{}", junit.stdout);
+    assert_eq!(failures, ["interrupted"], "{}", junit.stdout);
 }
 
 #[test]

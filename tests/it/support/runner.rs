@@ -131,14 +131,12 @@ impl Test {
         let mut cmd = Command::new(BIN);
         cmd.current_dir(self.dir.path());
         // Each command takes its own arguments, after its name: `--runbook` for all but
-        // `unlock`, `--state-dir` for all but `validate`, unless the test gives its own.
-        let (sub, rest) = match args.split_first() {
-            Some((sub, rest)) if !sub.starts_with('-') => (Some(*sub), rest),
-            _ => (None, args),
-        };
-        let given = |flag: &str| rest.contains(&flag);
+        // `unlock`, `--state-dir` for all but `validate`, unless the test gives its own. They
+        // go last, so the command reads as the test wrote it (`phase 1 --force ...`).
+        cmd.args(args);
+        let sub = args.first().filter(|a| !a.starts_with('-')).copied();
+        let given = |flag: &str| args.contains(&flag);
         if let Some(sub) = sub {
-            cmd.arg(sub);
             if self.runbook.is_some() && sub != "unlock" && !given("--runbook") {
                 cmd.arg("--runbook").arg(self.runbook_dir());
             }
@@ -146,7 +144,7 @@ impl Test {
                 cmd.arg("--state-dir").arg(self.state_dir());
             }
         }
-        cmd.args(rest).env("NO_COLOR", "1").stdin(Stdio::null());
+        cmd.env("NO_COLOR", "1").stdin(Stdio::null());
         // Nothing of the machine's own configuration leaks into a test.
         for var in [
             "OUTPOST_API_KEY",
