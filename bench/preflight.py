@@ -136,7 +136,7 @@ def aws_environment(tmp, endpoint):
 
 
 def preflight_command(binary, state):
-    return [binary, "--state-dir", state, "preflight", "--yes", "--profile", "soc", "--output", "json"]
+    return [binary, "preflight", "--state-dir", state, "--yes", "--profile", "soc", "--output", "json"]
 
 
 def seed_vs_tool(args, aws_env, tmp):
@@ -181,7 +181,7 @@ def seed_vs_tool(args, aws_env, tmp):
 
 def tool_vs_chain(args, aws_env, tmp):
     plan_out = subprocess.run(
-        [args.binary, "--state-dir", os.path.join(tmp, "plan-state"), "plan", "preflight", "--output", "json"],
+        [args.binary, "plan", "preflight", "--state-dir", os.path.join(tmp, "plan-state"), "--output", "json"],
         env=aws_env, capture_output=True, text=True, check=True,
     )
     plan = json.loads(plan_out.stdout)

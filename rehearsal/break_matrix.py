@@ -85,7 +85,7 @@ class World:
     def outpost(self, state_dir, command, variables):
         """Runs outpost-migrate with `--output json`; gives its exit code, its step_finished
         events by step id, and its output."""
-        cmd = [self.binary, "--state-dir", state_dir, *command, "--yes", "--output", "json",
+        cmd = [self.binary, *command, "--state-dir", state_dir, "--yes", "--output", "json",
                "--var", "verify_public_dns=false", "--var", "test_workspace_id=ws-rehearsal-test",
                "--var", "cloudtrail_settle_seconds=1", "--var", "cloudtrail_poll_seconds=1"]
         for name, value in {**WAITS, **variables}.items():
@@ -417,7 +417,7 @@ CASES = [
 def plan_checks(binary, runbook):
     """The runbook's checks by id: (unit, has_hint), from `plan --output json`."""
     # Run from `/`, where no runbook.yaml lies: without `--runbook` the binary's own is read.
-    cmd = [binary, *(["--runbook", os.path.abspath(runbook)] if runbook else []), "plan", "--output", "json"]
+    cmd = [binary, "plan", *(["--runbook", os.path.abspath(runbook)] if runbook else []), "--output", "json"]
     plan = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True, cwd="/").stdout)
     return {
         s["id"]: (u["unit"], s["has_hint"])

@@ -220,11 +220,13 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep every environment's files and logs")
     parser.add_argument("extra", nargs="*", help="more outpost-migrate arguments (after --), e.g. --runbook DIR")
     args = parser.parse_args()
-    # `--jobs 1`: checks one at a time, so a kill aimed at a check finds it not yet done.
+    # `--jobs 1` (through its environment variable: `rollback` takes no `--jobs`): checks one
+    # at a time, so a kill aimed at a check finds it not yet done.
+    os.environ["OUTPOST_MIGRATE_JOBS"] = "1"
     # The plain emulator: crash safety is about step boundaries, not AWS's timing, and the
     # realistic delays (phase 4's settle window, drains, throttling's backoff) would be waited
     # again by many of the chain's hundreds of resumed processes.
-    settings = argparse.Namespace(binary=args.binary, fault=None, dry_run=False, plain=True, keep=args.keep, extra=["--jobs", "1", *args.extra])
+    settings = argparse.Namespace(binary=args.binary, fault=None, dry_run=False, plain=True, keep=args.keep, extra=args.extra)
     envs = [rehearse.Rehearsal(settings)]
     reference = envs[0]
     problems = []

@@ -220,7 +220,7 @@ class Rehearsal:
         """Runs outpost-migrate here; its output goes to `log` (a file name) when given."""
         # Local parts answer in a second: poll every second rather than the seed's 10 s.
         dry = ["--dry-run"] if self.args.dry_run else []
-        cmd = [self.args.binary, "--state-dir", self.path("state"), *command, *dry, "--yes",
+        cmd = [self.args.binary, *command, "--state-dir", self.path("state"), *dry, "--yes",
                "--var", "verify_public_dns=false", "--var", "test_workspace_id=ws-rehearsal-test",
                "--var", "dispatch_poll_interval=1s", "--var", "dispatch_poll_attempts=8",
                *(a for k, v in (REALISTIC_VARS if self.realistic else PLAIN_VARS).items() for a in ["--var", f"{k}={v}"]),

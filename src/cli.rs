@@ -1,16 +1,29 @@
-//! The command line (clap derive). `settings::resolve` turns it into the settings the core uses.
+//! The command line (clap derive). Each subcommand takes only the arguments that mean
+//! something to it, gathered in shared groups (`RunbookArgs`, `StateArgs`, `AwsArgs`,
+//! `RunArgs`...), so clap rejects the rest; only the output and verbosity flags are global.
+//! `settings::resolve` turns it into the settings the core uses.
+
+mod help;
+mod version;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use help::exit_codes_help;
+pub use version::VERSION;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "outpost-migrate",
-    version,
+    version = VERSION.as_str(),
     about = "Runs the Outpost SSM-to-ECS-Fargate migration runbook as a resumable program",
     long_about = "Runs the Outpost migration runbook (pre-flight checks, phases 1-5, rollback levels 1-3, post-verification) \
-                  step by step, saving state after every step so an interrupted run resumes where it stopped."
+                  step by step, saving state after every step so an interrupted run resumes where it stopped.",
+    after_help = help::TOP,
+    after_long_help = help::long(help::TOP),
+    subcommand_required = true,
+    arg_required_else_help = true
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -22,31 +35,96 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the runbook: syntax, fields, ids, templates, JMESPath. Runs nothing.
-    Validate,
+    ///
+    /// Loads every file of the runbook and reports every problem with file:line:col, then
+    /// renders the vars with the `--var` overrides (an unknown var is an error, as in `plan`)
+    /// and lists every field that writes a var unescaped (`| raw`).
+    #[command(after_help = help::VALIDATE, after_long_help = help::long(help::VALIDATE))]
+    Validate {
+        #[command(flatten)]
+        runbook: RunbookArgs,
+    },
     /// Show the steps a command would run and what is already done.
+    ///
+    /// Each step is shown as `read`, `change` or `ask` (the operator), with its approvals,
+    /// conditions and what the saved state says of it. Runs nothing and takes no lock.
+    #[command(after_help = help::PLAN, after_long_help = help::long(help::PLAN))]
     Plan {
-        /// preflight, phase N, rollback N, verify or all (default).
+        /// What to plan: `preflight`, `phase N` (1-5), `rollback N` (1-3), `verify` or `all`
+        /// (the default: everything, rollback levels included).
         #[arg(num_args = 0..=2, value_name = "TARGET")]
         target: Vec<String>,
+        #[command(flatten)]
+        runbook: RunbookArgs,
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// Show what a dry run would run: the read-only steps' commands, rendered.
+        #[arg(long)]
+        dry_run: bool,
     },
-    /// Run the pre-flight checks.
-    Preflight,
-    /// Run one migration phase (1-5).
+    /// Run the pre-flight checks (concurrently).
+    #[command(after_help = help::PREFLIGHT, after_long_help = help::long(help::PREFLIGHT))]
+    Preflight {
+        #[command(flatten)]
+        exec: ExecArgs,
+        #[command(flatten)]
+        jobs: JobsArgs,
+    },
+    /// Run one migration phase (1-5), its steps in order.
+    ///
+    /// Refused while pre-flight or an earlier phase has not succeeded, unless `--force`.
+    #[command(after_help = help::PHASE, after_long_help = help::long(help::PHASE))]
     Phase {
-        #[arg(value_parser = clap::value_parser!(u8).range(1..=5))]
+        /// The phase: 1 deploy the ALB, 2 update DNS, 3 enable MCPify's HTTP provider,
+        /// 4 disable the SSM-based provider, 5 verify the 7 MCP tools.
+        #[arg(value_name = "NUMBER", value_parser = clap::value_parser!(u8).range(1..=5))]
         number: u8,
+        #[command(flatten)]
+        exec: ExecArgs,
+        #[command(flatten)]
+        force: ForceArgs,
     },
     /// Roll back: level N runs levels 1..N (MCPify, then DNS, then infrastructure).
+    ///
+    /// Refused when the state records no forward run, unless `--force`; a step whose forward
+    /// phase never ran is skipped.
+    #[command(after_help = help::ROLLBACK, after_long_help = help::long(help::ROLLBACK))]
     Rollback {
-        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=3))]
+        /// How far to roll back: 1 MCPify back to the SSM provider; 2 also the DNS record
+        /// back to the legacy host; 3 also the infrastructure (the ALB destroyed, the
+        /// control plane scaled down). Each level runs the levels below it first.
+        #[arg(long, value_name = "LEVEL", value_parser = clap::value_parser!(u8).range(1..=3))]
         level: u8,
+        #[command(flatten)]
+        exec: ExecArgs,
+        #[command(flatten)]
+        force: ForceArgs,
     },
-    /// Run the post-migration verification.
-    Verify,
+    /// Run the post-migration verification (concurrently).
+    #[command(after_help = help::VERIFY, after_long_help = help::long(help::VERIFY))]
+    Verify {
+        #[command(flatten)]
+        exec: ExecArgs,
+        #[command(flatten)]
+        jobs: JobsArgs,
+    },
     /// Pre-flight, phases 1-5 and verification, resuming where a previous run stopped.
-    Run,
+    #[command(after_help = help::RUN, after_long_help = help::long(help::RUN))]
+    Run {
+        #[command(flatten)]
+        exec: ExecArgs,
+        #[command(flatten)]
+        jobs: JobsArgs,
+    },
     /// Show the saved state: a line per unit and the next command; TARGET or --all for steps.
+    #[command(after_help = help::STATUS, after_long_help = help::long(help::STATUS))]
     Status {
+        #[command(flatten)]
+        runbook: RunbookArgs,
+        #[command(flatten)]
+        state: StateArgs,
         /// One unit's steps: preflight, phase N, verify, rollback N (default: the summary).
         #[arg(num_args = 0..=2, value_name = "TARGET")]
         target: Vec<String>,
@@ -55,10 +133,13 @@ pub enum Command {
         all: bool,
     },
     /// Remove a lock left behind by a run that is gone.
+    #[command(after_help = help::UNLOCK, after_long_help = help::long(help::UNLOCK))]
     Unlock {
         /// The id shown by `status` or by the refused run; needed for a lock from another host.
         #[arg(long, value_name = "ID")]
         lock_id: Option<String>,
+        #[command(flatten)]
+        state: StateArgs,
     },
 }
 
@@ -69,53 +150,13 @@ pub enum Output {
     Junit,
 }
 
+/// What every command takes, before or after its name: how it reports.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// A runbook directory (holding runbook.yaml) or top file; default: the embedded runbook.
-    #[arg(
-        long,
-        global = true,
-        value_name = "PATH",
-        env = "OUTPOST_MIGRATE_RUNBOOK"
-    )]
-    pub runbook: Option<PathBuf>,
-    /// Where state, lock and audit log live.
-    #[arg(
-        long,
-        global = true,
-        value_name = "DIR",
-        default_value = ".outpost-migrate",
-        env = "OUTPOST_MIGRATE_STATE_DIR"
-    )]
-    pub state_dir: PathBuf,
-    /// Run read-only steps, show mutating ones without running them; change nothing.
-    #[arg(long, global = true)]
-    pub dry_run: bool,
-    /// Approve every step that needs approval and answer every confirmation yes.
-    #[arg(long, short = 'y', global = true)]
-    pub yes: bool,
-    /// Approve one step by id (repeatable).
-    #[arg(long, global = true, value_name = "ID")]
-    pub approve: Vec<String>,
-    /// Output format.
+    /// Output format: human lines, JSON lines (the last one holds `exit_code` and `error`),
+    /// or a JUnit report; JSON and JUnit are written to stdout also when the command fails.
     #[arg(long, global = true, value_enum, default_value_t = Output::Human)]
     pub output: Output,
-    /// Override a runbook var (repeatable); a JSON value keeps its type.
-    #[arg(long = "var", global = true, value_name = "KEY=VALUE", value_parser = parse_var)]
-    pub vars: Vec<(String, String)>,
-    /// AWS profile, with its own credentials only (default: AWS_PROFILE, else the runbook's `profile`).
-    #[arg(long, global = true)]
-    pub profile: Option<String>,
-    /// AWS region (default: the runbook's `region`; an environment region that differs is refused).
-    #[arg(long, global = true)]
-    pub region: Option<String>,
-    /// Seconds an AWS call waits to connect (as the AWS CLI's flag; default 5).
-    #[arg(long, global = true, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=600))]
-    pub cli_connect_timeout: Option<u64>,
-    /// Seconds an AWS call waits for the answer to start, per attempt (as the AWS CLI's flag;
-    /// default: the attempt's own limit, 20, CloudTrail 60).
-    #[arg(long, global = true, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=600))]
-    pub cli_read_timeout: Option<u64>,
     /// More logs on stderr (-v, -vv, -vvv).
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -125,30 +166,197 @@ pub struct GlobalArgs {
     /// No colours (also NO_COLOR).
     #[arg(long, global = true)]
     pub no_color: bool,
-    /// Run a phase even though earlier phases have not succeeded; roll back with no forward
-    /// run recorded in the state.
-    #[arg(long, global = true)]
-    pub force: bool,
-    /// Keep the earlier result of a succeeded step whose definition changed (repeatable).
-    #[arg(long, global = true, value_name = "ID")]
-    pub accept_changed: Vec<String>,
-    /// Run again a step left in doubt by a crash (repeatable).
-    #[arg(long, global = true, value_name = "ID")]
-    pub retry_in_doubt: Vec<String>,
-    /// Record a step left in doubt as done without running it (repeatable).
-    #[arg(long, global = true, value_name = "ID")]
-    pub mark_done: Vec<String>,
-    /// Check runs at most this many checks at once.
-    #[arg(long, global = true, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub jobs: u16,
     /// Print the resolved settings as JSON and exit.
     #[arg(long, global = true, hide = true)]
     pub show_settings: bool,
+}
+
+/// Which runbook, and its vars.
+#[derive(Debug, Default, Args)]
+#[command(next_help_heading = "Runbook")]
+pub struct RunbookArgs {
+    /// A runbook directory (holding runbook.yaml) or top file; default: the embedded runbook.
+    #[arg(long, value_name = "PATH", env = "OUTPOST_MIGRATE_RUNBOOK")]
+    pub runbook: Option<PathBuf>,
+    /// Override a runbook var (repeatable); a JSON value keeps its type. An unknown var is an
+    /// error.
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+}
+
+/// Where the state lives.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "State")]
+pub struct StateArgs {
+    /// Where state, lock, audit log and file backups live.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = DEFAULT_STATE_DIR,
+        env = "OUTPOST_MIGRATE_STATE_DIR"
+    )]
+    pub state_dir: PathBuf,
+}
+
+/// The state directory of a command that has none (`validate`).
+pub const DEFAULT_STATE_DIR: &str = ".outpost-migrate";
+
+impl Default for StateArgs {
+    fn default() -> Self {
+        StateArgs {
+            state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+        }
+    }
+}
+
+/// Where AWS calls go.
+#[derive(Debug, Default, Args)]
+#[command(next_help_heading = "AWS")]
+pub struct AwsArgs {
+    /// AWS profile, with its own credentials only (default: AWS_PROFILE, else the runbook's `profile`).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// AWS region (default: the runbook's `region`; an environment region that differs is refused).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Seconds an AWS call waits to connect (as the AWS CLI's flag; default 5).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub cli_connect_timeout: Option<u64>,
+    /// Seconds an AWS call waits for the answer to start, per attempt (as the AWS CLI's flag;
+    /// default: the attempt's own limit, 20, CloudTrail 60).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub cli_read_timeout: Option<u64>,
+}
+
+/// What every command that runs steps takes.
+#[derive(Debug, Default, Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub runbook: RunbookArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// How a run runs: dry, approvals, and the answers to the guards' questions.
+#[derive(Debug, Default, Args)]
+#[command(next_help_heading = "Running")]
+pub struct RunArgs {
+    /// Run read-only steps, show mutating ones without running them; change nothing, take no lock.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Approve every step that needs approval and answer every confirmation yes.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Approve one step by id (repeatable).
+    #[arg(long, value_name = "ID")]
+    pub approve: Vec<String>,
+    /// Keep the earlier result of a succeeded step whose definition changed (repeatable).
+    #[arg(long, value_name = "ID")]
+    pub accept_changed: Vec<String>,
+    /// Run again a step left in doubt by a crash (repeatable).
+    #[arg(long, value_name = "ID")]
+    pub retry_in_doubt: Vec<String>,
+    /// Record a step left in doubt as done without running it (repeatable).
+    #[arg(long, value_name = "ID")]
+    pub mark_done: Vec<String>,
+}
+
+/// `--force`: for the commands whose order it overrides.
+#[derive(Debug, Default, Args)]
+#[command(next_help_heading = "Running")]
+pub struct ForceArgs {
+    /// Run a phase even though earlier phases have not succeeded; roll back with no forward
+    /// run recorded in the state.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `--jobs`: for the commands that run check units.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Running")]
+pub struct JobsArgs {
+    /// How many checks may run at once (pre-flight and verification run their checks
+    /// concurrently).
+    #[arg(
+        long,
+        value_name = "N",
+        env = "OUTPOST_MIGRATE_JOBS",
+        default_value_t = DEFAULT_JOBS,
+        value_parser = clap::value_parser!(u16).range(1..=256)
+    )]
+    pub jobs: u16,
+}
+
+/// Checks run at once when `--jobs` is not given.
+pub const DEFAULT_JOBS: u16 = 16;
+
+impl Default for JobsArgs {
+    fn default() -> Self {
+        JobsArgs { jobs: DEFAULT_JOBS }
+    }
+}
+
+/// The `--output` a command line asks for, read from the words themselves: a command line
+/// clap refused still gets its JSON or JUnit document.
+pub fn requested_output(args: &[String]) -> Output {
+    let mut output = Output::Human;
+    let mut words = args.iter().skip(1);
+    while let Some(word) = words.next() {
+        if word == "--" {
+            break;
+        }
+        let value = match word.strip_prefix("--output") {
+            Some("") => words.next().map(String::as_str),
+            Some(rest) => rest.strip_prefix('='),
+            None => None,
+        };
+        if let Some(o) = value.and_then(|v| Output::from_str(v, true).ok()) {
+            output = o;
+        }
+    }
+    output
+}
+
+/// The subcommand a command line names, as far as it can be told (`validate`, `phase`...).
+pub fn command_word(args: &[String]) -> String {
+    use clap::CommandFactory;
+    let cli = Cli::command();
+    args.iter()
+        .skip(1)
+        .find(|w| cli.find_subcommand(w.as_str()).is_some())
+        .cloned()
+        .unwrap_or_else(|| "outpost-migrate".to_owned())
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
         _ => Err(format!("`{s}` is not KEY=VALUE")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_requested_output_is_read_from_the_words() {
+        let words = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        let of = |s: &str| requested_output(&words(s));
+        assert_eq!(of("x validate --output json --bogus"), Output::Json);
+        assert_eq!(of("x --output=junit plan"), Output::Junit);
+        assert_eq!(of("x run --output xml"), Output::Human);
+        assert_eq!(of("x run -- --output json"), Output::Human);
+        assert_eq!(command_word(&words("x --output json phase 9")), "phase");
     }
 }

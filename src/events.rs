@@ -110,6 +110,24 @@ pub struct RunSummary {
     pub rollback: Option<crate::engine::undo::RollbackAdvice>,
 }
 
+impl RunSummary {
+    /// Why the run did not succeed, as the machine output's `error` says it: the reason it
+    /// stopped, else the step it stopped at; nothing for a run that succeeded.
+    pub fn error(&self) -> Option<String> {
+        if self.exit_code == crate::exit_codes::SUCCESS {
+            return None;
+        }
+        Some(
+            self.message
+                .clone()
+                .unwrap_or_else(|| match &self.stopped_at {
+                    Some(step) => format!("step `{step}` failed"),
+                    None => format!("{} step(s) failed", self.counts.failed),
+                }),
+        )
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {

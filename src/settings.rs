@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::cli::{Cli, Command, Output};
+use crate::cli::{
+    AwsArgs, Cli, Command, ExecArgs, ForceArgs, JobsArgs, Output, RunArgs, RunbookArgs, StateArgs,
+};
 use crate::error::Error;
 use crate::kinds::aws::AwsConfig;
 use crate::request::{Overrides, Target};
@@ -42,6 +44,20 @@ pub enum Action {
     Unlock {
         lock_id: Option<String>,
     },
+}
+
+impl Action {
+    /// The command as the machine output names it: `validate`, `plan`, `phase 3`,
+    /// `rollback --level 2`, `status`, `unlock`.
+    pub fn name(&self) -> String {
+        match self {
+            Action::Validate => "validate".into(),
+            Action::Plan { .. } => "plan".into(),
+            Action::Execute { target } => target.clone(),
+            Action::Status { .. } => "status".into(),
+            Action::Unlock { .. } => "unlock".into(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -155,6 +171,15 @@ const SECRET_ENV: &[&str] = &[
     "AWS_SESSION_TOKEN",
 ];
 
+/// The environment's secrets (name, value), to be redacted wherever they appear.
+pub fn secret_env(env: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    SECRET_ENV
+        .iter()
+        .filter_map(|k| env.get(*k).map(|v| (k.to_string(), v.clone())))
+        .filter(|(_, v)| !v.is_empty())
+        .collect()
+}
+
 impl Settings {
     /// The AWS configuration of a run whose plan calls AWS, from `--profile`/`--region`, the
     /// environment and the runbook's vars `profile` and `region` (the rules are in the
@@ -200,6 +225,118 @@ pub fn parse_target(words: &[String]) -> Result<Target, Error> {
     })
 }
 
+/// The argument groups of a command; a group the command does not take keeps its default.
+#[derive(Default)]
+struct Groups {
+    runbook: RunbookArgs,
+    state: StateArgs,
+    aws: AwsArgs,
+    run: RunArgs,
+    force: bool,
+    jobs: JobsArgs,
+}
+
+impl Groups {
+    fn exec(exec: ExecArgs) -> Self {
+        Groups {
+            runbook: exec.runbook,
+            state: exec.state,
+            aws: exec.aws,
+            run: exec.run,
+            ..Groups::default()
+        }
+    }
+
+    fn with_jobs(self, jobs: JobsArgs) -> Self {
+        Groups { jobs, ..self }
+    }
+
+    fn with_force(self, force: ForceArgs) -> Self {
+        Groups {
+            force: force.force,
+            ..self
+        }
+    }
+}
+
+/// What the command asks for, and the argument groups it was given.
+fn split(command: Command) -> Result<(Action, Option<Target>, Groups), Error> {
+    let exec_of = |t: Target, groups: Groups| (exec(t).0, Some(t), groups);
+    Ok(match command {
+        Command::Validate { runbook } => (
+            Action::Validate,
+            None,
+            Groups {
+                runbook,
+                ..Groups::default()
+            },
+        ),
+        Command::Plan {
+            target,
+            runbook,
+            state,
+            aws,
+            dry_run,
+        } => {
+            let t = parse_target(&target)?;
+            let groups = Groups {
+                runbook,
+                state,
+                aws,
+                run: RunArgs {
+                    dry_run,
+                    ..RunArgs::default()
+                },
+                ..Groups::default()
+            };
+            (
+                Action::Plan {
+                    target: t.to_string(),
+                },
+                Some(t),
+                groups,
+            )
+        }
+        Command::Preflight { exec, jobs } => {
+            exec_of(Target::Preflight, Groups::exec(exec).with_jobs(jobs))
+        }
+        Command::Phase {
+            number,
+            exec,
+            force,
+        } => exec_of(Target::Phase(number), Groups::exec(exec).with_force(force)),
+        Command::Rollback { level, exec, force } => exec_of(
+            Target::Rollback(level),
+            Groups::exec(exec).with_force(force),
+        ),
+        Command::Verify { exec, jobs } => {
+            exec_of(Target::Verify, Groups::exec(exec).with_jobs(jobs))
+        }
+        Command::Run { exec, jobs } => exec_of(Target::Run, Groups::exec(exec).with_jobs(jobs)),
+        Command::Status {
+            runbook,
+            state,
+            target,
+            all,
+        } => {
+            let (action, target) = status_target(&target, all)?;
+            (action, target, Groups {
+                runbook,
+                state,
+                ..Groups::default()
+            })
+        }
+        Command::Unlock { lock_id, state } => (
+            Action::Unlock { lock_id },
+            None,
+            Groups {
+                state,
+                ..Groups::default()
+            },
+        ),
+    })
+}
+
 /// Resolves the command line and environment into settings.
 pub fn resolve(
     cli: Cli,
@@ -207,27 +344,17 @@ pub fn resolve(
     args: Vec<String>,
 ) -> Result<Settings, Error> {
     let g = cli.global;
-    let (action, target) = match cli.command {
-        Command::Validate => (Action::Validate, None),
-        Command::Plan { target } => {
-            let t = parse_target(&target)?;
-            (
-                Action::Plan {
-                    target: t.to_string(),
-                },
-                Some(t),
-            )
-        }
-        Command::Preflight => exec(Target::Preflight),
-        Command::Phase { number } => exec(Target::Phase(number)),
-        Command::Rollback { level } => exec(Target::Rollback(level)),
-        Command::Verify => exec(Target::Verify),
-        Command::Run => exec(Target::Run),
-        Command::Status { target, all } => status_target(&target, all)?,
-        Command::Unlock { lock_id } => (Action::Unlock { lock_id }, None),
-    };
+    let (action, target, groups) = split(cli.command)?;
+    let Groups {
+        runbook: RunbookArgs { runbook, vars },
+        state: StateArgs { state_dir },
+        aws,
+        run,
+        force,
+        jobs: JobsArgs { jobs },
+    } = groups;
     let terminal = TerminalSettings::resolve(g.no_color, &env, g.output, g.quiet, Ttys::detect());
-    let runbook = match &g.runbook {
+    let runbook = match &runbook {
         Some(path) => {
             if !path.exists() {
                 return Err(Error::Usage(format!(
@@ -245,37 +372,33 @@ pub fn resolve(
         .cloned()
         .unwrap_or_else(current_user);
     let host = gethostname::gethostname().to_string_lossy().into_owned();
-    let secret_env = SECRET_ENV
-        .iter()
-        .filter_map(|k| env.get(*k).map(|v| (k.to_string(), v.clone())))
-        .filter(|(_, v)| !v.is_empty())
-        .collect();
+    let secret_env = secret_env(&env);
     Ok(Settings {
         action,
         target,
         runbook,
-        state_dir: g.state_dir,
-        dry_run: g.dry_run,
-        yes: g.yes,
-        approve: g.approve.into_iter().collect(),
+        state_dir,
+        dry_run: run.dry_run,
+        yes: run.yes,
+        approve: run.approve.into_iter().collect(),
         output: g.output,
-        vars: g.vars,
+        vars,
         aws: AwsSettings {
-            profile: g.profile,
-            region: g.region,
-            connect_timeout: g.cli_connect_timeout,
-            read_timeout: g.cli_read_timeout,
+            profile: aws.profile,
+            region: aws.region,
+            connect_timeout: aws.cli_connect_timeout,
+            read_timeout: aws.cli_read_timeout,
         },
         verbose: g.verbose,
         quiet: g.quiet,
         terminal,
         overrides: Overrides {
-            force: g.force,
-            accept_changed: g.accept_changed.into_iter().collect(),
-            retry_in_doubt: g.retry_in_doubt.into_iter().collect(),
-            mark_done: g.mark_done.into_iter().collect(),
+            force,
+            accept_changed: run.accept_changed.into_iter().collect(),
+            retry_in_doubt: run.retry_in_doubt.into_iter().collect(),
+            mark_done: run.mark_done.into_iter().collect(),
         },
-        jobs: usize::from(g.jobs),
+        jobs: usize::from(jobs),
         env,
         secret_env,
         user,

@@ -14,6 +14,7 @@ mod validate;
 use std::sync::Arc;
 
 use crate::error::Error;
+use crate::reporter::document::{self, Case};
 use crate::reporter::terminal::Terminal;
 use crate::runbook::{self, Runbook};
 use crate::secrets::Redactor;
@@ -39,10 +40,17 @@ fn load(settings: &Settings) -> Result<Runbook, Error> {
     runbook::load(&settings.runbook).map_err(Error::Runbook)
 }
 
-/// A report as one JSON line. Through `serde_json::Value`, so its keys come out sorted, as
-/// they did when the reports were built as `json!` values.
+/// A report as one JSON line, with `exit_code` 0 and no `error` as every command's last
+/// line has them. Through `serde_json::Value`, so its keys come out sorted, as they did when
+/// the reports were built as `json!` values.
 fn json_line<T: serde::Serialize>(report: &T) -> String {
-    serde_json::to_value(report)
-        .map(|v| v.to_string())
-        .unwrap_or_default()
+    document::json_success(serde_json::to_value(report).unwrap_or_default())
+}
+
+/// A command's JUnit report on stdout (`--output junit`).
+fn junit_out(term: &Terminal, command: &str, cases: Vec<Case>) {
+    match document::junit(command, crate::exit_codes::SUCCESS, cases) {
+        Ok(xml) => term.out(&xml),
+        Err(e) => term.err(&format!("error: {e}")),
+    }
 }

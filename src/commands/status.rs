@@ -190,14 +190,33 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
     match settings.output {
         OutputFormat::Json => {
             let doc = serde_json::to_value(&report).unwrap_or_default();
-            term.out(&redactor.redact_value(&doc).to_string());
+            term.out(&super::document::json_success(redactor.redact_value(&doc)));
         }
-        OutputFormat::Human | OutputFormat::Junit => {
+        OutputFormat::Junit => super::junit_out(term, "status", junit_cases(&report)),
+        OutputFormat::Human => {
             let width = super::status_human::width(&settings.env);
             super::status_human::render(&report, settings.target.is_some(), width, term, redactor);
         }
     }
     Ok(exit_codes::SUCCESS)
+}
+
+/// `status --output junit`: a case per unit (already redacted), failing for a unit that
+/// failed or is in doubt.
+fn junit_cases(report: &StatusReport) -> Vec<super::Case> {
+    report
+        .units
+        .iter()
+        .map(|u| {
+            let mut case = super::Case::passed(&u.unit)
+                .property("title", &u.title)
+                .property("status", u.status.name());
+            if matches!(u.status, UnitStatus::Failed | UnitStatus::InDoubt) {
+                case.failure = Some(format!("{}: {}", u.title, u.status.name()));
+            }
+            case
+        })
+        .collect()
 }
 
 /// The units a view shows: every unit for the summary and `--all`, else the target's (a

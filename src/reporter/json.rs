@@ -1,4 +1,5 @@
-//! `--output json`: one JSON object per event per line on stdout, the summary last.
+//! `--output json`: one JSON object per event per line on stdout, the summary last (with the
+//! run's `error`, beside its `exit_code`).
 
 use std::sync::Arc;
 
@@ -17,7 +18,13 @@ impl JsonReporter {
 
 impl EventSink for JsonReporter {
     fn emit(&self, event: Event) {
-        match serde_json::to_string(&event) {
+        let line = serde_json::to_value(&event).map(|mut line| {
+            if let Event::RunFinished(summary) = &event {
+                line["error"] = summary.error().into();
+            }
+            line.to_string()
+        });
+        match line {
             Ok(line) => self.term.out(&line),
             Err(e) => self
                 .term

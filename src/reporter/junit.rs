@@ -21,6 +21,11 @@ impl JunitReporter {
         }
     }
 
+    fn a_step_failed(&self) -> bool {
+        let steps = self.steps.lock().unwrap_or_else(|e| e.into_inner());
+        steps.iter().any(|s| s.outcome.is_failure())
+    }
+
     fn report(&self, summary: &RunSummary) -> Report {
         let command = &summary.command;
         let steps = self.steps.lock().unwrap_or_else(|e| e.into_inner());
@@ -90,17 +95,46 @@ impl JunitReporter {
     }
 }
 
+/// A run that did not succeed with no failing step to say so (an interrupt, a setup error
+/// between steps) gets a suite of its own whose failing case carries the exit code and why.
+fn with_outcome(mut report: Report, summary: &RunSummary, a_step_failed: bool) -> Report {
+    let Some(error) = summary.error().filter(|_| !a_step_failed) else {
+        return report;
+    };
+    let mut suite = TestSuite::new("outpost-migrate");
+    suite.add_property(quick_junit::Property::new(
+        "exit_code",
+        summary.exit_code.to_string(),
+    ));
+    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+    status.set_message(error.as_str());
+    status.set_type(crate::exit_codes::name(summary.exit_code));
+    let mut case = TestCase::new(format!("outpost-migrate {}", summary.target), status);
+    case.set_classname("outpost-migrate.outcome");
+    suite.add_test_case(case);
+    report.add_test_suite(suite);
+    report
+}
+
 impl EventSink for JunitReporter {
     fn emit(&self, event: Event) {
         match event {
             Event::StepFinished(s) => self.steps.lock().unwrap_or_else(|e| e.into_inner()).push(s),
             Event::Warning { message } => self.term.err(&format!("warning: {message}")),
-            Event::RunFinished(summary) => match self.report(&summary).to_string() {
-                Ok(xml) => self.term.out(xml.trim_end()),
-                Err(e) => self
-                    .term
-                    .err(&format!("error: failed to write the JUnit report: {e}")),
-            },
+            Event::RunFinished(summary) => {
+                match with_outcome(
+                    self.report(&summary),
+                    &summary,
+                    self.a_step_failed(),
+                )
+                .to_string()
+                {
+                    Ok(xml) => self.term.out(xml.trim_end()),
+                    Err(e) => self
+                        .term
+                        .err(&format!("error: failed to write the JUnit report: {e}")),
+                }
+            }
             _ => {}
         }
     }

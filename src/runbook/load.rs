@@ -97,7 +97,13 @@ pub fn load(source: &RunbookSource) -> Result<Runbook, Vec<Diagnostic>> {
     validate_rollback_reverts(&units, &files, &mut diags);
 
     if diags.is_empty() {
+        let digest = super::source::digest(
+            std::iter::once(&root_cx)
+                .chain(files.values())
+                .map(|cx| (source.relative(&cx.file.name), cx.file.text.as_str())),
+        );
         Ok(Runbook {
+            digest,
             name: doc.name,
             description: doc.description,
             account: doc.account,

@@ -15,6 +15,8 @@ use crate::query::Query;
 #[derive(Debug)]
 pub struct Runbook {
     pub name: String,
+    /// SHA-256 of the files it was loaded from (`source::digest`).
+    pub digest: String,
     pub description: String,
     /// The AWS account (a template) the credentials must belong to before any AWS step runs.
     pub account: Option<String>,

@@ -46,6 +46,37 @@ pub fn embedded_files() -> impl Iterator<Item = (&'static str, &'static str)> {
     EMBEDDED.iter().copied()
 }
 
+/// A runbook's fingerprint: SHA-256 (hex) over its files in path order, each as its path
+/// relative to the runbook's root, its length and its text. The same files give the same
+/// hash wherever they lie, embedded or on disk.
+pub fn digest<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut files: Vec<_> = files.into_iter().collect();
+    files.sort_unstable();
+    let mut hash = Sha256::new();
+    for (path, text) in files {
+        hash.update(path.as_bytes());
+        hash.update([0]);
+        hash.update((text.len() as u64).to_le_bytes());
+        hash.update(text.as_bytes());
+    }
+    hex::encode(hash.finalize())
+}
+
+/// The embedded runbook's `name` and fingerprint, without loading it (for `--version`).
+pub fn embedded_identity() -> (String, String) {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        name: String,
+    }
+    let name = EMBEDDED
+        .iter()
+        .find(|(path, _)| *path == "runbook.yaml")
+        .and_then(|(_, text)| serde_saphyr::from_str::<Named>(text).ok())
+        .map_or_else(|| "unnamed".to_owned(), |n| n.name);
+    (name, digest(embedded_files()))
+}
+
 /// One runbook file's text, with the name errors show for it.
 #[derive(Debug, Clone)]
 pub struct SourceFile {
@@ -88,6 +119,18 @@ impl RunbookSource {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "runbook.yaml".into());
             RunbookSource::Disk { dir, root_file }
+        }
+    }
+
+    /// A file's name as `read` gave it, relative to the runbook's root again (for `digest`).
+    pub fn relative<'a>(&self, name: &'a str) -> &'a str {
+        match self {
+            RunbookSource::Disk { dir, .. } => Path::new(name)
+                .strip_prefix(dir)
+                .ok()
+                .and_then(Path::to_str)
+                .unwrap_or(name),
+            RunbookSource::Embedded | RunbookSource::Memory(_) => name,
         }
     }
 

@@ -10,6 +10,7 @@ mod aws_region;
 mod bad_runbooks;
 mod bounds;
 mod break_matrix;
+mod cli_surface;
 #[cfg(feature = "failpoints")]
 mod crash;
 mod dns;

@@ -130,14 +130,21 @@ impl Test {
         self.write_runbook();
         let mut cmd = Command::new(BIN);
         cmd.current_dir(self.dir.path());
-        if self.runbook.is_some() {
-            cmd.arg("--runbook").arg(self.runbook_dir());
+        // Each command takes its own arguments, after its name: `--runbook` for all but
+        // `unlock`, `--state-dir` for all but `validate`, unless the test gives its own. They
+        // go last, so the command reads as the test wrote it (`phase 1 --force ...`).
+        cmd.args(args);
+        let sub = args.first().filter(|a| !a.starts_with('-')).copied();
+        let given = |flag: &str| args.contains(&flag);
+        if let Some(sub) = sub {
+            if self.runbook.is_some() && sub != "unlock" && !given("--runbook") {
+                cmd.arg("--runbook").arg(self.runbook_dir());
+            }
+            if sub != "validate" && !given("--state-dir") {
+                cmd.arg("--state-dir").arg(self.state_dir());
+            }
         }
-        cmd.arg("--state-dir")
-            .arg(self.state_dir())
-            .args(args)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null());
+        cmd.env("NO_COLOR", "1").stdin(Stdio::null());
         // Nothing of the machine's own configuration leaks into a test.
         for var in [
             "OUTPOST_API_KEY",
