@@ -60,9 +60,12 @@ pub enum Command {
         state: StateArgs,
         #[command(flatten)]
         aws: AwsArgs,
-        /// Show what a dry run would run: the read-only steps' commands, rendered.
-        #[arg(long)]
-        dry_run: bool,
+        /// The run's own options: the preview counts the questions they answer and says
+        /// whether they let a real run through (`--dry-run`: what a dry run would run).
+        #[command(flatten)]
+        run: RunArgs,
+        #[command(flatten)]
+        force: ForceArgs,
     },
     /// Run the pre-flight checks (concurrently).
     #[command(after_help = help::PREFLIGHT, after_long_help = help::long(help::PREFLIGHT))]

@@ -276,17 +276,16 @@ fn split(command: Command) -> Result<(Action, Option<Target>, Groups), Error> {
             runbook,
             state,
             aws,
-            dry_run,
+            run,
+            force,
         } => {
             let t = parse_target(&target)?;
             let groups = Groups {
                 runbook,
                 state,
                 aws,
-                run: RunArgs {
-                    dry_run,
-                    ..RunArgs::default()
-                },
+                run,
+                force: force.force,
                 ..Groups::default()
             };
             (

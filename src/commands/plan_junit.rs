@@ -35,7 +35,9 @@ fn summary_suite(report: &PlanReport) -> TestSuite {
     let mut suite = TestSuite::new("plan");
     let h = &report.header;
     let c = &report.counts;
+    // `plan` itself succeeds; a refusal a real run would meet is a failing case, not its code.
     let mut properties = vec![
+        Property::new("exit_code", crate::exit_codes::SUCCESS.to_string()),
         Property::new("runbook", report.runbook.as_str()),
         Property::new("state_dir", h.state_dir.as_str()),
         Property::new("summary", report.summary.as_str()),

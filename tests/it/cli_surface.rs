@@ -229,7 +229,6 @@ fn flags_that_mean_nothing_to_a_command_are_usage_errors() {
         &["validate", "--force"],
         &["validate", "--jobs", "3"],
         &["validate", "--state-dir", "elsewhere"],
-        &["plan", "--yes"],
         &["plan", "--jobs", "2"],
         &["status", "--approve", "x"],
         &["status", "--dry-run"],
@@ -430,7 +429,7 @@ fn a_bad_command_line_is_a_machine_document_too() {
     for (args, says) in [
         (&["phase", "9"][..], "invalid value '9'"),
         (&["rollback"], "--level <LEVEL>"),
-        (&["plan", "phase", "9"], "unknown plan target `phase 9`"),
+        (&["plan", "phase", "9"], "unknown target `phase 9`"),
         (
             &["status", "--runbook", "nowhere"],
             "--runbook nowhere: no such file",

@@ -30,9 +30,9 @@ fn hint_words(run: &Run, prefix: &str) -> Vec<String> {
 }
 
 /// What the test harness puts before every command.
+/// The options the test runner adds after a command's own words.
 fn harness_words(t: &Test) -> Vec<String> {
     vec![
-        "outpost-migrate".into(),
         "--runbook".into(),
         t.runbook_dir().display().to_string(),
         "--state-dir".into(),
@@ -120,8 +120,9 @@ fn resume_repeats_the_typed_command_quoted_with_its_secrets_redacted() {
         "the key is shown:\n{}",
         run.stdout
     );
-    let mut want = harness_words(&t);
+    let mut want = vec!["outpost-migrate".to_owned()];
     want.extend(typed.iter().map(|w| w.replace(key, "***")));
+    want.extend(harness_words(&t));
     assert_eq!(hint_words(&run, "resume with: "), want);
 
     // Pasted into a shell, the line runs the same command: the hostile value is one word.
@@ -184,8 +185,8 @@ fn a_failure_after_changes_names_the_rollback_level_that_undoes_them_in_every_ou
         "--level".into(),
         "3".into(),
     ];
-    want.extend(harness_words(&t).into_iter().skip(1));
     want.extend(["--var".to_owned(), "greeting=late".into()]);
+    want.extend(harness_words(&t));
     assert_eq!(
         hint_words(&run, "to undo what phases 1 and 2 applied: "),
         want
@@ -199,7 +200,7 @@ fn a_failure_after_changes_names_the_rollback_level_that_undoes_them_in_every_ou
         summary["rollback"]["command"]
             .as_str()
             .unwrap()
-            .starts_with("outpost-migrate rollback --level 3 --runbook "),
+            .starts_with("outpost-migrate rollback --level 3 --output json --runbook "),
         "{summary}"
     );
 

@@ -33,7 +33,7 @@ fn shell_failure_names_the_command_exit_code_and_stderr() {
         .stdout_has("✘ broken")
         .stdout_has("exited with 7: boom")
         .stdout_has(&format!(
-            "resume with: outpost-migrate --runbook {} --state-dir {} phase 1 --force",
+            "resume with: outpost-migrate phase 1 --force --runbook {} --state-dir {}",
             t.runbook_dir().display(),
             t.state_dir().display()
         ));

@@ -86,7 +86,7 @@ fn json_output_is_one_event_per_line_then_a_summary() {
     assert_eq!(
         summary["resume"],
         format!(
-            "outpost-migrate --runbook {} --state-dir {} phase 1 --force --output json",
+            "outpost-migrate phase 1 --force --output json --runbook {} --state-dir {}",
             t.runbook_dir().display(),
             t.state_dir().display()
         )

@@ -205,7 +205,7 @@ fn ctrl_c_in_a_retry_wait_exits_130_and_the_step_resumes() {
     );
     assert!(
         stdout.contains(&format!(
-            "resume with: outpost-migrate --runbook {} --state-dir {} phase 1 --force",
+            "resume with: outpost-migrate phase 1 --force --runbook {} --state-dir {}",
             t.runbook_dir().display(),
             t.state_dir().display()
         )),

@@ -137,12 +137,12 @@ fn a_dry_run_over_an_existing_state_directory_writes_nothing() {
     }
     let before = snapshot(&dir);
     // The dry run does run: the read-only step reads the file.
-    t.run(&["phase", "2", "--dry-run"])
+    t.run(&["phase", "2", "--dry-run", "--force"])
         .code(SUCCESS)
         .stdout_has("✔ look");
     let dry_runs: [&[&str]; 3] = [
-        &["phase", "1", "--dry-run"],
-        &["rollback", "--level", "1", "--dry-run"],
+        &["phase", "1", "--dry-run", "--force"],
+        &["rollback", "--level", "1", "--dry-run", "--force"],
         &["run", "--dry-run", "--output", "json"],
     ];
     for args in dry_runs {

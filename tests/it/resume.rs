@@ -386,7 +386,7 @@ fn ctrl_c_lets_the_running_step_finish_then_stops_with_130_and_resumes() {
     assert!(
         stdout.contains("was interrupted at step `after`")
             && stdout.contains(&format!(
-                "resume with: outpost-migrate --runbook {} --state-dir {} phase 1 --force",
+                "resume with: outpost-migrate phase 1 --force --runbook {} --state-dir {}",
                 t.runbook_dir().display(),
                 t.state_dir().display()
             )),
