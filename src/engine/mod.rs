@@ -11,6 +11,7 @@ mod run;
 mod step;
 #[cfg(test)]
 mod testkit;
+mod waits;
 
 pub use interrupt::Interrupt;
 pub use run::{Engine, EngineOptions};

@@ -82,6 +82,9 @@ impl EventSink for JunitReporter {
         match event {
             Event::StepFinished(s) => self.steps.lock().unwrap_or_else(|e| e.into_inner()).push(s),
             Event::Warning { message } => self.term.err(&format!("warning: {message}")),
+            Event::StopRequested { running } => {
+                self.term.err(&super::human::stop_requested(&running));
+            }
             Event::RunFinished(summary) => match self.report(&summary.command).to_string() {
                 Ok(xml) => self.term.out(xml.trim_end()),
                 Err(e) => self

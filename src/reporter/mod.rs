@@ -1,5 +1,6 @@
 //! Reporters: they listen to the engine's events and own everything written to the terminal.
 
+mod heartbeat;
 pub mod human;
 pub mod json;
 pub mod junit;
