@@ -20,8 +20,10 @@ pub struct Terminal {
     /// Without spinners, how often at most a line says what the run waits for.
     pub heartbeat: std::time::Duration,
     can_prompt: bool,
-    /// A question waits for its answer (holding the progress bars suspended).
+    /// A question waits for its answer.
     asking: AtomicBool,
+    /// Held while a question is asked.
+    ask: std::sync::Mutex<()>,
 }
 
 impl Terminal {
@@ -52,6 +54,7 @@ impl Terminal {
             heartbeat,
             can_prompt,
             asking: AtomicBool::new(false),
+            ask: std::sync::Mutex::new(()),
         }
     }
 
@@ -88,18 +91,22 @@ impl Prompter for Terminal {
         self.can_prompt
     }
 
+    /// One question at a time. The progress bars are cleared and not drawn while it waits,
+    /// rather than suspended: a suspension would hold every bar's update (a check starting, a
+    /// retry) and with it the run, a Ctrl-C's acknowledgement included, until the answer.
     fn confirm(&self, question: &str) -> bool {
-        self.multi.suspend(|| {
-            eprint!("{question} [y/N] ");
-            let _ = std::io::stderr().flush();
-            let mut answer = String::new();
-            self.asking.store(true, Ordering::SeqCst);
-            let read = std::io::stdin().lock().read_line(&mut answer);
-            self.asking.store(false, Ordering::SeqCst);
-            if read.is_err() {
-                return false;
-            }
-            matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
-        })
+        let _one = self.ask.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = self.multi.clear();
+        self.multi.set_draw_target(ProgressDrawTarget::hidden());
+        eprint!("{question} [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        self.asking.store(true, Ordering::SeqCst);
+        let read = std::io::stdin().lock().read_line(&mut answer);
+        self.asking.store(false, Ordering::SeqCst);
+        if self.live {
+            self.multi.set_draw_target(ProgressDrawTarget::stderr());
+        }
+        read.is_ok() && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
     }
 }

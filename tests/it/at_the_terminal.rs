@@ -451,3 +451,34 @@ fn a_ctrl_c_typed_while_an_approval_waits_is_acknowledged_before_the_answer() {
     assert!(t.path("applied").exists(), "the approved step ran");
     assert!(!t.path("after").exists(), "the run stopped after it");
 }
+
+#[test]
+fn a_ctrl_c_in_the_interactive_rehearsal_reaches_the_tool_which_finishes_its_step() {
+    let line = format!(
+        "python3 '{}' --binary '{BIN}' --interactive --plain --forward-only",
+        rehearse_py()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = on_a_terminal(&line, 200, dir.path());
+    let (mut interrupted, mut answered) = (false, 0);
+    let shown = watch_terminal(&mut child, |seen, keys| {
+        if !interrupted && seen.contains("[y/N]") {
+            keys.write_all(b"\x03").unwrap();
+            keys.flush().unwrap();
+            interrupted = true;
+        }
+        // The questions already asked are answered once the tool has said it is stopping.
+        if interrupted && seen.contains("Ctrl-C: finishing step") {
+            while answered < seen.matches("[y/N]").count() {
+                keys.write_all(b"y\n").unwrap();
+                keys.flush().unwrap();
+                answered += 1;
+            }
+        }
+    });
+    assert_eq!(child.wait().unwrap().code(), Some(INTERRUPTED), "{shown}");
+    assert!(
+        shown.contains("was interrupted") && shown.contains("rehearsal failed (exit code 130)"),
+        "the tool was not left to stop by itself:\n{shown}"
+    );
+}
