@@ -435,7 +435,16 @@ impl EventSink for HumanReporter {
 
 /// The first Ctrl-C's acknowledgement: what the run finishes before it stops.
 pub(super) fn stop_requested(running: &[String]) -> String {
-    let steps: Vec<String> = running.iter().map(|s| format!("`{s}`")).collect();
+    // Pre-flight runs many checks at once: the first few name the rest.
+    const NAMED: usize = 3;
+    let mut steps: Vec<String> = running
+        .iter()
+        .take(NAMED)
+        .map(|s| format!("`{s}`"))
+        .collect();
+    if running.len() > NAMED {
+        steps.push(format!("{} more", running.len() - NAMED));
+    }
     let finishing = match steps.as_slice() {
         [] => "stopping before the next step".to_owned(),
         [one] => format!("finishing step {one}, then stopping"),
@@ -495,6 +504,11 @@ mod tests {
         assert_eq!(
             stop_requested(&["a".into(), "b".into()]),
             "Ctrl-C: finishing steps `a`, `b`, then stopping; Ctrl-C again to abort"
+        );
+        let five: Vec<String> = ["a", "b", "c", "d", "e"].map(String::from).into();
+        assert_eq!(
+            stop_requested(&five),
+            "Ctrl-C: finishing steps `a`, `b`, `c`, 2 more, then stopping; Ctrl-C again to abort"
         );
         assert_eq!(
             stop_requested(&[]),
