@@ -13,7 +13,12 @@
 Everything started is stopped at the end, also on failure or Ctrl-C.
 
 Usage: python3 rehearsal/rehearse.py [--binary PATH] [--forward-only] [--fault NAME]
-       [--dry-run] [--plain] [--keep] [-- EXTRA outpost-migrate ARGS]
+       [--dry-run] [--plain] [--interactive] [--keep] [--hold] [-- EXTRA outpost-migrate ARGS]
+--binary: the outpost-migrate to rehearse (default: debug/outpost-migrate under
+$CARGO_TARGET_DIR, else target/); rehearse.sh passes the one it builds.
+--interactive: no --yes; the tool asks its confirmations and approvals at the terminal.
+--keep: keep the directory, with rehearsal.env (the tool's environment, to `source`).
+--hold: --keep, and keep the world running after the commands until Enter.
 Faults: unhealthy, bad-gateway, slow, agent-unavailable, agent-missing, pool-exhausted, alarm,
 wrong-key (the operator's OUTPOST_API_KEY is not a valid key; MCPify keeps its own),
 ssm-offline (the legacy instance's SSM agent is not connected), ssm-late (MCPify still sends
@@ -24,6 +29,7 @@ late: phase 4 must fail).
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -97,6 +103,27 @@ registerTool('list_runs', ssmListRuns);
 registerTool('outpost_dispatch', httpDispatch);
 registerTool('outpost_status', httpStatus);
 """
+
+
+class Stopped(Exception):
+    """SIGTERM: the rehearsal stops at once, the tool with it."""
+
+
+def foreground(cmd, env):
+    """Runs the tool in the terminal's foreground, as an operator would: a Ctrl-C reaches it
+    too (one process group), so it acknowledges it, finishes its step and exits 130, which ends
+    the rehearsal; the rehearsal waits for that rather than kill it mid-step."""
+    proc = subprocess.Popen(cmd, env=env)
+    try:
+        while True:
+            try:
+                return proc.wait()
+            except KeyboardInterrupt:
+                continue
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def free_port():
@@ -216,25 +243,59 @@ class Rehearsal:
         subprocess.run([os.path.join(HERE, "mcpify-restart.sh")], env=self.env(), check=True)
         shutil.copytree(os.path.join(HERE, "terraform"), self.path("terraform"), ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*", "*.plan"))
 
-    def outpost(self, *command, env_extra=None, log=None):
-        """Runs outpost-migrate here; its output goes to `log` (a file name) when given."""
+    def arguments(self, *command):
+        """The tool's arguments for `command` (without the binary and --state-dir): the world's
+        vars, and --yes unless the operator answers at the terminal (--interactive)."""
         # Local parts answer in a second: poll every second rather than the seed's 10 s.
         dry = ["--dry-run"] if self.args.dry_run else []
-        cmd = [self.args.binary, *command, "--state-dir", self.path("state"), *dry, "--yes",
-               "--var", "verify_public_dns=false", "--var", "test_workspace_id=ws-rehearsal-test",
-               "--var", "dispatch_poll_interval=1s", "--var", "dispatch_poll_attempts=8",
-               *(a for k, v in (REALISTIC_VARS if self.realistic else PLAIN_VARS).items() for a in ["--var", f"{k}={v}"]),
-               *self.args.extra]
+        yes = [] if getattr(self.args, "interactive", False) else ["--yes"]
+        return [*command, *dry, *yes,
+                "--var", "verify_public_dns=false", "--var", "test_workspace_id=ws-rehearsal-test",
+                "--var", "dispatch_poll_interval=1s", "--var", "dispatch_poll_attempts=8",
+                *(a for k, v in (REALISTIC_VARS if self.realistic else PLAIN_VARS).items() for a in ["--var", f"{k}={v}"]),
+                *self.args.extra]
+
+    def tool_env(self):
+        """The environment the tool runs in."""
         env = self.env()
         # The tool runs in the runbook's region from an environment that names none (the
         # emulator and the stand-ins keep theirs); its commands get the region from it.
         env.pop("AWS_REGION", None)
-        env.update(env_extra or {})
         if self.args.fault == "wrong-key":
             env["OUTPOST_API_KEY"] = "sk_live_not_an_outpost_key"
+        return env
+
+    def write_env_file(self):
+        """`rehearsal.env`: sourced in a shell, `outpost-migrate` and its environment are the
+        rehearsal's (state directory included), so a command it printed runs as it did."""
+        env = dict(self.tool_env(), OUTPOST_MIGRATE_STATE_DIR=self.path("state"))
+        lines = [
+            f"# The environment of the outpost-migrate rehearsal in {self.work}.",
+            "# `source` it, then run a command the rehearsal printed (while its world runs: --hold),",
+            "# or one that reads the state only, such as `outpost-migrate status`.",
+            f"export PATH={shlex.quote(os.path.dirname(os.path.abspath(self.args.binary)))}:\"$PATH\"",
+        ]
+        # What the rehearsal sets, whatever the shell sourcing it holds; the rest as it differs.
+        ours = ("AWS_", "OUTPOST_", "MCPIFY_")
+        lines += [f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items()) if k.startswith(ours) or os.environ.get(k) != v]
+        # The tool's own environment names no region or profile, whatever the shell holds.
+        unset = [k for k in ("AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_SESSION_TOKEN") if k not in env]
+        if unset:
+            lines.append(f"unset {' '.join(unset)}")
+        path = self.path("rehearsal.env")
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            f.write("\n".join(lines) + "\n")
+        print(f"rehearsal environment: source {path}", flush=True)
+
+    def outpost(self, *command, env_extra=None, log=None):
+        """Runs outpost-migrate here; its output goes to `log` (a file name) when given."""
+        arguments = self.arguments(*command)
+        cmd = [self.args.binary, *arguments, "--state-dir", self.path("state")]
+        env = self.tool_env()
+        env.update(env_extra or {})
         if log is None:
-            print(f"\n$ outpost-migrate {' '.join(command)}", flush=True)
-            return subprocess.run(cmd, env=env).returncode
+            print(f"\n$ outpost-migrate {shlex.join(arguments)}", flush=True)
+            return foreground(cmd, env)
         with open(self.path(log), "ab") as out:
             out.write(f"\n$ {' '.join(f'{k}={v}' for k, v in (env_extra or {}).items())} outpost-migrate {' '.join(command)}\n".encode())
             out.flush()
@@ -255,7 +316,7 @@ class Rehearsal:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        if self.args.keep:
+        if self.args.keep or getattr(self.args, "hold", False):
             print(f"rehearsal files kept in {self.work}")
         else:
             shutil.rmtree(self.work, ignore_errors=True)
@@ -321,18 +382,24 @@ def main():
     parser.add_argument("--binary", default=default_binary)
     parser.add_argument("--forward-only", action="store_true", help="stop after post-verification (no rollback)")
     parser.add_argument("--fault", choices=sorted(FAULTS), help="break one part to see the step that checks it fail")
-    parser.add_argument("--keep", action="store_true", help="keep the rehearsal's files and logs")
+    parser.add_argument("--keep", action="store_true", help="keep the rehearsal's files and logs, with rehearsal.env (the tool's environment, to source)")
+    parser.add_argument("--hold", action="store_true", help="--keep, and keep the world running after the commands until Enter")
+    parser.add_argument("--interactive", action="store_true", help="no --yes: answer the confirmations and approvals at the terminal")
     parser.add_argument("--dry-run", action="store_true", help="rehearse `run --dry-run` and `rollback --level 3 --dry-run`; AWS requests are recorded")
     parser.add_argument("--plain", action="store_true", help="the plain emulator (AWS answers at once) rather than the realistic one")
     parser.add_argument("extra", nargs="*", help="more outpost-migrate arguments (after --)")
     args = parser.parse_args()
+    if args.interactive and not sys.stdin.isatty():
+        parser.error("--interactive needs a terminal to answer the prompts at")
     # Ctrl-C and SIGTERM both end in the cleanup below.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(Stopped()))
     rehearsal = Rehearsal(args)
     code = 1
     try:
         rehearsal.up()
         print(f"AWS emulator: {'realistic (MOTO_REALISTIC=1)' if rehearsal.realistic else 'plain'}", flush=True)
+        if args.keep or args.hold:
+            rehearsal.write_env_file()
         dns_before = None if args.dry_run else dns_records(rehearsal.aws_endpoint)
         code = rehearsal.outpost("run")
         if code == 0 and not args.dry_run:
@@ -351,8 +418,14 @@ def main():
         if rehearsal.realistic:
             seen = realistic_seen(rehearsal.aws_endpoint)
             print(f"AWS emulator: {sum(seen['throttled'].values())} calls throttled, {seen['route53_pending']} Route53 changes answered PENDING", flush=True)
-        print(f"\nrehearsal {'passed' if code == 0 else f'failed (exit code {code})'}")
-    except KeyboardInterrupt:
+        print(f"\nrehearsal {'passed' if code == 0 else f'failed (exit code {code})'}", flush=True)
+        if args.hold:
+            print(f"the rehearsal's world is still up: in another shell, `source {rehearsal.path('rehearsal.env')}`, then run a command above; press Enter here to stop it", flush=True)
+            try:
+                sys.stdin.readline()
+            except KeyboardInterrupt:
+                pass
+    except (KeyboardInterrupt, Stopped):
         print("\nrehearsal interrupted", file=sys.stderr)
         code = 130
     finally:

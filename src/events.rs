@@ -152,11 +152,20 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         group: Option<String>,
     },
+    /// An attempt failed (or its `until` is not met yet) and another follows after `delay_ms`.
     StepRetrying {
         unit: String,
         step: String,
+        /// The attempt that just ended, from 1.
         attempt: u32,
+        /// The most attempts the step's retry allows.
+        max_attempts: u32,
         delay_ms: u64,
+        /// Since the step's first attempt began.
+        elapsed_ms: u64,
+        /// The waits still ahead in the retry schedule, this one included: how long the step
+        /// may still poll, not counting its attempts' own run time.
+        remaining_ms: u64,
         reason: String,
     },
     StepFinished(StepReport),
@@ -173,6 +182,11 @@ pub enum Event {
     },
     Warning {
         message: String,
+    },
+    /// The first Ctrl-C: the run stops once `running` (the steps under way, by id) end; none
+    /// under way means it stops before the next step.
+    StopRequested {
+        running: Vec<String>,
     },
     #[serde(rename = "summary")]
     RunFinished(RunSummary),

@@ -111,6 +111,24 @@ pub struct TerminalSettings {
     pub live: bool,
     /// A person can be asked (stdin is a terminal).
     pub can_prompt: bool,
+    /// The columns of the terminal stdout is, if it is one: step titles use them.
+    pub width: Option<usize>,
+    /// Without spinners, how often at most a line says what a long wait is for.
+    #[serde(skip)]
+    pub heartbeat: std::time::Duration,
+}
+
+/// How often at most, without a terminal, a line says what the run waits for.
+pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A hidden setting (for the tests) that shortens the heartbeat, e.g. `200ms`.
+const HEARTBEAT_ENV: &str = "OUTPOST_MIGRATE_HEARTBEAT";
+
+/// `HEARTBEAT`, or what `HEARTBEAT_ENV` says (at least 100ms; not a duration: ignored).
+fn heartbeat(env: &BTreeMap<String, String>) -> std::time::Duration {
+    env.get(HEARTBEAT_ENV)
+        .and_then(|v| humantime::parse_duration(v.trim()).ok())
+        .map_or(HEARTBEAT, |d| d.max(crate::runbook::schedule::MIN_INTERVAL))
 }
 
 /// Which of the standard streams are terminals.
@@ -119,6 +137,8 @@ pub struct Ttys {
     pub stdin: bool,
     pub stdout: bool,
     pub stderr: bool,
+    /// The columns of stdout's terminal.
+    pub columns: Option<u16>,
 }
 
 impl Ttys {
@@ -127,6 +147,7 @@ impl Ttys {
             stdin: std::io::stdin().is_terminal(),
             stdout: std::io::stdout().is_terminal(),
             stderr: std::io::stderr().is_terminal(),
+            columns: console::Term::stdout().size_checked().map(|(_, cols)| cols),
         }
     }
 }
@@ -148,6 +169,8 @@ impl TerminalSettings {
             color_stderr: color && ttys.stderr,
             live: ttys.stderr && !quiet,
             can_prompt: ttys.stdin,
+            width: ttys.columns.filter(|_| ttys.stdout).map(usize::from),
+            heartbeat: heartbeat(env),
         }
     }
 }
@@ -484,6 +507,7 @@ mod tests {
             stdin: true,
             stdout: true,
             stderr: true,
+            columns: Some(250),
         };
         let env = |v: &str| BTreeMap::from([("NO_COLOR".to_owned(), v.to_owned())]);
         let none = BTreeMap::new();
@@ -506,5 +530,31 @@ mod tests {
         assert!(!piped.color && piped.color_stderr);
         let quiet = TerminalSettings::resolve(false, &none, Output::Human, true, all);
         assert!(!quiet.live && quiet.color);
+    }
+
+    #[test]
+    fn titles_get_stdouts_width_and_the_heartbeat_its_default_unless_shortened() {
+        let all = Ttys {
+            stdin: true,
+            stdout: true,
+            stderr: true,
+            columns: Some(250),
+        };
+        let none = BTreeMap::new();
+        let on = TerminalSettings::resolve(false, &none, Output::Human, false, all);
+        assert_eq!((on.width, on.heartbeat), (Some(250), HEARTBEAT));
+        let piped = Ttys {
+            stdout: false,
+            ..all
+        };
+        let piped = TerminalSettings::resolve(false, &none, Output::Human, false, piped);
+        assert_eq!(piped.width, None, "a pipe has no width");
+        let short = |v: &str| {
+            let env = BTreeMap::from([(HEARTBEAT_ENV.to_owned(), v.to_owned())]);
+            TerminalSettings::resolve(false, &env, Output::Human, false, all).heartbeat
+        };
+        assert_eq!(short("200ms"), std::time::Duration::from_millis(200));
+        assert_eq!(short("1ms"), crate::runbook::schedule::MIN_INTERVAL);
+        assert_eq!(short("soon"), HEARTBEAT);
     }
 }

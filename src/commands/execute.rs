@@ -218,8 +218,8 @@ fn watch_interrupts(interrupt: Arc<Interrupt>, kinds: &KindContext, said: Arc<Te
     tokio::spawn(async move {
         let Ok(mut sigint) = sigint else { return };
         if sigint.recv().await.is_some() {
+            // The engine acknowledges it (an event naming the steps it finishes first).
             interrupt.request();
-            said.err("Ctrl-C: stopping once the running step ends (Ctrl-C again to stop it now)");
             // The second Ctrl-C does not wait for the running step, but does not leave its
             // processes running either (they are in their own group, out of the
             // terminal's reach): SIGTERM, the grace period, SIGKILL.

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use backon::BackoffBuilder;
 use serde_json::Value;
 
 use super::interrupt::Interrupt;
+use super::waits::Waits;
 use crate::events::{Event, EventSink};
 use crate::kinds::{FailureClass, KindContext, KindFailure, StepRef};
 use crate::query::Query;
@@ -50,8 +50,8 @@ impl Attempts<'_> {
     /// Runs the kind with per-attempt timeouts, retrying (with backoff) failures and unmet
     /// `until` conditions while attempts remain. Set-up failures and refusals are final.
     pub async fn run(&self, spec: Value, ctx: &minijinja::Value, approved: bool) -> Attempted {
-        let mut delays = match self.delays(ctx) {
-            Ok(d) => d,
+        let mut waits = match self.waits(ctx) {
+            Ok(w) => w,
             Err(e) => {
                 let message = format!("step `{}`: {e}", self.id);
                 return Attempted::ended(Err(KindFailure::failed(message)), 0);
@@ -65,21 +65,24 @@ impl Attempts<'_> {
                 Err(f) if f.class == FailureClass::Failed => f,
                 done => return Attempted::ended(done, attempts),
             };
-            let delay = delays.as_mut().and_then(Iterator::next);
+            let wait = waits.as_mut().and_then(Iterator::next);
             // A group SIGKILL did not end: another attempt would run beside it.
-            let (Some(delay), None) = (delay, stuck) else {
+            let (Some(wait), None) = (wait, stuck) else {
                 let message =
-                    final_message(failure.message, attempts, stuck.filter(|_| delay.is_some()));
+                    final_message(failure.message, attempts, stuck.filter(|_| wait.is_some()));
                 return Attempted::ended(Err(KindFailure::failed(message)), attempts);
             };
             self.sink.emit(Event::StepRetrying {
                 unit: self.unit.to_owned(),
                 step: self.id.to_owned(),
                 attempt: attempts,
-                delay_ms: delay.as_millis() as u64,
+                max_attempts: wait.max_attempts,
+                delay_ms: wait.delay.as_millis() as u64,
+                elapsed_ms: wait.elapsed.as_millis() as u64,
+                remaining_ms: wait.remaining.as_millis() as u64,
                 reason: self.redactor.redact(&failure.message),
             });
-            if self.interrupt.sleep(delay).await {
+            if self.interrupt.sleep(wait.delay).await {
                 let message = format!(
                     "interrupted while waiting to retry (after {attempts} attempt{}): {}",
                     if attempts == 1 { "" } else { "s" },
@@ -128,23 +131,20 @@ impl Attempts<'_> {
     }
 
     /// The waits between attempts, `None` without `retry:`.
-    fn delays(&self, ctx: &minijinja::Value) -> Result<Option<backon::ExponentialBackoff>, String> {
+    fn waits(&self, ctx: &minijinja::Value) -> Result<Option<Waits>, String> {
         let Some(retry) = &self.step.retry else {
             return Ok(None);
         };
         let (attempts, interval) = retry_schedule(retry, ctx)?;
-        Ok(Some(
-            backon::ExponentialBuilder::default()
-                .with_min_delay(interval)
-                .with_factor(retry.backoff)
-                .with_max_times(attempts.saturating_sub(1) as usize)
-                .with_max_delay(
-                    retry
-                        .max_interval
-                        .unwrap_or(crate::runbook::schedule::DEFAULT_MAX_INTERVAL),
-                )
-                .build(),
-        ))
+        let max_interval = retry
+            .max_interval
+            .unwrap_or(crate::runbook::schedule::DEFAULT_MAX_INTERVAL);
+        Ok(Some(Waits::new(
+            attempts,
+            interval,
+            retry.backoff,
+            max_interval,
+        )))
     }
 
     /// Runs a step's `verify` probe once: its expectations hold → the captures it makes.

@@ -280,6 +280,8 @@ impl Engine<'_> {
         }
         let can_prompt = self.kinds.prompter.can_prompt();
         let question = format!("Run `{}`?\n  {description}\nApprove", ps.title);
+        // A Ctrl-C while the question waits names this step: approved, it runs, then the run stops.
+        let _asking = self.interrupt.running(&ps.id);
         let yes = can_prompt && {
             let prompter = self.kinds.prompter.clone();
             tokio::task::spawn_blocking(move || prompter.confirm(&question))

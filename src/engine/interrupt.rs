@@ -1,6 +1,7 @@
 //! Ctrl-C: the first lets the running step finish and stops; the second stops the steps'
-//! processes and exits.
+//! processes and exits. It knows which steps are under way, so the first can name them.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::Notify;
@@ -11,6 +12,23 @@ pub struct Interrupt {
     /// The second Ctrl-C: the process exits from its handler.
     forced: AtomicBool,
     notify: Notify,
+    /// The steps under way (their attempts running or waiting), in the order they started.
+    running: Mutex<Vec<String>>,
+}
+
+/// A step under way, until dropped.
+pub struct Running<'a> {
+    interrupt: &'a Interrupt,
+    id: String,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        let mut running = self.interrupt.lock_running();
+        if let Some(i) = running.iter().position(|r| *r == self.id) {
+            running.remove(i);
+        }
+    }
 }
 
 impl Interrupt {
@@ -40,6 +58,34 @@ impl Interrupt {
         }
     }
 
+    /// Marks step `id` under way until the returned guard is dropped.
+    pub fn running(&self, id: &str) -> Running<'_> {
+        self.lock_running().push(id.to_owned());
+        Running {
+            interrupt: self,
+            id: id.to_owned(),
+        }
+    }
+
+    /// The steps under way now.
+    pub fn under_way(&self) -> Vec<String> {
+        self.lock_running().clone()
+    }
+
+    fn lock_running(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Returns once the first Ctrl-C has come (at once if it has).
+    pub async fn requested(&self) {
+        // Registered before the flag is read: a request in between still wakes it.
+        let notified = self.notify.notified();
+        if self.is_requested() {
+            return;
+        }
+        notified.await;
+    }
+
     /// Sleeps for `d` unless interrupted first; true when interrupted.
     pub async fn sleep(&self, d: std::time::Duration) -> bool {
         if self.is_requested() {
@@ -49,5 +95,25 @@ impl Interrupt {
             () = tokio::time::sleep(d) => self.is_requested(),
             () = self.notify.notified() => true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn it_names_the_steps_under_way_when_asked_to_stop() {
+        let interrupt = Interrupt::new();
+        let a = interrupt.running("a");
+        {
+            let _b = interrupt.running("b");
+            assert_eq!(interrupt.under_way(), vec!["a", "b"]);
+        }
+        interrupt.request();
+        interrupt.requested().await;
+        assert_eq!(interrupt.under_way(), vec!["a"]);
+        drop(a);
+        assert!(interrupt.under_way().is_empty());
     }
 }

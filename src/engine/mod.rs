@@ -13,6 +13,7 @@ mod step;
 #[cfg(test)]
 mod testkit;
 pub mod undo;
+mod waits;
 
 pub use interrupt::Interrupt;
 pub use run::{Engine, EngineOptions};

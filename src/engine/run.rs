@@ -227,8 +227,23 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// Runs every unit of the plan, stopping at the first unit that fails.
+    /// Runs every unit of the plan, stopping at the first unit that fails. The first Ctrl-C is
+    /// acknowledged at once, naming the steps the run finishes before it stops.
     pub async fn execute(self) -> RunOutcome {
+        let acknowledge = async {
+            self.interrupt.requested().await;
+            self.emit(Event::StopRequested {
+                running: self.interrupt.under_way(),
+            });
+            std::future::pending::<RunOutcome>().await
+        };
+        tokio::select! {
+            outcome = self.run_units() => outcome,
+            never = acknowledge => never,
+        }
+    }
+
+    async fn run_units(&self) -> RunOutcome {
         let started = Instant::now();
         let total: usize = self.plan.units.iter().map(|u| u.steps.len()).sum();
         self.emit(Event::RunStarted {

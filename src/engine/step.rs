@@ -51,11 +51,13 @@ impl Engine<'_> {
             title: self.redactor.redact(&ps.title),
             group: ps.step.group.clone(),
         });
+        let under_way = self.interrupt.running(&ps.id);
         let Attempted {
             output,
             attempts,
             interrupted,
         } = self.attempts(unit, ps).run(spec, &ctx, approved).await;
+        drop(under_way);
         match output {
             Ok(output) => {
                 crash::point(crash::Point::AfterEffect, &ps.id);

@@ -9,28 +9,37 @@ use comfy_table::{Table, presets};
 use console::Style;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::heartbeat::Heartbeat;
 use super::terminal::Terminal;
 use crate::events::{Event, EventSink, Outcome, RunSummary, StepReport, UnitStatus, UnitSummary};
 
+/// The title column: titles are padded to it so the results line up; a longer title gets what
+/// the terminal's width leaves beside its result (off a terminal, it is cut here).
 const TITLE_WIDTH: usize = 58;
 
 pub struct HumanReporter {
     term: Arc<Terminal>,
     inner: Mutex<Inner>,
+    /// Without spinners: a line now and then while steps run.
+    heartbeat: Option<Heartbeat>,
 }
 
 #[derive(Default)]
 struct Inner {
     spinners: HashMap<String, ProgressBar>,
+    /// The titles of the steps with a spinner, for their retry lines.
+    titles: HashMap<String, String>,
     /// Check units print their results grouped once the unit is done.
     grouped: Option<Vec<StepReport>>,
 }
 
 impl HumanReporter {
     pub fn new(term: Arc<Terminal>) -> Self {
+        let heartbeat = (!term.live && !term.quiet).then(|| Heartbeat::start(term.clone()));
         HumanReporter {
             term,
             inner: Mutex::new(Inner::default()),
+            heartbeat,
         }
     }
 
@@ -50,15 +59,6 @@ impl HumanReporter {
     }
 
     fn step_lines(&self, r: &StepReport) -> Vec<String> {
-        let title = if r.title.chars().count() > TITLE_WIDTH {
-            format!(
-                "{}…",
-                r.title.chars().take(TITLE_WIDTH - 1).collect::<String>()
-            )
-        } else {
-            r.title.clone()
-        };
-        let pad = TITLE_WIDTH.saturating_sub(title.chars().count());
         let detail = match r.outcome {
             Outcome::Succeeded => r.found.clone().unwrap_or_default(),
             Outcome::Skipped => self.term.style(
@@ -93,8 +93,11 @@ impl HumanReporter {
         } else {
             String::new()
         };
+        let after = format!("{detail}{attempts}{time}");
+        let title = fit_title(&r.title, self.term.width, &after);
+        let pad = TITLE_WIDTH.saturating_sub(title.chars().count());
         let mut lines = vec![format!(
-            "  {} {title}{}  {detail}{attempts}{time}",
+            "  {} {title}{}  {after}",
             self.symbol(r.outcome),
             " ".repeat(pad)
         )];
@@ -247,6 +250,23 @@ impl HumanReporter {
         }
     }
 
+    /// A spinner for a step that starts on a terminal; with `-v` off one, a line.
+    fn step_started(&self, inner: &mut Inner, step: String, title: String) {
+        if self.term.live {
+            let pb = self.term.multi.add(ProgressBar::new_spinner());
+            pb.set_style(
+                ProgressStyle::with_template("  {spinner:.cyan} {msg} {elapsed:.dim}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            pb.set_message(title.clone());
+            pb.enable_steady_tick(Duration::from_millis(100));
+            inner.titles.insert(step.clone(), title);
+            inner.spinners.insert(step, pb);
+        } else if self.term.verbose > 0 {
+            self.term.err(&format!("  … {title}"));
+        }
+    }
+
     fn run_finished(&self, s: &RunSummary) {
         if !self.term.quiet && !s.units.is_empty() {
             let mut table = Table::new();
@@ -337,6 +357,9 @@ impl HumanReporter {
 impl EventSink for HumanReporter {
     fn emit(&self, event: Event) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(heartbeat) = &self.heartbeat {
+            heartbeat.saw(&event);
+        }
         match event {
             Event::RunStarted {
                 target,
@@ -357,40 +380,30 @@ impl EventSink for HumanReporter {
                     ));
                 }
             }
-            Event::StepStarted { step, title, .. } => {
-                if self.term.live {
-                    let pb = self.term.multi.add(ProgressBar::new_spinner());
-                    pb.set_style(
-                        ProgressStyle::with_template("  {spinner:.cyan} {msg} {elapsed:.dim}")
-                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                    );
-                    pb.set_message(title);
-                    pb.enable_steady_tick(Duration::from_millis(100));
-                    inner.spinners.insert(step, pb);
-                } else if self.term.verbose > 0 {
-                    self.term.err(&format!("  … {title}"));
-                }
-            }
+            Event::StepStarted { step, title, .. } => self.step_started(&mut inner, step, title),
             Event::StepRetrying {
                 step,
                 attempt,
+                max_attempts,
                 delay_ms,
+                remaining_ms,
                 reason,
                 ..
             } => {
+                let retry = format!(
+                    "attempt {attempt}/{max_attempts} failed, retrying in {}, {} left",
+                    duration(delay_ms),
+                    duration(remaining_ms)
+                );
                 if let Some(pb) = inner.spinners.get(&step) {
-                    pb.set_message(format!(
-                        "{step}: attempt {attempt} failed, retrying in {} ({reason})",
-                        duration(delay_ms)
-                    ));
+                    let title = inner.titles.get(&step).unwrap_or(&step);
+                    pb.set_message(format!("{title}: {retry} ({reason})"));
                 } else if self.term.verbose > 0 {
-                    self.term.err(&format!(
-                        "  ↻ {step}: attempt {attempt} failed, retrying in {}: {reason}",
-                        duration(delay_ms)
-                    ));
+                    self.term.err(&format!("  ↻ {step}: {retry}: {reason}"));
                 }
             }
             Event::StepFinished(r) => {
+                inner.titles.remove(&r.step);
                 if let Some(pb) = inner.spinners.remove(&r.step) {
                     pb.finish_and_clear();
                     self.term.multi.remove(&pb);
@@ -421,6 +434,7 @@ impl EventSink for HumanReporter {
                 "{}: {message}",
                 self.term.style("warning", Style::new().yellow().bold())
             )),
+            Event::StopRequested { running } => self.term.err(&stop_requested(&running)),
             Event::RunFinished(s) => self.run_finished(&s),
         }
     }
@@ -436,12 +450,86 @@ fn phases(list: &[u8]) -> String {
     }
 }
 
-fn duration(ms: u64) -> String {
+/// The first Ctrl-C's acknowledgement: what the run finishes before it stops.
+pub(super) fn stop_requested(running: &[String]) -> String {
+    // Pre-flight runs many checks at once: the first few name the rest.
+    const NAMED: usize = 3;
+    let mut steps: Vec<String> = running
+        .iter()
+        .take(NAMED)
+        .map(|s| format!("`{s}`"))
+        .collect();
+    if running.len() > NAMED {
+        steps.push(format!("{} more", running.len() - NAMED));
+    }
+    let finishing = match steps.as_slice() {
+        [] => "stopping before the next step".to_owned(),
+        [one] => format!("finishing step {one}, then stopping"),
+        many => format!("finishing steps {}, then stopping", many.join(", ")),
+    };
+    format!("Ctrl-C: {finishing}; Ctrl-C again to abort")
+}
+
+/// A step's title as its line shows it: whole when it fits the title column or, on a
+/// terminal, the width left beside what follows it (`after`); else cut, with `…`.
+fn fit_title(title: &str, width: Option<usize>, after: &str) -> String {
+    // "  ✔ " before the title, two spaces after it, and the last column left free (a line
+    // filling it wraps on some terminals).
+    let room = width
+        .map(|w| w.saturating_sub(4 + 2 + console::measure_text_width(after) + 1))
+        .map_or(TITLE_WIDTH, |room| room.max(TITLE_WIDTH));
+    if title.chars().count() > room {
+        format!("{}…", title.chars().take(room - 1).collect::<String>())
+    } else {
+        title.to_owned()
+    }
+}
+
+pub(super) fn duration(ms: u64) -> String {
     if ms < 1000 {
         format!("{ms}ms")
     } else if ms < 60_000 {
         format!("{:.1}s", ms as f64 / 1000.0)
     } else {
         format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_title_takes_the_terminals_width_and_is_cut_only_beyond_it() {
+        let long = "x".repeat(120);
+        assert_eq!(fit_title(&long, Some(250), "found"), long);
+        let cut = fit_title(&long, Some(100), "found");
+        assert_eq!(cut.chars().count(), 100 - 4 - 2 - 5 - 1);
+        assert!(cut.ends_with('…'));
+        // A narrow terminal or none: the title column.
+        assert_eq!(fit_title(&long, Some(40), "").chars().count(), TITLE_WIDTH);
+        assert_eq!(fit_title(&long, None, "").chars().count(), TITLE_WIDTH);
+        assert_eq!(fit_title("short", Some(250), ""), "short");
+    }
+
+    #[test]
+    fn the_first_ctrl_c_says_what_finishes_before_the_run_stops() {
+        assert_eq!(
+            stop_requested(&["apply".into()]),
+            "Ctrl-C: finishing step `apply`, then stopping; Ctrl-C again to abort"
+        );
+        assert_eq!(
+            stop_requested(&["a".into(), "b".into()]),
+            "Ctrl-C: finishing steps `a`, `b`, then stopping; Ctrl-C again to abort"
+        );
+        let five: Vec<String> = ["a", "b", "c", "d", "e"].map(String::from).into();
+        assert_eq!(
+            stop_requested(&five),
+            "Ctrl-C: finishing steps `a`, `b`, `c`, 2 more, then stopping; Ctrl-C again to abort"
+        );
+        assert_eq!(
+            stop_requested(&[]),
+            "Ctrl-C: stopping before the next step; Ctrl-C again to abort"
+        );
     }
 }

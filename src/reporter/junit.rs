@@ -121,6 +121,9 @@ impl EventSink for JunitReporter {
         match event {
             Event::StepFinished(s) => self.steps.lock().unwrap_or_else(|e| e.into_inner()).push(s),
             Event::Warning { message } => self.term.err(&format!("warning: {message}")),
+            Event::StopRequested { running } => {
+                self.term.err(&super::human::stop_requested(&running));
+            }
             Event::RunFinished(summary) => {
                 match with_outcome(
                     self.report(&summary),

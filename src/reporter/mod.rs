@@ -1,6 +1,7 @@
 //! Reporters: they listen to the engine's events and own everything written to the terminal.
 
 pub mod document;
+mod heartbeat;
 pub mod human;
 pub mod json;
 pub mod junit;

@@ -1,6 +1,7 @@
 //! The one owner of stdout, stderr, colour, progress bars and prompts (uv's printer).
 
 use std::io::{BufRead, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use indicatif::{MultiProgress, ProgressDrawTarget};
 
@@ -14,7 +15,15 @@ pub struct Terminal {
     pub live: bool,
     pub quiet: bool,
     pub verbose: u8,
+    /// The columns of stdout's terminal, `None` off a terminal.
+    pub width: Option<usize>,
+    /// Without spinners, how often at most a line says what the run waits for.
+    pub heartbeat: std::time::Duration,
     can_prompt: bool,
+    /// A question waits for its answer.
+    asking: AtomicBool,
+    /// Held while a question is asked.
+    ask: std::sync::Mutex<()>,
 }
 
 impl Terminal {
@@ -24,6 +33,8 @@ impl Terminal {
             color,
             live,
             can_prompt,
+            width,
+            heartbeat,
             ..
         } = terminal;
         let target = if live {
@@ -39,7 +50,11 @@ impl Terminal {
             live,
             quiet,
             verbose,
+            width,
+            heartbeat,
             can_prompt,
+            asking: AtomicBool::new(false),
+            ask: std::sync::Mutex::new(()),
         }
     }
 
@@ -52,9 +67,14 @@ impl Terminal {
         });
     }
 
-    /// A line on stderr, above any progress bars.
+    /// A line on stderr, above any progress bars; while a question waits for its answer, at
+    /// once, below it (a Ctrl-C's acknowledgement must not wait for the operator's answer).
     pub fn err(&self, line: &str) {
-        self.multi.suspend(|| eprintln!("{line}"));
+        if self.asking.load(Ordering::SeqCst) {
+            eprintln!("\n{line}");
+        } else {
+            self.multi.suspend(|| eprintln!("{line}"));
+        }
     }
 
     pub fn style(&self, text: &str, style: console::Style) -> String {
@@ -71,15 +91,22 @@ impl Prompter for Terminal {
         self.can_prompt
     }
 
+    /// One question at a time. The progress bars are cleared and not drawn while it waits,
+    /// rather than suspended: a suspension would hold every bar's update (a check starting, a
+    /// retry) and with it the run, a Ctrl-C's acknowledgement included, until the answer.
     fn confirm(&self, question: &str) -> bool {
-        self.multi.suspend(|| {
-            eprint!("{question} [y/N] ");
-            let _ = std::io::stderr().flush();
-            let mut answer = String::new();
-            if std::io::stdin().lock().read_line(&mut answer).is_err() {
-                return false;
-            }
-            matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
-        })
+        let _one = self.ask.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = self.multi.clear();
+        self.multi.set_draw_target(ProgressDrawTarget::hidden());
+        eprint!("{question} [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        self.asking.store(true, Ordering::SeqCst);
+        let read = std::io::stdin().lock().read_line(&mut answer);
+        self.asking.store(false, Ordering::SeqCst);
+        if self.live {
+            self.multi.set_draw_target(ProgressDrawTarget::stderr());
+        }
+        read.is_ok() && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
     }
 }

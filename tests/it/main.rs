@@ -3,6 +3,7 @@
 mod support;
 
 mod approvals;
+mod at_the_terminal;
 mod aws;
 mod aws_cli_parity;
 mod aws_operations;

@@ -229,7 +229,7 @@ fn the_second_ctrl_c_stops_the_running_steps_processes() {
     let bg = Background::start(&t, &["phase", "1", "--force"]);
     wait_for(&t.path("pgid"));
     bg.sigint();
-    bg.stderr_line("Ctrl-C: stopping once the running step ends");
+    bg.stderr_line("Ctrl-C: finishing step `long`, then stopping");
     bg.sigint();
     let (code, stdout) = bg.finish();
     assert_eq!(code, INTERRUPTED, "{stdout}");
