@@ -19,6 +19,7 @@ mod kinds;
 mod latency;
 mod mcpify_env;
 mod output;
+mod preflight;
 mod processes;
 mod promises;
 mod reads;
