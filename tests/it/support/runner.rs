@@ -192,8 +192,9 @@ impl Test {
 
     /// Runs against the embedded runbook (no `--runbook`), in a world its pre-flight passes
     /// in beyond AWS: the HTTP stand-in as the control plane and as MCPify's MCP endpoint, a
-    /// well-formed API key, MCPify's files as before the migration and a restart command on
-    /// the PATH. A test's own `env` wins, set before or after.
+    /// well-formed API key, MCPify's files as before the migration, a restart command, and
+    /// first on the PATH the rehearsal's `dig` (answering from the emulator's public zones, as
+    /// in the break matrix). A test's own `env` wins, set before or after.
     pub fn embedded(mut self) -> Self {
         self.runbook = None;
         let server = Server::start();
@@ -202,6 +203,14 @@ impl Test {
             ("OUTPOST_API_KEY".into(), "op_test_embedded_world".into()),
             ("MCPIFY_URL".into(), format!("{}/mcp", server.url)),
             ("MCPIFY_RESTART".into(), "true".into()),
+            (
+                "PATH".into(),
+                format!(
+                    "{}/rehearsal/public-dns:{}",
+                    env!("CARGO_MANIFEST_DIR"),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            ),
         ];
         std::fs::create_dir_all(self.path("mcpify")).unwrap();
         for (name, content) in mcpify_files_before() {
