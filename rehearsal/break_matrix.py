@@ -11,8 +11,9 @@ with only the check under test pending:
 
 1. runs the check's command in the world as it is: the check must succeed (or be skipped,
    where the green world never takes its branch, as the case says);
-2. breaks the world (an emulator call, a control-plane fault, an MCPify file, a var naming
-   something that does not exist, or a capture pointing at something else);
+2. breaks the world (an emulator call, a control-plane fault, an MCPify file or process, the
+   operator's environment, a var naming something that does not exist, or a capture pointing
+   at something else);
 3. runs it again: the check must fail (`failed`, or `failed_optional` for an optional one)
    and print its hint;
 4. repairs the world.
@@ -31,6 +32,7 @@ import copy
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -77,6 +79,8 @@ class World:
         session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
         self.client = lambda name: session.client(name, endpoint_url=rehearsal.aws_endpoint)
         self.dynamodb = session.resource("dynamodb", endpoint_url=rehearsal.aws_endpoint)
+        # The operator's environment as a break changes it (OUTPOST_API_KEY).
+        self.env_extra = {}
 
     def faults(self, **faults):
         with open(self.r.path("faults.json"), "w") as f:
@@ -94,6 +98,7 @@ class World:
         env.pop("AWS_REGION", None)
         # `dig` answers from the emulator's public zones (see public-dns/dig).
         env["PATH"] = os.path.join(rehearse.HERE, "public-dns") + os.pathsep + env.get("PATH", "")
+        env.update(self.env_extra)
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
         finished = {}
         for line in proc.stdout.splitlines():
@@ -298,6 +303,47 @@ def ssm_command_sent(w):
     return None
 
 
+def api_key(value):
+    """The operator's OUTPOST_API_KEY is `value` (MCPify keeps its own)."""
+    def apply(w):
+        w.env_extra["OUTPOST_API_KEY"] = value
+        return lambda: w.env_extra.pop("OUTPOST_API_KEY")
+    return apply
+
+
+def mcpify_stopped(w):
+    """MCPify's process is gone; the repair starts it again."""
+    with open(w.r.path("mcpify.pid")) as f:
+        pid = int(f.read().strip())
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(200):
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            break
+        time.sleep(0.05)
+    return w.restart_mcpify
+
+
+def mcpify_file(name, text):
+    """MCPify's file `name` holds `text` instead (None: the file is gone)."""
+    def apply(w):
+        path = w.r.path("mcpify", name)
+        with open(path) as f:
+            before = f.read()
+        if text is None:
+            os.remove(path)
+        else:
+            with open(path, "w") as f:
+                f.write(text)
+
+        def repair():
+            with open(path, "w") as f:
+                f.write(before)
+        return repair
+    return apply
+
+
 def mcpify_provider(provider):
     """MCPify's config.ts and its environment file name another provider, and MCPify
     restarted with it (it refuses to start when the two disagree)."""
@@ -368,6 +414,19 @@ CASES = [
     *[Case(f"dynamodb-table-active.{t}", PREFLIGHT, table_deleted(t), f"table {t} deleted") for t in TABLES],
     Case("s3-artifacts-bucket", PREFLIGHT, None, "no bucket of that name", broken_vars={"bucket": "outpost-artifacts-gone"}),
     *[Case(f"platform-secret-present.{i}", PREFLIGHT, secret_deleted(f"/outpost/system/{s}"), f"secret {s} deleted") for i, s in enumerate(SECRETS)],
+    Case("api-key-set", PREFLIGHT, api_key("sk_live_not_an_outpost_key"), "an API key of another service"),
+    Case("api-key-scope-read", PREFLIGHT, fault(revoked_scopes=["read"]), "the key without the read scope (403)"),
+    Case("api-key-scope-artifacts", PREFLIGHT, fault(revoked_scopes=["artifacts"]), "the key without the artifacts scope (403)"),
+    Case("control-plane-healthy", PREFLIGHT, fault(unhealthy=True), "the control plane reports unhealthy"),
+    Case("control-plane-agents-available", PREFLIGHT, fault(unavailable_agent="codex"), "codex unavailable"),
+    Case("control-plane-warm-pool", PREFLIGHT, fault(pool_exhausted=True), "the warm pool exhausted"),
+    Case("mcpify-reachable", PREFLIGHT, mcpify_stopped, "MCPify stopped"),
+    Case("mcpify-config-editable", PREFLIGHT, mcpify_file("config.ts", rehearse.CONFIG_TS.replace("'", '"')),
+         "MCPify's config in double quotes (phase 3's first edit matches nothing)"),
+    Case("mcpify-env-editable", PREFLIGHT, mcpify_file("mcpify.env", None), "MCPify's environment file gone"),
+    Case("mcpify-registry-editable", PREFLIGHT, mcpify_file("registry.ts", rehearse.REGISTRY_TS.replace("'", '"')),
+         "MCPify's registry in double quotes (phase 4's edits match nothing)"),
+    Case("programs-on-path", PREFLIGHT, None, "MCPify's restart command not on the PATH", broken_vars={"mcpify_restart": "/nonexistent/restart-mcpify"}),
     # Post-verification.
     Case("health-control-plane", VERIFY, fault(unhealthy=True), "the control plane reports unhealthy"),
     Case("health-fleet", VERIFY, fault(missing_agent="grok"), "grok missing from the fleet"),

@@ -5,7 +5,8 @@ checks Bearer API keys (`op_live_`/`op_test_`, with scopes), keeps dispatch reco
 emulator's DynamoDB table `outpost-dispatches` and artifacts in its S3 bucket under
 `dispatches/{id}/`. Faults are switched live through a JSON file (`--faults`), re-read on
 every request: {"unhealthy": true, "bad_gateway": true, "slow_seconds": 3,
-"unavailable_agent": "codex", "missing_agent": "grok" (not reported), "pool_exhausted": true}.
+"unavailable_agent": "codex", "missing_agent": "grok" (not reported), "pool_exhausted": true,
+"revoked_scopes": ["read"] (every key has lost these scopes: 403, as for a key without them)}.
 
 Usage: python3 control_plane.py --port N [--port-file F] --aws-endpoint URL --bucket NAME
        [--keys 'op_test_x=dispatch,read,artifacts,workspaces;op_test_y=read'] [--faults PATH]
@@ -65,7 +66,7 @@ def authorize(scope):
     scopes = config["keys"].get(key)
     if scopes is None:
         return error(401, "UNAUTHORIZED", "unknown, expired or revoked API key")
-    if scope not in scopes:
+    if scope not in scopes or scope in faults().get("revoked_scopes", []):
         return error(403, "FORBIDDEN", f"API key lacks the `{scope}` scope")
     return None
 

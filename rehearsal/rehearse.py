@@ -13,7 +13,7 @@
 Everything started is stopped at the end, also on failure or Ctrl-C.
 
 Usage: python3 rehearsal/rehearse.py [--binary PATH] [--forward-only] [--fault NAME]
-       [--dry-run] [--plain] [--interactive] [--keep] [--hold] [-- EXTRA outpost-migrate ARGS]
+       [--dry-run] [--record] [--plain] [--interactive] [--keep] [--hold] [-- EXTRA outpost-migrate ARGS]
 --binary: the outpost-migrate to rehearse (default: debug/outpost-migrate under
 $CARGO_TARGET_DIR, else target/); rehearse.sh passes the one it builds.
 --interactive: no --yes; the tool asks its confirmations and approvals at the terminal.
@@ -158,6 +158,11 @@ class Rehearsal:
         # Realistic unless asked for the plain emulator (callers' settings may predate --plain).
         self.realistic = not getattr(args, "plain", False)
 
+    def recording(self):
+        """Whether the emulator records every request (aws-requests.jsonl): `--dry-run` and
+        `--record` (callers' settings may predate --record)."""
+        return self.args.dry_run or getattr(self.args, "record", False)
+
     def path(self, *parts):
         return os.path.join(self.work, *parts)
 
@@ -205,8 +210,8 @@ class Rehearsal:
         moto_env = dict(os.environ, MOTO_ACCOUNT_ID=ACCOUNT, MOTO_ECS_SERVICE_RUNNING="1")
         if self.realistic:
             moto_env["MOTO_REALISTIC"] = "1"
-        if self.args.dry_run:
-            # moto's request recorder: what the dry run sent to AWS, for checking it changed nothing.
+        if self.recording():
+            # moto's request recorder: what the run sent to AWS, for checking it changed nothing.
             moto_env.update(MOTO_ENABLE_RECORDING="true", MOTO_RECORDER_FILEPATH=self.path("aws-requests.jsonl"))
         if fault == "ssm-offline":
             # The legacy instance's SSM agent has dropped off: rollback 1 must say so.
@@ -217,8 +222,8 @@ class Rehearsal:
         if fault == "alarm":
             seed += ["--break", "alarm"]
         subprocess.run(seed, check=True, stdout=subprocess.DEVNULL)
-        if self.args.dry_run:
-            # The seeding is not the dry run's doing.
+        if self.recording():
+            # The seeding is not the run's doing.
             urllib.request.urlopen(urllib.request.Request(f"{self.aws_endpoint}/moto-api/recorder/reset-recording", method="POST")).read()
         with open(self.path("faults.json"), "w") as f:
             json.dump(FAULTS.get(fault, {}), f)
@@ -386,6 +391,7 @@ def main():
     parser.add_argument("--hold", action="store_true", help="--keep, and keep the world running after the commands until Enter")
     parser.add_argument("--interactive", action="store_true", help="no --yes: answer the confirmations and approvals at the terminal")
     parser.add_argument("--dry-run", action="store_true", help="rehearse `run --dry-run` and `rollback --level 3 --dry-run`; AWS requests are recorded")
+    parser.add_argument("--record", action="store_true", help="record every AWS request the emulator receives (aws-requests.jsonl; kept with --keep)")
     parser.add_argument("--plain", action="store_true", help="the plain emulator (AWS answers at once) rather than the realistic one")
     parser.add_argument("extra", nargs="*", help="more outpost-migrate arguments (after --)")
     args = parser.parse_args()

@@ -1,5 +1,6 @@
 //! `file`: edit a config file (the MCPify provider switch) with a backup rollback restores.
 //! Writes are atomic: a temporary file beside the target, fsync, rename, fsync the directory.
+//! `check: STEP_ID` tries a `file` step's edits in memory and writes nothing (pre-flight).
 
 use std::fs;
 use std::io::Write;
@@ -28,6 +29,9 @@ struct Spec {
     /// Put back the backup the named `file` step took. The loader sets `path` to that step's
     /// (a runbook may not): the restore writes there and nowhere else.
     restore: Option<String>,
+    /// Try the named `file` step's edits on its file, writing nothing. The loader sets `path`
+    /// and `edits` to that step's, so the check and the edit cannot drift apart.
+    check: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -65,6 +69,14 @@ impl StepKind for File {
                 e.message
             ),
         })?;
+        if let Some(from) = &s.check {
+            return match (&s.path, &s.restore, s.edits.is_empty()) {
+                (None, None, true) => Ok(()),
+                _ => Err(invalid(format!(
+                    "`check` takes no `path`, `edits` or `restore`: it tries the edits of the file step `{from}`"
+                ))),
+            };
+        }
         match (&s.path, &s.restore, s.edits.is_empty()) {
             (Some(_), None, false) => {}
             (None, Some(_), true) => {}
@@ -94,15 +106,19 @@ impl StepKind for File {
         Ok(())
     }
 
-    fn access(&self, _spec: &Value) -> Access {
-        Access::Mutating
+    fn access(&self, spec: &Value) -> Access {
+        match spec.get("check") {
+            Some(_) => Access::ReadOnly,
+            None => Access::Mutating,
+        }
     }
 
     fn writes_by_nature(&self, spec: &Value) -> Option<String> {
-        Some(match spec.get("restore") {
-            Some(_) => "a `file` restore writes the file back".into(),
-            None => "a `file` step edits a file".into(),
-        })
+        match (spec.get("restore"), spec.get("check")) {
+            (_, Some(_)) => None,
+            (Some(_), None) => Some("a `file` restore writes the file back".into()),
+            (None, None) => Some("a `file` step edits a file".into()),
+        }
     }
 
     /// Values match literally in a `replace` pattern and stay on their line elsewhere.
@@ -131,6 +147,14 @@ impl StepKind for File {
                 ..
             }) => format!("restore the file backed up by step `{from}`"),
             Ok(Spec {
+                check: Some(from),
+                path,
+                ..
+            }) => format!(
+                "check that the edits of step `{from}` apply to {} (writes nothing)",
+                path.as_deref().unwrap_or("its file")
+            ),
+            Ok(Spec {
                 path: Some(path),
                 edits,
                 ..
@@ -157,10 +181,13 @@ impl StepKind for File {
     fn run<'a>(&'a self, spec: Value, step: StepRef<'a>, ctx: &'a KindContext) -> KindFuture<'a> {
         Box::pin(async move {
             let spec: Spec = parse_spec(&spec).map_err(|e| KindFailure::failed(e.message))?;
-            match (spec.restore, spec.path) {
-                (Some(from), Some(path)) => restore(&ctx.backup_dir, &from, Path::new(&path)),
-                (None, Some(path)) => edit(&ctx.backup_dir, step.id, Path::new(&path), &spec.edits),
-                (_, None) => Err(KindFailure::failed("`file` needs `path` or `restore`")),
+            match (spec.restore, spec.check, spec.path) {
+                (Some(from), _, Some(path)) => restore(&ctx.backup_dir, &from, Path::new(&path)),
+                (None, Some(from), Some(path)) => check_edits(&from, Path::new(&path), &spec.edits),
+                (None, None, Some(path)) => {
+                    edit(&ctx.backup_dir, step.id, Path::new(&path), &spec.edits)
+                }
+                (_, _, None) => Err(KindFailure::failed("`file` needs `path` or `restore`")),
             }
         })
     }
@@ -173,16 +200,8 @@ fn edit(
     edits: &[Edit],
 ) -> Result<Value, KindFailure> {
     // A file that is not there is not the file the runbook means: never created empty.
-    let original = fs::read_to_string(path).map_err(|e| {
-        let why = match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                "it does not exist (a `file` step edits an existing file, it never creates one)"
-                    .to_owned()
-            }
-            _ => e.to_string(),
-        };
-        KindFailure::failed(format!("cannot edit {}: {why}", path.display()))
-    })?;
+    let original = read_target(path)
+        .map_err(|why| KindFailure::failed(format!("cannot edit {}: {why}", path.display())))?;
     let backup = backup_dir.join(step_id);
     let meta_path = backup_meta_path(backup_dir, step_id);
     let result = |changed: bool| json!({"path": path.display().to_string(), "changed": changed, "backup": backup.display().to_string()});
@@ -256,6 +275,38 @@ fn preview_edit(path: &Path, edits: &[Edit]) -> Result<String, String> {
         .context_radius(1)
         .header(&name, &name)
         .to_string())
+}
+
+/// The file an edit acts on; why it cannot be read (missing: it is never created).
+fn read_target(path: &Path) -> Result<String, String> {
+    fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            "it does not exist (a `file` step edits an existing file, it never creates one)"
+                .to_owned()
+        }
+        _ => e.to_string(),
+    })
+}
+
+/// Tries step `from`'s edits on `path` in memory, in order as the step makes them, and writes
+/// nothing. Output `{path, edits, mismatches}`: `mismatches` names each edit that neither finds
+/// what it acts on nor is made already, which the step would fail on.
+fn check_edits(from: &str, path: &Path, edits: &[Edit]) -> Result<Value, KindFailure> {
+    let mut text = read_target(path).map_err(|why| {
+        KindFailure::failed(format!(
+            "cannot read {} (edited by step `{from}`): {why}",
+            path.display()
+        ))
+    })?;
+    let mut mismatches = Vec::new();
+    for (n, e) in edits.iter().enumerate() {
+        let (next, matched) = apply(&text, e)?;
+        if !matched && !already_there(&text, e) {
+            mismatches.push(format!("edit {}: {}", n + 1, e.mismatch()));
+        }
+        text = next;
+    }
+    Ok(json!({"path": path.display().to_string(), "edits": edits.len(), "mismatches": mismatches}))
 }
 
 /// Whether this step's backup of `path` proves its edits done: applied to the original it
@@ -504,6 +555,35 @@ mod tests {
         )
         .unwrap();
         assert_eq!(once, twice);
+    }
+
+    #[test]
+    fn a_check_names_each_edit_that_would_fail_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.ts");
+        fs::write(&path, "provider: 'ssm',\n").unwrap();
+        let edits = [
+            Edit::Replace {
+                replace: "provider: 'ssm'".into(),
+                with: "provider: 'http'".into(),
+            },
+            Edit::RemoveLine {
+                remove_line: "instanceId: 'mi-1',".into(),
+            },
+        ];
+        let out = check_edits("edit", &path, &edits).unwrap();
+        assert_eq!(
+            out["mismatches"],
+            json!(["edit 2: there is no line `instanceId: 'mi-1',`"])
+        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), "provider: 'ssm',\n");
+        // An edit made already (the file after the phase ran) is no mismatch.
+        fs::write(&path, "provider: 'http',\n").unwrap();
+        let out = check_edits("edit", &path, &edits[..1]).unwrap();
+        assert_eq!(out["mismatches"], json!([]));
+        let gone = check_edits("edit", &dir.path().join("gone.ts"), &edits).unwrap_err();
+        assert!(gone.message.contains("does not exist"), "{}", gone.message);
+        assert!(!dir.path().join("gone.ts").exists());
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! `mcp`: call one tool on an MCP server (MCPify) with the rmcp client, over stdio (a spawned
 //! command) or streamable HTTP. The tool's result is the step's output, as JSON when it is.
+//! Without a `tool`, the step lists the server's tools (read-only): the server is reachable.
 
 use std::collections::BTreeMap;
 
-use rmcp::ServiceExt;
-use rmcp::model::CallToolRequestParams;
+use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{Peer, RoleClient, ServiceError, ServiceExt};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -26,9 +27,34 @@ struct Spec {
     url: Option<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
-    tool: String,
+    /// The tool to call; without one the step lists the server's tools.
+    tool: Option<String>,
     #[serde(default)]
     arguments: Map<String, Value>,
+}
+
+/// What a step asks the server.
+enum Ask {
+    Call(CallToolRequestParams),
+    /// `tools/list`: only reads, so a pre-flight check can prove the server answers without
+    /// calling a tool that might act (MCPify's SSM provider sends a command for each call).
+    ListTools,
+}
+
+enum Answer {
+    Called(CallToolResult),
+    Tools(Vec<String>),
+}
+
+impl Ask {
+    async fn send(self, peer: &Peer<RoleClient>) -> Result<Answer, ServiceError> {
+        match self {
+            Ask::Call(params) => peer.call_tool(params).await.map(Answer::Called),
+            Ask::ListTools => peer.list_all_tools().await.map(|tools| {
+                Answer::Tools(tools.into_iter().map(|t| t.name.into_owned()).collect())
+            }),
+        }
+    }
 }
 
 impl Spec {
@@ -48,15 +74,26 @@ impl StepKind for Mcp {
 
     fn check(&self, spec: &Value) -> Result<(), SpecError> {
         let s: Spec = parse_spec(spec)?;
+        if s.tool.is_none() && !s.arguments.is_empty() {
+            return Err(SpecError {
+                path: vec!["arguments".into()],
+                message: "`arguments` are for a `tool`: without one the step lists the tools"
+                    .into(),
+            });
+        }
         s.server().map(|_| ()).map_err(|m| SpecError {
             path: Vec::new(),
             message: m.into(),
         })
     }
 
-    /// A tool call may do anything; read-only tools say `mutates: false`.
-    fn access(&self, _spec: &Value) -> Access {
-        Access::Mutating
+    /// A tool call may do anything; read-only tools say `mutates: false`. Listing the tools
+    /// only reads.
+    fn access(&self, spec: &Value) -> Access {
+        match spec.get("tool") {
+            None => Access::ReadOnly,
+            Some(_) => Access::Mutating,
+        }
     }
 
     /// A stdio server's `command` runs through `sh -c`; `url` is a URL.
@@ -70,12 +107,16 @@ impl StepKind for Mcp {
 
     fn describe(&self, spec: &Value) -> String {
         match parse_spec::<Spec>(spec) {
-            Ok(s) => format!(
-                "mcp call {} {} (on {})",
-                s.tool,
-                Value::Object(s.arguments.clone()),
-                s.server().unwrap_or("?")
-            ),
+            Ok(s) => {
+                let server = s.server().unwrap_or("?");
+                match &s.tool {
+                    Some(tool) => format!(
+                        "mcp call {tool} {} (on {server})",
+                        Value::Object(s.arguments.clone())
+                    ),
+                    None => format!("mcp list tools (on {server})"),
+                }
+            }
             Err(_) => spec.to_string(),
         }
     }
@@ -84,14 +125,22 @@ impl StepKind for Mcp {
         Box::pin(async move {
             let spec: Spec = parse_spec(&spec).map_err(|e| KindFailure::failed(e.message))?;
             let server = spec.server().map_err(KindFailure::failed)?.to_owned();
-            let params = CallToolRequestParams::new(spec.tool.clone())
-                .with_arguments(spec.arguments.clone());
+            let asked = match &spec.tool {
+                Some(tool) => Ask::Call(
+                    CallToolRequestParams::new(tool.clone()).with_arguments(spec.arguments.clone()),
+                ),
+                None => Ask::ListTools,
+            };
+            let what = match &spec.tool {
+                Some(tool) => format!("mcp call {tool}"),
+                None => "mcp tools/list".to_owned(),
+            };
             let cannot_reach =
                 |e: &(dyn std::error::Error + 'static)| unreachable(&server, os_reason(&server, e));
             // A command server's stderr is kept, never passed through: it may print what its
             // `env` holds (an API key), and only the step's redacted failure may show it.
             let mut stderr = StderrTail::default();
-            let result = match &spec.command {
+            let answer = match &spec.command {
                 Some(cmd) => {
                     let mut command = tokio::process::Command::new("sh");
                     ctx.aws.apply_to(&mut command);
@@ -114,9 +163,9 @@ impl StepKind for Mcp {
                             )));
                         }
                     };
-                    let result = client.call_tool(params).await;
+                    let answer = asked.send(&client).await;
                     let _ = client.cancel().await;
-                    result
+                    answer
                 }
                 None => {
                     let transport = StreamableHttpClientTransport::from_uri(server.clone());
@@ -131,38 +180,19 @@ impl StepKind for Mcp {
                             return Err(unreachable(&server, reason));
                         }
                     };
-                    let result = client.call_tool(params).await;
+                    let answer = asked.send(&client).await;
                     let _ = client.cancel().await;
-                    result
+                    answer
                 }
             };
-            let result = match result {
-                Ok(result) => result,
-                Err(e) => {
-                    return Err(KindFailure::failed(format!(
-                        "mcp call {} failed: {e}{}",
-                        spec.tool,
-                        stderr.detail().await
-                    )));
-                }
-            };
-            let text: String = result
-                .content
-                .iter()
-                .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-                .collect::<Vec<_>>()
-                .join("\n");
-            if result.is_error == Some(true) {
-                return Err(KindFailure::failed(format!(
-                    "tool {} answered an error: {}",
-                    spec.tool,
-                    text.trim()
-                )));
+            match answer {
+                Ok(Answer::Called(result)) => tool_output(spec.tool.as_deref(), result),
+                Ok(Answer::Tools(names)) => Ok(serde_json::json!({ "tools": names })),
+                Err(e) => Err(KindFailure::failed(format!(
+                    "{what} failed: {e}{}",
+                    stderr.detail().await
+                ))),
             }
-            Ok(match result.structured_content {
-                Some(v) => v,
-                None => serde_json::from_str(&text).unwrap_or(Value::String(text)),
-            })
         })
     }
 }
@@ -211,6 +241,28 @@ async fn connect_reason(server: &str) -> Option<String> {
             Err(_) => "connecting timed out".to_owned(),
         },
     )
+}
+
+/// A tool's result as the step's output: its structured content, or its text (as JSON when
+/// it is JSON); a tool error (`isError`) fails the step with the tool's message.
+fn tool_output(tool: Option<&str>, result: CallToolResult) -> Result<Value, KindFailure> {
+    let text: String = result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n");
+    if result.is_error == Some(true) {
+        return Err(KindFailure::failed(format!(
+            "tool {} answered an error: {}",
+            tool.unwrap_or_default(),
+            text.trim()
+        )));
+    }
+    Ok(match result.structured_content {
+        Some(v) => v,
+        None => serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    })
 }
 
 /// The last bytes a command server wrote to stderr, gathered in the background: read without

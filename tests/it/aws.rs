@@ -53,8 +53,9 @@ fn preflight_passes_on_a_healthy_fleet_with_the_seeds_checklist() {
     let json = t.run(&["preflight", "--yes", "--output", "json"]);
     json.code(SUCCESS);
     let steps = outcomes(&json);
-    // 6 infrastructure, 7 images, 3 tables, 1 bucket, 5 secrets, 4 confirmations.
-    assert_eq!(steps.len(), 26, "{steps:?}");
+    // 6 infrastructure, 7 images, 3 tables, 1 bucket, 5 secrets, 4 confirmations; 6 of the
+    // control plane and the API key, 4 of MCPify and its files, 1 of programs.
+    assert_eq!(steps.len(), 37, "{steps:?}");
     // The operator recorded in state and audit log is the caller's ARN.
     let operator = t.state()["operator"].as_str().unwrap().to_owned();
     assert!(

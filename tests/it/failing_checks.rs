@@ -78,19 +78,24 @@ fn a_list_under_contains_names_each_item_missing() {
 }
 
 #[test]
-fn a_fleet_without_one_of_the_five_agents_fails_the_phase_3_checkpoint_naming_it() {
+fn a_fleet_without_one_of_the_five_agents_fails_preflight_naming_it() {
     // Before: `data.agents[?!available]` only looked at the agents reported, so a fleet that
-    // did not report grok passed phase 3.
+    // did not report grok passed phase 3. Now pre-flight asks for every agent, before any
+    // phase (phase 3's checkpoint asks the same: the break matrix shows it failing).
     let (code, out) = rehearsal_script(
         "rehearse.py",
         &["--forward-only", "--fault", "agent-missing"],
     );
     assert_eq!(code, STEP_FAILED, "{out}");
     assert!(
-        out.contains("✘ Checkpoint: MCPify HTTP provider answers (outpost_health)"),
+        out.contains("✘ Every agent available (claude, codex, gemini, aider, grok)"),
         "{out}"
     );
     assert!(out.contains("missing \"grok\""), "{out}");
+    assert!(
+        out.contains("✘ run failed at step `control-plane-agents-available`"),
+        "{out}"
+    );
 }
 
 fn editing(config: Option<&str>, optional: bool) -> Test {

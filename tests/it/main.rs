@@ -24,6 +24,7 @@ mod latency;
 mod mcpify_env;
 mod output;
 mod plan_preview;
+mod preflight;
 mod processes;
 mod promises;
 mod promises_more;

@@ -1,5 +1,5 @@
 //! What steps say of one another: ids unique, `reverts` naming a real step or phase, every
-//! changing rollback step saying what it reverts, `restore` naming a `file` step.
+//! changing rollback step saying what it reverts, `restore` and `check` naming a `file` step.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -92,51 +92,58 @@ pub(super) fn validate_rollback_reverts(
     }
 }
 
-/// `file: { restore: ID }` must name a `file` step that edits a `path`. That path (a
-/// template, rendered when the restore runs) goes into the restore's spec: a restore writes
-/// only the file its step edited, never a path a backup record names.
+/// `file: { restore: ID }` and `file: { check: ID }` must name a `file` step that edits a
+/// `path`. A restore gets that path (a template, rendered when the restore runs): it writes
+/// only the file its step edited, never a path a backup record names. A check gets the path and
+/// the edits: it tries exactly what the step will do, so the two cannot drift apart.
 pub(super) fn link_restores(
     units: &mut [(Unit, Vec<Node>)],
     files: &HashMap<String, FileCx>,
     diags: &mut Vec<Diagnostic>,
 ) {
-    let edited: HashMap<String, Value> = units
+    let edited: HashMap<String, (Value, Value)> = units
         .iter()
         .flat_map(|(u, _)| &u.steps)
         .filter(|s| s.kind.name() == "file")
-        .filter_map(|s| s.spec.get("path").map(|p| (s.id.clone(), p.clone())))
+        .filter_map(|s| {
+            let path = s.spec.get("path")?.clone();
+            let edits = s.spec.get("edits").cloned().unwrap_or(Value::Null);
+            Some((s.id.clone(), (path, edits)))
+        })
         .collect();
     for (unit, nodes) in units.iter_mut() {
         for (step, node) in unit.steps.iter_mut().zip(nodes.iter()) {
             if step.kind.name() != "file" {
                 continue;
             }
-            let Some(from) = step
-                .spec
-                .get("restore")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-            else {
+            let Some((key, from)) = ["restore", "check"].into_iter().find_map(|key| {
+                let from = step.spec.get(key)?.as_str()?.to_owned();
+                Some((key, from))
+            }) else {
                 continue;
             };
             match (edited.get(&from), step.spec.as_object_mut()) {
-                (Some(path), Some(spec)) => {
+                (Some((path, edits)), Some(spec)) => {
                     spec.insert("path".into(), path.clone());
+                    if key == "check" {
+                        spec.insert("edits".into(), edits.clone());
+                    }
                 }
                 _ => {
                     let loc = node
                         .get("file")
-                        .and_then(|f| f.get("restore"))
+                        .and_then(|f| f.get(key))
                         .map_or(step.loc, |n| n.loc);
                     let message =
-                        format!("`restore: {from}` names no `file` step that edits a `path`");
+                        format!("`{key}: {from}` names no `file` step that edits a `path`");
                     let d = match files.get(&step.file) {
                         Some(cx) => cx.diag(loc, message),
                         None => Diagnostic::new(&step.file, None, loc, message),
                     };
-                    diags.push(d.step(Some(&step.id)).hint(
-                        "`restore` takes the id of the `file` step whose backup it puts back",
-                    ));
+                    diags.push(d.step(Some(&step.id)).hint(match key {
+                        "check" => "`check` takes the id of the `file` step whose edits it tries",
+                        _ => "`restore` takes the id of the `file` step whose backup it puts back",
+                    }));
                 }
             }
         }
@@ -211,6 +218,28 @@ mod tests {
             )]
         );
         assert!(problems(yaml, false).is_empty());
+    }
+
+    #[test]
+    fn a_check_takes_the_path_and_the_edits_of_its_step() {
+        let yaml = "title: T\nsteps:\n  - id: edit\n    file: { path: /etc/x.conf, edits: [{ ensure_line: a }] }\n  - id: try\n    file: { check: edit }\n  - id: lost\n    file: { check: nothing }\n";
+        let (unit, files, _) = unit_of(yaml, &[]);
+        let mut units = vec![unit.expect("a unit")];
+        let mut diags = Vec::new();
+        link_restores(&mut units, &files, &mut diags);
+        let check = &units[0].0.steps[1];
+        assert_eq!(check.spec["path"], "/etc/x.conf");
+        assert_eq!(
+            check.spec["edits"],
+            serde_json::json!([{ "ensure_line": "a" }])
+        );
+        assert_eq!(check.access, Access::ReadOnly);
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        assert_eq!(diags[0].loc.line, 8);
+        assert_eq!(
+            diags[0].message,
+            "`check: nothing` names no `file` step that edits a `path`"
+        );
     }
 
     #[test]

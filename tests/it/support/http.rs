@@ -1,5 +1,6 @@
 //! The HTTP stand-in: a local server playing the control plane (dispatches, their status, a
-//! flaky endpoint), recording every request it receives.
+//! flaky endpoint) and MCPify's MCP endpoint (its tools listed), recording every request it
+//! receives.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -56,7 +57,7 @@ impl Server {
                         .iter()
                         .map(|a| json!({"agent": a, "available": true}))
                         .collect();
-                    axum::Json(json!({"data": {"agents": agents}}))
+                    axum::Json(json!({"data": {"agents": agents, "pool": {"warmTasks": 3}}}))
                 }),
             )
             .route("/dispatch", post(create_dispatch))
@@ -66,6 +67,12 @@ impl Server {
                 get(|UrlPath(id): UrlPath<String>| async move {
                     axum::Json(json!({"data": {"dispatchId": id, "files": ["hello.py"]}}))
                 }),
+            )
+            .route(
+                "/mcp",
+                post(mcp)
+                    .get(|| async { StatusCode::METHOD_NOT_ALLOWED })
+                    .delete(|| async { StatusCode::METHOD_NOT_ALLOWED }),
             )
             .route("/flaky", get(flaky))
             .route(
@@ -216,4 +223,42 @@ async fn flaky(State(state): State<Arc<ServerState>>) -> Response {
     } else {
         axum::Json(json!({"status": "ok"})).into_response()
     }
+}
+
+/// MCPify's tools, as the stand-in lists them.
+const MCPIFY_TOOLS: [&str; 7] = [
+    "outpost_dispatch",
+    "outpost_status",
+    "outpost_cancel",
+    "outpost_health",
+    "outpost_list_workspaces",
+    "outpost_delete_workspace",
+    "outpost_get_artifacts",
+];
+
+/// MCP over streamable HTTP, answered in JSON without a session: a client can initialize and
+/// list MCPify's tools (pre-flight's `mcpify-reachable`); no tool can be called.
+async fn mcp(axum::Json(message): axum::Json<Value>) -> Response {
+    // A notification (no id) is accepted with nothing to answer.
+    let Some(id) = message.get("id").cloned() else {
+        return StatusCode::ACCEPTED.into_response();
+    };
+    let mut answer = match message["method"].as_str() {
+        Some("initialize") => json!({"result": {
+            "protocolVersion": message["params"]["protocolVersion"],
+            "capabilities": {"tools": {}},
+            "serverInfo": {"name": "mcpify-stand-in", "version": "0"},
+        }}),
+        Some("tools/list") => {
+            let tools: Vec<Value> = MCPIFY_TOOLS
+                .iter()
+                .map(|name| json!({"name": name, "inputSchema": {"type": "object"}}))
+                .collect();
+            json!({"result": {"tools": tools}})
+        }
+        _ => json!({"error": {"code": -32601, "message": "method not found"}}),
+    };
+    answer["jsonrpc"] = json!("2.0");
+    answer["id"] = id;
+    axum::Json(answer).into_response()
 }

@@ -14,6 +14,6 @@ mod runner;
 
 pub use emulator::{ACCOUNT, Moto};
 pub use http::Server;
-pub use rehearsal::rehearsal_script;
+pub use rehearsal::{mcpify_files_before, rehearsal_script};
 pub use runbook::{Runbook, indent};
 pub use runner::{BIN, Run, Test};

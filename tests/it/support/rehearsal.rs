@@ -26,6 +26,30 @@ pub fn rehearsal_script(script: &str, args: &[&str]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
+/// MCPify's files as rehearse.py writes them before the migration: (file, content).
+pub fn mcpify_files_before() -> Vec<(String, String)> {
+    static FILES: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    FILES
+        .get_or_init(|| {
+            let out = Command::new("python3")
+                .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/rehearsal"))
+                .args([
+                    "-c",
+                    "import json, rehearse; print(json.dumps([['config.ts', rehearse.CONFIG_TS], \
+                     ['registry.ts', rehearse.REGISTRY_TS], ['mcpify.env', rehearse.MCPIFY_ENV]]))",
+                ])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_slice(&out.stdout).unwrap()
+        })
+        .clone()
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {

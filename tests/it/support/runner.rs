@@ -6,6 +6,8 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
+use super::http::Server;
+use super::rehearsal::mcpify_files_before;
 use super::runbook::Runbook;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_outpost-migrate");
@@ -15,6 +17,8 @@ pub struct Test {
     pub dir: tempfile::TempDir,
     pub(super) runbook: Option<Runbook>,
     pub(super) env: Vec<(String, String)>,
+    /// The control plane and MCPify an embedded runbook's pre-flight reaches (`embedded`).
+    world: Option<Server>,
 }
 
 pub struct Run {
@@ -89,6 +93,7 @@ impl Test {
             dir: tempfile::tempdir().unwrap(),
             runbook: Some(Runbook::minimal()),
             env: Vec::new(),
+            world: None,
         }
     }
 
@@ -192,9 +197,42 @@ impl Test {
             .collect()
     }
 
-    /// Runs against the embedded runbook (no `--runbook`).
+    /// Runs against the embedded runbook (no `--runbook`), in a world its pre-flight passes
+    /// in beyond AWS: the HTTP stand-in as the control plane and as MCPify's MCP endpoint, a
+    /// well-formed API key, MCPify's files as before the migration, a restart command, and
+    /// first on the PATH the rehearsal's `dig` (answering from the emulator's public zones, as
+    /// in the break matrix). A test's own `env` wins, set before or after.
     pub fn embedded(mut self) -> Self {
         self.runbook = None;
+        let server = Server::start();
+        let mut world = vec![
+            ("OUTPOST_API_URL".to_owned(), server.url.clone()),
+            ("OUTPOST_API_KEY".into(), "op_test_embedded_world".into()),
+            ("MCPIFY_URL".into(), format!("{}/mcp", server.url)),
+            ("MCPIFY_RESTART".into(), "true".into()),
+            (
+                "PATH".into(),
+                format!(
+                    "{}/rehearsal/public-dns:{}",
+                    env!("CARGO_MANIFEST_DIR"),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            ),
+        ];
+        std::fs::create_dir_all(self.path("mcpify")).unwrap();
+        for (name, content) in mcpify_files_before() {
+            let path = self.path(&format!("mcpify/{name}"));
+            std::fs::write(&path, content).unwrap();
+            let var = match name.as_str() {
+                "config.ts" => "MCPIFY_CONFIG",
+                "registry.ts" => "MCPIFY_REGISTRY",
+                _ => "MCPIFY_ENV",
+            };
+            world.push((var.into(), path.display().to_string()));
+        }
+        world.append(&mut self.env);
+        self.env = world;
+        self.world = Some(server);
         self
     }
 }
