@@ -134,6 +134,9 @@ pub struct GlobalArgs {
     /// Check runs at most this many checks at once.
     #[arg(long, global = true, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: u16,
+    /// Send no notification (Slack, PagerDuty, SNS) for this run.
+    #[arg(long, global = true)]
+    pub no_notify: bool,
     /// Print the resolved settings as JSON and exit.
     #[arg(long, global = true, hide = true)]
     pub show_settings: bool,

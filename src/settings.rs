@@ -17,8 +17,10 @@ use crate::state::StateStore;
 use crate::state::local::LocalStore;
 
 mod aws;
+mod notify;
 
 pub use aws::AwsSettings;
+pub use notify::NotifySettings;
 
 pub use crate::cli::Output as OutputFormat;
 
@@ -54,6 +56,8 @@ pub struct Settings {
     #[serde(skip)]
     pub overrides: Overrides,
     pub jobs: usize,
+    /// Where notifications go, and their secrets (never printed).
+    pub notify: NotifySettings,
     /// The environment as templates see it (`env.NAME`); never printed.
     #[serde(skip)]
     pub env: BTreeMap<String, String>,
@@ -139,6 +143,8 @@ const SECRET_ENV: &[&str] = &[
     "OUTPOST_API_KEY",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
+    notify::SLACK_WEBHOOK_ENV,
+    notify::PAGERDUTY_KEY_ENV,
 ];
 
 impl Settings {
@@ -262,6 +268,7 @@ pub fn resolve(
             mark_done: g.mark_done.into_iter().collect(),
         },
         jobs: usize::from(g.jobs),
+        notify: NotifySettings::resolve(g.no_notify, &env),
         env,
         secret_env,
         user,

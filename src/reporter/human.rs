@@ -414,6 +414,22 @@ impl EventSink for HumanReporter {
                 "{}: {message}",
                 self.term.style("warning", Style::new().yellow().bold())
             )),
+            Event::WouldNotify {
+                channel,
+                severity,
+                message,
+            } => self.term.out(&format!(
+                "  would notify {channel} ({severity}):\n{}",
+                message
+                    .lines()
+                    .map(|l| format!("    {l}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )),
+            Event::Escalation { severity, contacts } => self.term.err(&format!(
+                "{} ({severity}): {contacts}",
+                self.term.style("escalation", Style::new().yellow().bold())
+            )),
             Event::RunFinished(s) => self.run_finished(&s),
         }
     }

@@ -18,6 +18,7 @@ mod infra;
 mod kinds;
 mod latency;
 mod mcpify_env;
+mod notify;
 mod output;
 mod processes;
 mod promises;
