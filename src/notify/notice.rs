@@ -189,4 +189,15 @@ mod tests {
         );
         assert!(Notice::from_event(&start("phase 3")).is_none());
     }
+
+    #[test]
+    fn a_monitor_breach_is_a_failure_at_the_severity_its_row_names() {
+        let notice = Notice::monitor_breach("api-availability", "99.1 %", Severity::P1);
+        assert!(notice.failure);
+        assert_eq!(
+            (notice.kind, notice.severity),
+            ("monitor_breach", Severity::P1)
+        );
+        assert_eq!(notice.details[1], ("value", "99.1 %".to_owned()));
+    }
 }

@@ -172,13 +172,15 @@ impl Notifier {
 
 impl EventSink for Notifier {
     fn emit(&self, event: Event) {
-        if let Some(notice) = Notice::from_event(&event) {
-            self.notify(notice);
-        }
+        let notice = Notice::from_event(&event);
         if matches!(event, Event::RunFinished(_)) {
             *self.summary.lock().unwrap_or_else(|e| e.into_inner()) = Some(event);
         } else {
+            // The event first: a dry run's notice is shown after what called for it.
             self.reporter.emit(event);
+        }
+        if let Some(notice) = notice {
+            self.notify(notice);
         }
     }
 }

@@ -319,6 +319,13 @@ fn a_receiver_down_or_hanging_is_a_warning_and_the_exit_code_stays() {
         "summary",
         "the summary stays last"
     );
+    assert!(
+        lines
+            .iter()
+            .any(|e| e["event"] == "escalation" && e["severity"] == "P1 production down"),
+        "{}",
+        json.stdout
+    );
     // A green run stays green.
     let green = with_secrets(
         Test::new().runbook(notifying(&down_url())),
@@ -357,7 +364,18 @@ fn a_dry_run_sends_nothing_and_shows_what_it_would_send_where() {
         .stdout_has("[test-runbook] P3 non-urgent: step `pre-check` failed in preflight")
         .stdout_has("hint: fix the check");
     assert!(rx.seen.lock().unwrap().is_empty());
-    no_secret_in(&t, &[&run]);
+    let json = t.run(&["preflight", "--dry-run", "--output", "json"]);
+    json.code(STEP_FAILED);
+    let would: Vec<Value> = json
+        .json_lines()
+        .into_iter()
+        .filter(|e| e["event"] == "would_notify")
+        .collect();
+    assert_eq!(would.len(), 1, "{}", json.stdout);
+    assert_eq!(would[0]["channel"], "slack #test-alerts");
+    assert_eq!(would[0]["severity"], "P3 non-urgent");
+    assert!(rx.seen.lock().unwrap().is_empty());
+    no_secret_in(&t, &[&run, &json]);
 }
 
 #[test]
