@@ -174,7 +174,8 @@ fn a_failed_phase_step_pages_pagerduty_and_tells_slack_with_its_hint_and_contact
         Test::new().runbook(failing_phase_2(notifying(&format!("{}/pd", rx.url)))),
         &rx.slack_url(),
     );
-    let run = t.run(&["run"]);
+    // At the highest verbosity: the libraries' logs must not show a secret either.
+    let run = t.run(&["run", "-vvv"]);
     run.code(STEP_FAILED)
         .stderr_has("escalation (P1 production down): escalate to on call: Test rotation · slack: #test-alerts · issues: https://github.com/example/outpost/issues");
     let pages = rx.pagerduty();
