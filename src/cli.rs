@@ -242,6 +242,9 @@ pub struct ExecArgs {
     pub aws: AwsArgs,
     #[command(flatten)]
     pub run: RunArgs,
+    /// Send no notification (Slack, PagerDuty, SNS) for this run.
+    #[arg(long, help_heading = "Running")]
+    pub no_notify: bool,
 }
 
 /// How a run runs: dry, approvals, and the answers to the guards' questions.

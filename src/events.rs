@@ -188,6 +188,18 @@ pub enum Event {
     StopRequested {
         running: Vec<String>,
     },
+    /// Dry run: a notification that would be sent (src/notify/), to which channel; nothing
+    /// is sent.
+    WouldNotify {
+        channel: String,
+        severity: String,
+        message: String,
+    },
+    /// A failed run: who to escalate to, from the runbook's `notify:` contacts.
+    Escalation {
+        severity: String,
+        contacts: String,
+    },
     #[serde(rename = "summary")]
     RunFinished(RunSummary),
 }

@@ -11,6 +11,7 @@ pub mod events;
 pub mod exit_codes;
 pub mod expect;
 pub mod kinds;
+pub mod notify;
 pub mod prompt;
 pub mod query;
 pub mod reporter;

@@ -19,9 +19,11 @@ use crate::state::StateStore;
 use crate::state::local::LocalStore;
 
 mod aws;
+mod notify;
 mod typed;
 
 pub use aws::AwsSettings;
+pub use notify::NotifySettings;
 
 pub use crate::cli::Output as OutputFormat;
 
@@ -81,6 +83,8 @@ pub struct Settings {
     #[serde(skip)]
     pub overrides: Overrides,
     pub jobs: usize,
+    /// Where notifications go, and their secrets (never printed).
+    pub notify: NotifySettings,
     /// The environment as templates see it (`env.NAME`); never printed.
     #[serde(skip)]
     pub env: BTreeMap<String, String>,
@@ -192,6 +196,8 @@ const SECRET_ENV: &[&str] = &[
     "OUTPOST_API_KEY",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
+    notify::SLACK_WEBHOOK_ENV,
+    notify::PAGERDUTY_KEY_ENV,
 ];
 
 /// The environment's secrets (name, value), to be redacted wherever they appear.
@@ -257,6 +263,7 @@ struct Groups {
     run: RunArgs,
     force: bool,
     jobs: JobsArgs,
+    no_notify: bool,
 }
 
 impl Groups {
@@ -266,6 +273,7 @@ impl Groups {
             state: exec.state,
             aws: exec.aws,
             run: exec.run,
+            no_notify: exec.no_notify,
             ..Groups::default()
         }
     }
@@ -342,11 +350,15 @@ fn split(command: Command) -> Result<(Action, Option<Target>, Groups), Error> {
             all,
         } => {
             let (action, target) = status_target(&target, all)?;
-            (action, target, Groups {
-                runbook,
-                state,
-                ..Groups::default()
-            })
+            (
+                action,
+                target,
+                Groups {
+                    runbook,
+                    state,
+                    ..Groups::default()
+                },
+            )
         }
         Command::Unlock { lock_id, state } => (
             Action::Unlock { lock_id },
@@ -374,6 +386,7 @@ pub fn resolve(
         run,
         force,
         jobs: JobsArgs { jobs },
+        no_notify,
     } = groups;
     let terminal = TerminalSettings::resolve(g.no_color, &env, g.output, g.quiet, Ttys::detect());
     let runbook = match &runbook {
@@ -421,6 +434,7 @@ pub fn resolve(
             mark_done: run.mark_done.into_iter().collect(),
         },
         jobs: usize::from(jobs),
+        notify: NotifySettings::resolve(no_notify, &env),
         env,
         secret_env,
         user,

@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::events::{Event, EventSink};
 use crate::kinds::KindContext;
 use crate::kinds::aws::{AwsConfig, AwsContext};
+use crate::notify::{Channels, Notice, Notifier};
 use crate::reporter::{self, terminal::Terminal};
 use crate::request::Target;
 use crate::runbook::Runbook;
@@ -28,25 +29,45 @@ pub fn run(
     let runbook = super::load(settings)?;
     let vars = execution_plan::render_vars(&runbook, &settings.vars, &settings.env)?;
     let plan = execution_plan::build(&runbook, target, vars, &settings.env)?;
-    let aws = aws_config(settings, &plan)?;
+    let channels = notify_channels(settings, &runbook, &plan)?;
+    let publishes = channels.as_ref().is_some_and(|c| c.sns_topic_arn.is_some());
+    let aws = Arc::new(AwsContext::new(aws_config(settings, &plan, publishes)?));
     let expected_account = expected_account(settings, &runbook, &plan)?;
-    let sink = reporter::for_output(settings.output, term.clone());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("failed to start the async runtime: {e}")))?;
+    let reporter: Arc<dyn EventSink> = reporter::for_output(settings.output, term.clone()).into();
+    // The notifier stands in front of the reporter: every event reaches both.
+    let sink = Notifier::new(
+        reporter,
+        channels,
+        settings.dry_run,
+        aws.clone(),
+        runtime.handle().clone(),
+    );
     let store = settings.state_store();
 
     // A dry run changes nothing, not even the state directory: it takes no lock.
     let _lock = if settings.dry_run {
         None
     } else {
-        Some(lock(settings, store.as_ref(), sink.as_ref())?)
+        Some(lock(settings, store.as_ref(), &sink)?)
     };
     let state = load_state(settings, store.as_ref(), &runbook)?;
-    let would_refuse = check_guards(settings, &runbook, &plan, &state, sink.as_ref())?;
+    let would_refuse = match check_guards(settings, &runbook, &plan, &state, &sink) {
+        Ok(would_refuse) => would_refuse,
+        Err(refused) => {
+            runtime.block_on(sink.finish());
+            return Err(refused);
+        }
+    };
 
     let kinds = KindContext {
         http: Default::default(),
         backup_dir: store.backup_dir(),
         prompter: term.clone(),
-        aws: AwsContext::new(aws),
+        aws,
         processes: Arc::default(),
     };
     // Dropped at the end of this function, after the runtime has stopped every step: the
@@ -67,10 +88,6 @@ pub fn run(
         undo: UndoMap::from_runbook(&runbook),
     };
     let interrupt = Arc::new(Interrupt::new());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Usage(format!("failed to start the async runtime: {e}")))?;
     let outcome = runtime.block_on(async {
         watch_interrupts(interrupt.clone(), &kinds, term.clone());
         let engine = Engine::new(
@@ -79,7 +96,7 @@ pub fn run(
             &settings.env,
             store.as_ref(),
             state,
-            sink.as_ref() as &dyn EventSink,
+            &sink as &dyn EventSink,
             &kinds,
             &redactor,
             &interrupt,
@@ -87,6 +104,8 @@ pub fn run(
         let outcome = engine.execute().await;
         // Each attempt stops its groups; this is the net for one a step left registered.
         kinds.processes.stop_all().await;
+        // Each send is bounded by the section's timeout; the summary comes after them.
+        sink.finish().await;
         outcome
     });
     // The Ctrl-C watcher never ends by itself: do not wait long for it.
@@ -94,10 +113,36 @@ pub fn run(
     Ok(outcome.exit_code())
 }
 
+/// The runbook's `notify:` section rendered over the vars, with the settings' secrets;
+/// `None` when the runbook has no section.
+fn notify_channels(
+    settings: &Settings,
+    runbook: &Runbook,
+    plan: &Plan,
+) -> Result<Option<Channels>, Error> {
+    let Some(spec) = &runbook.notify else {
+        return Ok(None);
+    };
+    let ctx = execution_plan::context(&plan.vars, &Default::default(), &settings.env, None, None);
+    let render = |field: &str, t: &str| {
+        crate::template::render_str(t, &ctx)
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+            .map_err(|e| format!("failed to render `notify.{field}`: {e}"))
+    };
+    Channels::resolve(&runbook.name, spec, &settings.notify, render)
+        .map(Some)
+        .map_err(Error::Usage)
+}
+
 /// Resolved (and an environment region that contradicts the runbook's refused) only when
 /// the plan calls AWS: a plan without AWS steps runs whatever the AWS configuration.
-pub(super) fn aws_config(settings: &Settings, plan: &Plan) -> Result<AwsConfig, Error> {
-    if calls_aws(plan) {
+/// Notifications published to SNS use the run's AWS configuration too.
+pub(super) fn aws_config(
+    settings: &Settings,
+    plan: &Plan,
+    publishes: bool,
+) -> Result<AwsConfig, Error> {
+    if publishes || calls_aws(plan) {
         settings.aws_config(&plan.vars)
     } else {
         Ok(AwsConfig::default())
@@ -186,7 +231,7 @@ fn check_guards(
     runbook: &Runbook,
     plan: &Plan,
     state: &State,
-    sink: &dyn EventSink,
+    sink: &Notifier,
 ) -> Result<Option<String>, Error> {
     let refusals = guard::refusals(
         runbook,
@@ -200,6 +245,11 @@ fn check_guards(
         return Ok(None);
     };
     if !settings.dry_run {
+        // A run stopped by a step in doubt needs a person: escalate it.
+        let in_doubt = guard::check_in_doubt(plan, state, &settings.overrides).err();
+        if in_doubt.is_some_and(|d| d.0 == first.0) {
+            sink.notify(Notice::refused(&first.0));
+        }
         return Err(Error::Refused(first.0.clone()));
     }
     for refusal in &refusals {

@@ -164,7 +164,7 @@ pub fn header(
     let account = super::execute::expected_account(settings, runbook, plan)
         .ok()
         .flatten();
-    let (aws, refused) = match super::execute::aws_config(settings, plan) {
+    let (aws, refused) = match super::execute::aws_config(settings, plan, false) {
         Ok(aws) => (aws, None),
         Err(e) => (Default::default(), Some(e)),
     };

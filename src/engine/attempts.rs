@@ -316,7 +316,7 @@ mod tests {
                     http: Default::default(),
                     backup_dir: std::env::temp_dir(),
                     prompter: Arc::new(NoTerminal),
-                    aws: AwsContext::new(AwsConfig::default()),
+                    aws: std::sync::Arc::new(AwsContext::new(AwsConfig::default())),
                     processes: Arc::default(),
                 },
                 interrupt: Interrupt::new(),

@@ -173,6 +173,7 @@ impl StepKind for File {
                 path: Some(path),
                 edits,
                 restore: None,
+                check: None,
             }) => Some(preview_edit(Path::new(&path), &edits)),
             _ => None,
         }

@@ -107,7 +107,7 @@ pub struct KindContext {
     pub backup_dir: PathBuf,
     pub prompter: Arc<dyn Prompter>,
     /// AWS clients, made on first use.
-    pub aws: aws::AwsContext,
+    pub aws: Arc<aws::AwsContext>,
     /// The process groups running steps started, stopped after each attempt (shared with
     /// the Ctrl-C handler, which stops them on the second Ctrl-C).
     pub processes: Arc<process::ProcessGroups>,

@@ -354,6 +354,21 @@ impl HumanReporter {
     }
 }
 
+impl HumanReporter {
+    /// Dry run: a notification that would be sent, under the step that called for it.
+    fn would_notify(&self, to: &str, message: &str) {
+        let body: Vec<String> = message.lines().map(|l| format!("    {l}")).collect();
+        self.term
+            .out(&format!("  would notify {to}:\n{}", body.join("\n")));
+    }
+
+    /// A failed run: who to escalate to.
+    fn escalation(&self, severity: &str, contacts: &str) {
+        let label = self.term.style("escalation", Style::new().yellow().bold());
+        self.term.err(&format!("{label} ({severity}): {contacts}"));
+    }
+}
+
 impl EventSink for HumanReporter {
     fn emit(&self, event: Event) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -435,6 +450,12 @@ impl EventSink for HumanReporter {
                 self.term.style("warning", Style::new().yellow().bold())
             )),
             Event::StopRequested { running } => self.term.err(&stop_requested(&running)),
+            Event::WouldNotify {
+                channel,
+                severity,
+                message,
+            } => self.would_notify(&format!("{channel} ({severity})"), &message),
+            Event::Escalation { severity, contacts } => self.escalation(&severity, &contacts),
             Event::RunFinished(s) => self.run_finished(&s),
         }
     }

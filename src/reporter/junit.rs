@@ -125,12 +125,8 @@ impl EventSink for JunitReporter {
                 self.term.err(&super::human::stop_requested(&running));
             }
             Event::RunFinished(summary) => {
-                match with_outcome(
-                    self.report(&summary),
-                    &summary,
-                    self.a_step_failed(),
-                )
-                .to_string()
+                match with_outcome(self.report(&summary), &summary, self.a_step_failed())
+                    .to_string()
                 {
                     Ok(xml) => self.term.out(xml.trim_end()),
                     Err(e) => self

@@ -2,7 +2,8 @@
 //! validate it, collecting every problem found rather than stopping at the first.
 //!
 //! The stages, each in a file of its own: `parse` reads a file into a located tree,
-//! `document` gives the shapes serde checks, `root` reads the top file, `unit` and `include`
+//! `document` gives the shapes serde checks, `root` reads the top file (`notify` its
+//! `notify:` section), `unit` and `include`
 //! gather a unit's steps, `step` builds each step (with `access`, `retry`, `queries`,
 //! `for_each`, `verify`, `timing` and `names` for its fields), and `links` and `references`
 //! check what steps say of one another.
@@ -17,6 +18,7 @@ mod for_each;
 mod include;
 mod links;
 mod names;
+mod notify;
 mod parse;
 mod queries;
 mod references;
@@ -61,6 +63,7 @@ pub fn load(source: &RunbookSource) -> Result<Runbook, Vec<Diagnostic>> {
     }
 
     let vars = load_vars(&root_cx, &root, &mut diags);
+    let notify = notify::load_notify(&root_cx, &root, &vars, &mut diags);
     if let Some(node) = root.get("account") {
         check_var_template(&root_cx, node, "account", &vars, &mut diags);
     }
@@ -109,6 +112,7 @@ pub fn load(source: &RunbookSource) -> Result<Runbook, Vec<Diagnostic>> {
             account: doc.account,
             vars,
             units,
+            notify,
         })
     } else {
         Err(diags)

@@ -23,6 +23,26 @@ pub struct Runbook {
     /// Declared variables in file order; values may be templates over `env` and earlier vars.
     pub vars: Vec<(String, Value)>,
     pub units: Vec<Unit>,
+    /// Where to send escalation notifications (the `notify:` section), templates over vars.
+    pub notify: Option<NotifySpec>,
+}
+
+/// The `notify:` section as written: templates over vars and `env`, rendered when a command
+/// runs. The webhook URL and routing key are secrets and live in the settings, not here.
+#[derive(Debug, Clone, Default)]
+pub struct NotifySpec {
+    /// Who is on call (the PagerDuty rotation), shown on failure.
+    pub on_call: String,
+    /// The Slack channel the incoming webhook posts to, shown on failure.
+    pub slack_channel: String,
+    /// Where non-urgent problems are filed (the GitHub issues URL).
+    pub issues_url: String,
+    /// The PagerDuty Events API v2 endpoint.
+    pub pagerduty_url: String,
+    /// The SNS topic every event is published to; empty: none.
+    pub sns_topic_arn: String,
+    /// How long one send may take before it is given up with a warning.
+    pub timeout: Duration,
 }
 
 impl Runbook {

@@ -31,6 +31,8 @@ pub struct AwsClients {
     pub ssm: Lazy<aws_sdk_ssm::Client>,
     pub cloudwatch: Lazy<aws_sdk_cloudwatch::Client>,
     pub logs: Lazy<aws_sdk_cloudwatchlogs::Client>,
+    /// For notifications (src/notify/sns.rs), not a step's service.
+    pub sns: Lazy<aws_sdk_sns::Client>,
     /// The region every client calls.
     pub region: String,
     /// The endpoint URL the configuration names (`AWS_ENDPOINT_URL`), if any.
@@ -291,6 +293,7 @@ impl AwsContext {
             ssm: Lazy::of(&config, aws_sdk_ssm::Client::new),
             cloudwatch: Lazy::of(&config, aws_sdk_cloudwatch::Client::new),
             logs: Lazy::of(&config, aws_sdk_cloudwatchlogs::Client::new),
+            sns: Lazy::of(&config, aws_sdk_sns::Client::new),
             region,
             endpoint: config.endpoint_url().map(str::to_owned),
         }))

@@ -69,6 +69,12 @@ pub(super) struct RootDoc {
     pub(super) phases: Vec<PhaseRef>,
     pub(super) verify: String,
     pub(super) rollback: Vec<LevelRef>,
+    /// Read from the node by `notify::load_notify`, which locates its problems.
+    #[allow(
+        dead_code,
+        reason = "shape check only: the section is read from the node"
+    )]
+    pub(super) notify: Option<Value>,
 }
 
 #[derive(Deserialize)]

@@ -161,6 +161,10 @@ impl Test {
             "AWS_ACCESS_KEY_ID",
             "AWS_SECRET_ACCESS_KEY",
             "AWS_SESSION_TOKEN",
+            "OUTPOST_SLACK_WEBHOOK_URL",
+            "OUTPOST_PAGERDUTY_ROUTING_KEY",
+            "OUTPOST_PAGERDUTY_URL",
+            "OUTPOST_SNS_TOPIC_ARN",
         ] {
             cmd.env_remove(var);
         }
