@@ -47,12 +47,29 @@ pub enum Command {
     Run,
     /// Show the saved state: each unit and step, when, attempts, captures.
     Status,
+    /// Render the migration's evidence for its change ticket from the state and the audit log.
+    Report {
+        /// markdown (default) or html (one self-contained page with a timeline).
+        #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
+        format: ReportFormat,
+        /// Write the report to FILE instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Remove a lock left behind by a run that is gone.
     Unlock {
         /// The id shown by `status` or by the refused run; needed for a lock from another host.
         #[arg(long, value_name = "ID")]
         lock_id: Option<String>,
     },
+}
+
+/// What `report` renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportFormat {
+    Markdown,
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

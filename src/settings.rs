@@ -21,6 +21,7 @@ mod aws;
 pub use aws::AwsSettings;
 
 pub use crate::cli::Output as OutputFormat;
+pub use crate::cli::ReportFormat;
 
 /// What to do.
 #[derive(Debug, Clone, Serialize)]
@@ -31,6 +32,10 @@ pub enum Action {
     Execute { target: String },
     Status,
     Unlock { lock_id: Option<String> },
+    Report {
+        format: ReportFormat,
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Serialize)]
@@ -211,6 +216,7 @@ pub fn resolve(
         Command::Run => exec(Target::Run),
         Command::Status => (Action::Status, None),
         Command::Unlock { lock_id } => (Action::Unlock { lock_id }, None),
+        Command::Report { format, out } => (Action::Report { format, out }, None),
     };
     let terminal = TerminalSettings::resolve(g.no_color, &env, g.output, g.quiet, Ttys::detect());
     let runbook = match &g.runbook {

@@ -71,7 +71,7 @@ pub enum UnitStatus {
 }
 
 impl UnitStatus {
-    fn of(steps: &[StepStatusView]) -> Self {
+    pub(super) fn of(steps: &[StepStatusView]) -> Self {
         let has = |status| steps.iter().any(|s| s.status == status);
         if steps.iter().all(|s| s.status == StepStatus::Pending) {
             UnitStatus::NotStarted
@@ -86,7 +86,7 @@ impl UnitStatus {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             UnitStatus::NotStarted => "not started",
             UnitStatus::Failed => "failed",
@@ -134,7 +134,7 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
     Ok(exit_codes::SUCCESS)
 }
 
-fn unit_view(unit: &PlanUnit, state: Option<&State>, redactor: &Redactor) -> UnitStatusView {
+pub(super) fn unit_view(unit: &PlanUnit, state: Option<&State>, redactor: &Redactor) -> UnitStatusView {
     let steps: Vec<_> = unit
         .steps
         .iter()
@@ -275,7 +275,7 @@ fn detail(s: &StepStatusView) -> String {
     }
 }
 
-fn status_name(status: StepStatus) -> &'static str {
+pub(super) fn status_name(status: StepStatus) -> &'static str {
     match status {
         StepStatus::Pending => "pending",
         StepStatus::Running => "running",
