@@ -32,10 +32,14 @@ pub enum Action {
     Execute { target: String },
     Status,
     Unlock { lock_id: Option<String> },
-    Report {
-        format: ReportFormat,
-        out: Option<PathBuf>,
-    },
+    Report(ReportRequest),
+}
+
+/// What `report` renders, and where (stdout when `out` is `None`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportRequest {
+    pub format: ReportFormat,
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -216,7 +220,7 @@ pub fn resolve(
         Command::Run => exec(Target::Run),
         Command::Status => (Action::Status, None),
         Command::Unlock { lock_id } => (Action::Unlock { lock_id }, None),
-        Command::Report { format, out } => (Action::Report { format, out }, None),
+        Command::Report { format, out } => (Action::Report(ReportRequest { format, out }), None),
     };
     let terminal = TerminalSettings::resolve(g.no_color, &env, g.output, g.quiet, Ttys::detect());
     let runbook = match &g.runbook {

@@ -28,9 +28,7 @@ pub fn run(settings: Settings, redactor: Arc<Redactor>) -> Result<i32, Error> {
         Action::Execute { .. } => execute::run(&settings, term, redactor),
         Action::Status => status::run(&settings, &term, &redactor),
         Action::Unlock { lock_id } => unlock::run(&settings, &term, lock_id.as_deref()),
-        Action::Report { format, out } => {
-            report::run(&settings, &term, &redactor, *format, out.as_deref())
-        }
+        Action::Report(request) => report::run(&settings, &term, &redactor, request),
     }
 }
 

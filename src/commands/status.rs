@@ -134,7 +134,11 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
     Ok(exit_codes::SUCCESS)
 }
 
-pub(super) fn unit_view(unit: &PlanUnit, state: Option<&State>, redactor: &Redactor) -> UnitStatusView {
+pub(super) fn unit_view(
+    unit: &PlanUnit,
+    state: Option<&State>,
+    redactor: &Redactor,
+) -> UnitStatusView {
     let steps: Vec<_> = unit
         .steps
         .iter()

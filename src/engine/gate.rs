@@ -320,8 +320,13 @@ impl Engine<'_> {
     /// An approval, or a confirmation given in advance, is evidence: the audit log says who
     /// gave it, when and how (`report` shows it).
     fn record_approval(&self, unit: &str, ps: &PlanStep<'_>, how: String) -> Result<(), Error> {
-        self.audit(Audit::event("approved").unit(unit).step(&ps.id).message(how))
-            .map_err(Error::Save)
+        self.audit(
+            Audit::event("approved")
+                .unit(unit)
+                .step(&ps.id)
+                .message(how),
+        )
+        .map_err(Error::Save)
     }
 
     /// True when phase `n` has had any step started, in this state.

@@ -109,7 +109,13 @@ fn the_markdown_report_shows_runs_approvals_outcomes_failures_and_rollbacks() {
 fn the_html_report_is_one_well_formed_page_with_everything_escaped() {
     let t = failed_and_rolled_back();
     let html = t.path("report.html");
-    let run = t.run(&["report", "--format", "html", "--out", html.to_str().unwrap()]);
+    let run = t.run(&[
+        "report",
+        "--format",
+        "html",
+        "--out",
+        html.to_str().unwrap(),
+    ]);
     run.code(SUCCESS);
     assert_eq!(run.stdout, "", "the report goes to the file only");
     let page = std::fs::read_to_string(&html).unwrap();
@@ -117,7 +123,10 @@ fn the_html_report_is_one_well_formed_page_with_everything_escaped() {
     let doc = check_html(&page);
     let text = texts(&doc);
     // Hostile titles and values are text, not markup.
-    assert!(text.contains("<script>alert('title')</script> | pipe"), "{text}");
+    assert!(
+        text.contains("<script>alert('title')</script> | pipe"),
+        "{text}"
+    );
     assert!(text.contains("<script>alert(1)</script>"), "{text}");
     assert!(text.contains("Phase 1 <b>bold</b>"), "{text}");
     assert!(!doc.descendants().any(|n| n.has_tag_name("b")));
@@ -205,6 +214,23 @@ fn a_report_of_a_state_directory_with_no_run_is_refused_and_says_so() {
     t.run(&["report", "--format", "html"]).code(REFUSED);
 }
 
+#[test]
+fn a_damaged_audit_line_is_refused_naming_its_number() {
+    let t = Test::new();
+    t.run(&["preflight"]).code(SUCCESS);
+    let audit = t.state_dir().join("audit.jsonl");
+    let lines = std::fs::read_to_string(&audit).unwrap().lines().count();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&audit)
+        .unwrap();
+    std::io::Write::write_all(&mut file, b"{\"at\": \"torn\n").unwrap();
+    t.run(&["report"])
+        .code(REFUSED)
+        .stderr_has("audit.jsonl is not valid")
+        .stderr_has(&format!("line {}", lines + 1));
+}
+
 /// `report` on a kept rehearsal's state directory, with the embedded runbook.
 fn report_of(state_dir: &str, args: &[&str]) -> (i32, String) {
     let out = Command::new(BIN)
@@ -247,24 +273,41 @@ fn the_rehearsals_report_shows_every_step_that_ran_its_operator_and_approvals() 
         let status = step["status"].as_str().unwrap();
         assert!(
             md.lines()
-                .any(|l| l.starts_with(&format!("| `{id}` ")) && l.contains(&format!(" | {status} | "))),
+                .any(|l| l.starts_with(&format!("| `{id}` "))
+                    && l.contains(&format!(" | {status} | "))),
             "step {id} ({status}) is missing from:\n{md}"
         );
     }
-    for unit in ["preflight", "phase-1", "phase-5", "verify", "rollback-1", "rollback-3"] {
-        assert!(md.contains(&format!("(`{unit}`): done")), "{unit} in:\n{md}");
+    for unit in [
+        "preflight",
+        "phase-1",
+        "phase-5",
+        "verify",
+        "rollback-1",
+        "rollback-3",
+    ] {
+        assert!(
+            md.contains(&format!("(`{unit}`): done")),
+            "{unit} in:\n{md}"
+        );
     }
     // Who: the AWS caller the account guard recorded; approvals given with --yes.
     let operator = state["operator"].as_str().unwrap();
     assert!(operator.starts_with("arn:aws:"), "{operator}");
     assert!(md.contains(&format!("`{operator}`")), "{md}");
     assert!(md.contains("| --yes |"), "{md}");
-    assert!(md.contains("`outpost-migrate --state-dir"), "the commands run: {md}");
+    assert!(
+        md.contains("`outpost-migrate --state-dir"),
+        "the commands run: {md}"
+    );
     assert!(md.contains("No step failed."), "{md}");
     let doc = check_html(&html);
     let text = texts(&doc);
     for id in steps.keys() {
-        assert!(text.contains(id.as_str()), "step {id} is missing from the page");
+        assert!(
+            text.contains(id.as_str()),
+            "step {id} is missing from the page"
+        );
     }
     let bars = doc.descendants().filter(|n| n.has_tag_name("rect")).count();
     assert!(bars > steps.len(), "a bar per unit and step: {bars}");

@@ -125,7 +125,11 @@ pub fn gather(src: &Sources<'_>, redactor: &Redactor) -> Evidence {
                 failures.push(failure(src, ps, sv, &view.unit, redactor));
             }
         }
-        let unit = unit_view(&view, &pu.steps, matches!(pu.unit.key, UnitKey::Rollback(_)));
+        let unit = unit_view(
+            &view,
+            &pu.steps,
+            matches!(pu.unit.key, UnitKey::Rollback(_)),
+        );
         spans.extend(unit_spans(&view));
         units.push(unit);
     }
@@ -256,7 +260,10 @@ fn failure(
         step: sv.id.clone(),
         title: sv.title.clone(),
         at: sv.ended_at.map(time),
-        error: sv.message.clone().unwrap_or_else(|| "no error recorded".into()),
+        error: sv
+            .message
+            .clone()
+            .unwrap_or_else(|| "no error recorded".into()),
         hint,
     }
 }
@@ -280,9 +287,10 @@ fn runs(audit: &[AuditRecord], redactor: &Redactor) -> Vec<RunView> {
                     .find(|run| run.finished_at.is_none() && run.command == command)
                 {
                     run.finished_at = Some(time(r.at));
-                    run.exit = r.message.as_deref().map(|m| {
-                        redactor.redact(m.strip_prefix("exit code ").unwrap_or(m))
-                    });
+                    run.exit = r
+                        .message
+                        .as_deref()
+                        .map(|m| redactor.redact(m.strip_prefix("exit code ").unwrap_or(m)));
                 }
             }
             _ => {}
@@ -309,7 +317,10 @@ fn approvals(src: &Sources<'_>, redactor: &Redactor) -> Vec<ApprovalView> {
         };
         let step = r.step.clone().unwrap_or_default();
         approved.insert(step.clone());
-        out.push((r.at, approval(r.at, &step, &title(&step), &r.operator, &how, redactor)));
+        out.push((
+            r.at,
+            approval(r.at, &step, &title(&step), &r.operator, &how, redactor),
+        ));
     }
     for (id, ps) in &titles {
         let saved = src.state.steps.get(*id);
@@ -326,7 +337,10 @@ fn approvals(src: &Sources<'_>, redactor: &Redactor) -> Vec<ApprovalView> {
             .rfind(|r| r.event == "step_finished" && r.step.as_deref() == Some(*id))
             .map_or("unknown", |r| r.operator.as_str());
         let how = "answered yes at the prompt";
-        out.push((ended, approval(ended, id, &ps.title, operator, how, redactor)));
+        out.push((
+            ended,
+            approval(ended, id, &ps.title, operator, how, redactor),
+        ));
     }
     out.sort_by_key(|(at, _)| *at);
     out.into_iter().map(|(_, a)| a).collect()

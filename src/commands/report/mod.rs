@@ -6,22 +6,19 @@ mod evidence;
 mod render;
 mod timeline;
 
-use std::path::Path;
-
 use crate::engine::execution_plan;
 use crate::error::Error;
 use crate::exit_codes;
 use crate::reporter::terminal::Terminal;
 use crate::request::Target;
 use crate::secrets::Redactor;
-use crate::settings::{ReportFormat, Settings};
+use crate::settings::{ReportRequest, Settings};
 
 pub fn run(
     settings: &Settings,
     term: &Terminal,
     redactor: &Redactor,
-    format: ReportFormat,
-    out: Option<&Path>,
+    request: &ReportRequest,
 ) -> Result<i32, Error> {
     let runbook = super::load(settings)?;
     let store = settings.state_store();
@@ -42,16 +39,19 @@ pub fn run(
         state_dir: settings.state_dir.display().to_string(),
     };
     let evidence = evidence::gather(&sources, redactor);
-    let text = render::render(&evidence, format)
+    let text = render::render(&evidence, request.format)
         .map_err(|e| Error::Setup(format!("failed to render the report: {e}")))?;
     // Every value was redacted before rendering; this pass also catches a secret the
     // template's own text put together.
     let text = redactor.redact(&text);
-    match out {
+    match &request.out {
         None => term.out(text.trim_end()),
         Some(path) => {
             std::fs::write(path, &text).map_err(|e| {
-                Error::Setup(format!("failed to write the report to {}: {e}", path.display()))
+                Error::Setup(format!(
+                    "failed to write the report to {}: {e}",
+                    path.display()
+                ))
             })?;
             term.err(&format!("report written to {}", path.display()));
         }

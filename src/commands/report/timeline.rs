@@ -80,9 +80,9 @@ pub fn build(spans: &[Span]) -> Timeline {
             let x = LABEL_WIDTH + at(start);
             let top = AXIS_HEIGHT + row as f64 * ROW_HEIGHT;
             let height = if s.unit { 12.0 } else { 8.0 };
-            let took = s
-                .end
-                .map_or("no finish recorded".into(), |e| super::evidence::duration(start, e));
+            let took = s.end.map_or("no finish recorded".into(), |e| {
+                super::evidence::duration(start, e)
+            });
             Bar {
                 label: crate::secrets::head(&s.label, MAX_LABEL_CHARS),
                 status: s.status,
