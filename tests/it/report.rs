@@ -231,6 +231,77 @@ fn a_damaged_audit_line_is_refused_naming_its_number() {
         .stderr_has(&format!("line {}", lines + 1));
 }
 
+#[test]
+fn steps_the_runbook_no_longer_has_are_still_reported() {
+    let mut t = Test::new().runbook(Runbook::minimal().phase(
+        1,
+        "- id: old-step\n  shell: { command: 'echo gone >&2; exit 3' }\n  mutates: false\n",
+    ));
+    t.run(&["phase", "1", "--force"]).code(STEP_FAILED);
+    t.rewrite(Runbook::minimal());
+    t.run(&["report"])
+        .code(SUCCESS)
+        .stdout_has("### Steps this runbook no longer has (`not-in-runbook`): failed")
+        .stdout_has("| `old-step` (recorded in phase-1) | failed | 1 |")
+        .stdout_has("### `old-step` (recorded in phase-1) (`not-in-runbook`)");
+}
+
+/// Runs the binary on a pseudo-terminal (`script`), typing `answer` once it has had time to
+/// ask; returns its exit code and what it printed.
+fn run_on_a_terminal(t: &Test, args: &[&str], answer: &str) -> (Option<i32>, String) {
+    let cmd = t.command(args);
+    let line = std::iter::once(cmd.get_program().to_string_lossy().into_owned())
+        .chain(cmd.get_args().map(|a| format!("'{}'", a.to_string_lossy())))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut child = Command::new("script")
+        .args(["-qec", &format!("NO_COLOR=1 {line}"), "/dev/null"])
+        .current_dir(t.dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("`script` (util-linux) is needed for the terminal test");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        writeln!(stdin, "{answer}").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn approvals_and_confirmations_answered_at_the_prompt_are_in_the_report() {
+    let t = Test::new().runbook(
+        Runbook::minimal()
+            .phase(
+                1,
+                "- id: apply\n  title: Apply the change\n  approval: true\n  shell: { command: 'true' }\n",
+            )
+            .phase(2, "- id: window-open\n  confirm: Is the change window open\n"),
+    );
+    for phase in ["1", "2"] {
+        let (code, out) = run_on_a_terminal(&t, &["phase", phase, "--force"], "y");
+        assert_eq!(code, Some(SUCCESS), "phase {phase}:\n{out}");
+    }
+    let run = t.run(&["report"]);
+    run.code(SUCCESS);
+    let operator = t.state()["operator"].as_str().unwrap().to_owned();
+    for step in ["`apply` Apply the change", "`window-open` window-open"] {
+        let row = format!("| {step} | `{operator}` | answered yes at the prompt |");
+        assert!(
+            run.stdout.contains(&row),
+            "missing {row:?} in:\n{}",
+            run.stdout
+        );
+    }
+}
+
 /// `report` on a kept rehearsal's state directory, with the embedded runbook.
 fn report_of(state_dir: &str, args: &[&str]) -> (i32, String) {
     let out = Command::new(BIN)

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::super::status::{self, StepStatusView, UnitStatusView};
+use super::super::status::{self, StepStatusView, UnitStatus, UnitStatusView};
 use super::timeline::{self, Span, Timeline};
 use crate::engine::execution_plan::{self, EnvMap, Plan, PlanStep};
 use crate::runbook::UnitKey;
@@ -115,23 +115,31 @@ pub fn gather(src: &Sources<'_>, redactor: &Redactor) -> Evidence {
     let mut units = Vec::new();
     let mut failures = Vec::new();
     let mut spans = Vec::new();
-    for pu in &src.plan.units {
-        let view = status::unit_view(pu, Some(state), redactor);
+    let mut views: Vec<(UnitStatusView, Vec<Option<&PlanStep<'_>>>, bool)> = src
+        .plan
+        .units
+        .iter()
+        .map(|pu| {
+            let view = status::unit_view(pu, Some(state), redactor);
+            let rollback = matches!(pu.unit.key, UnitKey::Rollback(_));
+            (view, pu.steps.iter().map(Some).collect(), rollback)
+        })
+        .collect();
+    if let Some(view) = unlisted(src, redactor) {
+        let none = vec![None; view.steps.len()];
+        views.push((view, none, false));
+    }
+    for (view, steps, rollback) in views {
         if view.steps.iter().all(|s| s.status == StepStatus::Pending) {
             continue;
         }
-        for (ps, sv) in pu.steps.iter().zip(&view.steps) {
+        for (ps, sv) in steps.iter().zip(&view.steps) {
             if sv.status == StepStatus::Failed {
-                failures.push(failure(src, ps, sv, &view.unit, redactor));
+                failures.push(failure(src, *ps, sv, &view.unit, redactor));
             }
         }
-        let unit = unit_view(
-            &view,
-            &pu.steps,
-            matches!(pu.unit.key, UnitKey::Rollback(_)),
-        );
         spans.extend(unit_spans(&view));
-        units.push(unit);
+        units.push(unit_view(&view, &steps, rollback));
     }
     let who = |r: &AuditRecord| redactor.redact(&r.operator);
     let operators: Vec<String> = src.audit.iter().map(who).fold(Vec::new(), |mut v, o| {
@@ -164,7 +172,7 @@ pub fn gather(src: &Sources<'_>, redactor: &Redactor) -> Evidence {
     }
 }
 
-fn unit_view(view: &UnitStatusView, steps: &[PlanStep<'_>], rollback: bool) -> UnitView {
+fn unit_view(view: &UnitStatusView, steps: &[Option<&PlanStep<'_>>], rollback: bool) -> UnitView {
     let started = view.steps.iter().filter_map(|s| s.started_at).min();
     let ended = view.steps.iter().filter_map(|s| s.ended_at).max();
     UnitView {
@@ -183,7 +191,7 @@ fn unit_view(view: &UnitStatusView, steps: &[PlanStep<'_>], rollback: bool) -> U
                 id: s.id.clone(),
                 group: s.group.clone(),
                 title: s.title.clone(),
-                kind: ps.step.kind.name(),
+                kind: ps.map_or("unknown", |ps| ps.step.kind.name()),
                 status: status::status_name(s.status),
                 attempts: s.attempts,
                 started_at: s.started_at.map(time),
@@ -234,27 +242,29 @@ fn unit_spans(view: &UnitStatusView) -> Vec<Span> {
 
 fn failure(
     src: &Sources<'_>,
-    ps: &PlanStep<'_>,
+    ps: Option<&PlanStep<'_>>,
     sv: &StepStatusView,
     unit: &str,
     redactor: &Redactor,
 ) -> FailureView {
     // The hint as the failed run rendered it: vars, the captures saved, the step's item.
-    let hint = ps.step.hint.as_ref().map(|h| {
-        let ctx = execution_plan::context(
-            &src.plan.vars,
-            &src.state.captures(),
-            src.env,
-            ps.item.as_ref(),
-            None,
-        );
-        let text = match template::render_str(h, &ctx) {
-            Ok(Value::String(s)) => s,
-            Ok(other) => other.to_string(),
-            Err(_) => h.clone(),
-        };
-        redactor.redact(&text)
-    });
+    let hint = ps
+        .and_then(|ps| ps.step.hint.as_ref().map(|h| (ps, h)))
+        .map(|(ps, h)| {
+            let ctx = execution_plan::context(
+                &src.plan.vars,
+                &src.state.captures(),
+                src.env,
+                ps.item.as_ref(),
+                None,
+            );
+            let text = match template::render_str(h, &ctx) {
+                Ok(Value::String(s)) => s,
+                Ok(other) => other.to_string(),
+                Err(_) => h.clone(),
+            };
+            redactor.redact(&text)
+        });
     FailureView {
         unit: unit.to_owned(),
         step: sv.id.clone(),
@@ -266,6 +276,41 @@ fn failure(
             .unwrap_or_else(|| "no error recorded".into()),
         hint,
     }
+}
+
+/// Steps the state records that the runbook no longer has (renamed or removed since they
+/// ran): still evidence, shown under a unit of their own.
+fn unlisted(src: &Sources<'_>, redactor: &Redactor) -> Option<UnitStatusView> {
+    let planned: BTreeSet<&str> = src.plan.steps().map(|(_, ps)| ps.id.as_str()).collect();
+    let steps: Vec<StepStatusView> = src
+        .state
+        .steps
+        .iter()
+        .filter(|(id, _)| !planned.contains(id.as_str()))
+        .map(|(id, s)| StepStatusView {
+            id: redactor.redact(id),
+            group: None,
+            title: format!("(recorded in {})", redactor.redact(&s.unit)),
+            status: s.status,
+            attempts: s.attempts,
+            started_at: s.started_at,
+            ended_at: s.ended_at,
+            // A secret step's captures were never saved; the others are redacted again.
+            captures: s
+                .captures
+                .iter()
+                .map(|(k, v)| (k.clone(), redactor.redact_value(v)))
+                .collect(),
+            message: s.message.as_deref().map(|m| redactor.redact(m)),
+            changed: false,
+        })
+        .collect();
+    (!steps.is_empty()).then(|| UnitStatusView {
+        unit: "not-in-runbook".into(),
+        title: "Steps this runbook no longer has".into(),
+        status: UnitStatus::of(&steps),
+        steps,
+    })
 }
 
 fn runs(audit: &[AuditRecord], redactor: &Redactor) -> Vec<RunView> {
