@@ -135,6 +135,19 @@ pub enum Command {
         #[arg(long, conflicts_with = "target")]
         all: bool,
     },
+    /// Render the migration's evidence for its change ticket from the state and the audit log.
+    Report {
+        #[command(flatten)]
+        runbook: RunbookArgs,
+        #[command(flatten)]
+        state: StateArgs,
+        /// markdown (default) or html (one self-contained page with a timeline).
+        #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
+        format: ReportFormat,
+        /// Write the report to FILE instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Remove a lock left behind by a run that is gone.
     #[command(after_help = help::UNLOCK, after_long_help = help::long(help::UNLOCK))]
     Unlock {
@@ -144,6 +157,14 @@ pub enum Command {
         #[command(flatten)]
         state: StateArgs,
     },
+}
+
+/// What `report` renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportFormat {
+    Markdown,
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

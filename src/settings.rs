@@ -26,6 +26,7 @@ pub use aws::AwsSettings;
 pub use notify::NotifySettings;
 
 pub use crate::cli::Output as OutputFormat;
+pub use crate::cli::ReportFormat;
 
 /// What to do.
 #[derive(Debug, Clone, Serialize)]
@@ -46,6 +47,7 @@ pub enum Action {
     Unlock {
         lock_id: Option<String>,
     },
+    Report(ReportRequest),
 }
 
 impl Action {
@@ -58,8 +60,16 @@ impl Action {
             Action::Execute { target } => target.clone(),
             Action::Status { .. } => "status".into(),
             Action::Unlock { .. } => "unlock".into(),
+            Action::Report(_) => "report".into(),
         }
     }
+}
+
+/// What `report` renders, and where (stdout when `out` is `None`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportRequest {
+    pub format: ReportFormat,
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -360,6 +370,20 @@ fn split(command: Command) -> Result<(Action, Option<Target>, Groups), Error> {
                 },
             )
         }
+        Command::Report {
+            runbook,
+            state,
+            format,
+            out,
+        } => (
+            Action::Report(ReportRequest { format, out }),
+            None,
+            Groups {
+                runbook,
+                state,
+                ..Groups::default()
+            },
+        ),
         Command::Unlock { lock_id, state } => (
             Action::Unlock { lock_id },
             None,

@@ -5,6 +5,7 @@ mod plan;
 mod plan_human;
 mod plan_junit;
 mod plan_preview;
+mod report;
 mod status;
 mod status_human;
 mod status_next;
@@ -33,6 +34,7 @@ pub fn run(settings: Settings, redactor: Arc<Redactor>) -> Result<i32, Error> {
         Action::Execute { .. } => execute::run(&settings, term, redactor),
         Action::Status { .. } => status::run(&settings, &term, &redactor),
         Action::Unlock { lock_id } => unlock::run(&settings, &term, lock_id.as_deref()),
+        Action::Report(request) => report::run(&settings, &term, &redactor, request),
     }
 }
 

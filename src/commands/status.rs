@@ -119,7 +119,7 @@ pub enum UnitStatus {
 }
 
 impl UnitStatus {
-    fn of(steps: &[StepStatusView]) -> Self {
+    pub(super) fn of(steps: &[StepStatusView]) -> Self {
         let has = |status| steps.iter().any(|s| s.status == status);
         if steps.iter().all(|s| s.status == StepStatus::Pending) {
             UnitStatus::NotStarted
@@ -229,7 +229,7 @@ fn shown_units(target: Option<Target>) -> Option<Vec<UnitKey>> {
     }
 }
 
-fn unit_view(
+pub(super) fn unit_view(
     unit: &PlanUnit,
     state: Option<&State>,
     lock_alive: bool,
@@ -294,7 +294,7 @@ fn step_view(
     }
 }
 
-fn status_name(status: StepStatus) -> &'static str {
+pub(super) fn status_name(status: StepStatus) -> &'static str {
     match status {
         StepStatus::Pending => "pending",
         StepStatus::Running => "running",

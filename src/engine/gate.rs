@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use super::execution_plan::PlanStep;
+use super::record::Audit;
 use super::run::Engine;
 use super::step::{StepResult, short_value};
 use crate::error::Error;
@@ -275,6 +276,16 @@ impl Engine<'_> {
         let approved = self.opts.yes
             || self.opts.approve.contains(&ps.id)
             || self.opts.approve.contains(&ps.step.id);
+        if approved && (ps.step.approval || ps.step.kind.name() == "confirm") {
+            let how = if self.opts.yes {
+                "--yes".to_owned()
+            } else if self.opts.approve.contains(&ps.id) {
+                format!("--approve {}", ps.id)
+            } else {
+                format!("--approve {}", ps.step.id)
+            };
+            self.record_approval(unit, ps, how)?;
+        }
         if !ps.step.approval || approved {
             return Ok(approved);
         }
@@ -289,6 +300,7 @@ impl Engine<'_> {
                 .unwrap_or(false)
         };
         if yes {
+            self.record_approval(unit, ps, "answered yes at the prompt".into())?;
             return Ok(false);
         }
         let mut r = self.report(unit, ps, Outcome::Refused, 0, started);
@@ -305,6 +317,18 @@ impl Engine<'_> {
         );
         self.finish(r, Some(msg.clone()));
         Err(Error::Refused(msg))
+    }
+
+    /// An approval, or a confirmation given in advance, is evidence: the audit log says who
+    /// gave it, when and how (`report` shows it).
+    fn record_approval(&self, unit: &str, ps: &PlanStep<'_>, how: String) -> Result<(), Error> {
+        self.audit(
+            Audit::event("approved")
+                .unit(unit)
+                .step(&ps.id)
+                .message(how),
+        )
+        .map_err(Error::Save)
     }
 
     /// True when phase `n` has had any step started, in this state.

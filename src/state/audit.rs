@@ -1,9 +1,10 @@
-//! The audit log: one JSON line per step start and finish, appended, never rewritten.
+//! The audit log: one JSON line per step start and finish, appended, never rewritten; read
+//! back whole by `report`.
 
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuditRecord {
     pub at: Timestamp,
     pub operator: String,

@@ -18,6 +18,9 @@ use super::store::{StateError, StateStore, Unlocked};
 /// The largest `state.json` read: a real migration's state is a few hundred kilobytes.
 pub const MAX_STATE_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The largest `audit.jsonl` read back: a migration writes a few thousand lines.
+pub const MAX_AUDIT_BYTES: u64 = 256 * 1024 * 1024;
+
 pub struct LocalStore {
     dir: PathBuf,
     /// The serial of the state file as this process last read or wrote it, with the file's
@@ -377,6 +380,28 @@ impl StateStore for LocalStore {
         // Not fsynced line by line: the state file is the durable record (fsynced at every
         // step); a crash of the process loses no line, only a crash of the machine might.
         file.write_all(&line).map_err(io(&path))
+    }
+
+    fn read_audit(&self) -> Result<Vec<AuditRecord>, StateError> {
+        if !self.existing_dir()? {
+            return Ok(Vec::new());
+        }
+        let path = self.dir.join("audit.jsonl");
+        let Some(file) = files::open_existing(&path)? else {
+            return Ok(Vec::new());
+        };
+        let bytes = files::read_capped(&file, &path, MAX_AUDIT_BYTES)?;
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| !line.trim().is_empty())
+            .map(|(i, line)| {
+                serde_json::from_str(line).map_err(|e| StateError::Corrupt {
+                    path: path.clone(),
+                    message: format!("line {}: {e}", i + 1),
+                })
+            })
+            .collect()
     }
 
     fn backup_dir(&self) -> PathBuf {

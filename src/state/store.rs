@@ -75,6 +75,8 @@ pub trait StateStore: Send + Sync {
     fn unlock(&self, lock_id: Option<&str>) -> Result<Unlocked, StateError>;
     fn lock_info(&self) -> Result<Option<LockInfo>, StateError>;
     fn append_audit(&self, record: &AuditRecord) -> Result<(), StateError>;
+    /// Every audit line so far, oldest first (none when there is no log yet).
+    fn read_audit(&self) -> Result<Vec<AuditRecord>, StateError>;
     /// A directory kinds may keep files in (file backups).
     fn backup_dir(&self) -> PathBuf;
     /// Fails unless the store can be written (checked before anything runs).

@@ -32,6 +32,7 @@ mod promises_more;
 mod reads;
 mod realistic;
 mod rehearsal;
+mod report;
 mod resume;
 mod runbook_errors;
 mod secrets;
