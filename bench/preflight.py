@@ -1,4 +1,8 @@
-"""Benchmark: `outpost-migrate preflight` on one moto emulator seeded with the fleet.
+"""Benchmark: `outpost-migrate preflight` in a complete local world, the rehearsal's
+(rehearsal/rehearse.py): the moto emulator seeded with the fleet (plain: no throttling, no late
+answers), the control plane and MCPify stand-ins, the API key, MCPify's files, and
+rehearsal/public-dns first on the PATH for `dig`. Pre-flight's checks beyond AWS (API key and
+scopes, control plane, MCPify, its files, programs on the PATH) need them all to pass.
 
 Two modes:
 
@@ -7,14 +11,16 @@ Two modes:
   most 1.5x the slowest single check.
 
 - `--latency-ms MS`: the emulator answers each request MS after it arrived, requests in flight
-  overlapping, as a region does. Pre-flight is then held to its longest chain of dependent
+  overlapping, as a region does; the stand-ins (control plane, MCPify) answer at once, so only
+  the AWS calls carry the latency. Pre-flight is then held to its longest chain of dependent
   calls, read from the runbook (`plan --output json`: the captures each step makes and needs,
-  one round trip an `aws` step, plus the account guard's before any of them): the chain's
-  round trips x MS is the physical limit no run can beat. Reports pre-flight's wall time (median
-  of --runs), that limit, their ratio (target <= 1.25x), the peak RSS of a run (target <= 30 MiB)
-  and the same calls made in sequence by a boto3 script (bench/preflight_boto3.py).
+  one round trip an `aws` step, plus the account guard's before any of them; the HTTP and MCP
+  checks to the local stand-ins are not in it): the chain's round trips x MS is the physical
+  limit no run can beat. Reports pre-flight's wall time (median of --runs), that limit, their
+  ratio (target <= 1.25x), the peak RSS of a run (target <= 30 MiB) and the same AWS calls made
+  in sequence by a boto3 script (bench/preflight_boto3.py).
 
-`--serve` starts and seeds the emulator (with --latency-ms if given), prints the environment to
+`--serve` starts that world (the emulator with --latency-ms if given), prints the environment to
 reach it, and waits until interrupted: to time the binary with other tools (/usr/bin/time -v).
 
 Usage: python3 bench/preflight.py [--binary PATH] [--runs N] [--latency-ms MS] [--serve]
@@ -23,8 +29,8 @@ Usage: python3 bench/preflight.py [--binary PATH] [--runs N] [--latency-ms MS] [
 import argparse
 import json
 import os
+import shlex
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,32 +38,13 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIXTURES = os.path.join(ROOT, "tests", "fixtures")
-ACCOUNT = "311493921645"
+sys.path.insert(0, os.path.join(ROOT, "rehearsal"))
+import rehearse  # noqa: E402  (the world, as the break matrix and the crash test start it)
+
+ACCOUNT = rehearse.ACCOUNT
 # Pre-flight's targets in latency mode.
 CHAIN_RATIO_TARGET = 1.25
 PEAK_MIB_TARGET = 30
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(port, proc):
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            sys.exit("the emulator exited")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
-                s.sendall(b"GET /moto-api/ HTTP/1.0\r\n\r\n")
-                if s.recv(12).startswith(b"HTTP/1."):
-                    return
-        except OSError:
-            time.sleep(0.1)
-    sys.exit("the emulator did not start")
 
 
 def seed_commands():
@@ -122,16 +109,23 @@ def longest_chain(plan):
     return 0, []
 
 
-def aws_environment(tmp, endpoint):
-    profile = os.path.join(tmp, "config")
+def environment(rehearsal):
+    """The rehearsal tool's environment (the emulator, the stand-ins' URLs, the API key,
+    MCPify's files and restart), with a `soc` profile: the seed's aws CLI commands and the boto3
+    script name it, and the rehearsal's AWS config files are empty. `dig` is the rehearsal's,
+    for `programs-on-path` (the runbook checks public DNS by default)."""
+    env = rehearsal.tool_env()
+    profile = rehearsal.path("soc-config")
     with open(profile, "w") as f:
         f.write("[profile soc]\nregion = us-east-1\n")
-    creds = os.path.join(tmp, "credentials")
+    creds = rehearsal.path("soc-credentials")
     with open(creds, "w") as f:
         f.write("[soc]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
-    env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_CONFIG_FILE=profile, AWS_SHARED_CREDENTIALS_FILE=creds, AWS_EC2_METADATA_DISABLED="true")
-    for name in ("AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION"):
-        env.pop(name, None)
+    env.update(
+        AWS_CONFIG_FILE=profile,
+        AWS_SHARED_CREDENTIALS_FILE=creds,
+        PATH=os.path.join(rehearse.HERE, "public-dns") + os.pathsep + env.get("PATH", ""),
+    )
     return env
 
 
@@ -139,13 +133,13 @@ def preflight_command(binary, state):
     return [binary, "preflight", "--state-dir", state, "--yes", "--profile", "soc", "--output", "json"]
 
 
-def seed_vs_tool(args, aws_env, tmp):
+def seed_vs_tool(args, env, tmp):
     # (a) the operator's commands, one after another.
     start = time.perf_counter()
     tg = ""
     for cmd in seed_commands():
         cmd = [c.replace("{tg}", tg) for c in cmd]
-        out = subprocess.run(["aws"] + cmd, env=aws_env, capture_output=True, text=True)
+        out = subprocess.run(["aws"] + cmd, env=env, capture_output=True, text=True)
         if out.returncode != 0:
             sys.exit(f"aws {' '.join(cmd)} failed: {out.stderr}")
         if "describe-target-groups" in cmd:
@@ -157,7 +151,7 @@ def seed_vs_tool(args, aws_env, tmp):
     for i in range(args.runs):
         state = os.path.join(tmp, f"state-{i}")
         start = time.perf_counter()
-        out = subprocess.run(preflight_command(args.binary, state), env=aws_env, capture_output=True, text=True)
+        out = subprocess.run(preflight_command(args.binary, state), env=env, capture_output=True, text=True)
         walls.append(time.perf_counter() - start)
         if out.returncode != 0:
             sys.exit(f"preflight failed:\n{out.stdout}\n{out.stderr}")
@@ -179,10 +173,10 @@ def seed_vs_tool(args, aws_env, tmp):
     return ratio >= 50 and unit / slow <= 1.5
 
 
-def tool_vs_chain(args, aws_env, tmp):
+def tool_vs_chain(args, env, tmp):
     plan_out = subprocess.run(
         [args.binary, "plan", "preflight", "--state-dir", os.path.join(tmp, "plan-state"), "--output", "json"],
-        env=aws_env, capture_output=True, text=True, check=True,
+        env=env, capture_output=True, text=True, check=True,
     )
     plan = json.loads(plan_out.stdout)
     plan_file = os.path.join(tmp, "plan.json")
@@ -195,7 +189,7 @@ def tool_vs_chain(args, aws_env, tmp):
     # One run not counted first: the file cache warm, as for every counted run.
     walls, peaks = [], []
     for i in range(args.runs + 1):
-        wall, peak, code, out, err = run_with_rusage(preflight_command(args.binary, os.path.join(tmp, f"state-{i}")), aws_env)
+        wall, peak, code, out, err = run_with_rusage(preflight_command(args.binary, os.path.join(tmp, f"state-{i}")), env)
         if code != 0:
             sys.exit(f"preflight failed:\n{out}\n{err}")
         if i:
@@ -207,7 +201,7 @@ def tool_vs_chain(args, aws_env, tmp):
     boto3_cmd = [sys.executable, os.path.join(ROOT, "bench", "preflight_boto3.py"), plan_file, os.path.join(ROOT, "runbook.yaml")]
     seq_walls, seq_peaks = [], []
     for _ in range(max(1, args.runs // 2)):
-        seq_wall, seq_peak, code, out, err = run_with_rusage(boto3_cmd, aws_env)
+        seq_wall, seq_peak, code, out, err = run_with_rusage(boto3_cmd, env)
         if code != 0:
             sys.exit(f"the boto3 sequence failed:\n{out}\n{err}")
         seq_walls.append(seq_wall)
@@ -219,10 +213,10 @@ def tool_vs_chain(args, aws_env, tmp):
     print(f"emulator latency: {args.latency_ms} ms a request, requests in flight overlapping")
     print(f"longest chain of dependent calls: {trips} round trips ({' -> '.join(chain)})")
     print(f"physical limit: {trips} x {args.latency_ms} ms = {limit * 1000:.0f} ms")
-    print(f"outpost-migrate preflight ({calls} calls, median of {args.runs}): {wall * 1000:.0f} ms wall, peak RSS {peak:.1f} MiB")
+    print(f"outpost-migrate preflight ({calls} AWS calls, median of {args.runs}): {wall * 1000:.0f} ms wall, peak RSS {peak:.1f} MiB")
     print(f"ratio to the chain: {ratio:.2f}x   (target <= {CHAIN_RATIO_TARGET}x)")
     print(f"peak RSS: {peak:.1f} MiB   (target <= {PEAK_MIB_TARGET} MiB)")
-    print(f"boto3, the same {calls} calls in sequence (median of {len(seq_walls)}): {seq_wall * 1000:.0f} ms, peak RSS {seq_peak:.1f} MiB ({seq_wall / wall:.1f}x pre-flight's time)")
+    print(f"boto3, the same {calls} AWS calls in sequence (median of {len(seq_walls)}): {seq_wall * 1000:.0f} ms, peak RSS {seq_peak:.1f} MiB ({seq_wall / wall:.1f}x pre-flight's time)")
     return ratio <= CHAIN_RATIO_TARGET and peak <= PEAK_MIB_TARGET
 
 
@@ -231,32 +225,31 @@ def main():
     parser.add_argument("--binary", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "debug", "outpost-migrate"))
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--latency-ms", type=int, default=0, help="the emulator's latency a request (latency mode)")
-    parser.add_argument("--serve", action="store_true", help="start and seed the emulator, print how to reach it, wait")
+    parser.add_argument("--serve", action="store_true", help="start the local world, print how to reach it, wait")
     args = parser.parse_args()
 
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, MOTO_ACCOUNT_ID=ACCOUNT, MOTO_ECS_SERVICE_RUNNING="1", MOTO_LATENCY_MS=str(args.latency_ms))
-    moto = subprocess.Popen([sys.executable, os.path.join(FIXTURES, "moto_outpost.py"), str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # The rehearsal starts the emulator with this process's environment: the latency is the
+    # emulator's alone (the stand-ins do not read it). The plain emulator, as the break matrix
+    # uses it: the realistic one's throttling and late answers would be timed too.
+    os.environ["MOTO_LATENCY_MS"] = str(args.latency_ms)
+    rehearsal = rehearse.Rehearsal(argparse.Namespace(binary=args.binary, fault=None, dry_run=False, keep=False, extra=[], plain=True))
     try:
-        wait_for(port, moto)
-        subprocess.run([sys.executable, os.path.join(FIXTURES, "seed_fleet.py"), endpoint], check=True, stdout=subprocess.DEVNULL)
-        with tempfile.TemporaryDirectory() as tmp:
-            aws_env = aws_environment(tmp, endpoint)
-            if args.serve:
-                for name in ("AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_DISABLED"):
-                    print(f"export {name}={aws_env[name]}")
-                print(f"# then: {' '.join(preflight_command(args.binary, 'STATE_DIR'))}", flush=True)
-                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-                signal.sigwait({signal.SIGINT, signal.SIGTERM})
-                return
-            if args.latency_ms:
-                ok = tool_vs_chain(args, aws_env, tmp)
-            else:
-                ok = seed_vs_tool(args, aws_env, tmp)
+        rehearsal.up()
+        env = environment(rehearsal)
+        if args.serve:
+            for name, value in sorted(env.items()):
+                if name.startswith(("AWS_", "OUTPOST_", "MCPIFY_")) or name == "PATH":
+                    print(f"export {name}={shlex.quote(value)}")
+            print(f"# then: {' '.join(preflight_command(args.binary, 'STATE_DIR'))}", flush=True)
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+            return
+        if args.latency_ms:
+            ok = tool_vs_chain(args, env, rehearsal.work)
+        else:
+            ok = seed_vs_tool(args, env, rehearsal.work)
     finally:
-        moto.terminate()
-        moto.wait()
+        rehearsal.down()
     print("targets met" if ok else "TARGETS MISSED")
     sys.exit(0 if ok else 1)
 
