@@ -305,7 +305,7 @@ fn approvals_and_confirmations_answered_at_the_prompt_are_in_the_report() {
 /// `report` on a kept rehearsal's state directory, with the embedded runbook.
 fn report_of(state_dir: &str, args: &[&str]) -> (i32, String) {
     let out = Command::new(BIN)
-        .args(["--state-dir", state_dir, "report"])
+        .args(["report", "--state-dir", state_dir])
         .args(args)
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
@@ -368,7 +368,7 @@ fn the_rehearsals_report_shows_every_step_that_ran_its_operator_and_approvals() 
     assert!(md.contains(&format!("`{operator}`")), "{md}");
     assert!(md.contains("| --yes |"), "{md}");
     assert!(
-        md.contains("`outpost-migrate --state-dir"),
+        md.contains("`outpost-migrate run ") && md.contains(" --state-dir "),
         "the commands run: {md}"
     );
     assert!(md.contains("No step failed."), "{md}");
