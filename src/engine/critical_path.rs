@@ -30,8 +30,9 @@ pub(super) fn longest_chain_first(steps: &[PlanStep<'_>]) -> Vec<usize> {
         }
     }
     let mut chain: Vec<Option<usize>> = vec![None; steps.len()];
+    let mut visiting = vec![false; steps.len()];
     for i in 0..steps.len() {
-        chain_length(i, &waiters, &mut chain, &mut vec![false; steps.len()]);
+        chain_length(i, &waiters, &mut chain, &mut visiting);
     }
     let mut order: Vec<usize> = (0..steps.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(chain[i].unwrap_or(1)));

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use outpost_migrate::exit_codes::{STEP_FAILED, SUCCESS, USAGE_OR_RUNBOOK};
 use serde_json::Value;
 
-use crate::rehearsal::aws_operation;
+use crate::rehearsal::nothing_was_changed;
 use crate::support::{Runbook, Server, Test, mcpify_files_before, rehearsal_script};
 
 /// A forward rehearsal with `fault`, its AWS requests recorded and its directory kept; checks
@@ -84,29 +84,7 @@ fn fails_preflight_changing_nothing(fault: &str, failing: &[&str]) -> String {
         );
     }
 
-    let ops: Vec<(String, bool)> = aws
-        .lines()
-        .map(|l| aws_operation(&serde_json::from_str(l).unwrap()))
-        .collect();
-    assert!(
-        ops.iter().any(|(op, _)| op == "DescribeClusters"),
-        "the emulator's requests were recorded: {ops:?}"
-    );
-    let changing: Vec<&String> = ops
-        .iter()
-        .filter(|(_, read)| !read)
-        .map(|(op, _)| op)
-        .collect();
-    assert!(
-        changing.is_empty(),
-        "requests that change AWS: {changing:?}"
-    );
-    for verb in ["\"POST ", "\"DELETE ", "\"PUT ", "\"PATCH "] {
-        assert!(
-            !control_plane.contains(verb),
-            "the control plane received {verb}:\n{control_plane}"
-        );
-    }
+    nothing_was_changed(&aws, &control_plane);
     assert!(
         control_plane.contains("\"GET /health"),
         "pre-flight asked it"

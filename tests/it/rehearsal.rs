@@ -292,6 +292,34 @@ fn no_secret_reaches_any_output_of_a_full_rehearsal_at_the_highest_verbosity() {
 }
 
 /// The AWS operation a recorded emulator request calls, and whether it only reads.
+/// The emulator's request log shows read-only checks ran (a DescribeClusters) and that no
+/// request changing AWS was sent; the control plane's log shows no POST, DELETE, PUT or PATCH.
+pub(crate) fn nothing_was_changed(aws: &str, control_plane: &str) {
+    let ops: Vec<(String, bool)> = aws
+        .lines()
+        .map(|l| aws_operation(&serde_json::from_str(l).unwrap()))
+        .collect();
+    assert!(
+        ops.iter().any(|(op, _)| op == "DescribeClusters"),
+        "the emulator's requests were recorded: {ops:?}"
+    );
+    let changing: Vec<&String> = ops
+        .iter()
+        .filter(|(_, read)| !read)
+        .map(|(op, _)| op)
+        .collect();
+    assert!(
+        changing.is_empty(),
+        "requests that change AWS: {changing:?}"
+    );
+    for verb in ["\"POST ", "\"DELETE ", "\"PUT ", "\"PATCH "] {
+        assert!(
+            !control_plane.contains(verb),
+            "the control plane received {verb}:\n{control_plane}"
+        );
+    }
+}
+
 pub(crate) fn aws_operation(entry: &serde_json::Value) -> (String, bool) {
     let header = |name: &str| {
         entry["headers"]
@@ -380,31 +408,7 @@ fn a_dry_run_of_the_migration_and_of_rollback_3_changes_nothing() {
         &out,
         "a real run would be refused, as expected after a dry run",
     );
-    // Read-only checks really ran against the emulator...
-    let ops: Vec<(String, bool)> = aws
-        .lines()
-        .map(|l| aws_operation(&serde_json::from_str(l).unwrap()))
-        .collect();
-    assert!(
-        ops.iter().any(|(op, _)| op == "DescribeClusters"),
-        "{ops:?}"
-    );
-    // ...and nothing that changes anything was sent.
-    let mutating: Vec<&String> = ops
-        .iter()
-        .filter(|(_, read)| !read)
-        .map(|(op, _)| op)
-        .collect();
-    assert!(
-        mutating.is_empty(),
-        "a dry run sent mutating AWS requests: {mutating:?}"
-    );
-    for verb in ["\"POST ", "\"DELETE ", "\"PUT ", "\"PATCH "] {
-        assert!(
-            !control_plane.contains(verb),
-            "the control plane received {verb}:\n{control_plane}"
-        );
-    }
+    nothing_was_changed(&aws, &control_plane);
     assert!(control_plane.contains("\"GET /health"), "health checks ran");
     // The call log is the one a real run writes these tools to (see the green rehearsal).
     for tool in [
