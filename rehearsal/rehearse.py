@@ -245,6 +245,10 @@ class Rehearsal:
             f.write(REGISTRY_TS)
         with open(self.path("mcpify", "mcpify.env"), "w") as f:
             f.write(MCPIFY_ENV)
+        # Chosen again just before MCPify first binds it: a port found free seconds earlier (before
+        # the emulator started and was seeded) may since have gone to a server of a test running
+        # beside this one, whose answers MCPify's checks would then read.
+        self.mcp_port = free_port()
         subprocess.run([os.path.join(HERE, "mcpify-restart.sh")], env=self.env(), check=True)
         shutil.copytree(os.path.join(HERE, "terraform"), self.path("terraform"), ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*", "*.plan"))
 
