@@ -190,6 +190,9 @@ class Rehearsal:
             OUTPOST_API_KEY=API_KEY,
             OUTPOST_ALB_ENDPOINT=self.cp_url,
             OUTPOST_TERRAFORM_DIR=self.path("terraform"),
+            # One AWS identity here: the steps marked for a second person need only the
+            # operator's approval (tests/it/second_person.rs has two identities).
+            OUTPOST_SECOND_PERSON_APPROVAL="false",
             MCPIFY_CONFIG=self.path("mcpify", "config.ts"),
             MCPIFY_REGISTRY=self.path("mcpify", "registry.ts"),
             MCPIFY_ENV=self.path("mcpify", "mcpify.env"),

@@ -157,6 +157,22 @@ pub enum Command {
         #[command(flatten)]
         state: StateArgs,
     },
+    /// Approve, as the second person, a step a run waits at (`approval: second_person`).
+    ///
+    /// Run as an AWS identity other than the waiting run's operator, against the same state.
+    /// It takes no lock (the waiting run holds it); it records the approval with your caller
+    /// ARN in the audit log, for that step in that run only.
+    Approve {
+        /// The id of the step the run waits at, as the run shows it.
+        #[arg(value_name = "STEP_ID")]
+        step: String,
+        #[command(flatten)]
+        runbook: RunbookArgs,
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
 }
 
 /// What `report` renders.

@@ -183,6 +183,17 @@ pub enum Event {
     Warning {
         message: String,
     },
+    /// A step marked `approval: second_person` waits until an AWS identity other than the
+    /// operator's (`operator`, the caller ARN) runs `outpost-migrate approve STEP` for this
+    /// run (`run`, its lock id), at most `timeout_ms`.
+    AwaitingApproval {
+        unit: String,
+        step: String,
+        title: String,
+        operator: String,
+        run: String,
+        timeout_ms: u64,
+    },
     /// The first Ctrl-C: the run stops once `running` (the steps under way, by id) end; none
     /// under way means it stops before the next step.
     StopRequested {

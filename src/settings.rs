@@ -2,7 +2,6 @@
 //! Nothing past this point reads the environment or clap types.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -20,10 +19,14 @@ use crate::state::local::LocalStore;
 
 mod aws;
 mod notify;
+mod terminal;
 mod typed;
 
 pub use aws::AwsSettings;
 pub use notify::NotifySettings;
+#[cfg(test)]
+use terminal::HEARTBEAT_ENV;
+pub use terminal::{HEARTBEAT, TerminalSettings, Ttys};
 
 pub use crate::cli::Output as OutputFormat;
 pub use crate::cli::ReportFormat;
@@ -48,6 +51,9 @@ pub enum Action {
         lock_id: Option<String>,
     },
     Report(ReportRequest),
+    Approve {
+        step: String,
+    },
 }
 
 impl Action {
@@ -61,6 +67,7 @@ impl Action {
             Action::Status { .. } => "status".into(),
             Action::Unlock { .. } => "unlock".into(),
             Action::Report(_) => "report".into(),
+            Action::Approve { .. } => "approve".into(),
         }
     }
 }
@@ -110,83 +117,6 @@ pub struct Settings {
     #[serde(skip)]
     pub typed: crate::command_line::TypedCommand,
     pub show_settings: bool,
-}
-
-/// How the terminal is used: colour, spinners and prompts, decided here once from
-/// `--no-color`, `NO_COLOR`, `--output`, `--quiet` and which streams are terminals. The
-/// reporters and the error printer only read it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct TerminalSettings {
-    /// Colour on stdout (the human report).
-    pub color: bool,
-    /// Colour on stderr (errors).
-    pub color_stderr: bool,
-    /// Spinners are drawn on stderr.
-    pub live: bool,
-    /// A person can be asked (stdin is a terminal).
-    pub can_prompt: bool,
-    /// The columns of the terminal stdout is, if it is one: step titles use them.
-    pub width: Option<usize>,
-    /// Without spinners, how often at most a line says what a long wait is for.
-    #[serde(skip)]
-    pub heartbeat: std::time::Duration,
-}
-
-/// How often at most, without a terminal, a line says what the run waits for.
-pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// A hidden setting (for the tests) that shortens the heartbeat, e.g. `200ms`.
-const HEARTBEAT_ENV: &str = "OUTPOST_MIGRATE_HEARTBEAT";
-
-/// `HEARTBEAT`, or what `HEARTBEAT_ENV` says (at least 100ms; not a duration: ignored).
-fn heartbeat(env: &BTreeMap<String, String>) -> std::time::Duration {
-    env.get(HEARTBEAT_ENV)
-        .and_then(|v| humantime::parse_duration(v.trim()).ok())
-        .map_or(HEARTBEAT, |d| d.max(crate::runbook::schedule::MIN_INTERVAL))
-}
-
-/// Which of the standard streams are terminals.
-#[derive(Debug, Clone, Copy)]
-pub struct Ttys {
-    pub stdin: bool,
-    pub stdout: bool,
-    pub stderr: bool,
-    /// The columns of stdout's terminal.
-    pub columns: Option<u16>,
-}
-
-impl Ttys {
-    pub fn detect() -> Self {
-        Ttys {
-            stdin: std::io::stdin().is_terminal(),
-            stdout: std::io::stdout().is_terminal(),
-            stderr: std::io::stderr().is_terminal(),
-            columns: console::Term::stdout().size_checked().map(|(_, cols)| cols),
-        }
-    }
-}
-
-impl TerminalSettings {
-    /// Colour unless `--no-color` or a non-empty `NO_COLOR` (no-color.org) says otherwise, and
-    /// only on a stream that is a terminal; stdout is coloured only for the human output.
-    pub fn resolve(
-        no_color_flag: bool,
-        env: &BTreeMap<String, String>,
-        output: OutputFormat,
-        quiet: bool,
-        ttys: Ttys,
-    ) -> Self {
-        let no_color_env = env.get("NO_COLOR").is_some_and(|v| !v.is_empty());
-        let color = !no_color_flag && !no_color_env;
-        TerminalSettings {
-            color: color && ttys.stdout && output == Output::Human,
-            color_stderr: color && ttys.stderr,
-            live: ttys.stderr && !quiet,
-            can_prompt: ttys.stdin,
-            width: ttys.columns.filter(|_| ttys.stdout).map(usize::from),
-            heartbeat: heartbeat(env),
-        }
-    }
 }
 
 fn describe_source<S: serde::Serializer>(s: &RunbookSource, ser: S) -> Result<S::Ok, S::Error> {
@@ -384,6 +314,20 @@ fn split(command: Command) -> Result<(Action, Option<Target>, Groups), Error> {
                 ..Groups::default()
             },
         ),
+        Command::Approve {
+            step,
+            runbook,
+            state,
+            aws,
+        } => {
+            let groups = Groups {
+                runbook,
+                state,
+                aws,
+                ..Groups::default()
+            };
+            (Action::Approve { step }, None, groups)
+        }
         Command::Unlock { lock_id, state } => (
             Action::Unlock { lock_id },
             None,

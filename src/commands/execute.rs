@@ -149,10 +149,12 @@ pub(super) fn aws_config(
     }
 }
 
-/// Whether a step of the plan, or its `verify` probe, is an `aws` step.
+/// Whether a step of the plan, or its `verify` probe, is an `aws` step, or a step waits for
+/// a second person (told apart by AWS identity).
 pub(super) fn calls_aws(plan: &Plan) -> bool {
     plan.steps().any(|(_, ps)| {
         ps.step.kind.name() == "aws"
+            || ps.step.second_person
             || ps
                 .step
                 .verify

@@ -1,5 +1,6 @@
 //! One file per command; `run` dispatches the resolved settings to it.
 
+mod approve;
 mod execute;
 mod plan;
 mod plan_human;
@@ -35,6 +36,7 @@ pub fn run(settings: Settings, redactor: Arc<Redactor>) -> Result<i32, Error> {
         Action::Status { .. } => status::run(&settings, &term, &redactor),
         Action::Unlock { lock_id } => unlock::run(&settings, &term, lock_id.as_deref()),
         Action::Report(request) => report::run(&settings, &term, &redactor, request),
+        Action::Approve { step } => approve::run(&settings, &term, step),
     }
 }
 

@@ -259,7 +259,13 @@ impl Engine<'_> {
             (None, None) => return None,
         };
         let mut r = self.report(unit, ps, outcome, 0, started);
-        r.would_run = Some(description.to_owned());
+        r.would_run = Some(match self.second_person(ps) {
+            Ok(Some(_)) if outcome == Outcome::WouldRun => format!(
+                "{description}\na real run would wait for a second person to approve it (`outpost-migrate approve {}`)",
+                ps.id
+            ),
+            _ => description.to_owned(),
+        });
         self.mark_unknown_captures(ps);
         Some(self.finish(r, Some(why)))
     }
@@ -276,14 +282,23 @@ impl Engine<'_> {
         let approved = self.opts.yes
             || self.opts.approve.contains(&ps.id)
             || self.opts.approve.contains(&ps.step.id);
+        // `--yes` and `--approve` answer for the operator, never for the second person.
+        if let Some(policy) = self.second_person(ps)? {
+            self.wait_for_second_person(unit, ps, policy, description, started)
+                .await?;
+            return Ok(approved);
+        }
         if approved && (ps.step.approval || ps.step.kind.name() == "confirm") {
-            let how = if self.opts.yes {
+            let mut how = if self.opts.yes {
                 "--yes".to_owned()
             } else if self.opts.approve.contains(&ps.id) {
                 format!("--approve {}", ps.id)
             } else {
                 format!("--approve {}", ps.step.id)
             };
+            if ps.step.second_person {
+                how.push_str(&second_person_off());
+            }
             self.record_approval(unit, ps, how)?;
         }
         if !ps.step.approval || approved {
@@ -300,7 +315,12 @@ impl Engine<'_> {
                 .unwrap_or(false)
         };
         if yes {
-            self.record_approval(unit, ps, "answered yes at the prompt".into())?;
+            let off = if ps.step.second_person {
+                second_person_off()
+            } else {
+                String::new()
+            };
+            self.record_approval(unit, ps, format!("answered yes at the prompt{off}"))?;
             return Ok(false);
         }
         let mut r = self.report(unit, ps, Outcome::Refused, 0, started);
@@ -352,6 +372,15 @@ impl Engine<'_> {
             .iter()
             .any(|(k, s)| (k == id || k.starts_with(&prefix)) && s.status == StepStatus::Succeeded)
     }
+}
+
+/// What an operator's approval of a step marked for a second person adds: the second
+/// person was turned off.
+fn second_person_off() -> String {
+    format!(
+        " (second person off: var {})",
+        super::second_person::ENABLED_VAR
+    )
 }
 
 /// The first capture in `needs` that `producers` (capture → step) lists, with its step.

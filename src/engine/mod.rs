@@ -9,6 +9,7 @@ pub mod guard;
 pub mod interrupt;
 mod record;
 mod run;
+pub mod second_person;
 mod step;
 #[cfg(test)]
 mod testkit;

@@ -27,6 +27,8 @@ pub(super) struct Audit {
     status: Option<StepStatus>,
     attempts: Option<u32>,
     message: Option<String>,
+    run: Option<String>,
+    arn: Option<String>,
 }
 
 impl Audit {
@@ -54,6 +56,12 @@ impl Audit {
     }
     pub fn message(mut self, message: impl Into<String>) -> Self {
         self.message = Some(message.into());
+        self
+    }
+    /// The run (lock id) and the caller ARN a second person's approval is about.
+    pub fn run_by(mut self, run: &str, arn: &str) -> Self {
+        self.run = Some(run.to_owned());
+        self.arn = Some(arn.to_owned());
         self
     }
 }
@@ -106,6 +114,8 @@ impl Engine<'_> {
             }),
             attempts: entry.attempts,
             message: entry.message.map(|m| self.redactor.redact(&m)),
+            run: entry.run,
+            arn: entry.arn,
         })
     }
 

@@ -99,6 +99,7 @@ pub fn step(kind: &'static dyn StepKind) -> Step {
         access: Access::ReadOnly,
         idempotent: false,
         approval: false,
+        second_person: false,
         optional: false,
         secret: false,
         reverts: None,

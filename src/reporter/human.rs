@@ -110,7 +110,10 @@ impl HumanReporter {
             }));
         }
         if let Some(w) = &r.would_run {
-            lines.push(format!("      {}", self.term.style(w, Style::new().dim())));
+            lines.extend(
+                w.lines()
+                    .map(|l| format!("      {}", self.term.style(l, Style::new().dim()))),
+            );
         }
         match r.outcome {
             Outcome::Failed
@@ -448,6 +451,16 @@ impl EventSink for HumanReporter {
             Event::Warning { message } => self.term.err(&format!(
                 "{}: {message}",
                 self.term.style("warning", Style::new().yellow().bold())
+            )),
+            Event::AwaitingApproval {
+                step,
+                title,
+                operator,
+                timeout_ms,
+                ..
+            } => self.term.out(&format!(
+                "  ⏸ {title}: waiting up to {} for a second person: run `outpost-migrate approve {step}` against this state as an AWS identity other than {operator}",
+                humantime::format_duration(std::time::Duration::from_millis(timeout_ms))
             )),
             Event::StopRequested { running } => self.term.err(&stop_requested(&running)),
             Event::WouldNotify {

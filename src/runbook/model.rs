@@ -188,6 +188,9 @@ pub struct Step {
     /// simply run again.
     pub idempotent: bool,
     pub approval: bool,
+    /// `approval: second_person`: another AWS identity than the operator's must approve it
+    /// (`outpost-migrate approve`); `approval` is true too.
+    pub second_person: bool,
     pub optional: bool,
     pub secret: bool,
     /// For rollback steps: the forward phase this step undoes; skipped when it never ran.

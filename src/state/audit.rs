@@ -20,4 +20,10 @@ pub struct AuditRecord {
     pub attempts: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The run (its lock id) a second person's approval, or the wait for one, belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    /// The AWS caller ARN of who waits (the operator) or who approved (the second person).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
 }

@@ -1,5 +1,6 @@
 //! Checkpoint state: what ran, with what result and captures, behind a small store interface.
 
+pub mod approval;
 pub mod audit;
 pub mod files;
 pub mod local;

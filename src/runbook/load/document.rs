@@ -138,7 +138,7 @@ pub(super) struct EnvelopeDoc {
     /// Running it again has the effect of running it once (read from the kind when absent).
     pub(super) idempotent: Option<bool>,
     #[serde(default)]
-    pub(super) approval: bool,
+    pub(super) approval: ApprovalDoc,
     #[serde(default)]
     pub(super) optional: bool,
     #[serde(default)]
@@ -154,6 +154,42 @@ pub(super) struct EnvelopeDoc {
         reason = "shape check only: the probe is loaded as a step of its own"
     )]
     pub(super) verify: Option<Value>,
+}
+
+/// `approval:` `true` (the operator approves), `false`, or `second_person` (another identity
+/// approves, with `outpost-migrate approve`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ApprovalDoc {
+    #[default]
+    None,
+    Operator,
+    SecondPerson,
+}
+
+impl<'de> Deserialize<'de> for ApprovalDoc {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Approval;
+        impl Visitor<'_> for Approval {
+            type Value = ApprovalDoc;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("`true`, `false` or `second_person`")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<ApprovalDoc, E> {
+                Ok(if v {
+                    ApprovalDoc::Operator
+                } else {
+                    ApprovalDoc::None
+                })
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ApprovalDoc, E> {
+                match v {
+                    "second_person" => Ok(ApprovalDoc::SecondPerson),
+                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        d.deserialize_any(Approval)
+    }
 }
 
 #[derive(Deserialize)]

@@ -5,7 +5,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::access::step_access;
-use super::document::{EnvelopeDoc, envelope};
+use super::document::{ApprovalDoc, EnvelopeDoc, envelope};
 use super::for_each::parse_for_each;
 use super::names::valid_id;
 use super::parse::{FileCx, did_you_mean, expected_fields_hint, locate_error, unknown_field};
@@ -104,7 +104,8 @@ pub(super) fn load_step(
         expect,
         access,
         idempotent,
-        approval: env.approval,
+        approval: env.approval != ApprovalDoc::None,
+        second_person: env.approval == ApprovalDoc::SecondPerson,
         optional: env.optional,
         secret: env.secret,
         reverts: env.reverts.or(reverts.map(Reverts::Phase)),

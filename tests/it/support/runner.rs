@@ -203,9 +203,10 @@ impl Test {
 
     /// Runs against the embedded runbook (no `--runbook`), in a world its pre-flight passes
     /// in beyond AWS: the HTTP stand-in as the control plane and as MCPify's MCP endpoint, a
-    /// well-formed API key, MCPify's files as before the migration, a restart command, and
-    /// first on the PATH the rehearsal's `dig` (answering from the emulator's public zones, as
-    /// in the break matrix). A test's own `env` wins, set before or after.
+    /// well-formed API key, MCPify's files as before the migration, a restart command, the
+    /// second person off (one AWS identity), and first on the PATH the rehearsal's `dig`
+    /// (answering from the emulator's public zones, as in the break matrix). A test's own
+    /// `env` wins, set before or after.
     pub fn embedded(mut self) -> Self {
         self.runbook = None;
         let server = Server::start();
@@ -214,6 +215,9 @@ impl Test {
             ("OUTPOST_API_KEY".into(), "op_test_embedded_world".into()),
             ("MCPIFY_URL".into(), format!("{}/mcp", server.url)),
             ("MCPIFY_RESTART".into(), "true".into()),
+            // One AWS identity: the steps marked for a second person need only the operator's
+            // approval (tests/it/second_person.rs turns it back on).
+            ("OUTPOST_SECOND_PERSON_APPROVAL".into(), "false".into()),
             (
                 "PATH".into(),
                 format!(
