@@ -162,6 +162,7 @@ pub enum Command {
     /// Run as an AWS identity other than the waiting run's operator, against the same state.
     /// It takes no lock (the waiting run holds it); it records the approval with your caller
     /// ARN in the audit log, for that step in that run only.
+    #[command(after_help = help::APPROVE, after_long_help = help::long(help::APPROVE))]
     Approve {
         /// The id of the step the run waits at, as the run shows it.
         #[arg(value_name = "STEP_ID")]

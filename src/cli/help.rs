@@ -70,6 +70,11 @@ Examples:
   outpost-migrate unlock                   # a lock left by a dead process on this host
   outpost-migrate unlock --lock-id ID      # the id `status` or the refused run showed";
 
+pub const APPROVE: &str = "\
+Examples:
+  outpost-migrate approve dns-upsert-alias # as another AWS identity than the waiting run's
+  outpost-migrate approve rollback-scale-control-plane --profile reviewer";
+
 /// A subcommand's examples followed by the exit codes, for its long help (`--help`).
 pub fn long(examples: &str) -> String {
     format!("{examples}\n\n{}", exit_codes_help())

@@ -54,6 +54,8 @@ pub struct PlanStepView {
     pub access: Access,
     pub read_only_declared: bool,
     pub approval: bool,
+    /// A real run waits for a second person's approval (`approve`), which no flag gives.
+    pub second_person: bool,
     pub optional: bool,
     pub in_doubt: &'static str,
     pub expectations: usize,
@@ -240,6 +242,9 @@ fn step_view(
     known: &Known,
 ) -> PlanStepView {
     let step = ps.step;
+    let second_person = step.second_person
+        && crate::engine::second_person::Policy::from_vars(known.when.vars)
+            .is_ok_and(|p| p.enabled);
     // A step whose inputs need captures not made yet is shown with its templates.
     let rendered = step.kind.render(&step.spec, ctx).ok();
     let spec = rendered.clone().unwrap_or_else(|| step.spec.clone());
@@ -272,6 +277,7 @@ fn step_view(
         access: step.access,
         read_only_declared: step.read_only_declared(),
         approval: step.approval,
+        second_person,
         optional: step.optional,
         in_doubt: step.in_doubt().describe(),
         expectations: step.expectations(),
@@ -288,7 +294,9 @@ fn step_view(
         status,
         when_result,
         to_run,
-        asks: (step.access == Access::Manual && !known.yes) || (step.approval && !known.approved),
+        asks: (step.access == Access::Manual && !known.yes)
+            || (step.approval && !known.approved)
+            || second_person,
         preview,
     }
 }

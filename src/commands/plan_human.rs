@@ -148,7 +148,9 @@ fn flags(step: &PlanStepView) -> Vec<String> {
     if step.read_only_declared {
         flags.push("read-only (declared)".to_string());
     }
-    if step.approval {
+    if step.second_person {
+        flags.push("needs a second person (`outpost-migrate approve`)".to_string());
+    } else if step.approval {
         flags.push("needs approval".to_string());
     }
     if step.optional {

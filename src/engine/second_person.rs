@@ -174,6 +174,34 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_runbook_marks_the_dns_change_the_scale_to_0_and_the_destroy() {
+        let rb = crate::runbook::load(&crate::runbook::RunbookSource::Embedded).unwrap();
+        let marked: Vec<&str> = rb
+            .units
+            .iter()
+            .flat_map(|u| &u.steps)
+            .filter(|s| s.second_person)
+            .map(|s| s.id.as_str())
+            .collect();
+        assert_eq!(
+            marked,
+            [
+                "dns-upsert-alias",
+                "rollback-scale-control-plane",
+                "rollback-terraform-destroy-alb"
+            ]
+        );
+        assert!(
+            rb.units
+                .iter()
+                .flat_map(|u| &u.steps)
+                .all(|s| s.approval || !s.second_person)
+        );
+        let declared = |name: &str| rb.vars.iter().any(|(k, _)| k == name);
+        assert!(declared(ENABLED_VAR) && declared(TIMEOUT_VAR) && declared(POLL_VAR));
+    }
+
+    #[test]
     fn the_wait_is_bounded_and_its_poll_kept_between_limits() {
         let p = Policy::from_vars(&vars(json!({}))).unwrap();
         assert_eq!((p.timeout, p.poll), (DEFAULT_TIMEOUT, DEFAULT_POLL));

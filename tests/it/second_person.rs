@@ -237,7 +237,7 @@ fn ctrl_c_while_waiting_stops_the_run_cleanly() {
 }
 
 #[test]
-fn a_dry_run_says_a_real_run_would_wait_for_a_second_person() {
+fn a_dry_run_and_the_plan_say_a_real_run_would_wait_for_a_second_person() {
     let (moto, alice, _) = world();
     let t = as_identity(marked("5m"), &moto, &alice);
     t.run(&["phase", "1", "--force", "--dry-run"])
@@ -246,6 +246,9 @@ fn a_dry_run_says_a_real_run_would_wait_for_a_second_person() {
             "a real run would wait for a second person to approve it (`outpost-migrate approve switch`)",
         );
     assert!(t.audit().is_empty(), "a dry run wrote to the audit log");
+    t.run(&["plan", "phase", "1", "--yes"])
+        .code(SUCCESS)
+        .stdout_has("needs a second person (`outpost-migrate approve`)");
 }
 
 #[test]
