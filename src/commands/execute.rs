@@ -29,6 +29,8 @@ pub fn run(
     let runbook = super::load(settings)?;
     let vars = execution_plan::render_vars(&runbook, &settings.vars, &settings.env)?;
     let plan = execution_plan::build(&runbook, target, vars, &settings.env)?;
+    // A second person's timeout that is not a duration is said before anything runs.
+    crate::engine::second_person::Policy::from_vars(&plan.vars)?;
     let channels = notify_channels(settings, &runbook, &plan)?;
     let publishes = channels.as_ref().is_some_and(|c| c.sns_topic_arn.is_some());
     let aws = Arc::new(AwsContext::new(aws_config(settings, &plan, publishes)?));

@@ -25,8 +25,7 @@ pub const POLL_VAR: &str = "second_person_poll_interval";
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const DEFAULT_POLL: Duration = Duration::from_secs(5);
-/// A shared backend is read at most this often... and at least this often: an approval is
-/// seen within this long.
+/// The longest the run goes without reading the audit log: an approval is seen within this.
 const MAX_POLL: Duration = Duration::from_secs(30);
 
 /// Whether and how long marked steps wait, from the plan's vars.

@@ -283,3 +283,18 @@ fn an_approval_value_other_than_true_false_or_second_person_is_located() {
         .stderr_has("phases/1.yaml:4:15")
         .stderr_has("expected `true`, `false` or `second_person`");
 }
+
+#[test]
+fn a_timeout_that_is_not_a_duration_is_refused_before_anything_runs() {
+    let t = Test::new().runbook(marked("5m"));
+    t.run(&[
+        "phase",
+        "1",
+        "--force",
+        "--var",
+        "second_person_timeout=soon",
+    ])
+    .code(USAGE_OR_RUNBOOK)
+    .stderr_has("var `second_person_timeout` is `soon`, not a duration like 30m or 5s");
+    assert!(t.audit().is_empty(), "it ran");
+}
