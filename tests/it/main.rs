@@ -11,6 +11,7 @@ mod aws_region;
 mod bad_runbooks;
 mod bounds;
 mod break_matrix;
+mod ci_workflow;
 mod cli_surface;
 #[cfg(feature = "failpoints")]
 mod crash;
@@ -35,6 +36,7 @@ mod rehearsal;
 mod report;
 mod resume;
 mod runbook_errors;
+mod saved_plan;
 mod secrets;
 mod ssm_cutover;
 mod state_dir;

@@ -1,0 +1,198 @@
+//! What changed between a saved plan and the plan built now: each difference named, the
+//! plan's value then the current one ("state serial: plan 12, now 14").
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::SavedPlan;
+
+/// Every difference between the saved plan and `now`, in a fixed order; empty when the plan
+/// still holds. `created` is not compared.
+pub fn drift(saved: &SavedPlan, now: &SavedPlan) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut differs = |what: &str, plan: String, now: String| {
+        if plan != now {
+            out.push(format!("{what}: plan {plan}, now {now}"));
+        }
+    };
+    differs("target", saved.target.clone(), now.target.clone());
+    differs("runbook", saved.runbook.clone(), now.runbook.clone());
+    differs(
+        "runbook hash",
+        short(&saved.runbook_hash),
+        short(&now.runbook_hash),
+    );
+    differs("account", shown(&saved.account), shown(&now.account));
+    differs("region", shown(&saved.region), shown(&now.region));
+    differs(
+        "state serial",
+        saved.state_serial.to_string(),
+        now.state_serial.to_string(),
+    );
+    let names: BTreeSet<&String> = saved.vars.keys().chain(now.vars.keys()).collect();
+    for name in names {
+        let value = |v: Option<&Value>| v.map_or_else(|| "(none)".to_owned(), Value::to_string);
+        differs(
+            &format!("var `{name}`"),
+            value(saved.vars.get(name)),
+            value(now.vars.get(name)),
+        );
+    }
+    out.extend(steps(saved, now));
+    out
+}
+
+/// Steps missing on either side, reordered, or whose hash or rendered inputs differ.
+fn steps(saved: &SavedPlan, now: &SavedPlan) -> Vec<String> {
+    let mut out = Vec::new();
+    let find = |plan: &SavedPlan, id: &str| plan.steps.iter().position(|s| s.id == id);
+    for (i, s) in saved.steps.iter().enumerate() {
+        let Some(j) = find(now, &s.id) else {
+            out.push(format!(
+                "step `{}`: in the plan, not in the runbook now",
+                s.id
+            ));
+            continue;
+        };
+        let n = &now.steps[j];
+        if s.hash != n.hash {
+            out.push(format!(
+                "step `{}` hash: plan {}, now {}",
+                s.id,
+                short(&s.hash),
+                short(&n.hash)
+            ));
+        } else if s != n {
+            out.push(format!(
+                "step `{}`: its rendered inputs, title, kind or unit differ from the plan",
+                s.id
+            ));
+        }
+        if i != j {
+            out.push(format!(
+                "step `{}` position: plan {}, now {}",
+                s.id,
+                i + 1,
+                j + 1
+            ));
+        }
+    }
+    for n in &now.steps {
+        if find(saved, &n.id).is_none() {
+            out.push(format!(
+                "step `{}`: in the runbook now, not in the plan",
+                n.id
+            ));
+        }
+    }
+    out
+}
+
+fn shown(v: &Option<String>) -> String {
+    v.clone().unwrap_or_else(|| "(none)".to_owned())
+}
+
+/// A hash as the operator reads it (the first 12 hex digits; a `for_each` item's hash keeps
+/// its item).
+fn short(hash: &str) -> String {
+    match hash.split_once(':') {
+        Some((h, item)) => format!("{}:{item}", h.get(..12).unwrap_or(h)),
+        None => hash.get(..12).unwrap_or(hash).to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::Access;
+    use crate::saved_plan::{Created, FORMAT, SavedStep, VERSION};
+    use serde_json::json;
+
+    fn step(id: &str, hash: &str) -> SavedStep {
+        SavedStep {
+            id: id.into(),
+            unit: "phase-1".into(),
+            kind: "shell".into(),
+            access: Access::Mutating,
+            hash: hash.into(),
+            title: id.into(),
+            inputs: json!({"command": "true"}),
+        }
+    }
+
+    fn plan() -> SavedPlan {
+        SavedPlan {
+            format: FORMAT.into(),
+            version: VERSION,
+            runbook: "rb".into(),
+            runbook_hash: "0123456789abcdef".into(),
+            target: "phase 1".into(),
+            account: Some("111111111111".into()),
+            region: Some("us-east-1".into()),
+            state_serial: 12,
+            vars: json!({"greeting": "hello"}).as_object().unwrap().clone(),
+            steps: vec![step("a", "aaaa"), step("b", "bbbb")],
+            created: Created {
+                at: "then".into(),
+                by: "me@host".into(),
+                tool_version: "0".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn an_unchanged_plan_has_no_drift_whoever_made_it_and_when() {
+        let mut now = plan();
+        now.created.at = "later".into();
+        now.created.by = "ci@runner".into();
+        assert!(drift(&plan(), &now).is_empty());
+    }
+
+    #[test]
+    fn each_difference_is_named_with_both_values() {
+        let mut now = plan();
+        now.target = "phase 2".into();
+        now.state_serial = 14;
+        now.account = Some("999999999999".into());
+        now.region = Some("eu-west-1".into());
+        now.vars.insert("greeting".into(), json!("bye"));
+        now.steps[0].hash = "zzzz".into();
+        now.steps[1].inputs = json!({"command": "false"});
+        now.steps.push(step("c", "cccc"));
+        assert_eq!(
+            drift(&plan(), &now),
+            [
+                "target: plan phase 1, now phase 2",
+                "account: plan 111111111111, now 999999999999",
+                "region: plan us-east-1, now eu-west-1",
+                "state serial: plan 12, now 14",
+                "var `greeting`: plan \"hello\", now \"bye\"",
+                "step `a` hash: plan aaaa, now zzzz",
+                "step `b`: its rendered inputs, title, kind or unit differ from the plan",
+                "step `c`: in the runbook now, not in the plan",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_removed_or_reordered_step_is_named() {
+        let mut now = plan();
+        now.steps.swap(0, 1);
+        assert_eq!(
+            drift(&plan(), &now),
+            [
+                "step `a` position: plan 1, now 2",
+                "step `b` position: plan 2, now 1"
+            ]
+        );
+        now.steps.pop();
+        assert_eq!(
+            drift(&plan(), &now),
+            [
+                "step `a`: in the plan, not in the runbook now",
+                "step `b` position: plan 2, now 1"
+            ]
+        );
+    }
+}
