@@ -43,6 +43,7 @@ impl Sources<'_> {
             env: &self.settings.env,
             identity,
             redactor: self.redactor,
+            overrides: &self.settings.overrides,
             by: format!("{}@{}", self.settings.user, self.settings.host),
         })
     }

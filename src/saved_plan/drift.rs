@@ -30,6 +30,15 @@ pub fn drift(saved: &SavedPlan, now: &SavedPlan) -> Vec<String> {
         saved.state_serial.to_string(),
         now.state_serial.to_string(),
     );
+    let listed = |o: &[String]| match o {
+        [] => "none".to_owned(),
+        o => o.join(" "),
+    };
+    differs(
+        "overrides",
+        listed(&saved.overrides),
+        listed(&now.overrides),
+    );
     let names: BTreeSet<&String> = saved.vars.keys().chain(now.vars.keys()).collect();
     for name in names {
         let value = |v: Option<&Value>| v.map_or_else(|| "(none)".to_owned(), Value::to_string);
@@ -131,6 +140,7 @@ mod tests {
             account: Some("111111111111".into()),
             region: Some("us-east-1".into()),
             state_serial: 12,
+            overrides: Vec::new(),
             vars: json!({"greeting": "hello"}).as_object().unwrap().clone(),
             steps: vec![step("a", "aaaa"), step("b", "bbbb")],
             created: Created {
@@ -154,6 +164,7 @@ mod tests {
         let mut now = plan();
         now.target = "phase 2".into();
         now.state_serial = 14;
+        now.overrides = vec!["--force".into()];
         now.account = Some("999999999999".into());
         now.region = Some("eu-west-1".into());
         now.vars.insert("greeting".into(), json!("bye"));
@@ -167,6 +178,7 @@ mod tests {
                 "account: plan 111111111111, now 999999999999",
                 "region: plan us-east-1, now eu-west-1",
                 "state serial: plan 12, now 14",
+                "overrides: plan none, now --force",
                 "var `greeting`: plan \"hello\", now \"bye\"",
                 "step `a` hash: plan aaaa, now zzzz",
                 "step `b`: its rendered inputs, title, kind or unit differ from the plan",

@@ -2,13 +2,16 @@
 //! the same directory, synced, then renamed over FILE), readable by its owner only (0600);
 //! a file that is not a saved plan this build reads is an error naming the path.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use serde_json::Value;
 
 use super::{FORMAT, SavedPlan, VERSION};
 use crate::error::Error;
+
+/// A file larger than this is refused without being read whole: no saved plan is near it.
+const MAX_BYTES: u64 = 64 << 20;
 
 /// Writes `plan` to `path` atomically, mode 0600. On any failure (or a kill) `path` is left
 /// as it was; the temporary file is removed when it can be.
@@ -42,7 +45,16 @@ pub fn write(path: &Path, plan: &SavedPlan) -> Result<(), Error> {
 /// another format version is a usage error (exit 2) naming the path.
 pub fn read(path: &Path) -> Result<SavedPlan, Error> {
     let bad = |why: String| Error::Usage(format!("--plan {}: {why}", path.display()));
-    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_BYTES + 1).read_to_string(&mut text))
+        .map_err(|e| bad(format!("cannot read it: {e}")))?;
+    if text.len() as u64 > MAX_BYTES {
+        return Err(bad(format!(
+            "larger than {} MiB, which no saved plan is",
+            MAX_BYTES >> 20
+        )));
+    }
     let value: Value = serde_json::from_str(&text).map_err(|e| {
         bad(format!(
             "not a saved plan: not JSON ({e}); write one with `outpost-migrate plan TARGET --out FILE`"
@@ -80,6 +92,7 @@ mod tests {
             account: None,
             region: None,
             state_serial: 3,
+            overrides: Vec::new(),
             vars: Default::default(),
             steps: Vec::new(),
             created: Created {

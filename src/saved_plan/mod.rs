@@ -13,6 +13,7 @@ pub use file::{read, write};
 
 use crate::engine::execution_plan::{self, EnvMap, Plan, PlanStep};
 use crate::kinds::Access;
+use crate::request::Overrides;
 use crate::runbook::Runbook;
 use crate::secrets::Redactor;
 use crate::state::State;
@@ -42,6 +43,9 @@ pub struct SavedPlan {
     pub region: Option<String>,
     /// The serial of the saved state it was made from (0: no run recorded yet).
     pub state_serial: u64,
+    /// The guards' overrides it was made with (`--force`, `--accept-changed ID`...): a run
+    /// cannot add one the reviewers did not see.
+    pub overrides: Vec<String>,
     /// The rendered vars, secrets redacted.
     pub vars: Map<String, Value>,
     pub steps: Vec<SavedStep>,
@@ -84,6 +88,8 @@ pub struct Context<'a> {
     /// The account and region of the credentials (`None`: the plan calls no AWS).
     pub identity: Option<(String, String)>,
     pub redactor: &'a Redactor,
+    /// The guards' overrides of the command line.
+    pub overrides: &'a Overrides,
     /// user@host.
     pub by: String,
 }
@@ -144,6 +150,7 @@ pub fn build(ctx: &Context) -> SavedPlan {
         account,
         region,
         state_serial: ctx.state.map_or(0, |s| s.serial),
+        overrides: overrides(ctx.overrides),
         vars,
         steps,
         created: Created {
@@ -152,4 +159,18 @@ pub fn build(ctx: &Context) -> SavedPlan {
             tool_version: env!("CARGO_PKG_VERSION").into(),
         },
     }
+}
+
+/// The overrides as the command line gives them, in a fixed order.
+fn overrides(o: &Overrides) -> Vec<String> {
+    let each = |flag: &str, ids: &std::collections::BTreeSet<String>| {
+        ids.iter()
+            .map(|id| format!("{flag} {id}"))
+            .collect::<Vec<_>>()
+    };
+    let mut out: Vec<String> = o.force.then(|| "--force".to_owned()).into_iter().collect();
+    out.extend(each("--accept-changed", &o.accept_changed));
+    out.extend(each("--retry-in-doubt", &o.retry_in_doubt));
+    out.extend(each("--mark-done", &o.mark_done));
+    out
 }

@@ -144,6 +144,19 @@ fn a_plan_is_refused_when_a_var_changed() {
 }
 
 #[test]
+fn a_plan_is_refused_when_the_run_overrides_a_guard_the_plan_did_not() {
+    let moto = moto(ACCOUNT);
+    let t = test(&moto);
+    planned(&t);
+    refused(&t, &["--force"], &["overrides: plan none, now --force"]);
+    refused(
+        &t,
+        &["--mark-done", "mark"],
+        &["overrides: plan none, now --mark-done mark"],
+    );
+}
+
+#[test]
 fn a_plan_is_refused_when_another_run_advanced_the_state() {
     let moto = moto(ACCOUNT);
     let t = test(&moto);
@@ -248,6 +261,12 @@ fn a_file_that_is_not_a_plan_is_a_usage_error_naming_it() {
             "--plan newer.json: saved plan format version 2, but this outpost-migrate reads version 1",
         ),
     ];
+    // Runaway input: refused without being read whole.
+    let huge = std::fs::File::create(t.path("huge.json")).unwrap();
+    huge.set_len((64 << 20) + 1).unwrap();
+    t.run(&["phase", "1", "--plan", "huge.json", "--yes"])
+        .code(USAGE_OR_RUNBOOK)
+        .stderr_has("--plan huge.json: larger than 64 MiB");
     for (name, content, said) in cases {
         if let Some(content) = content {
             std::fs::write(t.path(name), content).unwrap();
