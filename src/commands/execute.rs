@@ -16,7 +16,7 @@ use crate::reporter::{self, terminal::Terminal};
 use crate::request::Target;
 use crate::runbook::Runbook;
 use crate::secrets::Redactor;
-use crate::settings::{Action, Settings};
+use crate::settings::Settings;
 use crate::state::lock::LockGuard;
 use crate::state::{LockInfo, State, StateError, StateStore};
 
@@ -30,9 +30,7 @@ pub fn run(
     let vars = execution_plan::render_vars(&runbook, &settings.vars, &settings.env)?;
     let plan = execution_plan::build(&runbook, target, vars, &settings.env)?;
     // A bad plan file is said before anything else is done.
-    let saved = saved_plan_file(settings)
-        .map(|path| crate::saved_plan::read(path).map(|saved| (path, saved)))
-        .transpose()?;
+    let saved = super::saved_plan::given(settings)?;
     let channels = notify_channels(settings, &runbook, &plan)?;
     let publishes = channels.as_ref().is_some_and(|c| c.sns_topic_arn.is_some());
     let aws = Arc::new(AwsContext::new(aws_config(settings, &plan, publishes)?));
@@ -60,18 +58,10 @@ pub fn run(
     };
     let state = load_state(settings, store.as_ref(), &runbook)?;
     // Checked with the lock held: the state cannot move on between the check and the run.
-    let matches_saved = saved.as_ref().map_or(Ok(()), |(path, saved)| {
-        let src = super::saved_plan::Sources {
-            settings,
-            runbook: &runbook,
-            plan: &plan,
-            state: Some(&state),
-            redactor: &redactor,
-        };
-        runtime.block_on(super::saved_plan::check(&src, &aws, path, saved))
-    });
-    let guarded =
-        matches_saved.and_then(|()| check_guards(settings, &runbook, &plan, &state, &sink));
+    let src = super::saved_plan::Sources::new(settings, &runbook, &plan, Some(&state), &redactor);
+    let guarded = runtime
+        .block_on(src.check(&aws, saved.as_ref()))
+        .and_then(|()| check_guards(settings, &runbook, &plan, &state, &sink));
     let would_refuse = match guarded {
         Ok(would_refuse) => would_refuse,
         Err(refused) => {
@@ -149,14 +139,6 @@ fn notify_channels(
     Channels::resolve(&runbook.name, spec, &settings.notify, render)
         .map(Some)
         .map_err(Error::Usage)
-}
-
-/// The saved plan a command was given (`--plan FILE`).
-fn saved_plan_file(settings: &Settings) -> Option<&std::path::Path> {
-    match &settings.action {
-        Action::Execute { plan, .. } => plan.as_deref(),
-        _ => None,
-    }
 }
 
 /// Resolved (and an environment region that contradicts the runbook's refused) only when

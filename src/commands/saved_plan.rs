@@ -1,7 +1,7 @@
 //! `plan --out FILE` and `--plan FILE`: the command side of saved plans (the identity, the
 //! refusals); the format and the comparison are `crate::saved_plan`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::engine::execution_plan::Plan;
 use crate::error::Error;
@@ -10,7 +10,7 @@ use crate::request::Target;
 use crate::runbook::Runbook;
 use crate::saved_plan::{self, Context, SavedPlan};
 use crate::secrets::Redactor;
-use crate::settings::Settings;
+use crate::settings::{Action, Settings};
 use crate::state::State;
 
 /// The account and region the credentials resolve to, by the account guard's own call
@@ -34,7 +34,48 @@ pub struct Sources<'a> {
     pub redactor: &'a Redactor,
 }
 
-impl Sources<'_> {
+impl<'a> Sources<'a> {
+    pub fn new(
+        settings: &'a Settings,
+        runbook: &'a Runbook,
+        plan: &'a Plan<'a>,
+        state: Option<&'a State>,
+        redactor: &'a Redactor,
+    ) -> Self {
+        Sources {
+            settings,
+            runbook,
+            plan,
+            state,
+            redactor,
+        }
+    }
+
+    /// `--plan FILE`: the saved plan must equal the plan built now (same runbook, steps,
+    /// vars, overrides, state serial, account, region, target), or the command is refused
+    /// naming every difference. Called with the lock held, so the state cannot move on after
+    /// the check. Without `--plan`, nothing to check.
+    pub async fn check(
+        &self,
+        aws: &AwsContext,
+        saved: Option<&(PathBuf, SavedPlan)>,
+    ) -> Result<(), Error> {
+        let Some((path, saved)) = saved else {
+            return Ok(());
+        };
+        let now = self.build(identity(aws, self.plan).await?);
+        let drift = saved_plan::drift(saved, &now);
+        if drift.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Refused(format!(
+            "the saved plan {} no longer matches, so nothing was run: {}. Make a new plan (`outpost-migrate plan {} --out FILE`) and have it reviewed",
+            path.display(),
+            drift.join("; "),
+            self.plan.target.to_string().replace("--level ", "")
+        )))
+    }
+
     fn build(&self, identity: Option<(String, String)>) -> SavedPlan {
         saved_plan::build(&Context {
             runbook: self.runbook,
@@ -75,24 +116,14 @@ pub fn write(src: &Sources, out: &Path) -> Result<(), Error> {
     saved_plan::write(out, &src.build(identity))
 }
 
-/// `--plan FILE`: the saved plan must equal the plan built now (same runbook, steps, vars,
-/// state serial, account, region, target), or the command is refused naming every
-/// difference. Called with the lock held, so the state cannot move on after the check.
-pub async fn check(
-    src: &Sources<'_>,
-    aws: &AwsContext,
-    path: &Path,
-    saved: &SavedPlan,
-) -> Result<(), Error> {
-    let now = src.build(identity(aws, src.plan).await?);
-    let drift = saved_plan::drift(saved, &now);
-    if drift.is_empty() {
-        return Ok(());
-    }
-    Err(Error::Refused(format!(
-        "the saved plan {} no longer matches, so nothing was run: {}. Make a new plan (`outpost-migrate plan {} --out FILE`) and have it reviewed",
-        path.display(),
-        drift.join("; "),
-        src.plan.target.to_string().replace("--level ", "")
-    )))
+/// The saved plan a command was given (`--plan FILE`), read: a file that is not one is an
+/// error naming it.
+pub fn given(settings: &Settings) -> Result<Option<(PathBuf, SavedPlan)>, Error> {
+    let Action::Execute {
+        plan: Some(path), ..
+    } = &settings.action
+    else {
+        return Ok(None);
+    };
+    Ok(Some((path.clone(), saved_plan::read(path)?)))
 }
