@@ -115,6 +115,22 @@ fn a_saved_plan_applies_while_nothing_changed_and_only_once() {
     assert_eq!(plan["steps"][1]["inputs"]["env"]["GREETING"], "hello");
     assert_eq!(plan["runbook_hash"].as_str().unwrap().len(), 64);
 
+    // The machine output names the file; making the plan again changes nothing it holds.
+    let again = t.run(&[
+        "plan",
+        "phase",
+        "1",
+        "--out",
+        "plan.json",
+        "--output",
+        "json",
+    ]);
+    again.code(SUCCESS);
+    assert_eq!(again.json_lines().pop().unwrap()["saved_to"], "plan.json");
+    let mut remade = plan_file(&t);
+    remade["created"] = plan["created"].clone();
+    assert_eq!(remade, plan);
+
     t.run(&["phase", "1", "--plan", "plan.json", "--yes"])
         .code(SUCCESS);
     assert_eq!(ran(&t), "first hello\n");
