@@ -350,3 +350,50 @@ fn a_plan_is_written_whole_or_not_at_all() {
         ));
     assert!(!t.path("plan.json").exists());
 }
+
+#[test]
+fn the_shipped_runbook_plans_the_same_twice_for_every_command_without_its_secret() {
+    let moto = Moto::start();
+    moto.seed(None);
+    let t = Test::new().embedded().aws(&moto);
+    for target in [
+        "preflight",
+        "phase 1",
+        "phase 2",
+        "phase 3",
+        "phase 4",
+        "phase 5",
+        "verify",
+        "rollback 1",
+        "rollback 2",
+        "rollback 3",
+        "run",
+    ] {
+        let made = |file: &str| {
+            let mut args: Vec<&str> = vec!["plan"];
+            args.extend(target.split(' '));
+            args.extend(["--out", file]);
+            t.run(&args).code(SUCCESS);
+            let text = std::fs::read_to_string(t.path(file)).unwrap();
+            assert!(
+                !text.contains("op_test_embedded_world"),
+                "{target}: the API key leaked"
+            );
+            let mut plan: Value = serde_json::from_str(&text).unwrap();
+            plan["created"] = Value::Null;
+            plan
+        };
+        let first = made("first.json");
+        let steps = first["steps"].as_array().unwrap();
+        assert!(!steps.is_empty(), "{target}");
+        // Who the credentials are is asked where the command calls AWS (phase 3 does not).
+        if steps.iter().any(|s| s["kind"] == "aws") {
+            assert_eq!(first["account"], ACCOUNT, "{target}");
+        }
+        assert_eq!(
+            made("second.json"),
+            first,
+            "{target}: a plan is not the same made twice"
+        );
+    }
+}
