@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::SavedPlan;
+use super::{SavedPlan, SavedStep};
 
 /// Every difference between the saved plan and `now`, in a fixed order; empty when the plan
 /// still holds. `created` is not compared.
@@ -41,7 +41,6 @@ pub fn drift(saved: &SavedPlan, now: &SavedPlan) -> Vec<String> {
     );
     let names: BTreeSet<&String> = saved.vars.keys().chain(now.vars.keys()).collect();
     for name in names {
-        let value = |v: Option<&Value>| v.map_or_else(|| "(none)".to_owned(), Value::to_string);
         differs(
             &format!("var `{name}`"),
             value(saved.vars.get(name)),
@@ -52,7 +51,7 @@ pub fn drift(saved: &SavedPlan, now: &SavedPlan) -> Vec<String> {
     out
 }
 
-/// Steps missing on either side, reordered, or whose hash or rendered inputs differ.
+/// Steps missing on either side, reordered, or whose hash, fields or rendered inputs differ.
 fn steps(saved: &SavedPlan, now: &SavedPlan) -> Vec<String> {
     let mut out = Vec::new();
     let find = |plan: &SavedPlan, id: &str| plan.steps.iter().position(|s| s.id == id);
@@ -72,11 +71,8 @@ fn steps(saved: &SavedPlan, now: &SavedPlan) -> Vec<String> {
                 short(&s.hash),
                 short(&n.hash)
             ));
-        } else if s != n {
-            out.push(format!(
-                "step `{}`: its rendered inputs, title, kind or unit differ from the plan",
-                s.id
-            ));
+        } else {
+            out.extend(step_fields(s, n));
         }
         if i != j {
             out.push(format!(
@@ -98,6 +94,78 @@ fn steps(saved: &SavedPlan, now: &SavedPlan) -> Vec<String> {
     out
 }
 
+/// A step whose hash is the plan's, but not what the plan says of it: each field and each
+/// rendered input named.
+fn step_fields(s: &SavedStep, n: &SavedStep) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut differs = |what: &str, plan: String, now: String| {
+        if plan != now {
+            out.push(format!("step `{}` {what}: plan {plan}, now {now}", s.id));
+        }
+    };
+    differs("unit", s.unit.clone(), n.unit.clone());
+    differs("kind", s.kind.clone(), n.kind.clone());
+    differs(
+        "access",
+        format!("{:?}", s.access),
+        format!("{:?}", n.access),
+    );
+    differs("title", s.title.clone(), n.title.clone());
+    let mut inputs = Vec::new();
+    input_paths("", Some(&s.inputs), Some(&n.inputs), &mut inputs);
+    for (path, plan, now) in inputs {
+        differs(&format!("input `{path}`"), plan, now);
+    }
+    out
+}
+
+/// Each leaf where two rendered inputs differ, by its dotted path, with both values.
+fn input_paths(
+    path: &str,
+    plan: Option<&Value>,
+    now: Option<&Value>,
+    out: &mut Vec<(String, String, String)>,
+) {
+    let child = |key: &str| {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match (plan, now) {
+        (Some(Value::Object(a)), Some(Value::Object(b))) => {
+            let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for k in keys {
+                input_paths(&child(k), a.get(k), b.get(k), out);
+            }
+        }
+        (Some(Value::Array(a)), Some(Value::Array(b))) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                input_paths(&child(&i.to_string()), Some(x), Some(y), out);
+            }
+        }
+        (a, b) if a != b => {
+            let path = if path.is_empty() { "." } else { path };
+            out.push((path.to_owned(), value(a), value(b)));
+        }
+        _ => {}
+    }
+}
+
+/// A value as a drift line shows it: JSON, cut at 80 characters.
+fn value(v: Option<&Value>) -> String {
+    let Some(v) = v else {
+        return "(none)".to_owned();
+    };
+    let text = v.to_string();
+    if text.chars().count() > 80 {
+        text.chars().take(80).chain(std::iter::once('…')).collect()
+    } else {
+        text
+    }
+}
+
 fn shown(v: &Option<String>) -> String {
     v.clone().unwrap_or_else(|| "(none)".to_owned())
 }
@@ -115,7 +183,7 @@ fn short(hash: &str) -> String {
 mod tests {
     use super::*;
     use crate::kinds::Access;
-    use crate::saved_plan::{Created, FORMAT, SavedStep, VERSION};
+    use crate::saved_plan::{Created, FORMAT, VERSION};
     use serde_json::json;
 
     fn step(id: &str, hash: &str) -> SavedStep {
@@ -181,7 +249,7 @@ mod tests {
                 "overrides: plan none, now --force",
                 "var `greeting`: plan \"hello\", now \"bye\"",
                 "step `a` hash: plan aaaa, now zzzz",
-                "step `b`: its rendered inputs, title, kind or unit differ from the plan",
+                "step `b` input `command`: plan \"true\", now \"false\"",
                 "step `c`: in the runbook now, not in the plan",
             ]
         );
@@ -206,5 +274,24 @@ mod tests {
                 "step `b` position: plan 2, now 1"
             ]
         );
+    }
+
+    #[test]
+    fn inputs_are_compared_leaf_by_leaf_and_long_values_cut() {
+        let mut now = plan();
+        now.steps[0].inputs =
+            json!({"command": "true", "env": {"A": "x".repeat(100)}, "args": [1, 2]});
+        let mut saved = plan();
+        saved.steps[0].inputs = json!({"command": "true", "env": {"A": "y"}, "args": [1, 3]});
+        let drift = drift(&saved, &now);
+        assert_eq!(drift[0], "step `a` input `args.1`: plan 3, now 2");
+        assert_eq!(
+            drift[1],
+            format!(
+                "step `a` input `env.A`: plan \"y\", now \"{}…",
+                "x".repeat(79)
+            )
+        );
+        assert_eq!(drift.len(), 2);
     }
 }

@@ -160,6 +160,33 @@ fn a_plan_is_refused_when_a_var_changed() {
 }
 
 #[test]
+fn the_refusal_names_every_drift_with_the_plans_value_then_todays() {
+    let moto = moto(ACCOUNT);
+    let t = test(&moto);
+    planned(&t);
+    let run = t.run(&[
+        "phase",
+        "1",
+        "--plan",
+        "plan.json",
+        "--yes",
+        "--var",
+        "greeting=bye",
+        "--region",
+        "eu-west-1",
+        "--force",
+    ]);
+    run.code(REFUSED);
+    let error = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap();
+    insta::assert_snapshot!(error.replace("; ", ";\n"));
+    assert_eq!(ran(&t), "");
+}
+
+#[test]
 fn a_plan_is_refused_when_the_run_overrides_a_guard_the_plan_did_not() {
     let moto = moto(ACCOUNT);
     let t = test(&moto);
@@ -239,7 +266,9 @@ fn a_plan_edited_by_hand_runs_nothing() {
     refused(
         &t,
         &[],
-        &["step `mark`: its rendered inputs, title, kind or unit differ from the plan"],
+        &[
+            "step `mark` input `command`: plan \"echo pwned >> ran.txt\", now \"echo \\\"first $GREETING\\\" >> ran.txt\"",
+        ],
     );
     // A step dropped from the plan, so that a review would not see it.
     let mut plan: Value = serde_json::from_str(&original).unwrap();
