@@ -253,6 +253,34 @@ fn a_plan_for_another_command_is_refused() {
 }
 
 #[test]
+fn every_command_that_runs_steps_takes_the_plan_made_for_it() {
+    let moto = moto(ACCOUNT);
+    let t = test(&moto);
+    for (plan, command) in [
+        ("preflight", "preflight"),
+        ("phase 1", "phase 1"),
+        ("verify", "verify"),
+        ("rollback 1", "rollback --level 1"),
+        ("run", "run"),
+    ] {
+        let mut args = vec!["plan"];
+        args.extend(plan.split(' '));
+        args.extend(["--out", "plan.json"]);
+        t.run(&args).code(SUCCESS);
+        let mut args: Vec<&str> = command.split(' ').collect();
+        args.extend(["--plan", "plan.json", "--yes"]);
+        t.run(&args).code(SUCCESS);
+    }
+    assert_eq!(ran(&t), "first hello\n", "phase 1 ran once, under its plan");
+    // A plan for one command is not another's, whatever the file is called.
+    t.run(&["plan", "preflight", "--out", "plan.json"])
+        .code(SUCCESS);
+    t.run(&["verify", "--plan", "plan.json"])
+        .code(REFUSED)
+        .stderr_has("target: plan preflight, now verify");
+}
+
+#[test]
 fn a_plan_edited_by_hand_runs_nothing() {
     let moto = moto(ACCOUNT);
     let t = test(&moto);
