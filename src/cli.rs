@@ -66,6 +66,10 @@ pub enum Command {
         run: RunArgs,
         #[command(flatten)]
         force: ForceArgs,
+        /// Also write the plan to FILE, the artifact to review, which `--plan FILE` applies
+        /// (JSON, mode 0600, secrets redacted). For one command's target, not `all`.
+        #[arg(long, value_name = "FILE", help_heading = "Saved plan")]
+        out: Option<PathBuf>,
     },
     /// Run the pre-flight checks (concurrently).
     #[command(after_help = help::PREFLIGHT, after_long_help = help::long(help::PREFLIGHT))]
@@ -283,6 +287,19 @@ pub struct ExecArgs {
     /// Send no notification (Slack, PagerDuty, SNS) for this run.
     #[arg(long, help_heading = "Running")]
     pub no_notify: bool,
+    #[command(flatten)]
+    pub saved: SavedPlanArgs,
+}
+
+/// `--plan FILE`: run what a reviewed saved plan says, or nothing.
+#[derive(Debug, Default, Args)]
+#[command(next_help_heading = "Saved plan")]
+pub struct SavedPlanArgs {
+    /// Run only while the saved plan (`plan TARGET --out FILE`) still matches: runbook, steps,
+    /// vars, state serial, AWS account and region, command. Otherwise refused (exit 4),
+    /// naming what changed.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
 }
 
 /// How a run runs: dry, approvals, and the answers to the guards' questions.

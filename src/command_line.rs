@@ -108,6 +108,22 @@ impl TypedCommand {
     }
 }
 
+/// The command line as one line for the lock and the audit log (plain words bare, others
+/// single-quoted).
+pub fn shell_words(args: &[String]) -> String {
+    let mut words = vec!["outpost-migrate".to_string()];
+    words.extend(args.iter().skip(1).map(|a| {
+        if a.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:".contains(c))
+        {
+            a.clone()
+        } else {
+            format!("'{}'", a.replace('\'', "'\\''"))
+        }
+    }));
+    words.join(" ")
+}
+
 /// Words joined into one shell line, each quoted as a POSIX shell needs it.
 fn line(words: impl Iterator<Item = String>) -> String {
     words.map(|w| quote(&w)).collect::<Vec<_>>().join(" ")

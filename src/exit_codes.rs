@@ -5,12 +5,12 @@
 pub const SUCCESS: i32 = 0;
 /// A check or a step failed.
 pub const STEP_FAILED: i32 = 1;
-/// The command line or the runbook is invalid.
+/// The command line or the runbook is invalid, or a `--plan` file is not a saved plan.
 pub const USAGE_OR_RUNBOOK: i32 = 2;
 /// AWS, credentials or network set-up is broken (nothing was judged).
 pub const SETUP: i32 = 3;
 /// The command refused to run: lock held, wrong order, nothing recorded to roll back, changed
-/// runbook, approval missing.
+/// runbook, approval missing, a saved plan that no longer holds.
 pub const REFUSED: i32 = 4;
 /// Interrupted by the operator (Ctrl-C).
 pub const INTERRUPTED: i32 = 130;

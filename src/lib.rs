@@ -17,6 +17,7 @@ pub mod query;
 pub mod reporter;
 pub mod request;
 pub mod runbook;
+pub mod saved_plan;
 pub mod secrets;
 pub mod settings;
 pub mod state;

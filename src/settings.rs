@@ -38,9 +38,15 @@ pub enum Action {
     Validate,
     Plan {
         target: String,
+        /// `--out FILE`: where the saved plan is written.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        out: Option<PathBuf>,
     },
     Execute {
         target: String,
+        /// `--plan FILE`: the saved plan the command must match.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        plan: Option<PathBuf>,
     },
     /// `target`: one unit's steps (`phase 3`...), `all` for every unit's, `None` for the
     /// summary.
@@ -63,7 +69,7 @@ impl Action {
         match self {
             Action::Validate => "validate".into(),
             Action::Plan { .. } => "plan".into(),
-            Action::Execute { target } => target.clone(),
+            Action::Execute { target, .. } => target.clone(),
             Action::Status { .. } => "status".into(),
             Action::Unlock { .. } => "unlock".into(),
             Action::Report(_) => "report".into(),
@@ -204,6 +210,7 @@ struct Groups {
     force: bool,
     jobs: JobsArgs,
     no_notify: bool,
+    saved_plan: Option<PathBuf>,
 }
 
 impl Groups {
@@ -214,6 +221,7 @@ impl Groups {
             aws: exec.aws,
             run: exec.run,
             no_notify: exec.no_notify,
+            saved_plan: exec.saved.plan,
             ..Groups::default()
         }
     }
@@ -232,7 +240,10 @@ impl Groups {
 
 /// What the command asks for, and the argument groups it was given.
 fn split(command: Command) -> Result<(Action, Option<Target>, Groups), Error> {
-    let exec_of = |t: Target, groups: Groups| (exec(t).0, Some(t), groups);
+    let exec_of = |t: Target, mut groups: Groups| {
+        let plan = groups.saved_plan.take();
+        (exec(t, plan), Some(t), groups)
+    };
     Ok(match command {
         Command::Validate { runbook } => (
             Action::Validate,
@@ -249,6 +260,7 @@ fn split(command: Command) -> Result<(Action, Option<Target>, Groups), Error> {
             aws,
             run,
             force,
+            out,
         } => {
             let t = parse_target(&target)?;
             let groups = Groups {
@@ -262,6 +274,7 @@ fn split(command: Command) -> Result<(Action, Option<Target>, Groups), Error> {
             (
                 Action::Plan {
                     target: t.to_string(),
+                    out,
                 },
                 Some(t),
                 groups,
@@ -355,6 +368,7 @@ pub fn resolve(
         force,
         jobs: JobsArgs { jobs },
         no_notify,
+        saved_plan: _,
     } = groups;
     let terminal = TerminalSettings::resolve(g.no_color, &env, g.output, g.quiet, Ttys::detect());
     let runbook = match &runbook {
@@ -407,7 +421,7 @@ pub fn resolve(
         secret_env,
         user,
         host,
-        command_line: shell_words(&args),
+        command_line: crate::command_line::shell_words(&args),
         typed: typed::typed(&args),
         show_settings: g.show_settings,
     })
@@ -444,27 +458,11 @@ fn status_target(words: &[String], all: bool) -> Result<(Action, Option<Target>)
     ))
 }
 
-fn exec(t: Target) -> (Action, Option<Target>) {
-    (
-        Action::Execute {
-            target: t.to_string(),
-        },
-        Some(t),
-    )
-}
-
-fn shell_words(args: &[String]) -> String {
-    let mut words = vec!["outpost-migrate".to_string()];
-    words.extend(args.iter().skip(1).map(|a| {
-        if a.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:".contains(c))
-        {
-            a.clone()
-        } else {
-            format!("'{}'", a.replace('\'', "'\\''"))
-        }
-    }));
-    words.join(" ")
+fn exec(t: Target, plan: Option<PathBuf>) -> Action {
+    Action::Execute {
+        target: t.to_string(),
+        plan,
+    }
 }
 
 #[cfg(test)]

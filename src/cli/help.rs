@@ -26,7 +26,8 @@ Examples:
   outpost-migrate plan                     # everything, rollback levels included
   outpost-migrate plan phase 3
   outpost-migrate plan rollback 2 --state-dir /srv/outpost/.outpost-migrate
-  outpost-migrate plan preflight --dry-run --output json";
+  outpost-migrate plan preflight --dry-run --output json
+  outpost-migrate plan phase 3 --out plan.json  # the saved plan to review";
 
 pub const PREFLIGHT: &str = "\
 Examples:
@@ -39,7 +40,8 @@ Examples:
   outpost-migrate phase 1                  # asks before `terraform apply`
   outpost-migrate phase 1 --approve alb-terraform-apply
   outpost-migrate phase 3 --dry-run        # what would change, changing nothing
-  outpost-migrate phase 4 --force          # out of order, on purpose";
+  outpost-migrate phase 4 --force          # out of order, on purpose
+  outpost-migrate phase 3 --plan plan.json # only what the reviewed plan says";
 
 pub const ROLLBACK: &str = "\
 Examples:

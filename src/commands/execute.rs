@@ -31,6 +31,8 @@ pub fn run(
     let plan = execution_plan::build(&runbook, target, vars, &settings.env)?;
     // A second person's timeout that is not a duration is said before anything runs.
     crate::engine::second_person::Policy::from_vars(&plan.vars)?;
+    // A bad plan file is said before anything else is done.
+    let saved = super::saved_plan::given(settings)?;
     let channels = notify_channels(settings, &runbook, &plan)?;
     let publishes = channels.as_ref().is_some_and(|c| c.sns_topic_arn.is_some());
     let aws = Arc::new(AwsContext::new(aws_config(settings, &plan, publishes)?));
@@ -57,7 +59,12 @@ pub fn run(
         Some(lock(settings, store.as_ref(), &sink)?)
     };
     let state = load_state(settings, store.as_ref(), &runbook)?;
-    let would_refuse = match check_guards(settings, &runbook, &plan, &state, &sink) {
+    // Checked with the lock held: the state cannot move on between the check and the run.
+    let src = super::saved_plan::Sources::new(settings, &runbook, &plan, Some(&state), &redactor);
+    let guarded = runtime
+        .block_on(src.check(&aws, saved.as_ref()))
+        .and_then(|()| check_guards(settings, &runbook, &plan, &state, &sink));
+    let would_refuse = match guarded {
         Ok(would_refuse) => would_refuse,
         Err(refused) => {
             runtime.block_on(sink.finish());

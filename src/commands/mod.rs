@@ -7,6 +7,7 @@ mod plan_human;
 mod plan_junit;
 mod plan_preview;
 mod report;
+mod saved_plan;
 mod status;
 mod status_human;
 mod status_next;

@@ -15,7 +15,7 @@ use crate::kinds::Access;
 use crate::reporter::terminal::Terminal;
 use crate::request::Target;
 use crate::secrets::Redactor;
-use crate::settings::{OutputFormat, Settings};
+use crate::settings::{Action, OutputFormat, Settings};
 use crate::state::{State, StepStatus};
 
 /// What `plan` shows for `run.scratch_dir`, which each run creates afresh.
@@ -34,6 +34,9 @@ pub struct PlanReport {
     pub summary: String,
     /// Why a real run would stop before its first step, with its exit code.
     pub would_refuse: Option<WouldRefuse>,
+    /// Where `--out` wrote the saved plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved_to: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -151,7 +154,7 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
     let producers = plan_preview::producers(&runbook);
     let units = units(settings, &plan, state.as_ref(), redactor, &producers);
     let counts = count(&units);
-    let report = PlanReport {
+    let mut report = PlanReport {
         runbook: runbook.name.clone(),
         target: target.to_string(),
         header,
@@ -159,7 +162,19 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
         counts,
         units,
         would_refuse,
+        saved_to: None,
     };
+    if let Action::Plan { out: Some(out), .. } = &settings.action {
+        let src = super::saved_plan::Sources {
+            settings,
+            runbook: &runbook,
+            plan: &plan,
+            state: state.as_ref(),
+            redactor,
+        };
+        super::saved_plan::write(&src, out)?;
+        report.saved_to = Some(out.display().to_string());
+    }
     match settings.output {
         OutputFormat::Json => term.out(&super::json_line(&report)),
         OutputFormat::Junit => term.out(&super::plan_junit::render(&report)),

@@ -59,6 +59,12 @@ pub fn render(report: &PlanReport, settings: &Settings, term: &Terminal) {
             r.message
         ));
     }
+    if let (Some(path), Some(target)) = (&report.saved_to, settings.target) {
+        term.out(&format!(
+            "Saved plan written to {path}; after review, apply it with `{} --plan {path}`",
+            target.command()
+        ));
+    }
 }
 
 /// Account, region, profile and state, one line each.

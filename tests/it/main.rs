@@ -11,6 +11,7 @@ mod aws_region;
 mod bad_runbooks;
 mod bounds;
 mod break_matrix;
+mod ci_workflow;
 mod cli_surface;
 #[cfg(feature = "failpoints")]
 mod crash;
@@ -36,6 +37,7 @@ mod report;
 mod resume;
 mod runbook_errors;
 mod second_person;
+mod saved_plan;
 mod secrets;
 mod ssm_cutover;
 mod state_dir;
