@@ -1,5 +1,6 @@
 //! One file per command; `run` dispatches the resolved settings to it.
 
+mod diagnose;
 mod execute;
 mod plan;
 mod plan_human;
@@ -32,6 +33,7 @@ pub fn run(settings: Settings, redactor: Arc<Redactor>) -> Result<i32, Error> {
         Action::Validate => validate::run(&settings, &term),
         Action::Plan { .. } => plan::run(&settings, &term, &redactor),
         Action::Execute { .. } => execute::run(&settings, term, redactor),
+        Action::Diagnose(_) => diagnose::run(&settings, term, redactor),
         Action::Status { .. } => status::run(&settings, &term, &redactor),
         Action::Unlock { lock_id } => unlock::run(&settings, &term, lock_id.as_deref()),
         Action::Report(request) => report::run(&settings, &term, &redactor, request),
