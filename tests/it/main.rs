@@ -14,6 +14,7 @@ mod break_matrix;
 mod cli_surface;
 #[cfg(feature = "failpoints")]
 mod crash;
+mod diagnose;
 mod dns;
 mod dry_run;
 mod failing_checks;
