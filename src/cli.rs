@@ -153,6 +153,7 @@ pub enum Command {
     /// Runs the symptom's read-only unit (every symptom's without one) and prints each finding
     /// with its evidence and the guide's resolution. Exit 0: nothing abnormal; 1: a cause
     /// found. Takes no lock and writes no state.
+    #[command(after_help = help::DIAGNOSE, after_long_help = help::long(help::DIAGNOSE))]
     Diagnose(DiagnoseArgs),
     /// Remove a lock left behind by a run that is gone.
     #[command(after_help = help::UNLOCK, after_long_help = help::long(help::UNLOCK))]
