@@ -26,6 +26,7 @@ $CARGO_TARGET_DIR, else target/); rehearse.sh passes the one it builds.
 --hold: --keep, and keep the world running after the commands until Enter.
 Faults: unhealthy, bad-gateway, slow, agent-unavailable, agent-missing, pool-exhausted, alarm,
 wrong-key (the operator's OUTPOST_API_KEY is not a valid key; MCPify keeps its own),
+scope-revoked (every key has lost the `artifacts` scope: 403),
 ssm-offline (the legacy instance's SSM agent is not connected), ssm-late (MCPify still sends
 an SSM command to the legacy instance two seconds after each restart, which CloudTrail delivers
 late: phase 4 must fail).
@@ -60,6 +61,8 @@ FAULTS = {
     "pool-exhausted": {"pool_exhausted": True},
     "alarm": {},
     "wrong-key": {},
+    # The key is valid but has lost the `artifacts` scope: 403 there, 401 nowhere.
+    "scope-revoked": {"revoked_scopes": ["artifacts"]},
     "ssm-offline": {},
     "ssm-late": {},
 }

@@ -170,6 +170,24 @@ fn diagnose_auth_finds_the_wrong_key_and_the_logs_never_show_it() {
     );
 }
 
+#[test]
+fn diagnose_auth_tells_a_missing_scope_403_from_an_invalid_key() {
+    let (codes, text) = diagnose_in(Some("scope-revoked"), &["auth"], &["--output", "json"]);
+    assert_eq!(codes, [STEP_FAILED], "{text}");
+    let doc = &documents(&text)[0];
+    let findings = doc["symptoms"][0]["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{doc}");
+    assert_eq!(findings[0]["step"], "diagnose-auth-artifacts");
+    assert_eq!(
+        findings[0]["message"],
+        "expected `status` not to equal 403, found 403"
+    );
+    has(
+        findings[0]["resolution"].as_str().unwrap(),
+        "403: the key lacks the `artifacts` scope",
+    );
+}
+
 /// A runbook whose `auth` symptom has a failing check and an evidence step echoing a secret.
 fn local_symptom() -> Runbook {
     let rb = Runbook::minimal().vars("  greeting: hello\n");
@@ -220,6 +238,12 @@ fn a_finding_comes_with_its_resolution_and_evidence_redacted_exit_one() {
         "Make it say yes."
     );
     assert_eq!(doc["symptoms"][0]["evidence"][0]["shown"], "line with ***");
+    let junit = t.run(&["diagnose", "auth", "--output", "junit"]);
+    junit
+        .code(STEP_FAILED)
+        .stdout_has("<failure message=\"expected `stdout` to equal &quot;yes&quot;")
+        .stdout_has("Make it say yes.")
+        .stdout_lacks("op_test_secret_value_42");
     // It keeps no state.
     assert!(!t.state_dir().join("state.json").exists());
 }
