@@ -85,21 +85,7 @@ pub fn run(
         processes: Arc::default(),
     };
     let scratch = super::execute::scratch_dir()?;
-    // A dry run of steps that all only read runs every one of them and saves nothing.
-    let options = EngineOptions {
-        command: settings.command_line.clone(),
-        dry_run: true,
-        scratch_dir: scratch.path().to_owned(),
-        yes: false,
-        approve: Default::default(),
-        overrides: Default::default(),
-        concurrency: settings.jobs,
-        operator: format!("{}@{}", settings.user, settings.host),
-        expected_account,
-        would_refuse: None,
-        typed: settings.typed.clone(),
-        undo: UndoMap::from_runbook(&runbook),
-    };
+    let options = engine_options(settings, &runbook, scratch.path(), expected_account);
     let gathered = Gathered::default();
     let mut symptoms = skipped;
     let Plan { units, vars, .. } = plan;
@@ -146,6 +132,29 @@ pub fn run(
     let diagnosis = Diagnosis::new(Target::Diagnose(asked).to_string(), symptoms, warnings);
     reporter::diagnose::render(settings.output, &term, &diagnosis);
     Ok(diagnosis.exit_code())
+}
+
+/// A dry run of steps that all only read runs every one of them and saves nothing.
+fn engine_options(
+    settings: &Settings,
+    runbook: &Runbook,
+    scratch: &std::path::Path,
+    expected_account: Option<String>,
+) -> EngineOptions {
+    EngineOptions {
+        command: settings.command_line.clone(),
+        dry_run: true,
+        scratch_dir: scratch.to_owned(),
+        yes: false,
+        approve: Default::default(),
+        overrides: Default::default(),
+        concurrency: settings.jobs,
+        operator: format!("{}@{}", settings.user, settings.host),
+        expected_account,
+        would_refuse: None,
+        typed: settings.typed.clone(),
+        undo: UndoMap::from_runbook(runbook),
+    }
 }
 
 fn symptom_of(key: UnitKey) -> Option<Symptom> {
