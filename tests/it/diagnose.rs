@@ -23,13 +23,33 @@ fn diagnose_in(fault: Option<&str>, commands: &[&str], extra: &[&str]) -> (Vec<i
         args.extend(extra);
     }
     let (_, text) = rehearsal_script("rehearse.py", &args);
-    let codes: Vec<i32> = text
-        .lines()
-        .filter(|l| l.starts_with("diagnose ") && l.contains(": exit code "))
-        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
-        .collect();
+    let codes = exit_codes(&text);
     assert_eq!(codes.len(), commands.len(), "{text}");
     (codes, text)
+}
+
+/// As `diagnose_in`, with every AWS request the emulator received recorded and the
+/// rehearsal's directory kept (its path printed).
+fn diagnose_in_recorded(fault: Option<&str>, commands: &[&str]) -> (Vec<i32>, String) {
+    let mut args = vec!["--plain", "--record", "--keep"];
+    if let Some(f) = fault {
+        args.extend(["--fault", f]);
+    }
+    for c in commands {
+        args.extend(["--diagnose", c]);
+    }
+    let (_, text) = rehearsal_script("rehearse.py", &args);
+    let codes = exit_codes(&text);
+    assert_eq!(codes.len(), commands.len(), "{text}");
+    (codes, text)
+}
+
+/// Each `diagnose` command's exit code, as rehearse.py prints them.
+fn exit_codes(text: &str) -> Vec<i32> {
+    text.lines()
+        .filter(|l| l.starts_with("diagnose ") && l.contains(": exit code "))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect()
 }
 
 #[track_caller]
@@ -133,11 +153,8 @@ fn diagnose_dispatch_pending_and_artifacts_find_the_pool_exhausted() {
 
 #[test]
 fn diagnose_agent_finds_it_unavailable_and_never_reads_its_secret() {
-    let (codes, text) = diagnose_in(
-        Some("agent-unavailable"),
-        &["agent codex", "agent claude"],
-        &[],
-    );
+    let (codes, text) =
+        diagnose_in_recorded(Some("agent-unavailable"), &["agent codex", "agent claude"]);
     assert_eq!(codes, [STEP_FAILED, SUCCESS], "{text}");
     has(&text, "✘ Agent codex reported and available");
     has(
@@ -149,6 +166,22 @@ fn diagnose_agent_finds_it_unavailable_and_never_reads_its_secret() {
     assert!(
         !text.contains("sentinel-"),
         "a secret's value was shown:\n{text}"
+    );
+    let dir = text
+        .lines()
+        .find_map(|l| l.strip_prefix("rehearsal files kept in "))
+        .unwrap_or_else(|| panic!("no kept directory in:\n{text}"))
+        .trim()
+        .to_owned();
+    let requests = std::fs::read_to_string(format!("{dir}/aws-requests.jsonl")).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        requests.contains("secretsmanager.DescribeSecret"),
+        "{requests}"
+    );
+    assert!(
+        !requests.contains("GetSecretValue"),
+        "a secret's value was read"
     );
 }
 
