@@ -52,8 +52,6 @@ pub fn run(
         _ => None,
     };
     let runbook = super::load(settings)?;
-    let vars = execution_plan::render_vars(&runbook, &settings.vars, &settings.env)?;
-    let mut plan = execution_plan::build(&runbook, Target::Diagnose(asked), vars, &settings.env)?;
     match asked {
         Some(s) if runbook.unit(UnitKey::Diagnose(s)).is_none() => {
             return Err(Error::Usage(format!(
@@ -67,6 +65,8 @@ pub fn run(
         }
         _ => {}
     }
+    let vars = execution_plan::render_vars(&runbook, &settings.vars, &settings.env)?;
+    let mut plan = execution_plan::build(&runbook, Target::Diagnose(asked), vars, &settings.env)?;
     let skipped = without_argument(&mut plan, asked)?;
     let aws = Arc::new(AwsContext::new(super::execute::aws_config(
         settings, &plan, false,

@@ -294,6 +294,13 @@ fn diagnose_refuses_an_unknown_symptom_a_missing_argument_and_an_extra_one() {
     t.run(&["diagnose", "auth", "x", "--runbook", shipped])
         .code(USAGE_OR_RUNBOOK)
         .stderr_has("`diagnose auth` takes no argument");
+    // A runbook without the symptom (the builder's has no `diagnose:` list).
+    t.run(&["diagnose", "agent", "codex"])
+        .code(USAGE_OR_RUNBOOK)
+        .stderr_has("the runbook has no unit for symptom `agent`");
+    t.run(&["diagnose"])
+        .code(USAGE_OR_RUNBOOK)
+        .stderr_has("the runbook lists no symptom under `diagnose:`");
 }
 
 #[test]
