@@ -7,6 +7,9 @@ emulator's DynamoDB table `outpost-dispatches` and artifacts in its S3 bucket un
 every request: {"unhealthy": true, "bad_gateway": true, "slow_seconds": 3,
 "unavailable_agent": "codex", "missing_agent": "grok" (not reported), "pool_exhausted": true,
 "revoked_scopes": ["read"] (every key has lost these scopes: 403, as for a key without them)}.
+It writes its log lines to the emulator's CloudWatch Logs group /outpost/control-plane, as the
+real one does: its start, the pool's replenishment and the faults switched on when it starts
+(an error each), and each rejected API key, as a careless service would, key included.
 
 Usage: python3 control_plane.py --port N [--port-file F] --aws-endpoint URL --bucket NAME
        [--keys 'op_test_x=dispatch,read,artifacts,workspaces;op_test_y=read'] [--faults PATH]
@@ -29,6 +32,8 @@ PENDING_SECONDS = 0.3
 RUNNING_SECONDS = 1.0
 # Which scope each route needs.
 SCOPES = {"dispatch": "dispatch", "status": "read", "artifacts": "artifacts", "workspaces": "workspaces"}
+LOG_GROUP = "/outpost/control-plane"
+LOG_STREAM = "rehearsal"
 
 app = Flask(__name__)
 config = {}
@@ -40,6 +45,34 @@ def faults():
         return {}
     with open(path) as f:
         return json.load(f)
+
+
+def log(message):
+    """A line in /outpost/control-plane (stream `rehearsal`), where `diagnose` reads it."""
+    logs = config.get("logs")
+    if logs is None:
+        return
+    logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=LOG_STREAM, logEvents=[{"timestamp": int(time.time() * 1000), "message": message}])
+
+
+def log_start():
+    """The start's lines: the faults on at start are errors, as the real service logs them."""
+    logs = config["logs"]
+    try:
+        logs.create_log_group(logGroupName=LOG_GROUP)
+    except logs.exceptions.ResourceAlreadyExistsException:
+        pass
+    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=LOG_STREAM)
+    f = faults()
+    log("INFO control plane started (2.0.0-rehearsal)")
+    if f.get("unhealthy"):
+        log("ERROR dispatcher not responding: health checks failing")
+    if f.get("pool_exhausted"):
+        log("ERROR pool: replenishment failed: no capacity to start a warm task (0/10 warm)")
+    else:
+        log("INFO pool: replenished, 3 warm tasks of 10")
+    if f.get("unavailable_agent"):
+        log(f"ERROR agent {f['unavailable_agent']}: task failed to start")
 
 
 def error(status, code, message):
@@ -62,6 +95,7 @@ def authorize(scope):
         return error(401, "UNAUTHORIZED", "missing Authorization: Bearer <API key>")
     key = header[len("Bearer "):].strip()
     if not (key.startswith("op_live_") or key.startswith("op_test_")):
+        log(f"WARN auth: rejected API key {key}: invalid format (401)")
         return error(401, "UNAUTHORIZED", "invalid API key format: keys start with op_live_ or op_test_")
     scopes = config["keys"].get(key)
     if scopes is None:
@@ -256,7 +290,9 @@ def main():
         keys=parse_keys(args.keys),
         dynamodb=session.resource("dynamodb", endpoint_url=args.aws_endpoint),
         s3=session.client("s3", endpoint_url=args.aws_endpoint),
+        logs=session.client("logs", endpoint_url=args.aws_endpoint),
     )
+    log_start()
     server = make_server("127.0.0.1", args.port, app, threaded=True)
     if args.port_file:
         with open(args.port_file + ".tmp", "w") as f:

@@ -13,7 +13,12 @@
 Everything started is stopped at the end, also on failure or Ctrl-C.
 
 Usage: python3 rehearsal/rehearse.py [--binary PATH] [--forward-only] [--fault NAME]
-       [--dry-run] [--record] [--plain] [--interactive] [--keep] [--hold] [-- EXTRA outpost-migrate ARGS]
+       [--dry-run] [--record] [--plain] [--interactive] [--keep] [--hold] [--diagnose 'SYMPTOM [ARG]']...
+       [-- EXTRA outpost-migrate ARGS]
+--diagnose: run `outpost-migrate diagnose SYMPTOM [ARG]` (repeatable; '' for every symptom) in
+the world before any migration, instead of the migration; `@dispatch` in ARG is a dispatch
+made for it (with the fault on, e.g. pool-exhausted, it stays pending). Each command's exit code
+is printed; the rehearsal's is the last one's.
 --binary: the outpost-migrate to rehearse (default: debug/outpost-migrate under
 $CARGO_TARGET_DIR, else target/); rehearse.sh passes the one it builds.
 --interactive: no --yes; the tool asks its confirmations and approvals at the terminal.
@@ -21,6 +26,7 @@ $CARGO_TARGET_DIR, else target/); rehearse.sh passes the one it builds.
 --hold: --keep, and keep the world running after the commands until Enter.
 Faults: unhealthy, bad-gateway, slow, agent-unavailable, agent-missing, pool-exhausted, alarm,
 wrong-key (the operator's OUTPOST_API_KEY is not a valid key; MCPify keeps its own),
+scope-revoked (every key has lost the `artifacts` scope: 403),
 ssm-offline (the legacy instance's SSM agent is not connected), ssm-late (MCPify still sends
 an SSM command to the legacy instance two seconds after each restart, which CloudTrail delivers
 late: phase 4 must fail).
@@ -55,6 +61,8 @@ FAULTS = {
     "pool-exhausted": {"pool_exhausted": True},
     "alarm": {},
     "wrong-key": {},
+    # The key is valid but has lost the `artifacts` scope: 403 there, 401 nowhere.
+    "scope-revoked": {"revoked_scopes": ["artifacts"]},
     "ssm-offline": {},
     "ssm-late": {},
 }
@@ -334,6 +342,34 @@ class Rehearsal:
             shutil.rmtree(self.work, ignore_errors=True)
 
 
+def make_dispatch(rehearsal):
+    """A test dispatch made through the control plane; given time to complete (it stays
+    pending while the pool is exhausted)."""
+    request = urllib.request.Request(
+        f"{rehearsal.cp_url}/dispatch", method="POST",
+        data=json.dumps({"agent": "claude", "task": "diagnose rehearsal"}).encode(),
+        headers={"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as answer:
+        dispatch_id = json.load(answer)["data"]["dispatchId"]
+    for _ in range(30):
+        status = urllib.request.Request(f"{rehearsal.cp_url}/dispatch/{dispatch_id}", headers={"Authorization": f"Bearer {API_KEY}"})
+        with urllib.request.urlopen(status) as answer:
+            if json.load(answer)["data"]["status"] == "success":
+                break
+        time.sleep(0.2)
+    return dispatch_id
+
+
+def diagnose(rehearsal, words):
+    """`outpost-migrate diagnose WORDS` in the world; returns its exit code."""
+    words = [make_dispatch(rehearsal) if w == "@dispatch" else w for w in shlex.split(words)]
+    cmd = [rehearsal.args.binary, "diagnose", *words, *rehearsal.args.extra]
+    print(f"\n$ outpost-migrate {shlex.join(cmd[1:])}", flush=True)
+    code = subprocess.run(cmd, env=rehearsal.tool_env(), stdin=subprocess.DEVNULL).returncode
+    print(f"diagnose {' '.join(words)}: exit code {code}", flush=True)
+    return code
+
+
 def realistic_seen(endpoint):
     """What the realistic emulator's behaviours did (throttled calls, PENDING answers)."""
     with urllib.request.urlopen(f"{endpoint}/moto-api/outpost/realistic") as answer:
@@ -400,6 +436,7 @@ def main():
     parser.add_argument("--dry-run", action="store_true", help="rehearse `run --dry-run` and `rollback --level 3 --dry-run`; AWS requests are recorded")
     parser.add_argument("--record", action="store_true", help="record every AWS request the emulator receives (aws-requests.jsonl; kept with --keep)")
     parser.add_argument("--plain", action="store_true", help="the plain emulator (AWS answers at once) rather than the realistic one")
+    parser.add_argument("--diagnose", action="append", metavar="'SYMPTOM [ARG]'", help="run `diagnose SYMPTOM [ARG]` instead of the migration (repeatable)")
     parser.add_argument("extra", nargs="*", help="more outpost-migrate arguments (after --)")
     args = parser.parse_args()
     if args.interactive and not sys.stdin.isatty():
@@ -413,6 +450,11 @@ def main():
         print(f"AWS emulator: {'realistic (MOTO_REALISTIC=1)' if rehearsal.realistic else 'plain'}", flush=True)
         if args.keep or args.hold:
             rehearsal.write_env_file()
+        if args.diagnose:
+            for words in args.diagnose:
+                code = diagnose(rehearsal, words)
+            # The world is stopped on the way out (finally).
+            sys.exit(code)
         dns_before = None if args.dry_run else dns_records(rehearsal.aws_endpoint)
         code = rehearsal.outpost("run")
         if code == 0 and not args.dry_run:

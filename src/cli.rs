@@ -152,6 +152,13 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Diagnose a symptom of the troubleshooting guide: gather its evidence, name the cause.
+    ///
+    /// Runs the symptom's read-only unit (every symptom's without one) and prints each finding
+    /// with its evidence and the guide's resolution. Exit 0: nothing abnormal; 1: a cause
+    /// found. Takes no lock and writes no state.
+    #[command(after_help = help::DIAGNOSE, after_long_help = help::long(help::DIAGNOSE))]
+    Diagnose(DiagnoseArgs),
     /// Remove a lock left behind by a run that is gone.
     #[command(after_help = help::UNLOCK, after_long_help = help::long(help::UNLOCK))]
     Unlock {
@@ -178,6 +185,25 @@ pub enum Command {
         #[command(flatten)]
         aws: AwsArgs,
     },
+}
+
+/// `diagnose`'s arguments.
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// control-plane, dispatch-pending, agent NAME, auth or artifacts DISPATCH_ID; none:
+    /// every symptom (agent and artifacts only with their var set, else skipped).
+    #[arg(value_name = "SYMPTOM")]
+    pub symptom: Option<String>,
+    /// agent: the agent's name (var diagnose_agent); artifacts: the dispatch id (var
+    /// diagnose_dispatch_id).
+    #[arg(value_name = "ARGUMENT", requires = "symptom")]
+    pub argument: Option<String>,
+    #[command(flatten)]
+    pub runbook: RunbookArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub jobs: JobsArgs,
 }
 
 /// What `report` renders.

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod command_line;
 pub mod commands;
+pub mod diagnosis;
 pub mod engine;
 pub mod error;
 pub mod escape;

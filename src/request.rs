@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use crate::runbook::UnitKey;
+use crate::runbook::{Symptom, UnitKey};
 
 /// What a command runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +18,8 @@ pub enum Target {
     Run,
     /// `plan all`: everything, rollback levels included.
     All,
+    /// `diagnose [SYMPTOM]`: one symptom's unit, or every symptom's (never part of `all`).
+    Diagnose(Option<Symptom>),
 }
 
 impl Target {
@@ -36,6 +38,8 @@ impl Target {
                 .chain(std::iter::once(UnitKey::Verify))
                 .chain((1..=3).map(UnitKey::Rollback))
                 .collect(),
+            Target::Diagnose(Some(s)) => vec![UnitKey::Diagnose(s)],
+            Target::Diagnose(None) => Symptom::ALL.map(UnitKey::Diagnose).to_vec(),
         }
     }
 
@@ -47,6 +51,7 @@ impl Target {
             Target::Verify => "outpost-migrate verify".into(),
             Target::Rollback(l) => format!("outpost-migrate rollback --level {l}"),
             Target::Run | Target::All => "outpost-migrate run".into(),
+            Target::Diagnose(s) => format!("outpost-migrate {}", Target::Diagnose(s)),
         }
     }
 }
@@ -60,6 +65,8 @@ impl fmt::Display for Target {
             Target::Rollback(l) => write!(f, "rollback --level {l}"),
             Target::Run => write!(f, "run"),
             Target::All => write!(f, "all"),
+            Target::Diagnose(None) => write!(f, "diagnose"),
+            Target::Diagnose(Some(s)) => write!(f, "diagnose {s}"),
         }
     }
 }

@@ -18,9 +18,11 @@ use crate::state::StateStore;
 use crate::state::local::LocalStore;
 
 mod aws;
+mod diagnose;
 mod notify;
 mod terminal;
 mod typed;
+mod user;
 
 pub use aws::AwsSettings;
 pub use notify::NotifySettings;
@@ -60,6 +62,8 @@ pub enum Action {
     Approve {
         step: String,
     },
+    /// `diagnose [SYMPTOM]`.
+    Diagnose(diagnose::DiagnoseRequest),
 }
 
 impl Action {
@@ -74,6 +78,7 @@ impl Action {
             Action::Unlock { .. } => "unlock".into(),
             Action::Report(_) => "report".into(),
             Action::Approve { .. } => "approve".into(),
+            Action::Diagnose(_) => "diagnose".into(),
         }
     }
 }
@@ -341,6 +346,7 @@ fn split(command: Command) -> Result<(Action, Option<Target>, Groups), Error> {
             };
             (Action::Approve { step }, None, groups)
         }
+        Command::Diagnose(args) => diagnose::split(args)?,
         Command::Unlock { lock_id, state } => (
             Action::Unlock { lock_id },
             None,
@@ -387,7 +393,7 @@ pub fn resolve(
         .get("USER")
         .or_else(|| env.get("LOGNAME"))
         .cloned()
-        .unwrap_or_else(current_user);
+        .unwrap_or_else(user::current_user);
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     let secret_env = secret_env(&env);
     Ok(Settings {
@@ -425,21 +431,6 @@ pub fn resolve(
         typed: typed::typed(&args),
         show_settings: g.show_settings,
     })
-}
-
-/// The login name of the current uid, for locks and the audit log when USER is unset (cron, CI).
-fn current_user() -> String {
-    // SAFETY: getpwuid returns a pointer into static storage or null; it is read at once,
-    // before any other call that could overwrite it.
-    unsafe {
-        let pw = libc::getpwuid(libc::getuid());
-        if pw.is_null() || (*pw).pw_name.is_null() {
-            return format!("uid-{}", libc::getuid());
-        }
-        std::ffi::CStr::from_ptr((*pw).pw_name)
-            .to_string_lossy()
-            .into_owned()
-    }
 }
 
 /// `status` alone: the summary; `status TARGET`: that unit's steps (`rollback N` is level N

@@ -50,6 +50,13 @@ Examples:
   outpost-migrate rollback --level 3 --dry-run
   outpost-migrate rollback --level 1 --state-dir /srv/outpost/.outpost-migrate";
 
+pub const DIAGNOSE: &str = "\
+Examples:
+  outpost-migrate diagnose                 # every symptom (agent and artifacts need their argument)
+  outpost-migrate diagnose control-plane   # /health, ECS tasks, the last 10 minutes of its log
+  outpost-migrate diagnose agent codex
+  outpost-migrate diagnose artifacts dsp_0123 --output json";
+
 pub const VERIFY: &str = "\
 Examples:
   outpost-migrate verify

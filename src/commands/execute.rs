@@ -299,7 +299,7 @@ fn watch_interrupts(interrupt: Arc<Interrupt>, kinds: &KindContext, said: Arc<Te
 
 /// The run's private scratch directory, under the system's temporary directory (`TMPDIR`):
 /// created 0700, so no other user can read a plan written there or swap what a step reads.
-fn scratch_dir() -> Result<tempfile::TempDir, Error> {
+pub(super) fn scratch_dir() -> Result<tempfile::TempDir, Error> {
     tempfile::Builder::new()
         .prefix("outpost-migrate-run-")
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))

@@ -1,6 +1,7 @@
 //! One file per command; `run` dispatches the resolved settings to it.
 
 mod approve;
+mod diagnose;
 mod execute;
 mod plan;
 mod plan_human;
@@ -34,6 +35,7 @@ pub fn run(settings: Settings, redactor: Arc<Redactor>) -> Result<i32, Error> {
         Action::Validate => validate::run(&settings, &term),
         Action::Plan { .. } => plan::run(&settings, &term, &redactor),
         Action::Execute { .. } => execute::run(&settings, term, redactor),
+        Action::Diagnose(_) => diagnose::run(&settings, term, redactor),
         Action::Status { .. } => status::run(&settings, &term, &redactor),
         Action::Unlock { lock_id } => unlock::run(&settings, &term, lock_id.as_deref()),
         Action::Report(request) => report::run(&settings, &term, &redactor, request),

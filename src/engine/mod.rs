@@ -17,4 +17,4 @@ pub mod undo;
 mod waits;
 
 pub use interrupt::Interrupt;
-pub use run::{Engine, EngineOptions};
+pub use run::{Engine, EngineOptions, RunOutcome};

@@ -1,5 +1,6 @@
 //! Reporters: they listen to the engine's events and own everything written to the terminal.
 
+pub mod diagnose;
 pub mod document;
 mod heartbeat;
 pub mod human;

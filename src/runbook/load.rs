@@ -13,6 +13,7 @@
 )]
 
 mod access;
+mod diagnose;
 mod document;
 mod for_each;
 mod include;
@@ -69,7 +70,10 @@ pub fn load(source: &RunbookSource) -> Result<Runbook, Vec<Diagnostic>> {
     }
 
     // Each unit file, in the order commands run them.
-    let refs = unit_files(&root_cx, &root, &doc, &mut diags);
+    let mut refs = unit_files(&root_cx, &root, &doc, &mut diags);
+    refs.extend(diagnose::unit_files(
+        &root_cx, &root, &doc, &vars, &mut diags,
+    ));
     let mut units = Vec::new();
     let mut files: HashMap<String, FileCx> = HashMap::new();
     for (key, rel, ref_loc) in refs {
@@ -98,6 +102,7 @@ pub fn load(source: &RunbookSource) -> Result<Runbook, Vec<Diagnostic>> {
     let units: Vec<Unit> = units.into_iter().map(|(u, _)| u).collect();
     validate_ids(&units, &files, &mut diags);
     validate_rollback_reverts(&units, &files, &mut diags);
+    diagnose::validate_read_only(&units, &files, &mut diags);
 
     if diags.is_empty() {
         let digest = super::source::digest(

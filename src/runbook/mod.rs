@@ -7,8 +7,10 @@ pub mod model;
 pub mod node;
 pub mod schedule;
 pub mod source;
+pub mod symptom;
 
 pub use diagnostic::Diagnostic;
 pub use load::load;
 pub use model::{ForEach, InDoubt, Reverts, Runbook, Step, Unit, UnitKey};
 pub use source::RunbookSource;
+pub use symptom::Symptom;

@@ -64,6 +64,8 @@ pub enum UnitKey {
     Phase(u8),
     Verify,
     Rollback(u8),
+    /// A symptom of the troubleshooting guide (`diagnose`): read-only, outside the migration.
+    Diagnose(super::Symptom),
 }
 
 impl UnitKey {
@@ -74,6 +76,7 @@ impl UnitKey {
             UnitKey::Phase(n) => format!("phase-{n}"),
             UnitKey::Verify => "verify".into(),
             UnitKey::Rollback(n) => format!("rollback-{n}"),
+            UnitKey::Diagnose(s) => format!("diagnose-{s}"),
         }
     }
 }
@@ -85,6 +88,7 @@ impl fmt::Display for UnitKey {
             UnitKey::Phase(n) => write!(f, "phase {n}"),
             UnitKey::Verify => write!(f, "post-verification"),
             UnitKey::Rollback(n) => write!(f, "rollback level {n}"),
+            UnitKey::Diagnose(s) => write!(f, "diagnose {s}"),
         }
     }
 }

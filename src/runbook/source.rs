@@ -39,6 +39,26 @@ const EMBEDDED: &[(&str, &str)] = &[
         "phases/rollback-3-infrastructure.yaml",
         include_str!("../../phases/rollback-3-infrastructure.yaml"),
     ),
+    (
+        "checks/diagnose-control-plane.yaml",
+        include_str!("../../checks/diagnose-control-plane.yaml"),
+    ),
+    (
+        "checks/diagnose-dispatch-pending.yaml",
+        include_str!("../../checks/diagnose-dispatch-pending.yaml"),
+    ),
+    (
+        "checks/diagnose-agent.yaml",
+        include_str!("../../checks/diagnose-agent.yaml"),
+    ),
+    (
+        "checks/diagnose-auth.yaml",
+        include_str!("../../checks/diagnose-auth.yaml"),
+    ),
+    (
+        "checks/diagnose-artifacts.yaml",
+        include_str!("../../checks/diagnose-artifacts.yaml"),
+    ),
 ];
 
 /// The runbook files compiled into the binary, by path.

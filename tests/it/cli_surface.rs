@@ -326,6 +326,7 @@ fn each_command_documents_its_own_arguments_with_examples() {
         "status",
         "unlock",
         "approve",
+        "diagnose",
     ] {
         let help = bare(&[command, "--help"]);
         assert_eq!(help.status.code(), Some(SUCCESS));

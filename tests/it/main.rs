@@ -15,6 +15,7 @@ mod ci_workflow;
 mod cli_surface;
 #[cfg(feature = "failpoints")]
 mod crash;
+mod diagnose;
 mod dns;
 mod dry_run;
 mod failing_checks;

@@ -130,12 +130,21 @@ fn a_wrong_api_key_fails_preflight_and_nothing_changes() {
 fn an_unhealthy_control_plane_fails_preflight_and_nothing_changes() {
     let out = fails_preflight_changing_nothing("unhealthy", &["control-plane-healthy"]);
     assert!(out.contains("answered 503"), "{out}");
+    // The hint names the troubleshooting symptom to run.
+    assert!(
+        out.contains("Diagnose: `outpost-migrate diagnose control-plane`"),
+        "{out}"
+    );
 }
 
 #[test]
 fn an_exhausted_warm_pool_fails_preflight_and_nothing_changes() {
     let out = fails_preflight_changing_nothing("pool-exhausted", &["control-plane-warm-pool"]);
     assert!(out.contains("body.data.pool.warmTasks"), "{out}");
+    assert!(
+        out.contains("Diagnose: `outpost-migrate diagnose dispatch-pending`"),
+        "{out}"
+    );
 }
 
 #[test]

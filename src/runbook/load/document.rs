@@ -75,12 +75,22 @@ pub(super) struct RootDoc {
         reason = "shape check only: the section is read from the node"
     )]
     pub(super) notify: Option<Value>,
+    /// The troubleshooting guide's symptoms, each a read-only unit (`diagnose`).
+    #[serde(default)]
+    pub(super) diagnose: Vec<SymptomRef>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PhaseRef {
     pub(super) phase: u8,
+    pub(super) file: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SymptomRef {
+    pub(super) symptom: String,
     pub(super) file: String,
 }
 

@@ -32,7 +32,10 @@ pub(super) fn load_unit(
             return None;
         }
     };
-    let concurrent = matches!(key, UnitKey::Preflight | UnitKey::Verify);
+    let concurrent = matches!(
+        key,
+        UnitKey::Preflight | UnitKey::Verify | UnitKey::Diagnose(_)
+    );
     let reverts = match key {
         UnitKey::Rollback(_) => doc.reverts,
         _ => None,

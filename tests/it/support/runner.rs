@@ -145,7 +145,8 @@ impl Test {
             if self.runbook.is_some() && sub != "unlock" && !given("--runbook") {
                 cmd.arg("--runbook").arg(self.runbook_dir());
             }
-            if sub != "validate" && !given("--state-dir") {
+            // `diagnose` keeps no state either.
+            if !["validate", "diagnose"].contains(&sub) && !given("--state-dir") {
                 cmd.arg("--state-dir").arg(self.state_dir());
             }
         }
