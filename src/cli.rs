@@ -3,6 +3,7 @@
 //! `RunArgs`...), so clap rejects the rest; only the output and verbosity flags are global.
 //! `settings::resolve` turns it into the settings the core uses.
 
+pub mod docs;
 mod help;
 mod version;
 
@@ -157,6 +158,9 @@ pub enum Command {
         #[command(flatten)]
         state: StateArgs,
     },
+    /// `completions SHELL` and `man`, answered before the settings (`cli/docs.rs`).
+    #[command(flatten)]
+    Docs(docs::DocsCommand),
 }
 
 /// What `report` renders.

@@ -384,6 +384,7 @@ fn split(command: Command) -> Result<(Action, Option<Target>, Groups), Error> {
                 ..Groups::default()
             },
         ),
+        Command::Docs(_) => return Err(crate::cli::docs::not_a_setting()),
         Command::Unlock { lock_id, state } => (
             Action::Unlock { lock_id },
             None,

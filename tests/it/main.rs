@@ -12,6 +12,7 @@ mod bad_runbooks;
 mod bounds;
 mod break_matrix;
 mod cli_surface;
+mod completions_man;
 #[cfg(feature = "failpoints")]
 mod crash;
 mod dns;
