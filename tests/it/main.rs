@@ -30,6 +30,7 @@ mod preflight;
 mod processes;
 mod promises;
 mod promises_more;
+mod readme_map;
 mod reads;
 mod realistic;
 mod rehearsal;
