@@ -435,6 +435,7 @@ CASES = [
     Case("health-ready", VERIFY, fault(unhealthy=True), "the control plane is not ready"),
     Case("dispatch-poll-status", VERIFY, pending_dispatch("dispatch_id"), "the warm pool is exhausted: the dispatch stays pending"),
     Case("dispatch-get-artifacts", VERIFY, artifacts_deleted, "the dispatch's artifacts are gone from S3"),
+    Case("dispatch-artifacts-in-s3", VERIFY, artifacts_deleted, "the dispatch's artifacts are gone from S3"),
     *[Case(f"cloudwatch-alarm-not-triggered.{a}", VERIFY, alarm_firing(a), f"{a} in ALARM") for a in ALARMS],
     Case("stopped-task-reasons", VERIFY, task_stopped, "a control-plane task stopped", green="skipped"),
     Case("control-plane-errors", VERIFY, error_logged, "an error logged by the control plane"),
