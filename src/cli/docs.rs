@@ -58,7 +58,7 @@ pub fn not_a_setting() -> Error {
 pub fn run(command: &DocsCommand, stdout: &mut dyn Write) -> Result<(), Error> {
     let written = match command {
         DocsCommand::Completions { shell } => completions(*shell, stdout),
-        DocsCommand::Man { out: None } => clap_mangen::Man::new(Cli::command()).render(stdout),
+        DocsCommand::Man { out: None } => clap_mangen::Man::new(man_command()).render(stdout),
         DocsCommand::Man { out: Some(dir) } => pages(dir).and_then(|paths| {
             paths
                 .iter()
@@ -97,11 +97,17 @@ fn bash_hyphen_fix(name: &str, script: &[u8]) -> String {
     script.replace(&name.replace('-', "__subcmd__"), &name.replace('-', "__"))
 }
 
+/// The command line as the man pages show it: without clap's `help` command, which has no
+/// page of its own (`--help` is listed under each command).
+fn man_command() -> clap::Command {
+    Cli::command().disable_help_subcommand(true)
+}
+
 /// The top page and one page per visible command, as `clap_mangen::generate_to` writes
 /// them, returning their paths.
 fn pages(dir: &Path) -> io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
-    let mut cmd = Cli::command().disable_help_subcommand(true);
+    let mut cmd = man_command();
     cmd.build();
     let mut written = vec![clap_mangen::Man::new(cmd.clone()).generate_to(dir)?];
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {

@@ -239,6 +239,16 @@ fn man_out_writes_a_page_per_command_and_prints_their_paths() {
         assert_man_page(&page, &name);
         rendered(&file);
     }
+    // Each page the top page refers to is one of them.
+    let top = std::fs::read_to_string(pages.join("outpost-migrate.1")).unwrap();
+    for reference in top.split("outpost\\-migrate\\-").skip(1) {
+        let name = reference.split("(1)").next().unwrap().replace("\\-", "-");
+        let file = pages.join(format!("outpost-migrate-{name}.1"));
+        assert!(
+            file.exists(),
+            "the top page refers to a page that is not there: {name}"
+        );
+    }
     let rollback = std::fs::read_to_string(pages.join("outpost-migrate-rollback.1")).unwrap();
     assert!(rollback.contains("\\-\\-level"), "{rollback}");
     assert!(rollback.contains("Exit codes:"), "{rollback}");
