@@ -3,6 +3,7 @@
 //! `RunArgs`...), so clap rejects the rest; only the output and verbosity flags are global.
 //! `settings::resolve` turns it into the settings the core uses.
 
+pub mod docs;
 mod help;
 mod version;
 
@@ -204,6 +205,9 @@ pub struct DiagnoseArgs {
     pub aws: AwsArgs,
     #[command(flatten)]
     pub jobs: JobsArgs,
+    /// `completions SHELL` and `man`, answered before the settings (`cli/docs.rs`).
+    #[command(flatten)]
+    Docs(docs::DocsCommand),
 }
 
 /// What `report` renders.

@@ -19,6 +19,18 @@ fn main() {
         Err(e) => std::process::exit(usage_error(&e, &args)),
     };
     let output = cli.global.output;
+    if let cli::Command::Docs(docs) = &cli.command {
+        let failed = Failed {
+            output,
+            command: cli::command_word(&args),
+            color: false,
+        };
+        let code = match cli::docs::run(docs, &mut std::io::stdout().lock()) {
+            Ok(()) => exit_codes::SUCCESS,
+            Err(e) => failed.report(&e, &secrets::Redactor::new()),
+        };
+        std::process::exit(code);
+    }
     let env = std::env::vars().collect();
     let code = match settings::resolve(cli, env, args.clone()) {
         Ok(settings) => run(settings),

@@ -347,6 +347,7 @@ fn split(command: Command) -> Result<(Action, Option<Target>, Groups), Error> {
             (Action::Approve { step }, None, groups)
         }
         Command::Diagnose(args) => diagnose::split(args)?,
+        Command::Docs(_) => return Err(crate::cli::docs::not_a_setting()),
         Command::Unlock { lock_id, state } => (
             Action::Unlock { lock_id },
             None,

@@ -327,6 +327,8 @@ fn each_command_documents_its_own_arguments_with_examples() {
         "unlock",
         "approve",
         "diagnose",
+        "completions",
+        "man",
     ] {
         let help = bare(&[command, "--help"]);
         assert_eq!(help.status.code(), Some(SUCCESS));

@@ -13,6 +13,7 @@ mod bounds;
 mod break_matrix;
 mod ci_workflow;
 mod cli_surface;
+mod completions_man;
 #[cfg(feature = "failpoints")]
 mod crash;
 mod diagnose;
@@ -31,6 +32,7 @@ mod preflight;
 mod processes;
 mod promises;
 mod promises_more;
+mod readme_map;
 mod reads;
 mod realistic;
 mod rehearsal;

@@ -160,7 +160,13 @@ fn the_embedded_runbook_plans_the_whole_migration() {
         .unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(doc["units"].as_array().unwrap().len(), 1);
-    assert_eq!(doc["units"][0]["steps"][3]["approval"], true);
+    let apply = doc["units"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "alb-terraform-apply")
+        .expect("phase 1 applies the plan");
+    assert_eq!(apply["approval"], true);
 }
 
 #[test]
