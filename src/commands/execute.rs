@@ -9,6 +9,7 @@ use crate::engine::undo::UndoMap;
 use crate::engine::{Engine, EngineOptions, Interrupt};
 use crate::error::Error;
 use crate::events::{Event, EventSink};
+use crate::http_client::SharedHttp;
 use crate::kinds::KindContext;
 use crate::kinds::aws::{AwsConfig, AwsContext};
 use crate::notify::{Channels, Notice, Notifier};
@@ -39,14 +40,16 @@ pub fn run(
         .map_err(|e| Error::Usage(format!("failed to start the async runtime: {e}")))?;
     let reporter: Arc<dyn EventSink> = reporter::for_output(settings.output, term.clone()).into();
     // The notifier stands in front of the reporter: every event reaches both.
+    let http = Arc::new(SharedHttp::default());
     let sink = Notifier::new(
         reporter,
         channels,
         settings.dry_run,
         aws.clone(),
+        http.clone(),
         runtime.handle().clone(),
     );
-    let store = settings.state_store();
+    let store: Arc<dyn StateStore> = settings.state_store().into();
 
     // A dry run changes nothing, not even the state directory: it takes no lock.
     let _lock = if settings.dry_run {
@@ -64,7 +67,7 @@ pub fn run(
     };
 
     let kinds = KindContext {
-        http: Default::default(),
+        http,
         backup_dir: store.backup_dir(),
         prompter: term.clone(),
         aws,
@@ -94,7 +97,7 @@ pub fn run(
             &options,
             &plan,
             &settings.env,
-            store.as_ref(),
+            store.clone(),
             state,
             &sink as &dyn EventSink,
             &kinds,
