@@ -9,6 +9,6 @@ pub mod schedule;
 pub mod source;
 
 pub use diagnostic::Diagnostic;
-pub use load::load;
+pub use load::{load, load_root};
 pub use model::{ForEach, InDoubt, Reverts, Runbook, Step, Unit, UnitKey};
 pub use source::RunbookSource;
