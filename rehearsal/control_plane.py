@@ -22,6 +22,7 @@ import time
 import uuid
 
 import boto3
+from botocore.config import Config
 from flask import Flask, jsonify, request
 from werkzeug.serving import make_server
 
@@ -284,13 +285,16 @@ def main():
     parser.add_argument("--faults")
     args = parser.parse_args()
     session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    # Named as a call from inside the region: the benchmark's latency mode answers it at once,
+    # as the real control plane's calls to its own tables are (tests/fixtures/moto_outpost.py).
+    in_region = Config(user_agent_extra="outpost-in-region")
     config.update(
         faults=args.faults,
         bucket=args.bucket,
         keys=parse_keys(args.keys),
-        dynamodb=session.resource("dynamodb", endpoint_url=args.aws_endpoint),
-        s3=session.client("s3", endpoint_url=args.aws_endpoint),
-        logs=session.client("logs", endpoint_url=args.aws_endpoint),
+        dynamodb=session.resource("dynamodb", endpoint_url=args.aws_endpoint, config=in_region),
+        s3=session.client("s3", endpoint_url=args.aws_endpoint, config=in_region),
+        logs=session.client("logs", endpoint_url=args.aws_endpoint, config=in_region),
     )
     log_start()
     server = make_server("127.0.0.1", args.port, app, threaded=True)

@@ -11,6 +11,7 @@ pub mod escape;
 pub mod events;
 pub mod exit_codes;
 pub mod expect;
+pub mod http_client;
 pub mod kinds;
 pub mod notify;
 pub mod prompt;

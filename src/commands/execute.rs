@@ -3,12 +3,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::runtime::Runtime;
+
 use crate::engine::execution_plan::{self, Plan};
 use crate::engine::guard;
 use crate::engine::undo::UndoMap;
 use crate::engine::{Engine, EngineOptions, Interrupt};
 use crate::error::Error;
 use crate::events::{Event, EventSink};
+use crate::http_client::SharedHttp;
 use crate::kinds::KindContext;
 use crate::kinds::aws::{AwsConfig, AwsContext};
 use crate::notify::{Channels, Notice, Notifier};
@@ -26,6 +29,12 @@ pub fn run(
     redactor: Arc<Redactor>,
 ) -> Result<i32, Error> {
     let target = settings.target.unwrap_or(Target::Run);
+    crate::kinds::aws::load_trust_roots_early();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("failed to start the async runtime: {e}")))?;
+    let early = early_identity(settings, &runtime);
     let runbook = super::load(settings)?;
     let vars = execution_plan::render_vars(&runbook, &settings.vars, &settings.env)?;
     let plan = execution_plan::build(&runbook, target, vars, &settings.env)?;
@@ -35,22 +44,24 @@ pub fn run(
     let saved = super::saved_plan::given(settings)?;
     let channels = notify_channels(settings, &runbook, &plan)?;
     let publishes = channels.as_ref().is_some_and(|c| c.sns_topic_arn.is_some());
-    let aws = Arc::new(AwsContext::new(aws_config(settings, &plan, publishes)?));
+    let config = aws_config(settings, &plan, publishes)?;
+    let aws = match early {
+        Some(asked) if *asked.config() == config => asked,
+        _ => Arc::new(AwsContext::new(config)),
+    };
     let expected_account = expected_account(settings, &runbook, &plan)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Usage(format!("failed to start the async runtime: {e}")))?;
     let reporter: Arc<dyn EventSink> = reporter::for_output(settings.output, term.clone()).into();
     // The notifier stands in front of the reporter: every event reaches both.
+    let http = Arc::new(SharedHttp::default());
     let sink = Notifier::new(
         reporter,
         channels,
         settings.dry_run,
         aws.clone(),
+        http.clone(),
         runtime.handle().clone(),
     );
-    let store = settings.state_store();
+    let store: Arc<dyn StateStore> = settings.state_store().into();
 
     // A dry run changes nothing, not even the state directory: it takes no lock.
     let _lock = if settings.dry_run {
@@ -73,7 +84,7 @@ pub fn run(
     };
 
     let kinds = KindContext {
-        http: Default::default(),
+        http,
         backup_dir: store.backup_dir(),
         prompter: term.clone(),
         aws,
@@ -103,7 +114,7 @@ pub fn run(
             &options,
             &plan,
             &settings.env,
-            store.as_ref(),
+            store.clone(),
             state,
             &sink as &dyn EventSink,
             &kinds,
@@ -146,6 +157,28 @@ fn notify_channels(
 /// Resolved (and an environment region that contradicts the runbook's refused) only when
 /// the plan calls AWS: a plan without AWS steps runs whatever the AWS configuration.
 /// Notifications published to SNS use the run's AWS configuration too.
+/// Sends the account guard's call while the unit files load and the plan is made: it waits a
+/// round trip to AWS, and the loading then costs nothing of it. Made from the top file's vars
+/// when it names an `account`; the run uses this context (and its answer) when the plan's AWS
+/// configuration is the same, which it is unless the plan calls no AWS. Any problem here is
+/// left to the whole runbook's load to report.
+fn early_identity(settings: &Settings, runtime: &Runtime) -> Option<Arc<AwsContext>> {
+    let root = crate::runbook::load_root(&settings.runbook)?;
+    root.account.as_ref()?;
+    let vars = execution_plan::render_vars(&root, &settings.vars, &settings.env).ok()?;
+    let config = settings.aws_config(&vars).ok()?;
+    if config.unusable.is_some() {
+        return None;
+    }
+    let asked = Arc::new(AwsContext::new(config));
+    let asking = asked.clone();
+    runtime.spawn(async move {
+        // The answer is kept in the context; the guard reads it (or its error) from there.
+        let _ = crate::kinds::aws::caller_identity(&asking).await;
+    });
+    Some(asked)
+}
+
 pub(super) fn aws_config(
     settings: &Settings,
     plan: &Plan,

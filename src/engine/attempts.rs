@@ -313,7 +313,7 @@ mod tests {
         fn new() -> Self {
             World {
                 kinds: KindContext {
-                    http: Default::default(),
+                    http: Arc::default(),
                     backup_dir: std::env::temp_dir(),
                     prompter: Arc::new(NoTerminal),
                     aws: std::sync::Arc::new(AwsContext::new(AwsConfig::default())),

@@ -2,8 +2,8 @@
 //! captures it needs exist), a phase's steps one by one; state saved after every step.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -69,7 +69,8 @@ pub struct Engine<'a> {
     pub(super) opts: &'a EngineOptions,
     pub(super) plan: &'a Plan<'a>,
     pub(super) env: &'a EnvMap,
-    pub(super) store: &'a dyn StateStore,
+    /// Shared with the blocking thread each save runs on.
+    pub(super) store: Arc<dyn StateStore>,
     pub(super) state: Mutex<State>,
     pub(super) sink: &'a dyn EventSink,
     pub(super) kinds: &'a KindContext,
@@ -101,7 +102,7 @@ impl<'a> Engine<'a> {
         opts: &'a EngineOptions,
         plan: &'a Plan<'a>,
         env: &'a EnvMap,
-        store: &'a dyn StateStore,
+        store: Arc<dyn StateStore>,
         state: State,
         sink: &'a dyn EventSink,
         kinds: &'a KindContext,
@@ -220,9 +221,19 @@ impl<'a> Engine<'a> {
         }
         // The checks run as one task: yielding lets those whose answers are in record theirs.
         tokio::task::yield_now().await;
+        let (mut snapshot, upto) = {
+            let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            (state.clone(), self.changes.load(Ordering::SeqCst))
+        };
+        // Written and synced on a blocking thread: the checks still running are polled on
+        // this one, and their answers are not held up for the disk.
+        let store = self.store.clone();
+        let written =
+            tokio::task::spawn_blocking(move || store.save(&mut snapshot).map(|()| snapshot))
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let upto = self.changes.load(Ordering::SeqCst);
-        self.store.save(&mut state)?;
+        (state.serial, state.updated_at) = (written.serial, written.updated_at);
         *saved = upto;
         Ok(())
     }

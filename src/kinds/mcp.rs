@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{Peer, RoleClient, ServiceError, ServiceExt};
 use serde::Deserialize;
@@ -168,7 +169,11 @@ impl StepKind for Mcp {
                     answer
                 }
                 None => {
-                    let transport = StreamableHttpClientTransport::from_uri(server.clone());
+                    // rmcp's own default client would load the trust roots again.
+                    let transport = StreamableHttpClientTransport::with_client(
+                        ctx.http.mcp().map_err(KindFailure::setup)?.clone(),
+                        StreamableHttpClientTransportConfig::with_uri(server.clone()),
+                    );
                     let served = ().serve(transport).await;
                     let client = match served.map_err(|e| os_reason(&server, &e)) {
                         Ok(client) => client,

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::http_client::SharedHttp;
 use crate::prompt::Prompter;
 use crate::template::Escape;
 
@@ -100,9 +101,8 @@ pub struct SpecError {
 
 /// Shared services a running step may use; built once per run.
 pub struct KindContext {
-    /// Made on first use: loading the system's trust roots costs milliseconds that runs
-    /// without HTTP steps need not pay.
-    pub http: std::sync::OnceLock<Result<reqwest::Client, String>>,
+    /// The run's HTTP client, shared with MCP steps and the notifier.
+    pub http: Arc<SharedHttp>,
     /// Where `file` steps keep the backups rollback restores.
     pub backup_dir: PathBuf,
     pub prompter: Arc<dyn Prompter>,
@@ -115,16 +115,7 @@ pub struct KindContext {
 
 impl KindContext {
     pub fn http(&self) -> Result<&reqwest::Client, KindFailure> {
-        self.http
-            .get_or_init(|| {
-                reqwest::Client::builder()
-                    .connect_timeout(std::time::Duration::from_secs(10))
-                    .user_agent(concat!("outpost-migrate/", env!("CARGO_PKG_VERSION")))
-                    .build()
-                    .map_err(|e| format!("failed to build the HTTP client: {e}"))
-            })
-            .as_ref()
-            .map_err(|e| KindFailure::setup(e.clone()))
+        self.http.get().map_err(KindFailure::setup)
     }
 }
 

@@ -172,14 +172,12 @@ pub fn group_alive(pgid: i32) -> bool {
     if pgid <= 1 {
         return false;
     }
-    match running_members(pgid) {
-        Some(n) => n > 0,
-        None => {
-            // SAFETY: signal 0 only checks that the group exists and may be signalled.
-            let r = unsafe { libc::kill(-pgid, 0) };
-            r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-        }
-    }
+    // SAFETY: signal 0 only checks that the group exists and may be signalled.
+    let r = unsafe { libc::kill(-pgid, 0) };
+    let exists = r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    // A group that does not exist has no zombies either: the scan of /proc (a read per
+    // process on the machine) is only for a group that still does.
+    exists && running_members(pgid).is_none_or(|n| n > 0)
 }
 
 /// How many processes of group `pgid` are not zombies, from /proc; None without /proc.

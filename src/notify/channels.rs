@@ -23,7 +23,7 @@ impl Contacts {
 }
 
 /// Where a notice can go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Channel {
     Slack,
     PagerDuty,

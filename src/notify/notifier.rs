@@ -1,22 +1,22 @@
 //! The notifier: an event sink in front of the reporter. It passes every event on, turns
-//! those that call for it into notices and sends them in the background, each within the
-//! section's timeout; a failed send is a warning. The summary is held until the sends end,
-//! so it stays the run's last word (and `--output json`'s last line).
+//! those that call for it into notices and sends them in the background (in order on each
+//! channel), each within the section's timeout; a failed send is a warning. The summary is
+//! held until the sends end, so it stays the run's last word (and `--output json`'s last
+//! line).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 use crate::events::{Event, EventSink};
+use crate::http_client::SharedHttp;
 use crate::kinds::aws::AwsContext;
 
 use super::channels::{Channel, Channels};
 use super::message;
 use super::notice::{Notice, Severity};
-
-/// The HTTP client's bound when the runbook has no section (it then sends nothing).
-const FALLBACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub struct Notifier {
     reporter: Arc<dyn EventSink>,
@@ -24,9 +24,12 @@ pub struct Notifier {
     channels: Option<Arc<Channels>>,
     dry_run: bool,
     aws: Arc<AwsContext>,
-    http: reqwest::Client,
+    http: Arc<SharedHttp>,
     runtime: Handle,
-    sends: Mutex<Vec<JoinHandle<()>>>,
+    /// Each channel's last send. A send waits for the one before it on its channel, so a
+    /// channel hears the notices in the order they happened ("rollback started" before
+    /// "rollback finished"), whatever each connection's speed.
+    sends: Mutex<HashMap<Channel, JoinHandle<()>>>,
     /// The run's summary, passed on once the sends have ended.
     summary: Mutex<Option<Event>>,
     /// The most urgent failure notified, for the escalation line.
@@ -39,15 +42,9 @@ impl Notifier {
         channels: Option<Channels>,
         dry_run: bool,
         aws: Arc<AwsContext>,
+        http: Arc<SharedHttp>,
         runtime: Handle,
     ) -> Self {
-        // Each send is bounded as a whole (see `send`), the connection within it.
-        let timeout = channels.as_ref().map_or(FALLBACK_TIMEOUT, |c| c.timeout);
-        let http = reqwest::Client::builder()
-            .connect_timeout(timeout)
-            .user_agent(concat!("outpost-migrate/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
         Notifier {
             reporter,
             channels: channels.map(Arc::new),
@@ -81,10 +78,16 @@ impl Notifier {
                 continue;
             }
             let send = self.send(channel, channels.clone(), notice.clone(), text.clone());
-            self.sends
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(self.runtime.spawn(send));
+            let mut sends = self.sends.lock().unwrap_or_else(|e| e.into_inner());
+            let before = sends.remove(&channel);
+            let ordered = async move {
+                if let Some(before) = before {
+                    // A send that panicked has nothing more to say than its warning would.
+                    let _ = before.await;
+                }
+                send.await;
+            };
+            sends.insert(channel, self.runtime.spawn(ordered));
         }
     }
 
@@ -98,16 +101,17 @@ impl Notifier {
         let (http, aws, reporter) = (self.http.clone(), self.aws.clone(), self.reporter.clone());
         async move {
             let sent = async {
+                // `http.get()`: the run's one client, built by the first send or HTTP step.
                 match channel {
                     Channel::Slack => {
                         let url = channels.slack_webhook_url.as_deref().unwrap_or_default();
-                        super::slack::send(&http, url, &text).await
+                        super::slack::send(http.get()?, url, &text).await
                     }
                     Channel::PagerDuty => {
                         let (url, key) = channels.pagerduty.clone().unwrap_or_default();
                         let headline = message::headline(&notice, &channels.runbook);
                         super::pagerduty::send(
-                            &http,
+                            http.get()?,
                             &url,
                             &key,
                             &notice,
@@ -144,8 +148,7 @@ impl Notifier {
     /// failure, then passes the held summary on.
     pub async fn finish(&self) {
         let sends = std::mem::take(&mut *self.sends.lock().unwrap_or_else(|e| e.into_inner()));
-        for send in sends {
-            // A send that panicked has nothing more to say than its warning would.
+        for send in sends.into_values() {
             let _ = send.await;
         }
         let worst = *self.worst.lock().unwrap_or_else(|e| e.into_inner());

@@ -45,6 +45,25 @@ use super::source::RunbookSource;
 /// The runbook format this build reads.
 pub const FORMAT: u32 = 1;
 
+/// The top file alone (its vars and `account`, no unit), or `None` at its first problem: for
+/// work that may start before the whole runbook is read (the account guard's call). `load`
+/// reads it again and reports every problem.
+pub fn load_root(source: &RunbookSource) -> Option<Runbook> {
+    let (root_cx, root) = parse_file(source.read(source.root_file()).ok()?).ok()?;
+    let doc: RootDoc = root_cx.typed(&root, None).ok()?;
+    let mut diags = Vec::new();
+    let vars = load_vars(&root_cx, &root, &mut diags);
+    (diags.is_empty() && doc.format == FORMAT).then(|| Runbook {
+        digest: String::new(),
+        name: doc.name,
+        description: doc.description,
+        account: doc.account,
+        vars,
+        units: Vec::new(),
+        notify: None,
+    })
+}
+
 /// Loads and validates the runbook, returning every problem found.
 pub fn load(source: &RunbookSource) -> Result<Runbook, Vec<Diagnostic>> {
     let mut diags = Vec::new();

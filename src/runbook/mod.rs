@@ -10,7 +10,7 @@ pub mod source;
 pub mod symptom;
 
 pub use diagnostic::Diagnostic;
-pub use load::load;
+pub use load::{load, load_root};
 pub use model::{ForEach, InDoubt, Reverts, Runbook, Step, Unit, UnitKey};
 pub use source::RunbookSource;
 pub use symptom::Symptom;

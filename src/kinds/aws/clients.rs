@@ -73,6 +73,20 @@ impl<T> Deref for Lazy<T> {
     }
 }
 
+/// Starts loading the system's trust roots for the AWS clients on a thread of its own, to be
+/// called before the runbook is read. The SDK's HTTP client loads them once a process, when
+/// the first client is made (milliseconds of reading every certificate file); the account
+/// guard's client, made once the runbook names the region, then finds them loaded instead of
+/// loading them before its call.
+pub fn load_trust_roots_early() {
+    std::thread::spawn(|| {
+        let config = aws_sdk_sts::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .build();
+        drop(aws_sdk_sts::Client::from_conf(config));
+    });
+}
+
 impl AwsClients {
     /// Builds the clients of the named services (as `aws` steps name them, aliases included)
     /// not built yet; no call is made. Run on a blocking thread while the account guard's
@@ -106,7 +120,7 @@ fn force<T>(client: &Lazy<T>) {
 /// The AWS configuration of a run, resolved by the settings from the command line, the
 /// environment and the runbook's vars (see `settings::Settings::aws_config`); the core never
 /// looks at the environment for it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AwsConfig {
     /// The profile the SDK selects; `None` leaves the SDK's own choice (`default`).
     pub profile: Option<String>,
@@ -156,6 +170,8 @@ pub struct AwsContext {
     clients: OnceCell<Result<Arc<AwsClients>, String>>,
     /// Read calls in flight, by service, operation and input.
     in_flight: Mutex<HashMap<String, SharedCall>>,
+    /// The account guard's answer (`caller_identity`), asked once.
+    pub(super) identity: OnceCell<Result<super::CallerIdentity, KindFailure>>,
 }
 
 type SharedCall = Shared<BoxFuture<'static, Result<Value, KindFailure>>>;
@@ -177,7 +193,13 @@ impl AwsContext {
             config,
             clients: OnceCell::new(),
             in_flight: Mutex::new(HashMap::new()),
+            identity: OnceCell::new(),
         }
+    }
+
+    /// The configuration its clients are made with.
+    pub fn config(&self) -> &AwsConfig {
+        &self.config
     }
 
     /// Runs a read call, or joins the identical one already in flight. Nothing is cached: a

@@ -23,7 +23,7 @@ mod secretsmanager;
 mod ssm;
 mod sts;
 
-pub use clients::{AwsClients, AwsConfig, AwsContext, AwsTimeouts};
+pub use clients::{AwsClients, AwsConfig, AwsContext, AwsTimeouts, load_trust_roots_early};
 pub use error::{AwsFailure, NO_CREDENTIALS};
 pub use input::Input;
 pub use op::Op;
@@ -280,14 +280,23 @@ impl StepKind for Aws {
 
 /// Who the credentials are and where the clients call: for the account guard and the
 /// operator recorded in state.
+#[derive(Debug, Clone)]
 pub struct CallerIdentity {
     pub account: String,
     pub arn: String,
     pub region: String,
 }
 
-/// The caller's identity, for the account guard and the operator recorded in state.
+/// The caller's identity, for the account guard and the operator recorded in state: asked of
+/// STS once a run (the first caller asks, later ones share its answer).
 pub async fn caller_identity(ctx: &AwsContext) -> Result<CallerIdentity, KindFailure> {
+    ctx.identity
+        .get_or_init(|| ask_caller_identity(ctx))
+        .await
+        .clone()
+}
+
+async fn ask_caller_identity(ctx: &AwsContext) -> Result<CallerIdentity, KindFailure> {
     let clients = ctx.clients().await.map_err(KindFailure::setup)?;
     let out = sts::caller_identity(&clients).await.map_err(|e| {
         e.into_kind_failure("sts", "GetCallerIdentity", &clients.endpoint_url("sts"))

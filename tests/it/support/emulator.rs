@@ -48,7 +48,7 @@ impl Moto {
         let mut child = cmd
             .spawn()
             .expect("python3 with moto[server] is needed (see .ci/run)");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
         loop {
             if let Ok(port) = std::fs::read_to_string(&port_file) {
                 return Moto {
