@@ -20,10 +20,12 @@ use crate::state::local::LocalStore;
 
 mod aws;
 mod notify;
+mod target;
 mod typed;
 
 pub use aws::AwsSettings;
 pub use notify::NotifySettings;
+pub use target::parse_target;
 
 pub use crate::cli::Output as OutputFormat;
 pub use crate::cli::ReportFormat;
@@ -48,6 +50,10 @@ pub enum Action {
         lock_id: Option<String>,
     },
     Report(ReportRequest),
+    Schema,
+    IamPolicy {
+        target: String,
+    },
 }
 
 impl Action {
@@ -61,6 +67,8 @@ impl Action {
             Action::Status { .. } => "status".into(),
             Action::Unlock { .. } => "unlock".into(),
             Action::Report(_) => "report".into(),
+            Action::Schema => "schema".into(),
+            Action::IamPolicy { .. } => "iam-policy".into(),
         }
     }
 }
@@ -235,35 +243,6 @@ impl Settings {
     }
 }
 
-/// Parses a `plan` target: `preflight`, `phase N`, `rollback N`, `verify`, `all`.
-pub fn parse_target(words: &[String]) -> Result<Target, Error> {
-    let joined = words
-        .join(" ")
-        .to_ascii_lowercase()
-        .replace(['-', '_'], " ");
-    let parts: Vec<&str> = joined.split_whitespace().collect();
-    let number = |s: Option<&&str>, max: u8| {
-        s.and_then(|n| n.parse::<u8>().ok())
-            .filter(|n| (1..=max).contains(n))
-    };
-    let target = match parts.as_slice() {
-        [] | ["all"] => Some(Target::All),
-        ["preflight" | "pre flight"] => Some(Target::Preflight),
-        ["pre", "flight"] => Some(Target::Preflight),
-        ["verify"] => Some(Target::Verify),
-        ["run"] => Some(Target::Run),
-        ["phase", n] => number(Some(n), 5).map(Target::Phase),
-        ["rollback", n] => number(Some(n), 3).map(Target::Rollback),
-        _ => None,
-    };
-    target.ok_or_else(|| {
-        Error::Usage(format!(
-            "unknown target `{}`; use preflight, phase 1-5, rollback 1-3, verify or all",
-            words.join(" ")
-        ))
-    })
-}
-
 /// The argument groups of a command; a group the command does not take keeps its default.
 #[derive(Default)]
 struct Groups {
@@ -384,6 +363,21 @@ fn split(command: Command) -> Result<(Action, Option<Target>, Groups), Error> {
                 ..Groups::default()
             },
         ),
+        Command::Schema => (Action::Schema, None, Groups::default()),
+        Command::IamPolicy { target, runbook } => {
+            let t = parse_target(&target)?;
+            let action = Action::IamPolicy {
+                target: t.to_string(),
+            };
+            (
+                action,
+                Some(t),
+                Groups {
+                    runbook,
+                    ..Groups::default()
+                },
+            )
+        }
         Command::Unlock { lock_id, state } => (
             Action::Unlock { lock_id },
             None,

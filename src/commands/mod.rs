@@ -1,11 +1,13 @@
 //! One file per command; `run` dispatches the resolved settings to it.
 
 mod execute;
+mod iam_policy;
 mod plan;
 mod plan_human;
 mod plan_junit;
 mod plan_preview;
 mod report;
+mod schema;
 mod status;
 mod status_human;
 mod status_next;
@@ -35,6 +37,8 @@ pub fn run(settings: Settings, redactor: Arc<Redactor>) -> Result<i32, Error> {
         Action::Status { .. } => status::run(&settings, &term, &redactor),
         Action::Unlock { lock_id } => unlock::run(&settings, &term, lock_id.as_deref()),
         Action::Report(request) => report::run(&settings, &term, &redactor, request),
+        Action::Schema => schema::run(&settings, &term),
+        Action::IamPolicy { .. } => iam_policy::run(&settings, &term),
     }
 }
 

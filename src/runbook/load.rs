@@ -13,12 +13,12 @@
 )]
 
 mod access;
-mod document;
+pub(super) mod document;
 mod for_each;
 mod include;
 mod links;
 mod names;
-mod notify;
+pub(super) mod notify;
 mod parse;
 mod queries;
 mod references;

@@ -325,6 +325,8 @@ fn each_command_documents_its_own_arguments_with_examples() {
         "run",
         "status",
         "unlock",
+        "schema",
+        "iam-policy",
     ] {
         let help = bare(&[command, "--help"]);
         assert_eq!(help.status.code(), Some(SUCCESS));
