@@ -29,9 +29,21 @@ fn schema_command(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn validator() -> jsonschema::Validator {
+/// The schema `schema` prints, compiled.
+struct Validator {
+    schemas: boon::Schemas,
+    index: boon::SchemaIndex,
+}
+
+fn validator() -> Validator {
     let schema: Value = serde_json::from_str(&schema_command(&[])).unwrap();
-    jsonschema::validator_for(&schema).expect("a valid JSON Schema")
+    let (mut schemas, mut compiler) = (boon::Schemas::new(), boon::Compiler::new());
+    let url = "https://outpost-migrate.invalid/runbook.schema.json";
+    compiler.add_resource(url, schema).unwrap();
+    let index = compiler
+        .compile(url, &mut schemas)
+        .expect("a valid JSON Schema");
+    Validator { schemas, index }
 }
 
 /// A runbook file as the loader reads it (YAML 1.2 booleans); `None` when it is not YAML.
@@ -41,11 +53,12 @@ fn yaml(text: &str) -> Option<Value> {
 }
 
 /// The schema's first complaint about `doc`, if any.
-fn refusal(validator: &jsonschema::Validator, doc: &Value) -> Option<String> {
+fn refusal(validator: &Validator, doc: &Value) -> Option<String> {
     validator
-        .iter_errors(doc)
-        .next()
-        .map(|e| format!("{e} at {}", e.instance_path()))
+        .schemas
+        .validate(doc, validator.index)
+        .err()
+        .map(|e| format!("{e:#}"))
 }
 
 #[test]
