@@ -160,6 +160,29 @@ pub enum Command {
     /// found. Takes no lock and writes no state.
     #[command(after_help = help::DIAGNOSE, after_long_help = help::long(help::DIAGNOSE))]
     Diagnose(DiagnoseArgs),
+    /// Print the JSON Schema of the runbook's files, for editors to validate them.
+    ///
+    /// One schema for runbook.yaml, the unit files and included step files, generated from
+    /// the types the loader reads them with. The repository keeps a copy in
+    /// schema/runbook.schema.json, which the shipped files name on their first line.
+    #[command(after_help = help::SCHEMA, after_long_help = help::long(help::SCHEMA))]
+    Schema,
+    /// Print the least-privilege IAM policy the target's `aws` steps need.
+    ///
+    /// Actions and resource ARNs come from the plan's `aws` steps with the vars rendered:
+    /// the account is the runbook's `account`, the region its `region` var. What the policy
+    /// cannot cover (values captured during the run, programs `shell` steps run) is noted on
+    /// stderr. With OUTPOST_MIGRATE_STATE=s3://bucket/prefix it grants the S3 state backend's
+    /// objects too. Never an action that reads a secret's value.
+    #[command(name = "iam-policy", after_help = help::IAM_POLICY, after_long_help = help::long(help::IAM_POLICY))]
+    IamPolicy {
+        /// Whose steps: `preflight`, `phase N` (1-5), `rollback N` (1-3), `verify` or `all`
+        /// (the default).
+        #[arg(num_args = 0..=2, value_name = "TARGET")]
+        target: Vec<String>,
+        #[command(flatten)]
+        runbook: RunbookArgs,
+    },
     /// Remove a lock left behind by a run that is gone.
     #[command(after_help = help::UNLOCK, after_long_help = help::long(help::UNLOCK))]
     Unlock {

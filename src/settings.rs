@@ -21,6 +21,7 @@ mod aws;
 mod diagnose;
 mod notify;
 mod terminal;
+mod target;
 mod typed;
 mod user;
 
@@ -29,6 +30,7 @@ pub use notify::NotifySettings;
 #[cfg(test)]
 use terminal::HEARTBEAT_ENV;
 pub use terminal::{HEARTBEAT, TerminalSettings, Ttys};
+pub use target::parse_target;
 
 pub use crate::cli::Output as OutputFormat;
 pub use crate::cli::ReportFormat;
@@ -64,6 +66,10 @@ pub enum Action {
     },
     /// `diagnose [SYMPTOM]`.
     Diagnose(diagnose::DiagnoseRequest),
+    Schema,
+    IamPolicy {
+        target: String,
+    },
 }
 
 impl Action {
@@ -79,6 +85,8 @@ impl Action {
             Action::Report(_) => "report".into(),
             Action::Approve { .. } => "approve".into(),
             Action::Diagnose(_) => "diagnose".into(),
+            Action::Schema => "schema".into(),
+            Action::IamPolicy { .. } => "iam-policy".into(),
         }
     }
 }
@@ -174,35 +182,6 @@ impl Settings {
     pub fn state_store(&self) -> Box<dyn StateStore> {
         Box::new(LocalStore::new(&self.state_dir))
     }
-}
-
-/// Parses a `plan` target: `preflight`, `phase N`, `rollback N`, `verify`, `all`.
-pub fn parse_target(words: &[String]) -> Result<Target, Error> {
-    let joined = words
-        .join(" ")
-        .to_ascii_lowercase()
-        .replace(['-', '_'], " ");
-    let parts: Vec<&str> = joined.split_whitespace().collect();
-    let number = |s: Option<&&str>, max: u8| {
-        s.and_then(|n| n.parse::<u8>().ok())
-            .filter(|n| (1..=max).contains(n))
-    };
-    let target = match parts.as_slice() {
-        [] | ["all"] => Some(Target::All),
-        ["preflight" | "pre flight"] => Some(Target::Preflight),
-        ["pre", "flight"] => Some(Target::Preflight),
-        ["verify"] => Some(Target::Verify),
-        ["run"] => Some(Target::Run),
-        ["phase", n] => number(Some(n), 5).map(Target::Phase),
-        ["rollback", n] => number(Some(n), 3).map(Target::Rollback),
-        _ => None,
-    };
-    target.ok_or_else(|| {
-        Error::Usage(format!(
-            "unknown target `{}`; use preflight, phase 1-5, rollback 1-3, verify or all",
-            words.join(" ")
-        ))
-    })
 }
 
 /// The argument groups of a command; a group the command does not take keeps its default.
@@ -348,6 +327,21 @@ fn split(command: Command) -> Result<(Action, Option<Target>, Groups), Error> {
         }
         Command::Diagnose(args) => diagnose::split(args)?,
         Command::Docs(_) => return Err(crate::cli::docs::not_a_setting()),
+        Command::Schema => (Action::Schema, None, Groups::default()),
+        Command::IamPolicy { target, runbook } => {
+            let t = parse_target(&target)?;
+            let action = Action::IamPolicy {
+                target: t.to_string(),
+            };
+            (
+                action,
+                Some(t),
+                Groups {
+                    runbook,
+                    ..Groups::default()
+                },
+            )
+        }
         Command::Unlock { lock_id, state } => (
             Action::Unlock { lock_id },
             None,

@@ -21,6 +21,18 @@ Examples:
   outpost-migrate validate --runbook ./my-runbook --var domain=api.example.dev
   outpost-migrate validate --output junit > validate.xml";
 
+pub const SCHEMA: &str = "\
+Examples:
+  outpost-migrate schema > runbook.schema.json
+  # then, as the first line of a runbook file:
+  # yaml-language-server: $schema=runbook.schema.json";
+
+pub const IAM_POLICY: &str = "\
+Examples:
+  outpost-migrate iam-policy > outpost-migrate-policy.json   # every target
+  outpost-migrate iam-policy preflight                       # pre-flight only: reads
+  OUTPOST_MIGRATE_STATE=s3://team-state/outpost outpost-migrate iam-policy phase 2";
+
 pub const PLAN: &str = "\
 Examples:
   outpost-migrate plan                     # everything, rollback levels included

@@ -3,12 +3,14 @@
 mod approve;
 mod diagnose;
 mod execute;
+mod iam_policy;
 mod plan;
 mod plan_human;
 mod plan_junit;
 mod plan_preview;
 mod report;
 mod saved_plan;
+mod schema;
 mod status;
 mod status_human;
 mod status_next;
@@ -40,6 +42,8 @@ pub fn run(settings: Settings, redactor: Arc<Redactor>) -> Result<i32, Error> {
         Action::Unlock { lock_id } => unlock::run(&settings, &term, lock_id.as_deref()),
         Action::Report(request) => report::run(&settings, &term, &redactor, request),
         Action::Approve { step } => approve::run(&settings, &term, step),
+        Action::Schema => schema::run(&settings, &term),
+        Action::IamPolicy { .. } => iam_policy::run(&settings, &term),
     }
 }
 

@@ -29,6 +29,9 @@ impl StepKind for Scripted {
     fn name(&self) -> &'static str {
         "scripted"
     }
+    fn spec_schema(&self, _: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({})
+    }
     fn check(&self, _spec: &Value) -> Result<(), SpecError> {
         Ok(())
     }

@@ -10,15 +10,17 @@ use super::{
 
 pub struct Confirm;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
+#[schemars(rename = "ConfirmStep")]
 enum Spec {
     Prompt(String),
     Full(Full),
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ConfirmPrompt")]
 struct Full {
     prompt: String,
 }
@@ -34,6 +36,10 @@ impl Spec {
 impl StepKind for Confirm {
     fn name(&self) -> &'static str {
         "confirm"
+    }
+
+    fn spec_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<Spec>()
     }
 
     fn check(&self, spec: &Value) -> Result<(), SpecError> {

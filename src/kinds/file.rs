@@ -20,8 +20,9 @@ use super::{
 
 pub struct File;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "FileStep")]
 struct Spec {
     path: Option<String>,
     #[serde(default)]
@@ -34,8 +35,9 @@ struct Spec {
     check: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, untagged)]
+#[schemars(rename = "FileEdit")]
 enum Edit {
     Replace { replace: String, with: String },
     EnsureLine { ensure_line: String },
@@ -59,6 +61,10 @@ fn invalid(message: impl Into<String>) -> SpecError {
 impl StepKind for File {
     fn name(&self) -> &'static str {
         "file"
+    }
+
+    fn spec_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<Spec>()
     }
 
     fn check(&self, spec: &Value) -> Result<(), SpecError> {

@@ -13,10 +13,13 @@ use super::{
 
 pub struct Http;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "HttpStep")]
 struct Spec {
     #[serde(default = "get")]
+    /// An HTTP method: a token, as `reqwest::Method::from_bytes` takes it.
+    #[schemars(extend("pattern" = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"))]
     method: String,
     url: String,
     #[serde(default)]
@@ -31,7 +34,7 @@ struct Spec {
 }
 
 /// A byte count: a number, or text with a unit (`512KiB`, `64MiB`, `1GB`).
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 enum Size {
     Bytes(u64),
@@ -95,6 +98,10 @@ fn unsafe_method(spec: &Value) -> Option<String> {
 impl StepKind for Http {
     fn name(&self) -> &'static str {
         "http"
+    }
+
+    fn spec_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<Spec>()
     }
 
     fn check(&self, spec: &Value) -> Result<(), SpecError> {

@@ -19,8 +19,11 @@ use super::{
 
 pub struct Mcp;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "McpStep")]
+// `server`: one of `command` and `url`.
+#[schemars(extend("oneOf" = [{ "required": ["command"] }, { "required": ["url"] }]))]
 struct Spec {
     /// A command (run by `sh -c`) that serves MCP on its stdin and stdout.
     command: Option<String>,
@@ -71,6 +74,10 @@ impl Spec {
 impl StepKind for Mcp {
     fn name(&self) -> &'static str {
         "mcp"
+    }
+
+    fn spec_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<Spec>()
     }
 
     fn check(&self, spec: &Value) -> Result<(), SpecError> {

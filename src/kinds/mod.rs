@@ -131,6 +131,9 @@ pub type KindFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, KindFailure>
 pub trait StepKind: Send + Sync {
     /// The key that selects this kind in a step.
     fn name(&self) -> &'static str;
+    /// The JSON Schema of the kind's fields, from the spec type `check` reads them with
+    /// (`outpost-migrate schema`).
+    fn spec_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema;
     /// Checks the kind's fields at load time (templates still unrendered).
     fn check(&self, spec: &Value) -> Result<(), SpecError>;
     /// What the step does to the world, before `mutates:` overrides it.

@@ -13,8 +13,9 @@ use super::{
 
 pub struct Shell;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ShellStep")]
 struct Spec {
     command: String,
     cwd: Option<String>,
@@ -32,6 +33,10 @@ const MAX_OUTPUT: usize = 16 * 1024 * 1024;
 impl StepKind for Shell {
     fn name(&self) -> &'static str {
         "shell"
+    }
+
+    fn spec_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<Spec>()
     }
 
     fn check(&self, spec: &Value) -> Result<(), SpecError> {

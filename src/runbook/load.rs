@@ -14,12 +14,12 @@
 
 mod access;
 mod diagnose;
-mod document;
+pub(super) mod document;
 mod for_each;
 mod include;
 mod links;
 mod names;
-mod notify;
+pub(super) mod notify;
 mod parse;
 mod queries;
 mod references;

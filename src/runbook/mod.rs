@@ -6,6 +6,7 @@ pub mod load;
 pub mod model;
 pub mod node;
 pub mod schedule;
+pub mod schema;
 pub mod source;
 pub mod symptom;
 

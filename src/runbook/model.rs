@@ -106,7 +106,7 @@ pub struct Unit {
 }
 
 /// What a rollback step undoes: it is skipped when that never happened.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Reverts {
     /// A forward phase: skipped when no step of it ever ran.

@@ -329,6 +329,8 @@ fn each_command_documents_its_own_arguments_with_examples() {
         "diagnose",
         "completions",
         "man",
+        "schema",
+        "iam-policy",
     ] {
         let help = bare(&[command, "--help"]);
         assert_eq!(help.status.code(), Some(SUCCESS));

@@ -4,11 +4,14 @@
 
 mod clients;
 mod error;
+pub mod iam;
 mod input;
 #[macro_use]
 mod op;
 mod output;
+pub mod policy;
 mod shape;
+mod spec_schema;
 
 mod cloudtrail;
 mod cloudwatch;
@@ -107,7 +110,7 @@ const SERVICES: &[Service] = &[
     },
 ];
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Spec {
     service: String,
@@ -139,7 +142,7 @@ pub fn service_of(spec: &Value) -> Option<&'static str> {
 }
 
 /// `describe-clusters` (the CLI's spelling) and `DescribeClusters` (the API's) both work.
-fn canonical_operation(op: &str) -> String {
+pub fn canonical_operation(op: &str) -> String {
     if op.contains('-') {
         op.split('-')
             .filter(|p| !p.is_empty())
@@ -192,6 +195,10 @@ fn invalid(key: &str, message: String) -> SpecError {
 impl StepKind for Aws {
     fn name(&self) -> &'static str {
         "aws"
+    }
+
+    fn spec_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        spec_schema::register(generator)
     }
 
     fn check(&self, spec: &Value) -> Result<(), SpecError> {

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 use serde_json::Value;
@@ -10,14 +11,14 @@ use serde_json::Value;
 use crate::runbook::model::Reverts;
 
 /// The fields every step may have besides its kind: those of [`EnvelopeDoc`], in its order.
-pub(super) fn envelope() -> &'static [&'static str] {
+pub(in crate::runbook) fn envelope() -> &'static [&'static str] {
     field_names::<EnvelopeDoc>()
 }
 
 /// The field names serde's derive gives `T`, in declaration order. The derive hands them to
 /// `deserialize_struct`; this deserialiser records them there and stops, so a list of
 /// fields cannot drift from the struct that parses them.
-fn field_names<T: DeserializeOwned>() -> &'static [&'static str] {
+pub(in crate::runbook) fn field_names<T: DeserializeOwned>() -> &'static [&'static str] {
     struct Names<'a>(&'a mut &'static [&'static str]);
 
     impl<'de> Deserializer<'de> for Names<'_> {
@@ -50,9 +51,11 @@ fn field_names<T: DeserializeOwned>() -> &'static [&'static str] {
     names
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RootDoc {
+#[schemars(rename = "Runbook")]
+pub(in crate::runbook) struct RootDoc {
+    #[schemars(extend("const" = super::FORMAT))]
     pub(super) format: u32,
     pub(super) name: String,
     #[serde(default)]
@@ -74,48 +77,56 @@ pub(super) struct RootDoc {
         dead_code,
         reason = "shape check only: the section is read from the node"
     )]
+    #[schemars(with = "Option<super::notify::NotifyDoc>")]
     pub(super) notify: Option<Value>,
     /// The troubleshooting guide's symptoms, each a read-only unit (`diagnose`).
     #[serde(default)]
     pub(super) diagnose: Vec<SymptomRef>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(super) struct PhaseRef {
+#[schemars(rename = "PhaseRef")]
+pub(in crate::runbook) struct PhaseRef {
+    #[schemars(range(min = 1, max = super::root::PHASES.len()))]
     pub(super) phase: u8,
     pub(super) file: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(super) struct SymptomRef {
+pub(in crate::runbook) struct SymptomRef {
     pub(super) symptom: String,
     pub(super) file: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(super) struct LevelRef {
+#[schemars(rename = "LevelRef")]
+pub(in crate::runbook) struct LevelRef {
+    #[schemars(range(min = 1, max = super::root::LEVELS.len()))]
     pub(super) level: u8,
     pub(super) file: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(super) struct UnitDoc {
+#[schemars(rename = "Unit")]
+pub(in crate::runbook) struct UnitDoc {
     pub(super) title: String,
     #[serde(default)]
     #[allow(dead_code, reason = "documentation for readers of the YAML")]
     pub(super) description: String,
     pub(super) reverts: Option<u8>,
+    #[schemars(with = "Option<Vec<crate::runbook::schema::StepEntry>>")]
     pub(super) steps: Option<Vec<Value>>,
     pub(super) groups: Option<Vec<GroupDoc>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(super) struct GroupDoc {
+#[schemars(rename = "Group")]
+pub(in crate::runbook) struct GroupDoc {
     #[serde(default)]
     #[allow(dead_code, reason = "documentation for readers of the YAML")]
     pub(super) description: String,
@@ -125,24 +136,30 @@ pub(super) struct GroupDoc {
     )]
     pub(super) title: String,
     #[allow(dead_code, reason = "shape check only: steps are read from the node")]
+    #[schemars(with = "Vec<crate::runbook::schema::StepEntry>")]
     pub(super) steps: Vec<Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(super) struct EnvelopeDoc {
+pub(in crate::runbook) struct EnvelopeDoc {
+    /// ASCII letters, digits, `-` and `_` (`names::valid_id`).
+    #[schemars(extend("pattern" = "^[A-Za-z0-9_-]+$"))]
     pub(super) id: String,
     pub(super) title: Option<String>,
     #[serde(default)]
     #[allow(dead_code, reason = "documentation for readers of the YAML")]
     pub(super) description: String,
     pub(super) when: Option<String>,
+    #[schemars(with = "Option<crate::runbook::schema::ForEachDoc>")]
     pub(super) for_each: Option<Value>,
     pub(super) retry: Option<RetryDoc>,
+    #[schemars(with = "Option<crate::runbook::schema::DurationText>")]
     pub(super) timeout: Option<String>,
     #[serde(default)]
     pub(super) capture: BTreeMap<String, String>,
     #[serde(default)]
+    #[schemars(with = "Vec<crate::runbook::schema::ExpectationDoc>")]
     pub(super) expect: Vec<Value>,
     pub(super) mutates: Option<bool>,
     /// Running it again has the effect of running it once (read from the kind when absent).
@@ -163,6 +180,7 @@ pub(super) struct EnvelopeDoc {
         dead_code,
         reason = "shape check only: the probe is loaded as a step of its own"
     )]
+    #[schemars(with = "Option<crate::runbook::schema::Probe>")]
     pub(super) verify: Option<Value>,
 }
 
@@ -202,15 +220,33 @@ impl<'de> Deserialize<'de> for ApprovalDoc {
     }
 }
 
-#[derive(Deserialize)]
+impl JsonSchema for ApprovalDoc {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Approval".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "`true`: the operator approves; `second_person`: another AWS identity approves (`outpost-migrate approve`)",
+            "oneOf": [{ "type": "boolean" }, { "const": "second_person" }]
+        })
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RetryDoc {
+#[schemars(rename = "Retry")]
+pub(in crate::runbook) struct RetryDoc {
     /// A number, or a template over vars (`"{{ poll_attempts }}"`).
+    #[schemars(with = "crate::runbook::schema::Attempts")]
     pub(super) attempts: Value,
+    #[schemars(with = "Option<crate::runbook::schema::DurationOrTemplate>")]
     pub(super) interval: Option<String>,
     pub(super) backoff: Option<f32>,
+    #[schemars(with = "Option<crate::runbook::schema::DurationOrTemplate>")]
     pub(super) max_interval: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Vec<crate::runbook::schema::ExpectationDoc>")]
     pub(super) until: Vec<Value>,
 }
 

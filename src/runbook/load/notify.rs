@@ -19,9 +19,10 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A notification must never hold the run: one send waits at most this long.
 const MAX_TIMEOUT: Duration = Duration::from_secs(30);
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct NotifyDoc {
+#[schemars(rename = "Notify")]
+pub(in crate::runbook) struct NotifyDoc {
     #[serde(default)]
     on_call: String,
     #[serde(default)]
@@ -31,6 +32,7 @@ struct NotifyDoc {
     pagerduty_url: Option<String>,
     #[serde(default)]
     sns_topic_arn: String,
+    #[schemars(with = "Option<crate::runbook::schema::DurationText>")]
     timeout: Option<String>,
 }
 
