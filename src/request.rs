@@ -18,6 +18,8 @@ pub enum Target {
     Run,
     /// `plan all`: everything, rollback levels included.
     All,
+    /// `monitor`: the watch after the migration.
+    Monitor,
 }
 
 impl Target {
@@ -26,6 +28,7 @@ impl Target {
             Target::Preflight => vec![UnitKey::Preflight],
             Target::Phase(n) => vec![UnitKey::Phase(n)],
             Target::Verify => vec![UnitKey::Verify],
+            Target::Monitor => vec![UnitKey::Monitor],
             Target::Rollback(level) => (1..=level).map(UnitKey::Rollback).collect(),
             Target::Run => std::iter::once(UnitKey::Preflight)
                 .chain((1..=5).map(UnitKey::Phase))
@@ -45,6 +48,7 @@ impl Target {
             Target::Preflight => "outpost-migrate preflight".into(),
             Target::Phase(n) => format!("outpost-migrate phase {n}"),
             Target::Verify => "outpost-migrate verify".into(),
+            Target::Monitor => "outpost-migrate monitor".into(),
             Target::Rollback(l) => format!("outpost-migrate rollback --level {l}"),
             Target::Run | Target::All => "outpost-migrate run".into(),
         }
@@ -60,6 +64,7 @@ impl fmt::Display for Target {
             Target::Rollback(l) => write!(f, "rollback --level {l}"),
             Target::Run => write!(f, "run"),
             Target::All => write!(f, "all"),
+            Target::Monitor => write!(f, "monitor"),
         }
     }
 }

@@ -9,7 +9,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::cli::{
-    AwsArgs, Cli, Command, ExecArgs, ForceArgs, JobsArgs, Output, RunArgs, RunbookArgs, StateArgs,
+    AwsArgs, Cli, Command, ExecArgs, ForceArgs, JobsArgs, MonitorArgs, Output, RunArgs,
+    RunbookArgs, StateArgs,
 };
 use crate::error::Error;
 use crate::kinds::aws::AwsConfig;
@@ -19,11 +20,15 @@ use crate::state::StateStore;
 use crate::state::local::LocalStore;
 
 mod aws;
+mod monitor;
 mod notify;
+mod target;
 mod typed;
 
 pub use aws::AwsSettings;
+pub use monitor::MonitorSettings;
 pub use notify::NotifySettings;
+pub use target::parse_target;
 
 pub use crate::cli::Output as OutputFormat;
 pub use crate::cli::ReportFormat;
@@ -95,6 +100,7 @@ pub struct Settings {
     pub jobs: usize,
     /// Where notifications go, and their secrets (never printed).
     pub notify: NotifySettings,
+    pub monitor: MonitorSettings,
     /// The environment as templates see it (`env.NAME`); never printed.
     #[serde(skip)]
     pub env: BTreeMap<String, String>,
@@ -235,35 +241,6 @@ impl Settings {
     }
 }
 
-/// Parses a `plan` target: `preflight`, `phase N`, `rollback N`, `verify`, `all`.
-pub fn parse_target(words: &[String]) -> Result<Target, Error> {
-    let joined = words
-        .join(" ")
-        .to_ascii_lowercase()
-        .replace(['-', '_'], " ");
-    let parts: Vec<&str> = joined.split_whitespace().collect();
-    let number = |s: Option<&&str>, max: u8| {
-        s.and_then(|n| n.parse::<u8>().ok())
-            .filter(|n| (1..=max).contains(n))
-    };
-    let target = match parts.as_slice() {
-        [] | ["all"] => Some(Target::All),
-        ["preflight" | "pre flight"] => Some(Target::Preflight),
-        ["pre", "flight"] => Some(Target::Preflight),
-        ["verify"] => Some(Target::Verify),
-        ["run"] => Some(Target::Run),
-        ["phase", n] => number(Some(n), 5).map(Target::Phase),
-        ["rollback", n] => number(Some(n), 3).map(Target::Rollback),
-        _ => None,
-    };
-    target.ok_or_else(|| {
-        Error::Usage(format!(
-            "unknown target `{}`; use preflight, phase 1-5, rollback 1-3, verify or all",
-            words.join(" ")
-        ))
-    })
-}
-
 /// The argument groups of a command; a group the command does not take keeps its default.
 #[derive(Default)]
 struct Groups {
@@ -274,6 +251,7 @@ struct Groups {
     force: bool,
     jobs: JobsArgs,
     no_notify: bool,
+    monitor: MonitorArgs,
 }
 
 impl Groups {
@@ -290,6 +268,10 @@ impl Groups {
 
     fn with_jobs(self, jobs: JobsArgs) -> Self {
         Groups { jobs, ..self }
+    }
+
+    fn with(self, monitor: MonitorArgs) -> Self {
+        Groups { monitor, ..self }
     }
 
     fn with_force(self, force: ForceArgs) -> Self {
@@ -353,6 +335,14 @@ fn split(command: Command) -> Result<(Action, Option<Target>, Groups), Error> {
             exec_of(Target::Verify, Groups::exec(exec).with_jobs(jobs))
         }
         Command::Run { exec, jobs } => exec_of(Target::Run, Groups::exec(exec).with_jobs(jobs)),
+        Command::Monitor {
+            exec,
+            jobs,
+            monitor,
+        } => exec_of(
+            Target::Monitor,
+            Groups::exec(exec).with_jobs(jobs).with(monitor),
+        ),
         Command::Status {
             runbook,
             state,
@@ -411,6 +401,7 @@ pub fn resolve(
         force,
         jobs: JobsArgs { jobs },
         no_notify,
+        monitor,
     } = groups;
     let terminal = TerminalSettings::resolve(g.no_color, &env, g.output, g.quiet, Ttys::detect());
     let runbook = match &runbook {
@@ -459,6 +450,7 @@ pub fn resolve(
         },
         jobs: usize::from(jobs),
         notify: NotifySettings::resolve(no_notify, &env),
+        monitor: MonitorSettings::from(monitor),
         env,
         secret_env,
         user,

@@ -28,7 +28,7 @@ pub fn run(
     let target = settings.target.unwrap_or(Target::Run);
     let runbook = super::load(settings)?;
     let vars = execution_plan::render_vars(&runbook, &settings.vars, &settings.env)?;
-    let plan = execution_plan::build(&runbook, target, vars, &settings.env)?;
+    let mut plan = execution_plan::build(&runbook, target, vars, &settings.env)?;
     let channels = notify_channels(settings, &runbook, &plan)?;
     let publishes = channels.as_ref().is_some_and(|c| c.sns_topic_arn.is_some());
     let aws = Arc::new(AwsContext::new(aws_config(settings, &plan, publishes)?));
@@ -54,7 +54,9 @@ pub fn run(
     } else {
         Some(lock(settings, store.as_ref(), &sink)?)
     };
-    let state = load_state(settings, store.as_ref(), &runbook)?;
+    let mut state = load_state(settings, store.as_ref(), &runbook)?;
+    let round = jiff::Timestamp::now();
+    super::monitor::begin_round(&settings.monitor, &mut plan, &mut state, round);
     let would_refuse = match check_guards(settings, &runbook, &plan, &state, &sink) {
         Ok(would_refuse) => would_refuse,
         Err(refused) => {
@@ -110,6 +112,9 @@ pub fn run(
     });
     // The Ctrl-C watcher never ends by itself: do not wait long for it.
     runtime.shutdown_timeout(Duration::from_secs(1));
+    if !settings.dry_run {
+        super::monitor::record_round(store.as_ref(), &plan, round)?;
+    }
     Ok(outcome.exit_code())
 }
 

@@ -1,6 +1,7 @@
 //! One file per command; `run` dispatches the resolved settings to it.
 
 mod execute;
+mod monitor;
 mod plan;
 mod plan_human;
 mod plan_junit;

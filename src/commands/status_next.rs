@@ -82,6 +82,7 @@ fn target_of(key: UnitKey) -> Target {
         UnitKey::Phase(n) => Target::Phase(n),
         UnitKey::Verify => Target::Verify,
         UnitKey::Rollback(n) => Target::Rollback(n),
+        UnitKey::Monitor => Target::Monitor,
     }
 }
 

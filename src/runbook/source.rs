@@ -39,6 +39,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "phases/rollback-3-infrastructure.yaml",
         include_str!("../../phases/rollback-3-infrastructure.yaml"),
     ),
+    (
+        "checks/monitor.yaml",
+        include_str!("../../checks/monitor.yaml"),
+    ),
 ];
 
 /// The runbook files compiled into the binary, by path.

@@ -5,6 +5,7 @@ pub mod files;
 pub mod local;
 pub mod lock;
 pub mod model;
+pub mod monitoring;
 mod process;
 pub mod store;
 

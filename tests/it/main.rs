@@ -22,6 +22,7 @@ mod infra;
 mod kinds;
 mod latency;
 mod mcpify_env;
+mod monitor;
 mod notify;
 mod output;
 mod plan_preview;
