@@ -18,6 +18,7 @@ use std::sync::Arc;
 use crate::error::Error;
 use crate::reporter::document::{self, Case};
 use crate::reporter::terminal::Terminal;
+use crate::request::Target;
 use crate::runbook::{self, Runbook};
 use crate::secrets::Redactor;
 use crate::settings::{Action, Settings};
@@ -32,6 +33,9 @@ pub fn run(settings: Settings, redactor: Arc<Redactor>) -> Result<i32, Error> {
     match &settings.action {
         Action::Validate => validate::run(&settings, &term),
         Action::Plan { .. } => plan::run(&settings, &term, &redactor),
+        Action::Execute { .. } if settings.target == Some(Target::Monitor) => {
+            monitor::run(&settings, term, redactor)
+        }
         Action::Execute { .. } => execute::run(&settings, term, redactor),
         Action::Status { .. } => status::run(&settings, &term, &redactor),
         Action::Unlock { lock_id } => unlock::run(&settings, &term, lock_id.as_deref()),

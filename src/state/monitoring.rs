@@ -12,11 +12,12 @@ use serde_json::Value;
 /// dropped first, so the state stays small however long a watch is restarted.
 pub const MAX_SAMPLES: usize = 1000;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Monitoring {
-    /// The first check of the window.
-    pub started_at: Timestamp,
+    /// When the watch's window began (its first round); `--once` starts none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_started_at: Option<Timestamp>,
     /// Each row's checks, oldest first.
     #[serde(default)]
     pub rows: BTreeMap<String, Vec<Sample>>,
@@ -52,14 +53,6 @@ pub struct BreachRollback {
 }
 
 impl Monitoring {
-    pub fn new(now: Timestamp) -> Self {
-        Monitoring {
-            started_at: now,
-            rows: BTreeMap::new(),
-            rollbacks: Vec::new(),
-        }
-    }
-
     /// Adds a row's check, dropping the oldest beyond `MAX_SAMPLES`.
     pub fn push(&mut self, row: &str, sample: Sample) {
         let history = self.rows.entry(row.to_owned()).or_default();
@@ -104,7 +97,7 @@ mod tests {
 
     #[test]
     fn a_breach_is_dated_from_its_first_failed_check_since_the_last_good_one() {
-        let mut m = Monitoring::new(Timestamp::from_second(0).unwrap());
+        let mut m = Monitoring::default();
         assert_eq!(m.breaching_since("a"), None);
         for (t, ok) in [(1, false), (2, true), (3, false), (4, false)] {
             m.push("a", sample(t, ok));
@@ -116,7 +109,7 @@ mod tests {
 
     #[test]
     fn history_keeps_the_newest_samples() {
-        let mut m = Monitoring::new(Timestamp::from_second(0).unwrap());
+        let mut m = Monitoring::default();
         for t in 0..(MAX_SAMPLES as i64 + 5) {
             m.push("a", sample(t, true));
         }

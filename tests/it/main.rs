@@ -23,6 +23,7 @@ mod kinds;
 mod latency;
 mod mcpify_env;
 mod monitor;
+mod monitor_watch;
 mod notify;
 mod output;
 mod plan_preview;
