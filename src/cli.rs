@@ -181,6 +181,9 @@ pub struct MonitorArgs {
     /// How long to watch from the first check (a restart continues the window).
     #[arg(long = "for", value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
     pub window: Option<std::time::Duration>,
+    /// Run the rollback a row's sustained breach calls for without asking.
+    #[arg(long)]
+    pub auto_rollback: bool,
 }
 
 /// What `report` renders.

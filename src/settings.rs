@@ -77,7 +77,7 @@ pub struct ReportRequest {
     pub out: Option<PathBuf>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Settings {
     pub action: Action,
     #[serde(skip)]

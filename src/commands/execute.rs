@@ -120,7 +120,7 @@ pub fn run(
 
 /// The runbook's `notify:` section rendered over the vars, with the settings' secrets;
 /// `None` when the runbook has no section.
-fn notify_channels(
+pub(super) fn notify_channels(
     settings: &Settings,
     runbook: &Runbook,
     plan: &Plan,

@@ -2,6 +2,7 @@
 
 mod execute;
 mod monitor;
+mod monitor_breach;
 mod plan;
 mod plan_human;
 mod plan_junit;

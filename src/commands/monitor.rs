@@ -9,6 +9,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde_json::Value;
 
+use super::monitor_breach;
 use crate::engine::execution_plan::{self, Plan};
 use crate::error::Error;
 use crate::events::{Event, EventSink, MonitorRow, MonitorTable};
@@ -166,6 +167,25 @@ pub fn run(
             due_at(start, settings.monitor.window)
         });
         reporter.emit(Event::MonitorTable(table(&rows, &monitoring, ends)));
+        for due in monitor_breach::due(&plan, &monitoring, now) {
+            let acted = monitor_breach::act(
+                settings,
+                &runbook,
+                &plan,
+                &due,
+                term.clone(),
+                redactor.clone(),
+            )?;
+            if let Some(code) = acted {
+                reporter.emit(Event::Warning {
+                    message: format!(
+                        "monitoring stopped: `{}` breached and `rollback --level {}` ran (exit code {code})",
+                        due.row, due.level
+                    ),
+                });
+                return Ok(code.max(exit_codes::STEP_FAILED));
+            }
+        }
         if now >= ends {
             return Ok(window_end(&rows, &monitoring, reporter.as_ref()));
         }

@@ -38,7 +38,7 @@ impl Severity {
 pub struct Notice {
     pub severity: Severity,
     /// `step_failed`, `rollback_started`, `rollback_finished`, `refused`, `migration_done`
-    /// (and, when `monitor` comes, `monitor_breach`).
+    /// and `monitor_breach`.
     pub kind: &'static str,
     /// One line: what happened.
     pub summary: String,
@@ -84,7 +84,7 @@ impl Notice {
         }
     }
 
-    /// A monitoring row out of its target: the hook `monitor` will call.
+    /// A monitoring row out of its target for as long as its `breach` allows (`monitor`).
     pub fn monitor_breach(row: &str, value: &str, severity: Severity) -> Notice {
         Notice {
             severity,

@@ -16,6 +16,8 @@ pub struct MonitorSettings {
     /// How long the watch lasts from its first check.
     #[serde(serialize_with = "as_text")]
     pub window: Duration,
+    /// Run the rollback a row's sustained breach calls for without asking.
+    pub auto_rollback: bool,
 }
 
 impl From<MonitorArgs> for MonitorSettings {
@@ -23,6 +25,7 @@ impl From<MonitorArgs> for MonitorSettings {
         MonitorSettings {
             once: args.once,
             window: args.window.unwrap_or(DEFAULT_WINDOW),
+            auto_rollback: args.auto_rollback,
         }
     }
 }

@@ -6,10 +6,15 @@
 use outpost_migrate::exit_codes::{STEP_FAILED, SUCCESS};
 use serde_json::Value;
 
-use crate::support::{Runbook, Test};
+use crate::support::{Runbook, Server, Test};
 
 /// A runbook whose `monitor:` rows are `rows` (a YAML list of steps at column 0).
 fn watching(rows: &str) -> Test {
+    watching_with(rows, "")
+}
+
+/// `watching`, with `more` at the end of `runbook.yaml`.
+fn watching_with(rows: &str, more: &str) -> Test {
     let mut rb = Runbook::minimal().file(
         "checks/monitor.yaml",
         &format!(
@@ -20,7 +25,7 @@ fn watching(rows: &str) -> Test {
     rb.files
         .get_mut("runbook.yaml")
         .unwrap()
-        .push_str("monitor: checks/monitor.yaml\n");
+        .push_str(&format!("monitor: checks/monitor.yaml\n{more}"));
     Test::new().runbook(rb)
 }
 
@@ -108,4 +113,75 @@ fn a_row_still_breaching_when_the_window_ends_fails_the_watch_naming_it() {
         .stdout_has("breach since")
         .stderr_has("the monitoring window ended with rows breaching: hot");
     assert!(samples(&t, "hot").iter().all(|s| s["ok"] == false));
+}
+
+/// A watch whose row `down` breaches at once and calls for rollback level 1 at once, with a
+/// Slack channel at `slack`, after a forward run that rollback can undo.
+fn breaching_with_a_rollback(slack: &str) -> Test {
+    let t = watching_with(
+        "- id: down\n  every: 1s\n  breach: { rollback: 1, after: 0s }\n  \
+         shell: { command: \"echo '\\\"unhealthy\\\"'\" }\n  mutates: false\n  \
+         capture: { status: json }\n  expect: [{ query: json, equals: healthy }]\n  hint: down\n",
+        "notify:\n  slack_channel: '#outpost-alerts'\n",
+    )
+    .env("OUTPOST_SLACK_WEBHOOK_URL", slack);
+    t.run(&["phase", "1", "--force"]).code(SUCCESS);
+    t
+}
+
+fn breach_audit(t: &Test) -> Vec<Value> {
+    t.audit()
+        .into_iter()
+        .filter(|a| a["event"] == "monitor_breach")
+        .collect()
+}
+
+#[test]
+fn with_auto_rollback_a_sustained_breach_runs_its_rollback_and_records_it() {
+    let slack = Server::start();
+    let t = breaching_with_a_rollback(&format!("{}/slack", slack.url));
+    let run = t.run(&["monitor", "--for", "1h", "--auto-rollback"]);
+    run.code(STEP_FAILED).stderr_has(
+        "monitoring stopped: `down` breached and `rollback --level 1` ran (exit code 0)",
+    );
+    assert_eq!(t.step_state("r1-noop")["status"], "succeeded");
+    let decided = &t.state()["monitor"]["rollbacks"][0];
+    assert_eq!(decided["row"], "down");
+    assert_eq!(decided["level"], 1);
+    assert_eq!(
+        decided["outcome"],
+        "rollback ran (--auto-rollback), exit code 0"
+    );
+    let audit = breach_audit(&t);
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0]["step"], "down");
+    assert!(
+        slack
+            .seen()
+            .iter()
+            .any(|s| s.method == "POST" && s.path == "/slack"),
+        "no notification sent"
+    );
+}
+
+#[test]
+fn without_auto_rollback_or_a_terminal_a_breach_is_announced_and_its_rollback_not_run() {
+    let slack = Server::start();
+    let t = breaching_with_a_rollback(&format!("{}/slack", slack.url));
+    t.run(&["monitor", "--for", "2s"])
+        .code(STEP_FAILED)
+        .stderr_has("rows breaching: down");
+    assert_eq!(t.step_state("r1-noop"), Value::Null, "the rollback ran");
+    let decided = &t.state()["monitor"]["rollbacks"];
+    assert_eq!(
+        decided.as_array().map(Vec::len),
+        Some(1),
+        "asked once: {decided}"
+    );
+    assert_eq!(
+        decided[0]["outcome"],
+        "not run: no terminal to ask (--auto-rollback runs it)"
+    );
+    assert_eq!(breach_audit(&t).len(), 1);
+    assert!(slack.seen().iter().any(|s| s.path == "/slack"));
 }
