@@ -100,6 +100,21 @@ fn a_restarted_monitor_continues_its_window_and_keeps_the_history() {
     assert_eq!(t.state()["monitor"]["window_started_at"], started);
     assert_eq!(samples(&t, "steady").len(), before + 1);
     assert_eq!(samples(&t, "hourly").len(), 1, "the hourly row was not due");
+
+    // The report shows the rows with their history, not as steps the runbook lacks.
+    let md = t.run(&["report"]);
+    md.code(SUCCESS)
+        .stdout_has("## Monitoring")
+        .stdout_has("Watched from ")
+        .stdout_has("| `steady` steady | ")
+        .stdout_has("### `steady` history")
+        .stdout_has("| within target | `7` |")
+        .stdout_lacks("No monitoring recorded.")
+        .stdout_lacks("(recorded in monitor)");
+    let html = t.run(&["report", "--format", "html"]);
+    html.code(SUCCESS)
+        .stdout_has("<h3><code>steady</code> history</h3>")
+        .stdout_has("<td>within target</td><td><code>7</code></td>");
 }
 
 #[test]
