@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use outpost_migrate::exit_codes::{STEP_FAILED, SUCCESS};
 use serde_json::{Value, json};
 
-use crate::support::{Moto, Run, Server, Test};
+use crate::support::{Moto, Run, Server, Test, rehearsal_script};
 
 /// Every row of the shipped `checks/monitor.yaml` (the DynamoDB row once per table).
 const ROWS: &[&str] = &[
@@ -352,4 +352,40 @@ fn monitor_once_names_the_breach_in_junit_and_human_output() {
         .code(STEP_FAILED)
         .stdout_has("monitor failed at step `ecs-cpu`")
         .stdout_has("found 93");
+}
+
+/// The failed `step_finished` events of `monitor` in a rehearsal's JSON output.
+fn rehearsal_breaches(out: &str) -> BTreeSet<String> {
+    out.lines()
+        .filter(|l| l.starts_with('{'))
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["event"] == "step_finished" && e["unit"] == "monitor")
+        .filter(|e| e["outcome"] == "failed")
+        .filter_map(|e| e["step"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn monitor_once_passes_on_the_healthy_rehearsal_and_fails_on_a_fault() {
+    // The control plane stand-in publishes the metrics (rehearsal/metrics.py) as the run goes.
+    let args = ["--forward-only", "--plain", "--monitor"];
+    let (code, out) = rehearsal_script(
+        "rehearse.py",
+        &[&args[..], &["--", "--output", "json"]].concat(),
+    );
+    assert_eq!(code, SUCCESS, "{out}");
+    assert!(out.contains("$ outpost-migrate monitor --once"), "{out}");
+    assert_eq!(rehearsal_breaches(&out), BTreeSet::new());
+
+    let faulty = [
+        &args[..],
+        &["--monitor-fault", "unhealthy", "--", "--output", "json"],
+    ]
+    .concat();
+    let (code, out) = rehearsal_script("rehearse.py", &faulty);
+    assert_eq!(code, STEP_FAILED, "{out}");
+    assert!(
+        rehearsal_breaches(&out).contains("api-availability"),
+        "{out}"
+    );
 }
