@@ -3,7 +3,7 @@
 //! in the state so a restart continues them, and the window's end judged on the rows' last
 //! checks. The rows here are local commands, their intervals seconds.
 
-use outpost_migrate::exit_codes::{STEP_FAILED, SUCCESS};
+use outpost_migrate::exit_codes::{STEP_FAILED, SUCCESS, USAGE_OR_RUNBOOK};
 use serde_json::Value;
 
 use crate::support::{Runbook, Server, Test};
@@ -15,6 +15,11 @@ fn watching(rows: &str) -> Test {
 
 /// `watching`, with `more` at the end of `runbook.yaml`.
 fn watching_with(rows: &str, more: &str) -> Test {
+    Test::new().runbook(monitor_runbook(rows, more))
+}
+
+/// The minimal runbook with `monitor:` rows `rows` and `more` at the end of `runbook.yaml`.
+fn monitor_runbook(rows: &str, more: &str) -> Runbook {
     let mut rb = Runbook::minimal().file(
         "checks/monitor.yaml",
         &format!(
@@ -26,7 +31,7 @@ fn watching_with(rows: &str, more: &str) -> Test {
         .get_mut("runbook.yaml")
         .unwrap()
         .push_str(&format!("monitor: checks/monitor.yaml\n{more}"));
-    Test::new().runbook(rb)
+    rb
 }
 
 const STEADY_AND_HOURLY: &str = "\
@@ -199,4 +204,31 @@ fn without_auto_rollback_or_a_terminal_a_breach_is_announced_and_its_rollback_no
     );
     assert_eq!(breach_audit(&t).len(), 1);
     assert!(slack.seen().iter().any(|s| s.path == "/slack"));
+}
+
+#[test]
+fn every_and_breach_are_checked_at_load_time_naming_file_line_and_column() {
+    let rb = monitor_runbook(
+        "- id: bare\n  shell: { command: 'true' }\n  mutates: false\n\
+         - id: daily-twice\n  every: 2d\n  shell: { command: 'true' }\n  mutates: false\n\
+         - id: far\n  every: 1m\n  breach: { rollback: 7, after: 1m }\n  \
+         shell: { command: 'true' }\n  mutates: false\n",
+        "",
+    )
+    .phase(
+        1,
+        "- id: p\n  every: 5m\n  shell: { command: 'true' }\n  mutates: false\n",
+    );
+    Test::new()
+        .runbook(rb)
+        .run(&["validate"])
+        .code(USAGE_OR_RUNBOOK)
+        .stderr_has("monitoring row `bare` has no `every`")
+        .stderr_has("checks/monitor.yaml:5:")
+        .stderr_has("`every: 2d` is out of bounds")
+        .stderr_has("checks/monitor.yaml:9:")
+        .stderr_has("there is no rollback level 7")
+        .stderr_has("checks/monitor.yaml:14:")
+        .stderr_has("`every` on step `p` of phase 1")
+        .stderr_has("phases/1.yaml:4:12");
 }
