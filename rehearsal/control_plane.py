@@ -11,8 +11,11 @@ It writes its log lines to the emulator's CloudWatch Logs group /outpost/control
 real one does: its start, the pool's replenishment and the faults switched on when it starts
 (an error each), and each rejected API key, as a careless service would, key included.
 
+With --metrics it publishes the CloudWatch metrics `monitor` reads (rehearsal/metrics.py).
+
 Usage: python3 control_plane.py --port N [--port-file F] --aws-endpoint URL --bucket NAME
        [--keys 'op_test_x=dispatch,read,artifacts,workspaces;op_test_y=read'] [--faults PATH]
+       [--metrics]
 """
 
 import argparse
@@ -25,6 +28,8 @@ import boto3
 from botocore.config import Config
 from flask import Flask, jsonify, request
 from werkzeug.serving import make_server
+
+from metrics import Metrics
 
 AGENTS = ["claude", "codex", "gemini", "aider", "grok"]
 TERMINAL = {"success", "failed", "timeout", "cancelled"}
@@ -133,6 +138,8 @@ def advance(item):
         s3 = config["s3"]
         s3.put_object(Bucket=config["bucket"], Key=prefix + "output.log", Body=f"[{item['agent']}] {item['task']}\ndone\n".encode())
         s3.put_object(Bucket=config["bucket"], Key=prefix + "hello.py", Body=b'print("Hello World")\n')
+    if status != item["status"] and status in TERMINAL and "metrics" in config:
+        config["metrics"].count("DispatchesSucceeded" if status == "success" else "DispatchesFailed")
     if status != item["status"]:
         item["status"] = status
         item["updated_at"] = str(time.time())
@@ -203,6 +210,11 @@ def create_dispatch():
         "created_at": str(time.time()),
     }
     table("outpost-dispatches").put_item(Item=item)
+    if "metrics" in config:
+        # A dispatch claims a warm task from the pool table, or waits for a cold one.
+        pool = "PoolMisses" if faults().get("pool_exhausted") else "PoolHits"
+        for name in (pool, "Read:outpost-pool", "Write:outpost-pool", "Write:outpost-dispatches"):
+            config["metrics"].count(name)
     return jsonify({"data": view(item)}), 201
 
 
@@ -283,6 +295,7 @@ def main():
     parser.add_argument("--bucket", required=True)
     parser.add_argument("--keys", default=os.environ.get("OUTPOST_API_KEYS", ""))
     parser.add_argument("--faults")
+    parser.add_argument("--metrics", action="store_true", help="publish CloudWatch metrics (rehearsal/metrics.py)")
     args = parser.parse_args()
     session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
     # Named as a call from inside the region: the benchmark's latency mode answers it at once,
@@ -297,6 +310,13 @@ def main():
         logs=session.client("logs", endpoint_url=args.aws_endpoint, config=in_region),
     )
     log_start()
+    if args.metrics:
+        # The metrics `monitor` reads (rehearsal/metrics.py), published to the emulator.
+        config["metrics"] = Metrics(session, args.aws_endpoint, faults)
+        config["metrics"].exclude(config["dynamodb"].meta.client)
+        config["metrics"].exclude(config["s3"])
+        app.wsgi_app = config["metrics"].middleware(app.wsgi_app)
+        config["metrics"].start()
     server = make_server("127.0.0.1", args.port, app, threaded=True)
     if args.port_file:
         with open(args.port_file + ".tmp", "w") as f:

@@ -13,7 +13,7 @@
 Everything started is stopped at the end, also on failure or Ctrl-C.
 
 Usage: python3 rehearsal/rehearse.py [--binary PATH] [--forward-only] [--fault NAME]
-       [--dry-run] [--record] [--plain] [--interactive] [--keep] [--hold] [--diagnose 'SYMPTOM [ARG]']...
+       [--monitor [--monitor-fault NAME]] [--dry-run] [--record] [--plain] [--interactive] [--keep] [--hold] [--diagnose 'SYMPTOM [ARG]']...
        [-- EXTRA outpost-migrate ARGS]
 --diagnose: run `outpost-migrate diagnose SYMPTOM [ARG]` (repeatable; '' for every symptom) in
 the world before any migration, instead of the migration; `@dispatch` in ARG is a dispatch
@@ -24,6 +24,8 @@ $CARGO_TARGET_DIR, else target/); rehearse.sh passes the one it builds.
 --interactive: no --yes; the tool asks its confirmations and approvals at the terminal.
 --keep: keep the directory, with rehearsal.env (the tool's environment, to `source`).
 --hold: --keep, and keep the world running after the commands until Enter.
+--monitor: after the run, `monitor --once` (every monitoring row, on the metrics the control
+plane stand-in publishes); --monitor-fault NAME switches a fault on just before it.
 Faults: unhealthy, bad-gateway, slow, agent-unavailable, agent-missing, pool-exhausted, alarm,
 wrong-key (the operator's OUTPOST_API_KEY is not a valid key; MCPify keeps its own),
 scope-revoked (every key has lost the `artifacts` scope: 403),
@@ -244,6 +246,9 @@ class Rehearsal:
                 "--port", "0", "--port-file", self.path("control-plane.port"), "--aws-endpoint", self.aws_endpoint,
                 "--bucket", f"outpost-artifacts-{ACCOUNT}", "--keys", f"{API_KEY}=dispatch,read,artifacts,workspaces",
                 "--faults", self.path("faults.json"),
+                # The metrics `monitor` reads; only then, so other rehearsals' AWS requests
+                # stay the tool's own.
+                *(["--metrics"] if getattr(self.args, "monitor", False) else []),
             ],
             dict(os.environ),
             "control-plane.log",
@@ -424,6 +429,16 @@ def ecs_desired_count(rehearsal, stage):
     print(f"ECS after {stage}: outpost-control-plane desiredCount {service['desiredCount']}", flush=True)
 
 
+def monitor_once(rehearsal, fault):
+    """`monitor --once` after the run, `fault` switched on first; the metrics it reads are
+    those the control plane stand-in published meanwhile (rehearsal/metrics.py)."""
+    if fault:
+        with open(rehearsal.path("faults.json"), "w") as f:
+            json.dump(FAULTS[fault], f)
+        print(f"monitor fault: {fault}", flush=True)
+    return rehearsal.outpost("monitor", "--once")
+
+
 def main():
     parser = argparse.ArgumentParser(description="Rehearse the whole Outpost migration locally.")
     default_binary = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "debug", "outpost-migrate")
@@ -437,6 +452,8 @@ def main():
     parser.add_argument("--record", action="store_true", help="record every AWS request the emulator receives (aws-requests.jsonl; kept with --keep)")
     parser.add_argument("--plain", action="store_true", help="the plain emulator (AWS answers at once) rather than the realistic one")
     parser.add_argument("--diagnose", action="append", metavar="'SYMPTOM [ARG]'", help="run `diagnose SYMPTOM [ARG]` instead of the migration (repeatable)")
+    parser.add_argument("--monitor", action="store_true", help="after the run, `monitor --once`")
+    parser.add_argument("--monitor-fault", choices=sorted(FAULTS), help="with --monitor: switch this fault on before it")
     parser.add_argument("extra", nargs="*", help="more outpost-migrate arguments (after --)")
     args = parser.parse_args()
     if args.interactive and not sys.stdin.isatty():
@@ -460,6 +477,8 @@ def main():
         if code == 0 and not args.dry_run:
             code = dns_proof(rehearsal, dns_before, "run")
             ecs_desired_count(rehearsal, "run")
+        if code == 0 and args.monitor and not args.dry_run:
+            code = monitor_once(rehearsal, args.monitor_fault)
         if code == 0 and not args.forward_only:
             code = rehearsal.outpost("rollback", "--level", "3")
             if args.dry_run and code == REFUSED:

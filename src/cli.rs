@@ -126,6 +126,18 @@ pub enum Command {
         #[command(flatten)]
         jobs: JobsArgs,
     },
+    /// Watch the migration: the monitoring rows, each at its interval, for a window.
+    ///
+    /// A live table of each row's latest value, history, target, state and next check; the
+    /// progress and history are saved, so a restart continues the window.
+    Monitor {
+        #[command(flatten)]
+        exec: ExecArgs,
+        #[command(flatten)]
+        jobs: JobsArgs,
+        #[command(flatten)]
+        monitor: MonitorArgs,
+    },
     /// Show the saved state: a line per unit and the next command; TARGET or --all for steps.
     #[command(after_help = help::STATUS, after_long_help = help::long(help::STATUS))]
     Status {
@@ -231,6 +243,21 @@ pub struct DiagnoseArgs {
     /// `completions SHELL` and `man`, answered before the settings (`cli/docs.rs`).
     #[command(flatten)]
     Docs(docs::DocsCommand),
+}
+
+/// How `monitor` watches.
+#[derive(Debug, Default, Args)]
+#[command(next_help_heading = "Monitoring")]
+pub struct MonitorArgs {
+    /// Run every row once and exit: 0 when all are within target, 1 on a breach (named).
+    #[arg(long)]
+    pub once: bool,
+    /// How long to watch from the first check (a restart continues the window).
+    #[arg(long = "for", value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub window: Option<std::time::Duration>,
+    /// Run the rollback a row's sustained breach calls for without asking.
+    #[arg(long)]
+    pub auto_rollback: bool,
 }
 
 /// What `report` renders.

@@ -128,9 +128,39 @@ impl RunSummary {
     }
 }
 
+/// `monitor`'s table after a round: each row's latest check, its recent history, and when
+/// it is checked next.
+#[derive(Debug, Clone, Serialize)]
+pub struct MonitorTable {
+    /// When the watch's window ends (RFC 3339).
+    pub window_ends_at: String,
+    pub rows: Vec<MonitorRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MonitorRow {
+    pub row: String,
+    /// What it checks and its target (the row's title).
+    pub title: String,
+    /// The latest value (the row's capture), as text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The recent checks, oldest first: within target, and the value when it is a number.
+    pub history: Vec<(bool, Option<f64>)>,
+    /// `ok`, `breach` or `not checked`.
+    pub state: String,
+    /// Since when it has been breaching (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breaching_since: Option<String>,
+    /// When it is checked next (RFC 3339), if before the window ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_check: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
+    MonitorTable(MonitorTable),
     RunStarted {
         command: String,
         /// What runs: `preflight`, `phase 3`, `rollback --level 2`, `run`...

@@ -20,6 +20,8 @@ pub enum Target {
     All,
     /// `diagnose [SYMPTOM]`: one symptom's unit, or every symptom's (never part of `all`).
     Diagnose(Option<Symptom>),
+    /// `monitor`: the watch after the migration.
+    Monitor,
 }
 
 impl Target {
@@ -28,6 +30,7 @@ impl Target {
             Target::Preflight => vec![UnitKey::Preflight],
             Target::Phase(n) => vec![UnitKey::Phase(n)],
             Target::Verify => vec![UnitKey::Verify],
+            Target::Monitor => vec![UnitKey::Monitor],
             Target::Rollback(level) => (1..=level).map(UnitKey::Rollback).collect(),
             Target::Run => std::iter::once(UnitKey::Preflight)
                 .chain((1..=5).map(UnitKey::Phase))
@@ -49,6 +52,7 @@ impl Target {
             Target::Preflight => "outpost-migrate preflight".into(),
             Target::Phase(n) => format!("outpost-migrate phase {n}"),
             Target::Verify => "outpost-migrate verify".into(),
+            Target::Monitor => "outpost-migrate monitor".into(),
             Target::Rollback(l) => format!("outpost-migrate rollback --level {l}"),
             Target::Run | Target::All => "outpost-migrate run".into(),
             Target::Diagnose(s) => format!("outpost-migrate {}", Target::Diagnose(s)),
@@ -67,6 +71,7 @@ impl fmt::Display for Target {
             Target::All => write!(f, "all"),
             Target::Diagnose(None) => write!(f, "diagnose"),
             Target::Diagnose(Some(s)) => write!(f, "diagnose {s}"),
+            Target::Monitor => write!(f, "monitor"),
         }
     }
 }

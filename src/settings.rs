@@ -8,7 +8,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::cli::{
-    AwsArgs, Cli, Command, ExecArgs, ForceArgs, JobsArgs, Output, RunArgs, RunbookArgs, StateArgs,
+    AwsArgs, Cli, Command, ExecArgs, ForceArgs, JobsArgs, MonitorArgs, Output, RunArgs,
+    RunbookArgs, StateArgs,
 };
 use crate::error::Error;
 use crate::kinds::aws::AwsConfig;
@@ -19,6 +20,7 @@ use crate::state::local::LocalStore;
 
 mod aws;
 mod diagnose;
+mod monitor;
 mod notify;
 mod terminal;
 mod target;
@@ -26,6 +28,7 @@ mod typed;
 mod user;
 
 pub use aws::AwsSettings;
+pub use monitor::MonitorSettings;
 pub use notify::NotifySettings;
 #[cfg(test)]
 use terminal::HEARTBEAT_ENV;
@@ -98,7 +101,7 @@ pub struct ReportRequest {
     pub out: Option<PathBuf>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Settings {
     pub action: Action,
     #[serde(skip)]
@@ -121,6 +124,7 @@ pub struct Settings {
     pub jobs: usize,
     /// Where notifications go, and their secrets (never printed).
     pub notify: NotifySettings,
+    pub monitor: MonitorSettings,
     /// The environment as templates see it (`env.NAME`); never printed.
     #[serde(skip)]
     pub env: BTreeMap<String, String>,
@@ -195,6 +199,7 @@ struct Groups {
     jobs: JobsArgs,
     no_notify: bool,
     saved_plan: Option<PathBuf>,
+    monitor: MonitorArgs,
 }
 
 impl Groups {
@@ -212,6 +217,10 @@ impl Groups {
 
     fn with_jobs(self, jobs: JobsArgs) -> Self {
         Groups { jobs, ..self }
+    }
+
+    fn with(self, monitor: MonitorArgs) -> Self {
+        Groups { monitor, ..self }
     }
 
     fn with_force(self, force: ForceArgs) -> Self {
@@ -280,6 +289,14 @@ fn split(command: Command) -> Result<(Action, Option<Target>, Groups), Error> {
             exec_of(Target::Verify, Groups::exec(exec).with_jobs(jobs))
         }
         Command::Run { exec, jobs } => exec_of(Target::Run, Groups::exec(exec).with_jobs(jobs)),
+        Command::Monitor {
+            exec,
+            jobs,
+            monitor,
+        } => exec_of(
+            Target::Monitor,
+            Groups::exec(exec).with_jobs(jobs).with(monitor),
+        ),
         Command::Status {
             runbook,
             state,
@@ -370,6 +387,7 @@ pub fn resolve(
         jobs: JobsArgs { jobs },
         no_notify,
         saved_plan: _,
+        monitor,
     } = groups;
     let terminal = TerminalSettings::resolve(g.no_color, &env, g.output, g.quiet, Ttys::detect());
     let runbook = match &runbook {
@@ -418,6 +436,7 @@ pub fn resolve(
         },
         jobs: usize::from(jobs),
         notify: NotifySettings::resolve(no_notify, &env),
+        monitor: MonitorSettings::from(monitor),
         env,
         secret_env,
         user,

@@ -37,6 +37,9 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     // A template's work and memory are bounded: `{{ 'x' * 100000000 }}` or a list built
     // item by item fails cleanly instead of taking the machine's memory.
     env.set_fuel(Some(FUEL));
+    // `now()`: the epoch seconds when the template is rendered, for a window ending now
+    // (`StartTime: "{{ now() - 3600 }}"`).
+    env.add_function("now", || jiff::Timestamp::now().as_second());
     env.add_filter(RAW, |value: minijinja::Value| {
         minijinja::Value::from_object(Raw(value.to_string()))
     });

@@ -37,7 +37,7 @@ pub fn run(
     let early = early_identity(settings, &runtime);
     let runbook = super::load(settings)?;
     let vars = execution_plan::render_vars(&runbook, &settings.vars, &settings.env)?;
-    let plan = execution_plan::build(&runbook, target, vars, &settings.env)?;
+    let mut plan = execution_plan::build(&runbook, target, vars, &settings.env)?;
     // A second person's timeout that is not a duration is said before anything runs.
     crate::engine::second_person::Policy::from_vars(&plan.vars)?;
     // A bad plan file is said before anything else is done.
@@ -69,7 +69,9 @@ pub fn run(
     } else {
         Some(lock(settings, store.as_ref(), &sink)?)
     };
-    let state = load_state(settings, store.as_ref(), &runbook)?;
+    let mut state = load_state(settings, store.as_ref(), &runbook)?;
+    let round = jiff::Timestamp::now();
+    super::monitor::begin_round(&settings.monitor, &mut plan, &mut state, round);
     // Checked with the lock held: the state cannot move on between the check and the run.
     let src = super::saved_plan::Sources::new(settings, &runbook, &plan, Some(&state), &redactor);
     let guarded = runtime
@@ -130,12 +132,15 @@ pub fn run(
     });
     // The Ctrl-C watcher never ends by itself: do not wait long for it.
     runtime.shutdown_timeout(Duration::from_secs(1));
+    if !settings.dry_run {
+        super::monitor::record_round(store.as_ref(), &plan, round)?;
+    }
     Ok(outcome.exit_code())
 }
 
 /// The runbook's `notify:` section rendered over the vars, with the settings' secrets;
 /// `None` when the runbook has no section.
-fn notify_channels(
+pub(super) fn notify_channels(
     settings: &Settings,
     runbook: &Runbook,
     plan: &Plan,

@@ -4,6 +4,8 @@ mod approve;
 mod diagnose;
 mod execute;
 mod iam_policy;
+mod monitor;
+mod monitor_breach;
 mod plan;
 mod plan_human;
 mod plan_junit;
@@ -22,6 +24,7 @@ use std::sync::Arc;
 use crate::error::Error;
 use crate::reporter::document::{self, Case};
 use crate::reporter::terminal::Terminal;
+use crate::request::Target;
 use crate::runbook::{self, Runbook};
 use crate::secrets::Redactor;
 use crate::settings::{Action, Settings};
@@ -36,6 +39,9 @@ pub fn run(settings: Settings, redactor: Arc<Redactor>) -> Result<i32, Error> {
     match &settings.action {
         Action::Validate => validate::run(&settings, &term),
         Action::Plan { .. } => plan::run(&settings, &term, &redactor),
+        Action::Execute { .. } if settings.target == Some(Target::Monitor) => {
+            monitor::run(&settings, term, redactor)
+        }
         Action::Execute { .. } => execute::run(&settings, term, redactor),
         Action::Diagnose(_) => diagnose::run(&settings, term, redactor),
         Action::Status { .. } => status::run(&settings, &term, &redactor),

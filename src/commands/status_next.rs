@@ -83,6 +83,7 @@ fn target_of(key: UnitKey) -> Target {
         UnitKey::Verify => Target::Verify,
         UnitKey::Rollback(n) => Target::Rollback(n),
         UnitKey::Diagnose(s) => Target::Diagnose(Some(s)),
+        UnitKey::Monitor => Target::Monitor,
     }
 }
 

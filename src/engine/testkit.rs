@@ -109,6 +109,7 @@ pub fn step(kind: &'static dyn StepKind) -> Step {
         hint: None,
         show: None,
         verify: None,
+        watch: None,
         needs: Vec::new(),
         hash: String::new(),
         file: "runbook.yaml".into(),

@@ -38,7 +38,7 @@ impl Severity {
 pub struct Notice {
     pub severity: Severity,
     /// `step_failed`, `rollback_started`, `rollback_finished`, `refused`, `migration_done`
-    /// (and, when `monitor` comes, `monitor_breach`).
+    /// and `monitor_breach`.
     pub kind: &'static str,
     /// One line: what happened.
     pub summary: String,
@@ -84,7 +84,7 @@ impl Notice {
         }
     }
 
-    /// A monitoring row out of its target: the hook `monitor` will call.
+    /// A monitoring row out of its target for as long as its `breach` allows (`monitor`).
     pub fn monitor_breach(row: &str, value: &str, severity: Severity) -> Notice {
         Notice {
             severity,
@@ -110,11 +110,13 @@ fn migration_done(s: &RunSummary) -> bool {
 }
 
 /// Pre-flight changed nothing (P3); phase 1 builds an ALB no traffic reaches yet (P2); from
-/// phase 2 on (and in verification and rollbacks) production traffic is at stake (P1).
+/// phase 2 on (and in verification and rollbacks) production traffic is at stake (P1). A
+/// monitoring row out of target is degraded service (P2) until its breach has lasted long
+/// enough to call for a rollback (`monitor_breach`, P1).
 fn step_severity(unit: &str) -> Severity {
     match unit {
         "preflight" => Severity::P3,
-        "phase-1" => Severity::P2,
+        "phase-1" | "monitor" => Severity::P2,
         _ => Severity::P1,
     }
 }
@@ -167,6 +169,7 @@ mod tests {
     fn a_failed_steps_severity_follows_where_production_stands() {
         assert_eq!(step_severity("preflight"), Severity::P3);
         assert_eq!(step_severity("phase-1"), Severity::P2);
+        assert_eq!(step_severity("monitor"), Severity::P2);
         for unit in ["phase-2", "phase-5", "verify", "rollback-1"] {
             assert_eq!(step_severity(unit), Severity::P1, "{unit}");
         }

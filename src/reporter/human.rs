@@ -470,6 +470,7 @@ impl EventSink for HumanReporter {
             } => self.would_notify(&format!("{channel} ({severity})"), &message),
             Event::Escalation { severity, contacts } => self.escalation(&severity, &contacts),
             Event::RunFinished(s) => self.run_finished(&s),
+            Event::MonitorTable(t) => self.term.out(&super::monitor_table::render(&t)),
         }
     }
 }

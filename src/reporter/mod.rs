@@ -7,6 +7,7 @@ pub mod human;
 pub mod json;
 pub mod junit;
 pub mod log;
+mod monitor_table;
 pub mod terminal;
 
 use std::sync::Arc;

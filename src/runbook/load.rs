@@ -29,6 +29,7 @@ mod step;
 mod timing;
 mod unit;
 mod verify;
+mod watch;
 
 use std::collections::HashMap;
 

@@ -66,6 +66,8 @@ pub enum UnitKey {
     Rollback(u8),
     /// A symptom of the troubleshooting guide (`diagnose`): read-only, outside the migration.
     Diagnose(super::Symptom),
+    /// The watch after the migration (`monitor`): rows checked at their own interval.
+    Monitor,
 }
 
 impl UnitKey {
@@ -77,6 +79,7 @@ impl UnitKey {
             UnitKey::Verify => "verify".into(),
             UnitKey::Rollback(n) => format!("rollback-{n}"),
             UnitKey::Diagnose(s) => format!("diagnose-{s}"),
+            UnitKey::Monitor => "monitor".into(),
         }
     }
 }
@@ -89,6 +92,7 @@ impl fmt::Display for UnitKey {
             UnitKey::Verify => write!(f, "post-verification"),
             UnitKey::Rollback(n) => write!(f, "rollback level {n}"),
             UnitKey::Diagnose(s) => write!(f, "diagnose {s}"),
+            UnitKey::Monitor => write!(f, "monitoring"),
         }
     }
 }
@@ -206,12 +210,29 @@ pub struct Step {
     /// A read-only probe: after a crash left this step in doubt, it tells whether the step
     /// had done its work (and its captures give the step's).
     pub verify: Option<Box<Step>>,
+    /// A monitoring row's interval and the rollback its sustained breach calls for.
+    pub watch: Option<Watch>,
     /// Capture names (and vars) this step's templates refer to.
     pub needs: Vec<String>,
     /// Hash of the step's definition: a succeeded step whose hash changed is refused on resume.
     pub hash: String,
     pub file: String,
     pub loc: Loc,
+}
+
+/// How a monitoring row is watched: `every` (its interval) and `breach` (the rollback level
+/// a breach held for `after` calls for).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watch {
+    pub every: Duration,
+    pub breach: Option<Breach>,
+}
+
+/// A row's breach that calls for a rollback once it has lasted `after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Breach {
+    pub rollback: u8,
+    pub after: Duration,
 }
 
 /// What settles a step a crash left `running`, its effect unknown.

@@ -1,4 +1,5 @@
-//! Targets as the commands that take one spell them (`plan`, `iam-policy`).
+//! Targets as the commands that take one spell them (`plan`, `status`, `iam-policy`):
+//! `phase 3`, `rollback-2`, `monitor`...
 
 use crate::error::Error;
 use crate::request::Target;
@@ -20,13 +21,14 @@ pub fn parse_target(words: &[String]) -> Result<Target, Error> {
         ["pre", "flight"] => Some(Target::Preflight),
         ["verify"] => Some(Target::Verify),
         ["run"] => Some(Target::Run),
+        ["monitor"] => Some(Target::Monitor),
         ["phase", n] => number(Some(n), 5).map(Target::Phase),
         ["rollback", n] => number(Some(n), 3).map(Target::Rollback),
         _ => None,
     };
     target.ok_or_else(|| {
         Error::Usage(format!(
-            "unknown target `{}`; use preflight, phase 1-5, rollback 1-3, verify or all",
+            "unknown target `{}`; use preflight, phase 1-5, rollback 1-3, verify, monitor or all",
             words.join(" ")
         ))
     })

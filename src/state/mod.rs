@@ -6,6 +6,7 @@ pub mod files;
 pub mod local;
 pub mod lock;
 pub mod model;
+pub mod monitoring;
 mod process;
 pub mod store;
 

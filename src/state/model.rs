@@ -31,6 +31,9 @@ pub struct State {
     pub operator: Option<String>,
     #[serde(default)]
     pub steps: BTreeMap<String, StepState>,
+    /// `monitor`'s window and history (absent until it first runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<super::monitoring::Monitoring>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +85,7 @@ impl State {
             updated_at: now,
             operator: None,
             steps: BTreeMap::new(),
+            monitor: None,
         }
     }
 

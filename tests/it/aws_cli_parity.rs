@@ -50,6 +50,8 @@ struct Fleet {
     target_group: String,
     public_zone: String,
     change: String,
+    /// A window around the metric data the seed published (RFC 3339 start and end).
+    metrics: (String, String),
 }
 
 fn bucket() -> String {
@@ -92,6 +94,16 @@ fn seed(moto: &Moto) -> Fleet {
         json!({"InstanceIds": [INSTANCE], "DocumentName": "AWS-RunShellScript",
                "Parameters": {"commands": ["echo parity"]}}),
     );
+    moto.call(
+        "cloudwatch",
+        "PutMetricData",
+        json!({"Namespace": "Outpost/ControlPlane", "MetricData": [
+            {"MetricName": "DispatchesSucceeded", "Values": [3.0, 4.0]},
+            {"MetricName": "DispatchesFailed", "Value": 1.0}]}),
+    );
+    let second = jiff::Timestamp::now().as_second();
+    let at = |s: i64| jiff::Timestamp::from_second(s).unwrap().to_string();
+    let metrics = (at(second - 3600), at(second + 3600));
     let secret = "/outpost/system/GITHUB_PAT";
     moto.call(
         "secretsmanager",
@@ -150,6 +162,7 @@ fn seed(moto: &Moto) -> Fleet {
         target_group: seeded["target_group"].as_str().unwrap().to_owned(),
         public_zone,
         change,
+        metrics,
     }
 }
 
@@ -307,6 +320,19 @@ fn cases(fleet: &Fleet) -> Vec<Case> {
                 json!({}),
             )
         },
+        case(
+            "metrics",
+            same("cloudwatch"),
+            ("GetMetricData", "get-metric-data"),
+            json!({"StartTime": fleet.metrics.0, "EndTime": fleet.metrics.1,
+                   "ScanBy": "TimestampDescending", "MetricDataQueries": [
+                {"Id": "ok", "MetricStat": {"Period": 3600, "Stat": "Sum", "Metric": {
+                    "Namespace": "Outpost/ControlPlane", "MetricName": "DispatchesSucceeded"}}},
+                {"Id": "failed", "ReturnData": false, "MetricStat": {"Period": 3600,
+                    "Stat": "Sum", "Metric": {"Namespace": "Outpost/ControlPlane",
+                    "MetricName": "DispatchesFailed"}}},
+                {"Id": "rate", "Expression": "100 * ok / (ok + failed)", "Label": "rate"}]}),
+        ),
         case(
             "log_events",
             same("logs"),

@@ -206,6 +206,15 @@ fn hand_mapped_outputs_use_only_the_apis_member_names() {
             json!({"SecretId": "/outpost/system/GITHUB_PAT"}),
         ),
         ("alarms", "cloudwatch", "DescribeAlarms", json!({})),
+        (
+            "metrics",
+            "cloudwatch",
+            "GetMetricData",
+            json!({"StartTime": "2026-01-01T00:00:00Z", "EndTime": "2026-01-01T01:00:00Z",
+                   "MetricDataQueries": [{"Id": "cpu", "MetricStat": {"Period": 300,
+                   "Stat": "Average", "Metric": {"Namespace": "AWS/ECS",
+                   "MetricName": "CPUUtilization"}}}]}),
+        ),
         ("balancers", "elbv2", "DescribeLoadBalancers", json!({})),
         (
             "objects",

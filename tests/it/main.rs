@@ -26,6 +26,8 @@ mod infra;
 mod kinds;
 mod latency;
 mod mcpify_env;
+mod monitor;
+mod monitor_watch;
 mod notify;
 mod output;
 mod plan_preview;

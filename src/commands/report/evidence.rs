@@ -36,6 +36,7 @@ pub struct Evidence {
     pub units: Vec<UnitView>,
     pub failures: Vec<FailureView>,
     pub timeline: Timeline,
+    pub monitoring: super::monitoring::MonitoringView,
 }
 
 /// One command, from its `run_started` audit line to its `run_finished`.
@@ -104,6 +105,8 @@ pub struct FailureView {
 /// What the evidence is gathered from.
 pub struct Sources<'a> {
     pub plan: &'a Plan<'a>,
+    /// The runbook's monitoring rows (`monitor`), shown in their own section.
+    pub watch: &'a Plan<'a>,
     pub state: &'a State,
     pub audit: &'a [AuditRecord],
     pub env: &'a EnvMap,
@@ -169,6 +172,7 @@ pub fn gather(src: &Sources<'_>, redactor: &Redactor) -> Evidence {
         units,
         failures,
         timeline: timeline::build(&spans),
+        monitoring: super::monitoring::gather(state, src.watch, redactor),
     }
 }
 
@@ -286,7 +290,7 @@ fn unlisted(src: &Sources<'_>, redactor: &Redactor) -> Option<UnitStatusView> {
         .state
         .steps
         .iter()
-        .filter(|(id, _)| !planned.contains(id.as_str()))
+        .filter(|(id, s)| !planned.contains(id.as_str()) && s.unit != "monitor")
         .map(|(id, s)| StepStatusView {
             id: redactor.redact(id),
             group: None,

@@ -3,6 +3,7 @@
 //! state and the audit log as Markdown or as one self-contained HTML page with a timeline.
 
 mod evidence;
+mod monitoring;
 mod render;
 mod timeline;
 
@@ -30,9 +31,11 @@ pub fn run(
     };
     let audit = store.read_audit()?;
     let vars = execution_plan::render_vars(&runbook, &settings.vars, &settings.env)?;
+    let watch = execution_plan::build(&runbook, Target::Monitor, vars.clone(), &settings.env)?;
     let plan = execution_plan::build(&runbook, Target::All, vars, &settings.env)?;
     let sources = evidence::Sources {
         plan: &plan,
+        watch: &watch,
         state: &state,
         audit: &audit,
         env: &settings.env,

@@ -1,8 +1,11 @@
-//! CloudWatch: the alarm checklist after the migration (no Outpost alarm in ALARM state).
+//! CloudWatch: the alarm checklist after the migration (no Outpost alarm in ALARM state) and
+//! the metrics the 24-hour watch reads (`monitor`).
 
 use aws_sdk_cloudwatch::types::{AlarmType, Dimension, EvaluationCriteria, StateValue};
 use serde_json::Value;
 
+use super::metric_data;
+use super::op::{pages, self_paged};
 use super::output::{dt, list, obj, s, strs};
 
 fn num<T: Into<Value>>(v: Option<T>) -> Value {
@@ -200,6 +203,34 @@ operations! {
             ),
             ("NextToken", s(out.next_token())),
         ]))
+    }
+
+    GetMetricData(
+        c,
+        MetricDataQueries: list,
+        StartTime: datetime,
+        EndTime: datetime,
+        NextToken: str,
+        ScanBy: str,
+        MaxDatapoints: i32,
+    ) {
+        let req = c
+            .cloudwatch
+            .get_metric_data()
+            .set_metric_data_queries(metric_data::queries(MetricDataQueries)?)
+            .set_start_time(StartTime)
+            .set_end_time(EndTime)
+            .set_scan_by(ScanBy.map(|v| aws_sdk_cloudwatch::types::ScanBy::from(v.as_str())))
+            .set_max_datapoints(MaxDatapoints)
+            .set_next_token(NextToken.clone());
+        let pages = pages(
+            self_paged(&NextToken, &MaxDatapoints),
+            req,
+            |r| async move { r.into_paginator().send().collect::<Result<Vec<_>, _>>().await },
+            |r| r.send(),
+        )
+        .await?;
+        Ok(metric_data::output(&pages))
     }
 }
 

@@ -20,6 +20,7 @@ mod ecr;
 mod ecs;
 mod elbv2;
 mod logs;
+mod metric_data;
 mod route53;
 mod s3;
 mod secretsmanager;

@@ -72,6 +72,8 @@ pub(in crate::runbook) struct RootDoc {
     pub(super) phases: Vec<PhaseRef>,
     pub(super) verify: String,
     pub(super) rollback: Vec<LevelRef>,
+    /// The monitoring rows' file (`monitor`), optional.
+    pub(super) monitor: Option<String>,
     /// Read from the node by `notify::load_notify`, which locates its problems.
     #[allow(
         dead_code,
@@ -182,6 +184,17 @@ pub(in crate::runbook) struct EnvelopeDoc {
     )]
     #[schemars(with = "Option<crate::runbook::schema::Probe>")]
     pub(super) verify: Option<Value>,
+    /// A monitoring row's interval (`5m`).
+    pub(super) every: Option<String>,
+    /// The rollback a monitoring row's sustained breach calls for.
+    pub(super) breach: Option<BreachDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct BreachDoc {
+    pub(super) rollback: u8,
+    pub(super) after: String,
 }
 
 /// `approval:` `true` (the operator approves), `false`, or `second_person` (another identity

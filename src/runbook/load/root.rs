@@ -197,7 +197,9 @@ pub(super) fn unit_files(
             .into_iter()
             .map(|(n, f, l)| (UnitKey::Rollback(n), f, l)),
     );
-
+    if let Some(file) = &doc.monitor {
+        refs.push((UnitKey::Monitor, file.clone(), loc_of("monitor")));
+    }
     refs
 }
 

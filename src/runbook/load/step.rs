@@ -85,6 +85,7 @@ pub(super) fn load_step(
     });
     check_when(cx, node, env.when.as_deref(), &sid, &mut fail);
     let for_each = parse_for_each(cx, node, env.for_each.as_ref(), &sid, &mut fail);
+    let watch = super::watch::parse_watch(cx, node, &env, &sid, &mut fail);
     let access = step_access(cx, node, kind, &spec, env.mutates, &sid, diags);
     let idempotent = env.idempotent.unwrap_or_else(|| kind.idempotent(&spec));
     if !ok {
@@ -112,6 +113,7 @@ pub(super) fn load_step(
         hint: env.hint,
         show,
         verify,
+        watch,
         needs: Vec::new(),
         hash: step_hash(node),
         file: cx.file.name.clone(),

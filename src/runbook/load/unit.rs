@@ -34,7 +34,7 @@ pub(super) fn load_unit(
     };
     let concurrent = matches!(
         key,
-        UnitKey::Preflight | UnitKey::Verify | UnitKey::Diagnose(_)
+        UnitKey::Preflight | UnitKey::Verify | UnitKey::Diagnose(_) | UnitKey::Monitor
     );
     let reverts = match key {
         UnitKey::Rollback(_) => doc.reverts,
@@ -67,7 +67,7 @@ pub(super) fn load_unit(
                 .hint("add at least one step"),
         );
     }
-    let (steps, nodes) = expanded
+    let (steps, nodes): (Vec<_>, Vec<_>) = expanded
         .into_iter()
         .filter_map(|(group, n, file)| {
             let step_cx = if file == cx.file.name {
@@ -78,6 +78,7 @@ pub(super) fn load_unit(
             load_step(step_cx, &n, group, reverts, diags).map(|s| (s, n))
         })
         .unzip();
+    super::watch::check_rows(cx, key, &steps, &nodes, diags);
     Some((
         Unit {
             key,
