@@ -221,6 +221,9 @@ pub enum Command {
         #[command(flatten)]
         aws: AwsArgs,
     },
+    /// `completions SHELL` and `man`, answered before the settings (`cli/docs.rs`).
+    #[command(flatten)]
+    Docs(docs::DocsCommand),
 }
 
 /// `diagnose`'s arguments.
@@ -240,9 +243,6 @@ pub struct DiagnoseArgs {
     pub aws: AwsArgs,
     #[command(flatten)]
     pub jobs: JobsArgs,
-    /// `completions SHELL` and `man`, answered before the settings (`cli/docs.rs`).
-    #[command(flatten)]
-    Docs(docs::DocsCommand),
 }
 
 /// How `monitor` watches.

@@ -76,7 +76,7 @@ pub fn run(
         .enable_all()
         .build()
         .map_err(|e| Error::Usage(format!("failed to start the async runtime: {e}")))?;
-    let store = settings.state_store();
+    let store: Arc<dyn crate::state::StateStore> = settings.state_store().into();
     let kinds = KindContext {
         http: Default::default(),
         backup_dir: store.backup_dir(),
@@ -104,7 +104,7 @@ pub fn run(
                 &options,
                 &one,
                 &settings.env,
-                store.as_ref(),
+                store.clone(),
                 State::new(&runbook.name),
                 &gathered as &dyn EventSink,
                 &kinds,

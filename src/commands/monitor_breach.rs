@@ -112,6 +112,7 @@ fn notify(
         channels,
         settings.dry_run,
         aws,
+        Arc::default(),
         runtime.handle().clone(),
     );
     let mut notice = Notice::monitor_breach(&due.row, &due.value, Severity::P1);
@@ -136,6 +137,7 @@ fn rollback(
     s.target = Some(target);
     s.action = Action::Execute {
         target: target.to_string(),
+        plan: None,
     };
     s.yes = true;
     s.command_line = format!(
@@ -171,6 +173,8 @@ fn record(settings: &Settings, due: &Due, outcome: &str) -> Result<(), Error> {
         status: None,
         attempts: None,
         message: Some(format!("rollback --level {}: {outcome}", due.level)),
+        run: None,
+        arn: None,
     })?;
     Ok(())
 }

@@ -58,6 +58,8 @@ const EMBEDDED: &[(&str, &str)] = &[
     (
         "checks/diagnose-artifacts.yaml",
         include_str!("../../checks/diagnose-artifacts.yaml"),
+    ),
+    (
         "checks/monitor.yaml",
         include_str!("../../checks/monitor.yaml"),
     ),

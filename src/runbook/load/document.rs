@@ -190,9 +190,9 @@ pub(in crate::runbook) struct EnvelopeDoc {
     pub(super) breach: Option<BreachDoc>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(super) struct BreachDoc {
+pub(in crate::runbook) struct BreachDoc {
     pub(super) rollback: u8,
     pub(super) after: String,
 }
