@@ -187,8 +187,8 @@ fn lock(
     sink: &dyn EventSink,
 ) -> Result<LockGuard, Error> {
     store.check_writable().map_err(|e| match e {
-        // Says itself why the directory is not used, and what to do.
-        StateError::Unsafe { .. } => Error::State(e),
+        // Says itself why the directory (or bucket) is not used, and what to do.
+        StateError::Unsafe { .. } | StateError::Unreachable { .. } => Error::State(e),
         e => Error::Refused(format!(
             "the state directory cannot be written, so progress could not be saved: {e}"
         )),
@@ -202,6 +202,7 @@ fn lock(
             settings.state_dir.display(),
             holder.id
         ))),
+        Err(e @ StateError::LeaseExpired { .. }) => Err(Error::Refused(e.to_string())),
         Err(e) => Err(e.into()),
     }
 }

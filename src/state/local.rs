@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use super::audit::AuditRecord;
 use super::files;
 use super::lock::{LockGuard, LockInfo};
-use super::model::{STATE_FORMAT, State};
+use super::model::State;
 use super::process::{self, Liveness};
 use super::store::{StateError, StateStore, Unlocked};
 
@@ -181,32 +181,7 @@ impl StateStore for LocalStore {
         };
         let stamp = Stamp::of(&file.metadata().map_err(io(&path))?);
         let bytes = files::read_capped(&file, &path, MAX_STATE_BYTES)?;
-        let raw: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-        let found = raw
-            .get("format")
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(0);
-        if found != u64::from(STATE_FORMAT) {
-            return Err(StateError::UnsupportedFormat {
-                path,
-                found,
-                supported: STATE_FORMAT,
-            });
-        }
-        let state: State = serde_json::from_value(raw).map_err(|e| StateError::Corrupt {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        state
-            .check_counters()
-            .map_err(|message| StateError::Corrupt {
-                path: path.clone(),
-                message,
-            })?;
+        let state = State::parse(&bytes, &path)?;
         self.remember(Some(Known {
             serial: state.serial,
             stamp,
@@ -260,6 +235,7 @@ impl StateStore for LocalStore {
                         started_at: jiff::Timestamp::now(),
                         process_start: None,
                         boot_id: None,
+                        lease: None,
                     },
                 };
                 return Err(StateError::LockHeld(Box::new(holder)));

@@ -3,9 +3,14 @@
 pub mod audit;
 pub mod files;
 pub mod local;
+pub mod location;
 pub mod lock;
 pub mod model;
 mod process;
+pub mod s3;
+pub mod s3_io;
+mod s3_lease;
+mod s3_worker;
 pub mod store;
 
 pub use audit::AuditRecord;

@@ -54,6 +54,26 @@ pub enum StateError {
         "{path} is {size} bytes, more than the {max} it may be: it was damaged, or is not what outpost-migrate wrote"
     )]
     TooLarge { path: PathBuf, size: u64, max: u64 },
+    /// A remote backend cannot be used at all (credentials, bucket, network): a set-up
+    /// problem (exit 3), not a refusal.
+    #[error("cannot use the state at {url}: {problem}. Hint: {hint}")]
+    Unreachable {
+        url: String,
+        problem: String,
+        hint: String,
+    },
+    #[error(
+        "the lock is held by {holder}, whose lease ran out {idle} ago without being renewed: that run may be gone, or cut off. It is never broken automatically: make sure it is not running, then `outpost-migrate unlock --lock-id {}`", holder.id
+    )]
+    LeaseExpired { holder: Box<LockInfo>, idle: String },
+    #[error(
+        "the lock is held by {0}, and its lease is being renewed: that run is alive; wait for it to finish"
+    )]
+    LeaseLive(Box<LockInfo>),
+    #[error(
+        "the lock at {url} changed while it was being removed (another run took or renewed it): nothing was removed; see `outpost-migrate status`"
+    )]
+    LockChanged { url: String },
 }
 
 /// What `unlock` removed.

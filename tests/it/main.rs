@@ -35,6 +35,7 @@ mod rehearsal;
 mod report;
 mod resume;
 mod runbook_errors;
+mod s3_state;
 mod secrets;
 mod ssm_cutover;
 mod state_dir;

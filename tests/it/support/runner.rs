@@ -145,7 +145,7 @@ impl Test {
             if self.runbook.is_some() && sub != "unlock" && !given("--runbook") {
                 cmd.arg("--runbook").arg(self.runbook_dir());
             }
-            if sub != "validate" && !given("--state-dir") {
+            if sub != "validate" && !given("--state-dir") && !given("--state") {
                 cmd.arg("--state-dir").arg(self.state_dir());
             }
         }
