@@ -65,7 +65,7 @@ pub fn run(
 
     let kinds = KindContext {
         http: Default::default(),
-        backup_dir: store.backup_dir(),
+        backups: store.backups(),
         prompter: term.clone(),
         aws,
         processes: Arc::default(),

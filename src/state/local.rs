@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use super::audit::AuditRecord;
+use super::backups::{Backups, LocalBackups};
 use super::files;
 use super::lock::{LockGuard, LockInfo};
 use super::model::State;
@@ -77,6 +78,10 @@ impl LocalStore {
             dir: dir.into(),
             known: Mutex::new(None),
         }
+    }
+
+    fn local_backups(&self) -> LocalBackups {
+        LocalBackups::new(self.dir.join("backups"))
     }
 
     fn state_path(&self) -> PathBuf {
@@ -380,8 +385,8 @@ impl StateStore for LocalStore {
             .collect()
     }
 
-    fn backup_dir(&self) -> PathBuf {
-        self.dir.join("backups")
+    fn backups(&self) -> std::sync::Arc<dyn Backups> {
+        std::sync::Arc::new(self.local_backups())
     }
 
     fn check_writable(&self) -> Result<(), StateError> {
@@ -389,7 +394,7 @@ impl StateStore for LocalStore {
         for name in ["state.json", "lock", "audit.jsonl"] {
             files::refuse_link(&self.dir.join(name))?;
         }
-        files::ensure_backup_dir(&self.backup_dir())?;
+        files::ensure_backup_dir(self.local_backups().dir())?;
         let probe = tempfile::Builder::new()
             .prefix(".probe.")
             .tempfile_in(&self.dir)

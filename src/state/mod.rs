@@ -1,6 +1,7 @@
 //! Checkpoint state: what ran, with what result and captures, behind a small store interface.
 
 pub mod audit;
+pub mod backups;
 pub mod files;
 pub mod local;
 pub mod location;
@@ -14,6 +15,7 @@ mod s3_worker;
 pub mod store;
 
 pub use audit::AuditRecord;
+pub use backups::{Backups, LocalBackups};
 pub use lock::LockInfo;
 pub use model::{State, StepState, StepStatus};
 pub use store::{StateError, StateStore, Unlocked};

@@ -11,6 +11,7 @@ use std::time::Duration;
 use futures::{StreamExt, TryStreamExt};
 
 use super::audit::AuditRecord;
+use super::backups::{Backups, MAX_BACKUP_BYTES};
 use super::local::MAX_STATE_BYTES;
 use super::lock::{LockGuard, LockInfo};
 use super::model::State;
@@ -39,17 +40,22 @@ pub struct S3Options {
 }
 
 pub struct S3Store {
-    options: S3Options,
+    reach: Arc<Reach>,
     url: String,
-    /// The worker thread and the bucket, set up on first use (`status` of a local state
-    /// never starts a thread).
-    reach: OnceLock<Result<Reached, (String, String)>>,
     /// The serial and ETag of the state object as this process last read or wrote it.
     known: Mutex<Option<Known>>,
 }
 
 /// The worker the calls run on, and where the state is.
 type Reached = (Arc<Worker>, Place);
+
+/// How the store reaches its bucket: set up on first use (`status` of a local state never
+/// starts a thread), shared with its backups.
+struct Reach {
+    options: S3Options,
+    url: String,
+    reached: OnceLock<Result<Reached, (String, String)>>,
+}
 
 #[derive(Debug, Clone)]
 struct Known {
@@ -64,23 +70,9 @@ pub(super) enum LockObject {
     Unreadable(String, String),
 }
 
-impl S3Store {
-    pub fn new(options: S3Options) -> Self {
-        let url = if options.prefix.is_empty() {
-            format!("s3://{}", options.bucket)
-        } else {
-            format!("s3://{}/{}", options.bucket, options.prefix)
-        };
-        S3Store {
-            options,
-            url,
-            reach: OnceLock::new(),
-            known: Mutex::new(None),
-        }
-    }
-
-    fn reach(&self) -> Result<Reached, StateError> {
-        let reached = self.reach.get_or_init(|| {
+impl Reach {
+    fn get(&self) -> Result<Reached, StateError> {
+        let reached = self.reached.get_or_init(|| {
             let worker = Worker::start(&self.url).map_err(|e| (e.to_string(), String::new()))?;
             let aws = self.options.aws.clone();
             let client = worker
@@ -115,6 +107,29 @@ impl S3Store {
                     hint
                 },
             })
+    }
+}
+
+impl S3Store {
+    pub fn new(options: S3Options) -> Self {
+        let url = if options.prefix.is_empty() {
+            format!("s3://{}", options.bucket)
+        } else {
+            format!("s3://{}/{}", options.bucket, options.prefix)
+        };
+        S3Store {
+            reach: Arc::new(Reach {
+                options,
+                url: url.clone(),
+                reached: OnceLock::new(),
+            }),
+            url,
+            known: Mutex::new(None),
+        }
+    }
+
+    fn reach(&self) -> Result<Reached, StateError> {
+        self.reach.get()
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -235,7 +250,7 @@ impl StateStore for S3Store {
 
     fn lock(&self, info: LockInfo, _warn: &mut dyn FnMut(String)) -> Result<LockGuard, StateError> {
         let (worker, place) = self.reach()?;
-        s3_lease::take(self, worker, place, info, self.options.lease)
+        s3_lease::take(self, worker, place, info, self.reach.options.lease)
     }
 
     fn unlock(&self, lock_id: Option<&str>) -> Result<Unlocked, StateError> {
@@ -324,12 +339,51 @@ impl StateStore for S3Store {
         })
     }
 
-    fn backup_dir(&self) -> PathBuf {
-        PathBuf::from(format!("{}/backups", self.url))
+    fn backups(&self) -> Arc<dyn Backups> {
+        Arc::new(S3Backups {
+            reach: self.reach.clone(),
+        })
     }
 
     fn check_writable(&self) -> Result<(), StateError> {
         let (worker, place) = self.reach()?;
         worker.run(async move { place.check().await })
+    }
+}
+
+/// `backups/` under the state's prefix: another operator's rollback restores them.
+struct S3Backups {
+    reach: Arc<Reach>,
+}
+
+impl Backups for S3Backups {
+    fn read(&self, name: &str) -> Result<Option<Vec<u8>>, StateError> {
+        let (worker, place) = self.reach.get()?;
+        let name = format!("backups/{name}");
+        let got = worker.run(async move { place.get(&name, MAX_BACKUP_BYTES).await })?;
+        Ok(got.map(|object| object.bytes))
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> Result<(), StateError> {
+        let (worker, place) = self.reach.get()?;
+        let name = format!("backups/{name}");
+        let bytes = bytes.to_vec();
+        // Whole objects: a crash leaves the old one or the new. The `file` step writes the
+        // original only while no record of it exists, as it does locally.
+        worker.run(async move {
+            place
+                .put(&name, bytes, Condition::Any)
+                .await?
+                .map(|_| ())
+                .map_err(|Lost| StateError::Unreachable {
+                    url: place.url.clone(),
+                    problem: format!("writing {name} was refused"),
+                    hint: "check your access to the bucket, then run again".into(),
+                })
+        })
+    }
+
+    fn locate(&self, name: &str) -> String {
+        format!("{}/backups/{name}", self.reach.url)
     }
 }

@@ -22,6 +22,8 @@ pub enum Encryption {
 /// A put's precondition.
 #[derive(Debug, Clone)]
 pub enum Condition {
+    /// Whatever is there (a backup, as the local backend renames over it).
+    Any,
     /// `If-None-Match: *`: only when no object has the key.
     Absent,
     /// `If-Match`: only while the object is the version with this ETag.
@@ -131,6 +133,7 @@ impl Place {
                 .ssekms_key_id(id),
         };
         put = match condition {
+            Condition::Any => put,
             Condition::Absent => put.if_none_match("*"),
             Condition::Matches(etag) => put.if_match(etag),
         };

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::audit::AuditRecord;
+use super::backups::Backups;
 use super::lock::{LockGuard, LockInfo};
 use super::model::State;
 
@@ -97,8 +98,8 @@ pub trait StateStore: Send + Sync {
     fn append_audit(&self, record: &AuditRecord) -> Result<(), StateError>;
     /// Every audit line so far, oldest first (none when there is no log yet).
     fn read_audit(&self) -> Result<Vec<AuditRecord>, StateError>;
-    /// A directory kinds may keep files in (file backups).
-    fn backup_dir(&self) -> PathBuf;
+    /// Where `file` steps keep the backups rollback restores, in this backend.
+    fn backups(&self) -> std::sync::Arc<dyn Backups>;
     /// Fails unless the store can be written (checked before anything runs).
     fn check_writable(&self) -> Result<(), StateError>;
 }

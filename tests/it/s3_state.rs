@@ -356,3 +356,37 @@ fn a_missing_bucket_or_refused_credentials_exit_3_with_a_hint_and_write_nothing(
         assert_eq!(written_locally(t), Vec::<String>::new());
     }
 }
+
+#[test]
+fn a_file_steps_backup_goes_to_the_bucket_and_another_directory_restores_it() {
+    let moto = emulator();
+    let shared = tempfile::tempdir().unwrap();
+    let config = shared.path().join("config.ts");
+    let original = "export const outpostConfig = {\n  provider: 'ssm',\n};\n";
+    std::fs::write(&config, original).unwrap();
+    let rb = Runbook::minimal()
+        .vars(&format!("  config: {}\n", config.display()))
+        .phase(
+            3,
+            "- id: switch-provider\n  file:\n    path: \"{{ config }}\"\n    edits: [{ replace: \"provider: 'ssm'\", with: \"provider: 'http'\" }]\n",
+        )
+        .rollback(
+            1,
+            "reverts: 3\n",
+            "- id: restore-provider\n  file: { restore: switch-provider }\n",
+        );
+    let (a, b) = (operator(&moto, &rb), operator(&moto, &rb));
+    a.run(&with_state(&["phase", "3", "--force"])).code(SUCCESS);
+    assert!(std::fs::read_to_string(&config).unwrap().contains("'http'"));
+    assert_eq!(
+        object(&moto, "backups/switch-provider")["Body"].as_str().unwrap(),
+        original
+    );
+    b.run(&with_state(&["rollback", "--level", "1"]))
+        .code(SUCCESS)
+        .stdout_has("restore-provider");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), original);
+    for t in [&a, &b] {
+        assert_eq!(written_locally(t), Vec::<String>::new());
+    }
+}
