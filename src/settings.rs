@@ -252,11 +252,17 @@ impl Settings {
         aws::config(&self.aws, &self.env, vars)
     }
 
-    /// The state backend the commands read and write: the one place a backend is chosen.
-    /// The S3 backend reaches AWS as the migration's clients do, from --profile/--region and
-    /// the environment (not the runbook's vars: `unlock` reads no runbook); a configuration
-    /// that cannot be used fails its first call.
+    /// The state backend of a command that reads no runbook (`unlock`): an S3 backend
+    /// reaches AWS from --profile/--region and the environment alone.
     pub fn state_store(&self) -> Box<dyn StateStore> {
+        self.state_store_for(&Map::new())
+    }
+
+    /// The state backend the commands read and write: the one place a backend is chosen.
+    /// The S3 backend reaches AWS as the migration's clients do (--profile/--region, the
+    /// environment, the runbook's `profile` and `region` in `vars`); a configuration that
+    /// cannot be used fails its first call (exit 3).
+    pub fn state_store_for(&self, vars: &Map<String, Value>) -> Box<dyn StateStore> {
         match &self.state {
             StateLocation::Local { dir } => Box::new(LocalStore::new(dir)),
             StateLocation::S3 { bucket, prefix } => Box::new(S3Store::new(S3Options {
@@ -267,7 +273,7 @@ impl Settings {
                     .clone()
                     .map_or(Encryption::S3Managed, Encryption::Kms),
                 lease: self.lease,
-                aws: self.aws_config(&Map::new()).unwrap_or_else(|e| AwsConfig {
+                aws: self.aws_config(vars).unwrap_or_else(|e| AwsConfig {
                     unusable: Some(e.to_string()),
                     ..AwsConfig::default()
                 }),

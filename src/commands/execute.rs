@@ -46,7 +46,7 @@ pub fn run(
         aws.clone(),
         runtime.handle().clone(),
     );
-    let store = settings.state_store();
+    let store = settings.state_store_for(&plan.vars);
 
     // A dry run changes nothing, not even the state directory: it takes no lock.
     let _lock = if settings.dry_run {

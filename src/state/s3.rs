@@ -258,12 +258,14 @@ impl StateStore for S3Store {
             None => return Err(StateError::NotLocked(PathBuf::from(&self.url))),
             Some(LockObject::Unreadable(why, etag)) => (Unlocked::Unreadable(why), etag),
             Some(LockObject::Held(info, etag)) => {
-                // Whether its holder is gone cannot be told from here: only the lock id the
-                // operator read names the lock to remove, and only once its lease ran out.
+                // Only the lock id the operator read names the lock to remove, and only once
+                // its holder is known gone: its lease ran out, or it ran on this host and its
+                // process is gone.
                 if lock_id != Some(info.id.as_str()) {
                     return Err(StateError::LockIdMismatch(Box::new(info)));
                 }
-                if info.lease_expired(jiff::Timestamp::now()).is_none() {
+                let host = gethostname::gethostname().to_string_lossy().into_owned();
+                if info.holder_alive(&host) {
                     return Err(StateError::LeaseLive(Box::new(info)));
                 }
                 (Unlocked::Lock(Box::new(info)), etag)
