@@ -92,8 +92,10 @@ def unlock_killed(env):
     if text is None:
         return 0
     cmd = [env.args.binary, "unlock", "--lock-id", json.loads(text)["id"], "--state", STATE_URL]
+    # `unlock` reads no runbook, so not its region either: the environment names the bucket's.
+    tool_env = dict(env.tool_env(), AWS_REGION="us-east-1")
     with open(env.path("outpost.log"), "ab") as out:
-        return subprocess.run(cmd, env=env.tool_env(), stdout=out, stderr=out, stdin=subprocess.DEVNULL).returncode
+        return subprocess.run(cmd, env=tool_env, stdout=out, stderr=out, stdin=subprocess.DEVNULL).returncode
 
 
 def which(record):

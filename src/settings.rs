@@ -15,18 +15,15 @@ use crate::error::Error;
 use crate::kinds::aws::AwsConfig;
 use crate::request::{Overrides, Target};
 use crate::runbook::RunbookSource;
-use crate::state::StateStore;
-use crate::state::local::LocalStore;
-use crate::state::location::StateLocation;
-use crate::state::s3::{S3Options, S3Store};
-use crate::state::s3_io::Encryption;
 
 mod aws;
 mod notify;
+mod state;
 mod typed;
 
 pub use aws::AwsSettings;
 pub use notify::NotifySettings;
+pub use state::StateSettings;
 
 pub use crate::cli::Output as OutputFormat;
 pub use crate::cli::ReportFormat;
@@ -84,13 +81,7 @@ pub struct Settings {
     pub runbook: RunbookSource,
     /// The state as messages name it: the directory, or the `s3://` URL.
     pub state_dir: PathBuf,
-    /// Where the state lives (`--state`, else `--state-dir`).
-    pub state: StateLocation,
-    /// `--state-kms-key`: S3 state objects use SSE-KMS with it rather than SSE-S3.
-    pub state_kms_key: Option<String>,
-    /// How long an S3 lock's lease holds without renewal.
-    #[serde(skip)]
-    pub lease: std::time::Duration,
+    pub state: StateSettings,
     pub dry_run: bool,
     pub yes: bool,
     pub approve: BTreeSet<String>,
@@ -154,19 +145,6 @@ fn heartbeat(env: &BTreeMap<String, String>) -> std::time::Duration {
     env.get(HEARTBEAT_ENV)
         .and_then(|v| humantime::parse_duration(v.trim()).ok())
         .map_or(HEARTBEAT, |d| d.max(crate::runbook::schedule::MIN_INTERVAL))
-}
-
-/// How long an S3 lock's lease holds without renewal; its holder renews it every quarter.
-pub const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// A hidden setting (for the tests) that shortens the lease, e.g. `2s`.
-const LEASE_ENV: &str = "OUTPOST_MIGRATE_LEASE";
-
-/// `LEASE`, or what `LEASE_ENV` says (at least a second; not a duration: ignored).
-fn lease(env: &BTreeMap<String, String>) -> std::time::Duration {
-    env.get(LEASE_ENV)
-        .and_then(|v| humantime::parse_duration(v.trim()).ok())
-        .map_or(LEASE, |d| d.max(std::time::Duration::from_secs(1)))
 }
 
 /// Which of the standard streams are terminals.
@@ -250,35 +228,6 @@ impl Settings {
     /// with no `--region` to say which, is refused.
     pub fn aws_config(&self, vars: &Map<String, Value>) -> Result<AwsConfig, Error> {
         aws::config(&self.aws, &self.env, vars)
-    }
-
-    /// The state backend of a command that reads no runbook (`unlock`): an S3 backend
-    /// reaches AWS from --profile/--region and the environment alone.
-    pub fn state_store(&self) -> Box<dyn StateStore> {
-        self.state_store_for(&Map::new())
-    }
-
-    /// The state backend the commands read and write: the one place a backend is chosen.
-    /// The S3 backend reaches AWS as the migration's clients do (--profile/--region, the
-    /// environment, the runbook's `profile` and `region` in `vars`); a configuration that
-    /// cannot be used fails its first call (exit 3).
-    pub fn state_store_for(&self, vars: &Map<String, Value>) -> Box<dyn StateStore> {
-        match &self.state {
-            StateLocation::Local { dir } => Box::new(LocalStore::new(dir)),
-            StateLocation::S3 { bucket, prefix } => Box::new(S3Store::new(S3Options {
-                bucket: bucket.clone(),
-                prefix: prefix.clone(),
-                encryption: self
-                    .state_kms_key
-                    .clone()
-                    .map_or(Encryption::S3Managed, Encryption::Kms),
-                lease: self.lease,
-                aws: self.aws_config(vars).unwrap_or_else(|e| AwsConfig {
-                    unusable: Some(e.to_string()),
-                    ..AwsConfig::default()
-                }),
-            })),
-        }
     }
 }
 
@@ -452,12 +401,7 @@ pub fn resolve(
     let (action, target, groups) = split(cli.command)?;
     let Groups {
         runbook: RunbookArgs { runbook, vars },
-        state:
-            StateArgs {
-                state_dir,
-                state: state_url,
-                state_kms_key,
-            },
+        state: state_args,
         aws,
         run,
         force,
@@ -484,23 +428,13 @@ pub fn resolve(
         .unwrap_or_else(current_user);
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     let secret_env = secret_env(&env);
-    let state = match state_url {
-        Some(url) => StateLocation::parse(&url).map_err(Error::Usage)?,
-        None => StateLocation::Local {
-            dir: state_dir.clone(),
-        },
-    };
+    let (state, state_dir) = state::resolve(state_args, &env)?;
     Ok(Settings {
         action,
         target,
         runbook,
-        state_dir: match &state {
-            StateLocation::Local { dir } => dir.clone(),
-            s3 => PathBuf::from(s3.to_string()),
-        },
+        state_dir,
         state,
-        state_kms_key,
-        lease: lease(&env),
         dry_run: run.dry_run,
         yes: run.yes,
         approve: run.approve.into_iter().collect(),

@@ -93,8 +93,11 @@ fn repeated_flags(settings: &Settings) -> String {
         let path = dir.join(root_file).display().to_string();
         flags.push_str(&format!(" --runbook {}", quoted(&path)));
     }
-    if let crate::state::location::StateLocation::S3 { .. } = &settings.state {
-        flags.push_str(&format!(" --state {}", quoted(&settings.state.to_string())));
+    if let crate::state::location::StateLocation::S3 { .. } = &settings.state.location {
+        flags.push_str(&format!(
+            " --state {}",
+            quoted(&settings.state.location.to_string())
+        ));
     } else if settings.state_dir != std::path::Path::new(DEFAULT_STATE_DIR) {
         flags.push_str(&format!(
             " --state-dir {}",

@@ -10,8 +10,8 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::state::StateError;
 use crate::state::Backups;
+use crate::state::StateError;
 use crate::template::Escape;
 
 use super::{
@@ -398,9 +398,7 @@ fn restore(backups: &dyn Backups, from: &str, path: &Path) -> Result<Value, Kind
         fs::remove_file(&target)
             .map_err(|e| KindFailure::failed(format!("cannot remove {}: {e}", target.display())))?;
     }
-    Ok(
-        json!({"path": target.display().to_string(), "changed": true, "backup": backup}),
-    )
+    Ok(json!({"path": target.display().to_string(), "changed": true, "backup": backup}))
 }
 
 /// A backup or its record; `None` when missing.

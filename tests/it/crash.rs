@@ -255,8 +255,7 @@ fn the_rehearsal_killed_at_every_step_boundary_ends_as_an_uninterrupted_run() {
 /// The same with the state on the emulator's S3 (`--state s3://...`): each killed run's lock
 /// is removed with `unlock --lock-id`, and nothing is written in a local state directory.
 #[test]
-fn the_rehearsal_killed_at_every_step_boundary_with_its_state_on_s3_ends_as_an_uninterrupted_run()
-{
+fn the_rehearsal_killed_at_every_step_boundary_with_its_state_on_s3_ends_as_an_uninterrupted_run() {
     every_boundary_crossed(&["--s3-state"]);
 }
 

@@ -379,7 +379,9 @@ fn a_file_steps_backup_goes_to_the_bucket_and_another_directory_restores_it() {
     a.run(&with_state(&["phase", "3", "--force"])).code(SUCCESS);
     assert!(std::fs::read_to_string(&config).unwrap().contains("'http'"));
     assert_eq!(
-        object(&moto, "backups/switch-provider")["Body"].as_str().unwrap(),
+        object(&moto, "backups/switch-provider")["Body"]
+            .as_str()
+            .unwrap(),
         original
     );
     b.run(&with_state(&["rollback", "--level", "1"]))
