@@ -1,5 +1,5 @@
-//! The interface every state backend implements: the local directory now, a team backend on
-//! S3 later. Whole-object writes and a serial that refuses stale writers, as S3 would need.
+//! The interface every state backend implements: the local directory (`local.rs`) and the
+//! team backend on S3 (`s3.rs`). Whole-object writes and a serial that refuses stale writers.
 
 use std::path::PathBuf;
 

@@ -392,3 +392,61 @@ fn a_file_steps_backup_goes_to_the_bucket_and_another_directory_restores_it() {
         assert_eq!(written_locally(t), Vec::<String>::new());
     }
 }
+
+#[test]
+fn a_live_runs_lease_is_renewed_and_never_reported_stale() {
+    let moto = emulator();
+    let signals = tempfile::tempdir().unwrap();
+    let rb = waiting_runbook(signals.path());
+    let a = operator(&moto, &rb).env("OUTPOST_MIGRATE_LEASE", "1s");
+    let b = operator(&moto, &rb);
+    let mut running = a
+        .command(&with_state(&["phase", "1", "--force"]))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let renewed_at = || -> Option<String> {
+        keys(&moto).contains(&"lock.json".to_owned()).then(|| {
+            let body = object(&moto, "lock.json")["Body"]
+                .as_str()
+                .unwrap_or("{}")
+                .to_owned();
+            let lock: Value = serde_json::from_str(&body).unwrap_or_default();
+            lock["lease"]["renewed_at"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+    };
+    // Five renewals, a quarter of the term apart at least: more than the whole term has passed
+    // since the lock was taken.
+    let mut seen = Vec::new();
+    wait_for("the holder renews its lease five times", || {
+        if let Some(at) = renewed_at()
+            && seen.last() != Some(&at)
+        {
+            seen.push(at);
+        }
+        seen.len() > 5
+    });
+    b.run(&with_state(&["phase", "1", "--force"]))
+        .code(REFUSED)
+        .stderr_has("another run holds the lock")
+        .stderr_has("lease of 1s");
+    b.run(&with_state(&["status"]))
+        .code(SUCCESS)
+        .stdout_has("locked:")
+        .stdout_lacks("stale lock:");
+    let lock: Value =
+        serde_json::from_str(object(&moto, "lock.json")["Body"].as_str().unwrap()).unwrap();
+    b.run(&with_state(&[
+        "unlock",
+        "--lock-id",
+        lock["id"].as_str().unwrap(),
+    ]))
+    .code(REFUSED)
+    .stderr_has("its lease is being renewed");
+    std::fs::write(signals.path().join("go"), "").unwrap();
+    assert!(running.wait().unwrap().success());
+    assert!(!keys(&moto).contains(&"lock.json".to_owned()));
+}
