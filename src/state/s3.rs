@@ -16,7 +16,7 @@ use super::local::MAX_STATE_BYTES;
 use super::lock::{LockGuard, LockInfo};
 use super::model::State;
 use super::s3_io::{Condition, Encryption, Lost, Place};
-use super::s3_lease;
+use super::s3_lease::{self, Held};
 use super::s3_worker::Worker;
 use super::store::{StateError, StateStore, Unlocked};
 use crate::kinds::aws::{AwsConfig, AwsContext};
@@ -44,6 +44,8 @@ pub struct S3Store {
     url: String,
     /// The serial and ETag of the state object as this process last read or wrote it.
     known: Mutex<Option<Known>>,
+    /// The lock this store took, while it is still this run's (see `s3_lease.rs`).
+    held: Mutex<Option<Held>>,
 }
 
 /// The worker the calls run on, and where the state is.
@@ -125,6 +127,7 @@ impl S3Store {
             }),
             url,
             known: Mutex::new(None),
+            held: Mutex::new(None),
         }
     }
 
@@ -186,6 +189,14 @@ impl StateStore for S3Store {
     }
 
     fn save(&self, state: &mut State) -> Result<(), StateError> {
+        // A run whose lock was removed under it (its lease ran out while it was cut off from
+        // S3, and someone ran `unlock`) stops at its next checkpoint.
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if held.is_some_and(|h| h.lock().unwrap_or_else(|e| e.into_inner()).is_none()) {
+            return Err(StateError::LockLost {
+                url: self.url.clone(),
+            });
+        }
         let remembered = self.known.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let known = match remembered {
             Some(k) => k,
@@ -250,7 +261,9 @@ impl StateStore for S3Store {
 
     fn lock(&self, info: LockInfo, _warn: &mut dyn FnMut(String)) -> Result<LockGuard, StateError> {
         let (worker, place) = self.reach()?;
-        s3_lease::take(self, worker, place, info, self.reach.options.lease)
+        let (guard, held) = s3_lease::take(self, worker, place, info, self.reach.options.lease)?;
+        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(held);
+        Ok(guard)
     }
 
     fn unlock(&self, lock_id: Option<&str>) -> Result<Unlocked, StateError> {

@@ -19,19 +19,20 @@ use super::store::StateError;
 
 /// The lock's current ETag while this run holds it; `None` once it was lost (removed or
 /// replaced by someone else), when renewal and release leave it alone.
-type Held = Arc<Mutex<Option<String>>>;
+pub(super) type Held = Arc<Mutex<Option<String>>>;
 
 /// How many times a lock freed between the refused create and the read is tried again.
 const TRIES: u32 = 3;
 
-/// Takes the lock, or says who holds it (and whether their lease ran out).
+/// Takes the lock, or says who holds it (and whether their lease ran out); with the guard,
+/// what says whether the lock is still this run's.
 pub fn take(
     store: &S3Store,
     worker: Arc<Worker>,
     place: Place,
     mut info: LockInfo,
     term: Duration,
-) -> Result<LockGuard, StateError> {
+) -> Result<(LockGuard, Held), StateError> {
     let term_seconds = term.as_secs().max(1);
     info.lease = Some(Lease {
         renewed_at: Timestamp::now(),
@@ -83,13 +84,14 @@ fn hold(
     info: LockInfo,
     etag: String,
     term: Duration,
-) -> LockGuard {
+) -> (LockGuard, Held) {
     let held: Held = Arc::new(Mutex::new(Some(etag)));
     let (stop, stopped) = oneshot::channel();
     // A few renewals per term: one delayed or failed call does not let the lease run out.
     let every = (term / 4).max(Duration::from_millis(100));
     let renewal = worker.spawn(renew(place.clone(), info, held.clone(), every, stopped));
-    LockGuard::remote(move || {
+    let ours = held.clone();
+    let guard = LockGuard::remote(move || {
         let _ = worker.run(async move {
             let _ = stop.send(());
             // A renewal under way finishes first, so its new ETag is the one deleted.
@@ -101,7 +103,8 @@ fn hold(
             }
             Ok(())
         });
-    })
+    });
+    (guard, ours)
 }
 
 async fn renew(
@@ -134,10 +137,14 @@ async fn renew(
             // object's own precondition still refuses a save over another run's.
             Ok(Err(_)) => {
                 *held.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                tracing::warn!(
+                    "this run lost its lock at {}: it was removed or taken over by someone else; the run stops at its next checkpoint",
+                    place.url
+                );
                 return;
             }
             // S3 unreachable for a moment: the next renewal tries again.
-            Err(_) => {}
+            Err(e) => tracing::info!("renewing the lock's lease failed, tried again soon: {e}"),
         }
     }
 }

@@ -75,6 +75,10 @@ pub enum StateError {
         "the lock at {url} changed while it was being removed (another run took or renewed it): nothing was removed; see `outpost-migrate status`"
     )]
     LockChanged { url: String },
+    #[error(
+        "this run's lock at {url} was removed or taken over by someone else (its lease could not be renewed): it stops here; see `outpost-migrate status`"
+    )]
+    LockLost { url: String },
 }
 
 /// What `unlock` removed.

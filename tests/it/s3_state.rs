@@ -450,3 +450,44 @@ fn a_live_runs_lease_is_renewed_and_never_reported_stale() {
     assert!(running.wait().unwrap().success());
     assert!(!keys(&moto).contains(&"lock.json".to_owned()));
 }
+
+#[test]
+fn a_run_whose_lock_is_taken_away_says_so_and_stops_at_its_next_checkpoint() {
+    let moto = emulator();
+    let signals = tempfile::tempdir().unwrap();
+    let t = operator(&moto, &waiting_runbook(signals.path())).env("OUTPOST_MIGRATE_LEASE", "1s");
+    let stderr = t.path("stderr");
+    let mut run = t
+        .command(&with_state(&["phase", "1", "--force"]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for("the run starts `wait`", || {
+        keys(&moto).contains(&"state.json".to_owned())
+            && state(&moto)["steps"]["wait"]["status"] == "running"
+    });
+    // Someone removes the lock (as `unlock` would once the lease ran out).
+    moto.call(
+        "s3",
+        "DeleteObject",
+        json!({ "Bucket": BUCKET, "Key": format!("{PREFIX}/lock.json") }),
+    );
+    wait_for("the run notices at its next renewal", || {
+        std::fs::read_to_string(&stderr)
+            .unwrap()
+            .contains("this run lost its lock at s3://team-state/outpost/prod")
+    });
+    let before = state(&moto);
+    std::fs::write(signals.path().join("go"), "").unwrap();
+    assert_eq!(run.wait().unwrap().code(), Some(SETUP));
+    assert_eq!(
+        state(&moto),
+        before,
+        "nothing was saved after the lock was lost"
+    );
+    assert!(
+        !keys(&moto).contains(&"lock.json".to_owned()),
+        "no lock was recreated"
+    );
+}
