@@ -4,7 +4,7 @@
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 
@@ -240,7 +240,7 @@ impl Place {
             (Some(404), _) => return Failure::Missing,
             _ => {}
         }
-        let problem = format!("{what}: {}", DisplayErrorContext(&err));
+        let problem = format!("{what}: {}", chain(&err));
         let hint = match (status, code.as_str()) {
             (Some(301), _) | (_, "AuthorizationHeaderMalformed" | "PermanentRedirect") => {
                 "the bucket is in another region: pass --region (or set AWS_REGION) to the bucket's region"
@@ -256,7 +256,9 @@ impl Place {
             ) => {
                 "check your AWS credentials (`aws sts get-caller-identity`, --profile or AWS_PROFILE) and that they may read and write the state's bucket and prefix"
             }
-            _ if matches!(err, SdkError::ConstructionFailure(_)) => {
+            _ if matches!(err, SdkError::ConstructionFailure(_))
+                || problem.to_ascii_lowercase().contains("no credentials") =>
+            {
                 "no AWS credentials were found: set AWS_PROFILE (or pass --profile), or run `aws sso login`"
             }
             _ => {
@@ -269,4 +271,18 @@ impl Place {
             hint: hint.into(),
         })
     }
+}
+
+/// An error and its causes, each once, as one line (no debug dump of the SDK's types).
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
 }
