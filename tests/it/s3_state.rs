@@ -69,7 +69,7 @@ fn state(moto: &Moto) -> Value {
 
 /// Waits until `ready` holds, for a background run to get somewhere.
 fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(120);
     while !ready() {
         assert!(Instant::now() < deadline, "never: {what}");
         std::thread::sleep(Duration::from_millis(100));
@@ -398,7 +398,7 @@ fn a_live_runs_lease_is_renewed_and_never_reported_stale() {
     let moto = emulator();
     let signals = tempfile::tempdir().unwrap();
     let rb = waiting_runbook(signals.path());
-    let a = operator(&moto, &rb).env("OUTPOST_MIGRATE_LEASE", "1s");
+    let a = operator(&moto, &rb).env("OUTPOST_MIGRATE_LEASE", "3s");
     let b = operator(&moto, &rb);
     let mut running = a
         .command(&with_state(&["phase", "1", "--force"]))
@@ -432,7 +432,7 @@ fn a_live_runs_lease_is_renewed_and_never_reported_stale() {
     b.run(&with_state(&["phase", "1", "--force"]))
         .code(REFUSED)
         .stderr_has("another run holds the lock")
-        .stderr_has("lease of 1s");
+        .stderr_has("lease of 3s");
     b.run(&with_state(&["status"]))
         .code(SUCCESS)
         .stdout_has("locked:")
