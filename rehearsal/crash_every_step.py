@@ -18,6 +18,9 @@ idempotent or read-only). Then:
 
 Usage: python3 rehearsal/crash_every_step.py --binary PATH   (a `--features failpoints` build)
 Exit 0 when all holds; 1 with what differs. `--keep` keeps both environments' files.
+`--s3-state` keeps the state on the emulator's S3 (`--state s3://...`) instead of a directory:
+after each kill the chain removes the dead run's lock with `unlock --lock-id` (an S3 lock is
+never broken by a run), and nothing may be written in the local state directory.
 """
 
 import argparse
@@ -26,13 +29,19 @@ import os
 import re
 import sys
 
+import subprocess
+
 import boto3
+from botocore.exceptions import ClientError
 
 import rehearse
 
 POINTS = ["step-before", "step-after-effect", "step-after-checkpoint"]
 COMMANDS = [["run"], ["rollback", "--level", "3"]]
 KILLED = -9
+STATE_BUCKET = "outpost-state"
+STATE_PREFIX = "rehearsal"
+STATE_URL = f"s3://{STATE_BUCKET}/{STATE_PREFIX}"
 
 
 def read_json_lines(path):
@@ -42,12 +51,51 @@ def read_json_lines(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
+def on_s3(env):
+    return getattr(env.args, "state_url", None) is not None
+
+
+def state_object(env, name):
+    """An object of the S3 state, as text; None when there is none."""
+    try:
+        body = client(env, "s3").get_object(Bucket=STATE_BUCKET, Key=f"{STATE_PREFIX}/{name}")["Body"]
+    except ClientError as e:
+        if e.response["Error"]["Code"] == "NoSuchKey":
+            return None
+        raise
+    return body.read().decode()
+
+
 def state(env):
+    if on_s3(env):
+        text = state_object(env, "state.json")
+        return json.loads(text) if text else {}
     path = env.path("state", "state.json")
     if not os.path.exists(path):
         return {}
     with open(path) as f:
         return json.load(f)
+
+
+def audit(env):
+    """The audit records, oldest first: `audit.jsonl`, or one S3 object per record."""
+    if not on_s3(env):
+        return read_json_lines(env.path("state", "audit.jsonl"))
+    pages = client(env, "s3").get_paginator("list_objects_v2").paginate(Bucket=STATE_BUCKET, Prefix=f"{STATE_PREFIX}/audit/")
+    keys = sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+    return [json.loads(state_object(env, k.split("/", 1)[1])) for k in keys]
+
+
+def unlock_killed(env):
+    """Removes the lock a killed run left on S3, by its id (a run never breaks it)."""
+    text = state_object(env, "lock.json")
+    if text is None:
+        return 0
+    cmd = [env.args.binary, "unlock", "--lock-id", json.loads(text)["id"], "--state", STATE_URL]
+    # `unlock` reads no runbook, so not its region either: the environment names the bucket's.
+    tool_env = dict(env.tool_env(), AWS_REGION="us-east-1")
+    with open(env.path("outpost.log"), "ab") as out:
+        return subprocess.run(cmd, env=tool_env, stdout=out, stderr=out, stdin=subprocess.DEVNULL).returncode
 
 
 def which(record):
@@ -58,7 +106,7 @@ def which(record):
 def started_in_order(env, command):
     """The steps `command` started in the uninterrupted run, in the order they started."""
     seen = []
-    for record in read_json_lines(env.path("state", "audit.jsonl")):
+    for record in audit(env):
         if record.get("event") == "step_started" and which(record) == command[0] and record["step"] not in seen:
             seen.append(record["step"])
     return seen
@@ -144,7 +192,7 @@ def captures(env):
 def repeated_successes(env):
     """Steps that started again after the audit log recorded them succeeded."""
     done, repeated = set(), []
-    for record in read_json_lines(env.path("state", "audit.jsonl")):
+    for record in audit(env):
         key = (which(record), record.get("step"))
         if record.get("event") == "step_started" and key in done:
             repeated.append(key)
@@ -184,6 +232,9 @@ def chain(env, targets):
             missed += [(name, s, p) for s, p in pending[:at]]
             hit.append((name, step, point))
             pending = pending[at + 1:]
+            if on_s3(env) and unlock_killed(env) != 0:
+                problems.append(f"`unlock` of the run killed at {point} of {step} failed: see {env.path('outpost.log')}")
+                return hit, missed, problems
         if env.outpost(*command, log="outpost.log") != 0:
             problems.append(f"the last resume of `{name}` failed: see {env.path('outpost.log')}")
     return hit, missed, problems
@@ -207,6 +258,8 @@ def compare(reference, expected, env, problems):
             print(f"  note: `{step}` was settled by its probe, which captures {sorted(kept)} (the run: {sorted(want.get(step, {}))})")
             continue
         problems.append(f"captures of `{step}` differ: uninterrupted {want.get(step)}, killed {got.get(step)}")
+    if on_s3(env) and os.path.exists(env.path("state")):
+        problems.append(f"the S3 state's runs wrote locally: {env.path('state')}")
     actual, extra = snapshot(env)
     for key in expected:
         if actual[key] != expected[key]:
@@ -214,10 +267,18 @@ def compare(reference, expected, env, problems):
     return extra
 
 
+def up(env):
+    """Starts an environment's world, and its state bucket when the state is on S3."""
+    env.up()
+    if on_s3(env):
+        client(env, "s3").create_bucket(Bucket=STATE_BUCKET)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--binary", required=True, help="an outpost-migrate built with --features failpoints")
     parser.add_argument("--keep", action="store_true", help="keep every environment's files and logs")
+    parser.add_argument("--s3-state", action="store_true", help="keep the state on the emulator's S3 (--state s3://...)")
     parser.add_argument("extra", nargs="*", help="more outpost-migrate arguments (after --), e.g. --runbook DIR")
     args = parser.parse_args()
     # `--jobs 1` (through its environment variable: `rollback` takes no `--jobs`): checks one
@@ -226,12 +287,13 @@ def main():
     # The plain emulator: crash safety is about step boundaries, not AWS's timing, and the
     # realistic delays (phase 4's settle window, drains, throttling's backoff) would be waited
     # again by many of the chain's hundreds of resumed processes.
-    settings = argparse.Namespace(binary=args.binary, fault=None, dry_run=False, plain=True, keep=args.keep, extra=args.extra)
+    settings = argparse.Namespace(binary=args.binary, fault=None, dry_run=False, plain=True, keep=args.keep, extra=args.extra,
+                                  state_url=STATE_URL if args.s3_state else None)
     envs = [rehearse.Rehearsal(settings)]
     reference = envs[0]
     problems = []
     try:
-        reference.up()
+        up(reference)
         for command in COMMANDS:
             if reference.outpost(*command, log="outpost.log") != 0:
                 raise SystemExit(f"the uninterrupted `{' '.join(command)}` failed: see {reference.path('outpost.log')}")
@@ -249,7 +311,7 @@ def main():
         for round_ in range(1, 4):
             env = rehearse.Rehearsal(settings)
             envs.append(env)
-            env.up()
+            up(env)
             hit, missed, found = chain(env, targets)
             problems += found
             crossed += len(hit)

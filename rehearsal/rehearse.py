@@ -312,10 +312,15 @@ class Rehearsal:
             f.write("\n".join(lines) + "\n")
         print(f"rehearsal environment: source {path}", flush=True)
 
+    def state_arguments(self):
+        """Where the tool keeps its state: the rehearsal's directory, or `state_url` (S3)."""
+        url = getattr(self.args, "state_url", None)
+        return ["--state", url] if url else ["--state-dir", self.path("state")]
+
     def outpost(self, *command, env_extra=None, log=None):
         """Runs outpost-migrate here; its output goes to `log` (a file name) when given."""
         arguments = self.arguments(*command)
-        cmd = [self.args.binary, *arguments, "--state-dir", self.path("state")]
+        cmd = [self.args.binary, *arguments, *self.state_arguments()]
         env = self.tool_env()
         env.update(env_extra or {})
         if log is None:

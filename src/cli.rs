@@ -321,6 +321,18 @@ pub struct StateArgs {
         env = "OUTPOST_MIGRATE_STATE_DIR"
     )]
     pub state_dir: PathBuf,
+    /// Where the state lives: `s3://BUCKET/PREFIX` for state shared by a team (lock lease,
+    /// encrypted objects), or a directory (as --state-dir).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "OUTPOST_MIGRATE_STATE",
+        conflicts_with = "state_dir"
+    )]
+    pub state: Option<String>,
+    /// The KMS key (id, ARN or alias) S3 state objects are encrypted with; default: SSE-S3.
+    #[arg(long, value_name = "KEY", env = "OUTPOST_MIGRATE_STATE_KMS_KEY")]
+    pub state_kms_key: Option<String>,
 }
 
 /// The state directory of a command that has none (`validate`).
@@ -330,6 +342,8 @@ impl Default for StateArgs {
     fn default() -> Self {
         StateArgs {
             state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+            state: None,
+            state_kms_key: None,
         }
     }
 }

@@ -43,6 +43,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Runbook(_) | Error::Plan(_) | Error::Usage(_) => exit_codes::USAGE_OR_RUNBOOK,
+            Error::State(StateError::Unreachable { .. }) => exit_codes::SETUP,
             Error::Refused(_) | Error::State(_) => exit_codes::REFUSED,
             Error::Setup(_) | Error::Save(_) => exit_codes::SETUP,
             Error::StepFailed => exit_codes::STEP_FAILED,

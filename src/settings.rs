@@ -15,8 +15,6 @@ use crate::error::Error;
 use crate::kinds::aws::AwsConfig;
 use crate::request::{Overrides, Target};
 use crate::runbook::RunbookSource;
-use crate::state::StateStore;
-use crate::state::local::LocalStore;
 
 mod aws;
 mod diagnose;
@@ -24,6 +22,7 @@ mod monitor;
 mod notify;
 mod terminal;
 mod target;
+mod state;
 mod typed;
 mod user;
 
@@ -34,6 +33,7 @@ pub use notify::NotifySettings;
 use terminal::HEARTBEAT_ENV;
 pub use terminal::{HEARTBEAT, TerminalSettings, Ttys};
 pub use target::parse_target;
+pub use state::StateSettings;
 
 pub use crate::cli::Output as OutputFormat;
 pub use crate::cli::ReportFormat;
@@ -108,7 +108,9 @@ pub struct Settings {
     pub target: Option<Target>,
     #[serde(serialize_with = "describe_source")]
     pub runbook: RunbookSource,
+    /// The state as messages name it: the directory, or the `s3://` URL.
     pub state_dir: PathBuf,
+    pub state: StateSettings,
     pub dry_run: bool,
     pub yes: bool,
     pub approve: BTreeSet<String>,
@@ -179,12 +181,6 @@ impl Settings {
     /// with no `--region` to say which, is refused.
     pub fn aws_config(&self, vars: &Map<String, Value>) -> Result<AwsConfig, Error> {
         aws::config(&self.aws, &self.env, vars)
-    }
-
-    /// The state backend the commands read and write: the one place a backend is chosen.
-    /// Only the local directory exists today; a team backend is picked here when it comes.
-    pub fn state_store(&self) -> Box<dyn StateStore> {
-        Box::new(LocalStore::new(&self.state_dir))
     }
 }
 
@@ -380,7 +376,7 @@ pub fn resolve(
     let (action, target, groups) = split(cli.command)?;
     let Groups {
         runbook: RunbookArgs { runbook, vars },
-        state: StateArgs { state_dir },
+        state: state_args,
         aws,
         run,
         force,
@@ -409,11 +405,13 @@ pub fn resolve(
         .unwrap_or_else(user::current_user);
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     let secret_env = secret_env(&env);
+    let (state, state_dir) = state::resolve(state_args, &env)?;
     Ok(Settings {
         action,
         target,
         runbook,
         state_dir,
+        state,
         dry_run: run.dry_run,
         yes: run.yes,
         approve: run.approve.into_iter().collect(),

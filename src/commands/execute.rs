@@ -61,7 +61,7 @@ pub fn run(
         http.clone(),
         runtime.handle().clone(),
     );
-    let store: Arc<dyn StateStore> = settings.state_store().into();
+    let store: Arc<dyn StateStore> = settings.state_store_for(&plan.vars).into();
 
     // A dry run changes nothing, not even the state directory: it takes no lock.
     let _lock = if settings.dry_run {
@@ -87,7 +87,7 @@ pub fn run(
 
     let kinds = KindContext {
         http,
-        backup_dir: store.backup_dir(),
+        backups: store.backups(),
         prompter: term.clone(),
         aws,
         processes: Arc::default(),
@@ -236,8 +236,8 @@ fn lock(
     sink: &dyn EventSink,
 ) -> Result<LockGuard, Error> {
     store.check_writable().map_err(|e| match e {
-        // Says itself why the directory is not used, and what to do.
-        StateError::Unsafe { .. } => Error::State(e),
+        // Says itself why the directory (or bucket) is not used, and what to do.
+        StateError::Unsafe { .. } | StateError::Unreachable { .. } => Error::State(e),
         e => Error::Refused(format!(
             "the state directory cannot be written, so progress could not be saved: {e}"
         )),
@@ -251,6 +251,7 @@ fn lock(
             settings.state_dir.display(),
             holder.id
         ))),
+        Err(e @ StateError::LeaseExpired { .. }) => Err(Error::Refused(e.to_string())),
         Err(e) => Err(e.into()),
     }
 }

@@ -136,7 +136,7 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
     let target = settings.target.unwrap_or(Target::All);
     let vars = execution_plan::render_vars(&runbook, &settings.vars, &settings.env)?;
     let plan = execution_plan::build(&runbook, target, vars, &settings.env)?;
-    let store = settings.state_store();
+    let store = settings.state_store_for(&plan.vars);
     let state = store.load()?;
     let (header, aws_refusal) = plan_preview::header(settings, &runbook, &plan, state.as_ref());
     let would_refuse = plan_preview::would_refuse(

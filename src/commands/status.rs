@@ -150,7 +150,8 @@ impl UnitStatus {
 
 pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<i32, Error> {
     let runbook = super::load(settings)?;
-    let store = settings.state_store();
+    let vars = execution_plan::render_vars(&runbook, &settings.vars, &settings.env)?;
+    let store = settings.state_store_for(&vars);
     let state = store.load()?;
     // An unreadable lock file does not hide the state: it is shown with what to do.
     let (lock, lock_problem) = match store.lock_info() {
@@ -161,7 +162,6 @@ pub fn run(settings: &Settings, term: &Terminal, redactor: &Redactor) -> Result<
     let lock_alive = lock
         .as_ref()
         .is_some_and(|l| l.holder_alive(&settings.host));
-    let vars = execution_plan::render_vars(&runbook, &settings.vars, &settings.env)?;
     let plan = execution_plan::build(&runbook, Target::All, vars, &settings.env)?;
     let all: Vec<UnitStatusView> = plan
         .units

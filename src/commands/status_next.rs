@@ -95,7 +95,12 @@ fn repeated_flags(settings: &Settings) -> String {
         let path = dir.join(root_file).display().to_string();
         flags.push_str(&format!(" --runbook {}", quoted(&path)));
     }
-    if settings.state_dir != std::path::Path::new(DEFAULT_STATE_DIR) {
+    if let crate::state::location::StateLocation::S3 { .. } = &settings.state.location {
+        flags.push_str(&format!(
+            " --state {}",
+            quoted(&settings.state.location.to_string())
+        ));
+    } else if settings.state_dir != std::path::Path::new(DEFAULT_STATE_DIR) {
         flags.push_str(&format!(
             " --state-dir {}",
             quoted(&settings.state_dir.display().to_string())

@@ -314,7 +314,7 @@ mod tests {
             World {
                 kinds: KindContext {
                     http: Arc::default(),
-                    backup_dir: std::env::temp_dir(),
+                    backups: Arc::new(crate::state::LocalBackups::new(std::env::temp_dir())),
                     prompter: Arc::new(NoTerminal),
                     aws: std::sync::Arc::new(AwsContext::new(AwsConfig::default())),
                     processes: Arc::default(),

@@ -105,7 +105,12 @@ pub fn check_forward_run(
     if forward_ran || force {
         return Ok(());
     }
-    let dir = std::path::absolute(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
+    // An `s3://` URL is no path to make absolute.
+    let dir = if state_dir.starts_with("s3:") {
+        state_dir.to_path_buf()
+    } else {
+        std::path::absolute(state_dir).unwrap_or_else(|_| state_dir.to_path_buf())
+    };
     Err(Refusal(format!(
         "rollback --level {level} undoes what a forward run did, but the state in {} records no phase ever run; run it where the migration ran (or pass its --state-dir), or pass --force to roll back anyway",
         dir.display()

@@ -10,8 +10,8 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::state::Backups;
 use crate::state::StateError;
-use crate::state::files;
 use crate::template::Escape;
 
 use super::{
@@ -189,10 +189,12 @@ impl StepKind for File {
         Box::pin(async move {
             let spec: Spec = parse_spec(&spec).map_err(|e| KindFailure::failed(e.message))?;
             match (spec.restore, spec.check, spec.path) {
-                (Some(from), _, Some(path)) => restore(&ctx.backup_dir, &from, Path::new(&path)),
+                (Some(from), _, Some(path)) => {
+                    restore(ctx.backups.as_ref(), &from, Path::new(&path))
+                }
                 (None, Some(from), Some(path)) => check_edits(&from, Path::new(&path), &spec.edits),
                 (None, None, Some(path)) => {
-                    edit(&ctx.backup_dir, step.id, Path::new(&path), &spec.edits)
+                    edit(ctx.backups.as_ref(), step.id, Path::new(&path), &spec.edits)
                 }
                 (_, _, None) => Err(KindFailure::failed("`file` needs `path` or `restore`")),
             }
@@ -201,7 +203,7 @@ impl StepKind for File {
 }
 
 fn edit(
-    backup_dir: &Path,
+    backups: &dyn Backups,
     step_id: &str,
     path: &Path,
     edits: &[Edit],
@@ -209,12 +211,11 @@ fn edit(
     // A file that is not there is not the file the runbook means: never created empty.
     let original = read_target(path)
         .map_err(|why| KindFailure::failed(format!("cannot edit {}: {why}", path.display())))?;
-    let backup = backup_dir.join(step_id);
-    let meta_path = backup_meta_path(backup_dir, step_id);
-    let result = |changed: bool| json!({"path": path.display().to_string(), "changed": changed, "backup": backup.display().to_string()});
+    let meta_name = backup_meta_name(step_id);
+    let result = |changed: bool| json!({"path": path.display().to_string(), "changed": changed, "backup": backups.locate(step_id)});
     // Run again (after a crash, or resumed): the edits were applied when they turn the backup
     // of the original into the file as it is now. Its patterns need not match any more.
-    if already_applied(&meta_path, &backup, path, edits, &original)? {
+    if already_applied(backups, step_id, path, edits, &original)? {
         return Ok(result(false));
     }
     let mut text = original.clone();
@@ -233,17 +234,18 @@ fn edit(
         }
         text = next;
     }
-    files::ensure_backup_dir(backup_dir).map_err(backup_failure)?;
     // The first backup is the original: a rerun after a partial edit must not overwrite it.
-    if read_backup_file(&meta_path)?.is_none() {
-        write_atomic(&backup, original.as_bytes(), None)?;
+    if read_backup(backups, &meta_name)?.is_none() {
+        backups
+            .write(step_id, original.as_bytes())
+            .map_err(backup_failure)?;
         let meta = BackupMeta {
             path: absolute(path),
             existed: true,
         };
         let meta =
             serde_json::to_vec_pretty(&meta).map_err(|e| KindFailure::failed(e.to_string()))?;
-        write_atomic(&meta_path, &meta, None)?;
+        backups.write(&meta_name, &meta).map_err(backup_failure)?;
     }
     let changed = original != text;
     if changed {
@@ -319,13 +321,13 @@ fn check_edits(from: &str, path: &Path, edits: &[Edit]) -> Result<Value, KindFai
 /// Whether this step's backup of `path` proves its edits done: applied to the original it
 /// took, they give the file as it is `now`.
 fn already_applied(
-    meta_path: &Path,
-    backup: &Path,
+    backups: &dyn Backups,
+    step_id: &str,
     path: &Path,
     edits: &[Edit],
     now: &str,
 ) -> Result<bool, KindFailure> {
-    let Some(meta) = read_backup_file(meta_path)? else {
+    let Some(meta) = read_backup(backups, &backup_meta_name(step_id))? else {
         return Ok(false);
     };
     let Ok(meta) = serde_json::from_slice::<BackupMeta>(&meta) else {
@@ -334,7 +336,7 @@ fn already_applied(
     if meta.path != absolute(path) || !meta.existed {
         return Ok(false);
     }
-    let Some(Ok(mut text)) = read_backup_file(backup)?.map(String::from_utf8) else {
+    let Some(Ok(mut text)) = read_backup(backups, step_id)?.map(String::from_utf8) else {
         return Ok(false);
     };
     for e in edits {
@@ -369,9 +371,9 @@ impl Edit {
 
 /// Puts back the backup step `from` took of `path` (the path that step edits, as the runbook
 /// says): a backup record naming another path is refused, never followed.
-fn restore(backup_dir: &Path, from: &str, path: &Path) -> Result<Value, KindFailure> {
-    let meta_path = backup_meta_path(backup_dir, from);
-    let Some(bytes) = read_backup_file(&meta_path)? else {
+fn restore(backups: &dyn Backups, from: &str, path: &Path) -> Result<Value, KindFailure> {
+    let meta_name = backup_meta_name(from);
+    let Some(bytes) = read_backup(backups, &meta_name)? else {
         return Err(KindFailure::failed(format!(
             "there is no backup from step `{from}`: it never edited its file"
         )));
@@ -379,43 +381,35 @@ fn restore(backup_dir: &Path, from: &str, path: &Path) -> Result<Value, KindFail
     let meta: BackupMeta = serde_json::from_slice(&bytes).map_err(|e| {
         KindFailure::failed(format!(
             "backup record {} is damaged: {e}",
-            meta_path.display()
+            backups.locate(&meta_name)
         ))
     })?;
     let target = absolute(path);
     if meta.path != target {
         return Err(KindFailure::refused(format!(
             "the backup record {} says it was taken of {}, but step `{from}` edits {}; nothing was restored. The record was altered, or the path changed since (a var or the working directory): restore by hand from {}",
-            meta_path.display(),
+            backups.locate(&meta_name),
             meta.path.display(),
             target.display(),
-            backup_dir.join(from).display()
+            backups.locate(from)
         )));
     }
-    let backup = backup_dir.join(from);
+    let backup = backups.locate(from);
     if meta.existed {
-        let content = read_backup_file(&backup)?.ok_or_else(|| {
-            KindFailure::failed(format!("the backup {} is missing", backup.display()))
-        })?;
+        let content = read_backup(backups, from)?
+            .ok_or_else(|| KindFailure::failed(format!("the backup {backup} is missing")))?;
         let mode = fs::metadata(&target).ok().map(|m| m.permissions());
         write_atomic(&target, &content, mode)?;
     } else if target.exists() {
         fs::remove_file(&target)
             .map_err(|e| KindFailure::failed(format!("cannot remove {}: {e}", target.display())))?;
     }
-    Ok(
-        json!({"path": target.display().to_string(), "changed": true, "backup": backup.display().to_string()}),
-    )
+    Ok(json!({"path": target.display().to_string(), "changed": true, "backup": backup}))
 }
 
-/// A backup or its record, read without following a link; `None` when missing.
-fn read_backup_file(path: &Path) -> Result<Option<Vec<u8>>, KindFailure> {
-    match files::open_existing(path).map_err(backup_failure)? {
-        Some(file) => files::read_capped(&file, path, MAX_BACKUP_BYTES)
-            .map(Some)
-            .map_err(backup_failure),
-        None => Ok(None),
-    }
+/// A backup or its record; `None` when missing.
+fn read_backup(backups: &dyn Backups, name: &str) -> Result<Option<Vec<u8>>, KindFailure> {
+    backups.read(name).map_err(backup_failure)
 }
 
 /// A link or a foreign directory among the backups is refused (exit 4), like one elsewhere in
@@ -427,11 +421,9 @@ fn backup_failure(e: StateError) -> KindFailure {
     }
 }
 
-/// The largest file a `file` step edits (and so backs up): config files, not data.
-const MAX_BACKUP_BYTES: u64 = 64 * 1024 * 1024;
-
-fn backup_meta_path(dir: &Path, step_id: &str) -> PathBuf {
-    dir.join(format!("{step_id}.json"))
+/// The record of what step `step_id`'s backup was taken of.
+fn backup_meta_name(step_id: &str) -> String {
+    format!("{step_id}.json")
 }
 
 fn absolute(path: &Path) -> PathBuf {

@@ -9,7 +9,6 @@ pub mod process;
 mod shell;
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -103,8 +102,8 @@ pub struct SpecError {
 pub struct KindContext {
     /// The run's HTTP client, shared with MCP steps and the notifier.
     pub http: Arc<SharedHttp>,
-    /// Where `file` steps keep the backups rollback restores.
-    pub backup_dir: PathBuf,
+    /// Where `file` steps keep the backups rollback restores (the state backend's).
+    pub backups: Arc<dyn crate::state::Backups>,
     pub prompter: Arc<dyn Prompter>,
     /// AWS clients, made on first use.
     pub aws: Arc<aws::AwsContext>,

@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use super::audit::AuditRecord;
+use super::backups::{Backups, LocalBackups};
 use super::files;
 use super::lock::{LockGuard, LockInfo};
-use super::model::{STATE_FORMAT, State};
+use super::model::State;
 use super::process::{self, Liveness};
 use super::store::{StateError, StateStore, Unlocked};
 
@@ -77,6 +78,10 @@ impl LocalStore {
             dir: dir.into(),
             known: Mutex::new(None),
         }
+    }
+
+    fn local_backups(&self) -> LocalBackups {
+        LocalBackups::new(self.dir.join("backups"))
     }
 
     fn state_path(&self) -> PathBuf {
@@ -181,32 +186,7 @@ impl StateStore for LocalStore {
         };
         let stamp = Stamp::of(&file.metadata().map_err(io(&path))?);
         let bytes = files::read_capped(&file, &path, MAX_STATE_BYTES)?;
-        let raw: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-        let found = raw
-            .get("format")
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(0);
-        if found != u64::from(STATE_FORMAT) {
-            return Err(StateError::UnsupportedFormat {
-                path,
-                found,
-                supported: STATE_FORMAT,
-            });
-        }
-        let state: State = serde_json::from_value(raw).map_err(|e| StateError::Corrupt {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        state
-            .check_counters()
-            .map_err(|message| StateError::Corrupt {
-                path: path.clone(),
-                message,
-            })?;
+        let state = State::parse(&bytes, &path)?;
         self.remember(Some(Known {
             serial: state.serial,
             stamp,
@@ -260,6 +240,7 @@ impl StateStore for LocalStore {
                         started_at: jiff::Timestamp::now(),
                         process_start: None,
                         boot_id: None,
+                        lease: None,
                     },
                 };
                 return Err(StateError::LockHeld(Box::new(holder)));
@@ -404,8 +385,8 @@ impl StateStore for LocalStore {
             .collect()
     }
 
-    fn backup_dir(&self) -> PathBuf {
-        self.dir.join("backups")
+    fn backups(&self) -> std::sync::Arc<dyn Backups> {
+        std::sync::Arc::new(self.local_backups())
     }
 
     fn check_writable(&self) -> Result<(), StateError> {
@@ -413,7 +394,7 @@ impl StateStore for LocalStore {
         for name in ["state.json", "lock", "audit.jsonl"] {
             files::refuse_link(&self.dir.join(name))?;
         }
-        files::ensure_backup_dir(&self.backup_dir())?;
+        files::ensure_backup_dir(self.local_backups().dir())?;
         let probe = tempfile::Builder::new()
             .prefix(".probe.")
             .tempfile_in(&self.dir)

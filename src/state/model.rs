@@ -7,6 +7,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::store::StateError;
+
 /// The state format this build writes and reads.
 pub const STATE_FORMAT: u32 = 1;
 
@@ -117,6 +119,27 @@ impl State {
             )),
             None => Ok(()),
         }
+    }
+
+    /// A stored state's bytes, as `path` holds them: its format checked first, then its
+    /// content and counters.
+    pub fn parse(bytes: &[u8], path: &std::path::Path) -> Result<State, StateError> {
+        let corrupt = |message: String| StateError::Corrupt {
+            path: path.to_path_buf(),
+            message,
+        };
+        let raw: Value = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+        let found = raw.get("format").and_then(Value::as_u64).unwrap_or(0);
+        if found != u64::from(STATE_FORMAT) {
+            return Err(StateError::UnsupportedFormat {
+                path: path.to_path_buf(),
+                found,
+                supported: STATE_FORMAT,
+            });
+        }
+        let state: State = serde_json::from_value(raw).map_err(|e| corrupt(e.to_string()))?;
+        state.check_counters().map_err(corrupt)?;
+        Ok(state)
     }
 
     pub fn status(&self, step: &str) -> Option<StepStatus> {

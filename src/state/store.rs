@@ -1,9 +1,10 @@
-//! The interface every state backend implements: the local directory now, a team backend on
-//! S3 later. Whole-object writes and a serial that refuses stale writers, as S3 would need.
+//! The interface every state backend implements: the local directory (`local.rs`) and the
+//! team backend on S3 (`s3.rs`). Whole-object writes and a serial that refuses stale writers.
 
 use std::path::PathBuf;
 
 use super::audit::AuditRecord;
+use super::backups::Backups;
 use super::lock::{LockGuard, LockInfo};
 use super::model::State;
 
@@ -54,6 +55,30 @@ pub enum StateError {
         "{path} is {size} bytes, more than the {max} it may be: it was damaged, or is not what outpost-migrate wrote"
     )]
     TooLarge { path: PathBuf, size: u64, max: u64 },
+    /// A remote backend cannot be used at all (credentials, bucket, network): a set-up
+    /// problem (exit 3), not a refusal.
+    #[error("cannot use the state at {url}: {problem}. Hint: {hint}")]
+    Unreachable {
+        url: String,
+        problem: String,
+        hint: String,
+    },
+    #[error(
+        "the lock is held by {holder}, whose lease ran out {idle} ago without being renewed: that run may be gone, or cut off. It is never broken automatically: make sure it is not running, then `outpost-migrate unlock --lock-id {}`", holder.id
+    )]
+    LeaseExpired { holder: Box<LockInfo>, idle: String },
+    #[error(
+        "the lock is held by {0}, and its lease is being renewed: that run is alive; wait for it to finish"
+    )]
+    LeaseLive(Box<LockInfo>),
+    #[error(
+        "the lock at {url} changed while it was being removed (another run took or renewed it): nothing was removed; see `outpost-migrate status`"
+    )]
+    LockChanged { url: String },
+    #[error(
+        "this run's lock at {url} was removed or taken over by someone else (its lease could not be renewed): it stops here; see `outpost-migrate status`"
+    )]
+    LockLost { url: String },
 }
 
 /// What `unlock` removed.
@@ -77,8 +102,8 @@ pub trait StateStore: Send + Sync {
     fn append_audit(&self, record: &AuditRecord) -> Result<(), StateError>;
     /// Every audit line so far, oldest first (none when there is no log yet).
     fn read_audit(&self) -> Result<Vec<AuditRecord>, StateError>;
-    /// A directory kinds may keep files in (file backups).
-    fn backup_dir(&self) -> PathBuf;
+    /// Where `file` steps keep the backups rollback restores, in this backend.
+    fn backups(&self) -> std::sync::Arc<dyn Backups>;
     /// Fails unless the store can be written (checked before anything runs).
     fn check_writable(&self) -> Result<(), StateError>;
 }

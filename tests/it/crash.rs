@@ -249,7 +249,19 @@ fn a_dns_delete_killed_after_its_effect_is_verified_not_repeated() {
 /// the emulator, MCPify's files and terraform's state equal an uninterrupted run's.
 #[test]
 fn the_rehearsal_killed_at_every_step_boundary_ends_as_an_uninterrupted_run() {
-    let (code, text) = crate::support::rehearsal_script("crash_every_step.py", &[]);
+    every_boundary_crossed(&[]);
+}
+
+/// The same with the state on the emulator's S3 (`--state s3://...`): each killed run's lock
+/// is removed with `unlock --lock-id`, and nothing is written in a local state directory.
+#[test]
+fn the_rehearsal_killed_at_every_step_boundary_with_its_state_on_s3_ends_as_an_uninterrupted_run() {
+    every_boundary_crossed(&["--s3-state"]);
+}
+
+#[track_caller]
+fn every_boundary_crossed(args: &[&str]) {
+    let (code, text) = crate::support::rehearsal_script("crash_every_step.py", args);
     assert_eq!(code, 0, "{text}");
     assert!(
         text.contains("every step boundary crossed by a kill"),

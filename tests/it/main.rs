@@ -45,6 +45,7 @@ mod runbook_errors;
 mod second_person;
 mod saved_plan;
 mod schema;
+mod s3_state;
 mod secrets;
 mod ssm_cutover;
 mod state_dir;

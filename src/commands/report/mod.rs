@@ -22,7 +22,8 @@ pub fn run(
     request: &ReportRequest,
 ) -> Result<i32, Error> {
     let runbook = super::load(settings)?;
-    let store = settings.state_store();
+    let vars = execution_plan::render_vars(&runbook, &settings.vars, &settings.env)?;
+    let store = settings.state_store_for(&vars);
     let Some(state) = store.load()? else {
         return Err(Error::Refused(format!(
             "no run has been recorded in {}: there is nothing to report (give --state-dir the directory the migration ran with)",

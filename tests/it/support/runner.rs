@@ -146,7 +146,7 @@ impl Test {
                 cmd.arg("--runbook").arg(self.runbook_dir());
             }
             // `diagnose` keeps no state either.
-            if !["validate", "diagnose"].contains(&sub) && !given("--state-dir") {
+            if !["validate", "diagnose"].contains(&sub) && !given("--state-dir") && !given("--state") {
                 cmd.arg("--state-dir").arg(self.state_dir());
             }
         }
