@@ -79,7 +79,7 @@ pub fn run(
     let store: Arc<dyn crate::state::StateStore> = settings.state_store().into();
     let kinds = KindContext {
         http: Default::default(),
-        backup_dir: store.backup_dir(),
+        backups: store.backups(),
         prompter: term.clone(),
         aws,
         processes: Arc::default(),

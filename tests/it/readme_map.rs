@@ -10,26 +10,10 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::support::{BIN, Test};
-use outpost_migrate::exit_codes::{SUCCESS, USAGE_OR_RUNBOOK};
+use outpost_migrate::exit_codes::SUCCESS;
 
 const SECTION: &str = "## The source runbook, item by item";
 const HEADER: &str = "| source runbook | item | steps | command |";
-
-/// Ids the table names that are rows of `outpost-migrate monitor` (checks/monitor.yaml), built
-/// on the monitor branch. Once it is merged they are steps of the runbook, and this test fails
-/// until they are taken out of this list: it is for that merge only.
-const PENDING_IDS: &[&str] = &[
-    "api-availability",
-    "dispatch-success-rate",
-    "p95-latency",
-    "error-rate",
-    "pool-hit-rate",
-    "ssm-dispatch-count",
-];
-
-/// Commands the table names that are built on their own branches; the same as `PENDING_IDS`
-/// once the binary takes them.
-const PENDING_COMMANDS: &[&str] = &["monitor", "diagnose"];
 
 /// One row of the table: its cells, and its text for messages.
 struct Row {
@@ -70,18 +54,19 @@ fn code_spans(cell: &str) -> Vec<&str> {
     cell.split('`').skip(1).step_by(2).collect()
 }
 
-/// Every unit of the shipped runbook and its steps' ids, as `plan all` lists them (a
-/// `for_each` step once per item: `ecr-image-latest.outpost-base`...).
+/// Every unit of the shipped runbook and its steps' ids, as `plan all` and `plan monitor` list
+/// them (a `for_each` step once per item: `ecr-image-latest.outpost-base`...).
 fn shipped_steps() -> Vec<(String, Vec<String>)> {
-    let run = Test::new()
-        .embedded()
-        .run(&["plan", "all", "--output", "json"]);
-    run.code(SUCCESS);
-    let plan: Value = serde_json::from_str(run.stdout.trim()).unwrap();
-    plan["units"]
-        .as_array()
-        .unwrap()
+    ["all", "monitor"]
         .iter()
+        .flat_map(|target| {
+            let run = Test::new()
+                .embedded()
+                .run(&["plan", target, "--output", "json"]);
+            run.code(SUCCESS);
+            let plan: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+            plan["units"].as_array().unwrap().clone()
+        })
         .map(|unit| {
             let ids = unit["steps"]
                 .as_array()
@@ -112,20 +97,12 @@ fn every_step_id_the_readme_maps_is_a_step_of_the_shipped_runbook() {
     for row in &rows {
         for id in code_spans(&row.cells[2]) {
             named.insert(id);
-            if !known.contains(id) && !PENDING_IDS.contains(&id) {
+            if !known.contains(id) {
                 unknown.push(format!("{id}: {}", row.line));
             }
         }
     }
     assert!(unknown.is_empty(), "ids that are no step: {unknown:#?}");
-    let merged: Vec<_> = PENDING_IDS
-        .iter()
-        .filter(|id| known.contains(*id))
-        .collect();
-    assert!(
-        merged.is_empty(),
-        "{merged:?} are steps now: take them out of PENDING_IDS"
-    );
 
     // Every step of the units this table maps is named in it.
     let mapped = |unit: &str| {
@@ -180,15 +157,6 @@ fn every_command_the_readme_maps_is_one_the_binary_takes() {
             })
             .collect();
         let out = help(&words);
-        if PENDING_COMMANDS.contains(&words[0]) {
-            assert_eq!(
-                out.status.code(),
-                Some(USAGE_OR_RUNBOOK),
-                "`{command}` is a command now: take {} out of PENDING_COMMANDS",
-                words[0]
-            );
-            continue;
-        }
         assert_eq!(
             out.status.code(),
             Some(SUCCESS),
