@@ -49,6 +49,7 @@ pub fn grant(service: &str, op: &str, input: &Map<String, Value>, at: &ArnScope)
         | ("secretsmanager", "ListSecrets")
         | ("route53", "ListHostedZonesByName")
         | ("cloudtrail", "LookupEvents")
+        | ("cloudwatch", "GetMetricData")
         | ("ssm", "GetCommandInvocation" | "ListCommands" | "DescribeInstanceInformation") => {
             (op.to_owned(), vec!["*".to_owned()], None)
         }
