@@ -143,6 +143,7 @@ const REFUSED_BY_THE_SCHEMA: &[&str] = &[
     "wrong-type-headers",
     "wrong-type-idempotent",
     "wrong-type-timeout",
+    "wrong-value-approval",
 ];
 
 /// Every YAML file under `dir`, by its path relative to `dir`.
