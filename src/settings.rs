@@ -20,20 +20,20 @@ mod aws;
 mod diagnose;
 mod monitor;
 mod notify;
-mod terminal;
-mod target;
 mod state;
+mod target;
+mod terminal;
 mod typed;
 mod user;
 
 pub use aws::AwsSettings;
 pub use monitor::MonitorSettings;
 pub use notify::NotifySettings;
+pub use state::StateSettings;
+pub use target::parse_target;
 #[cfg(test)]
 use terminal::HEARTBEAT_ENV;
 pub use terminal::{HEARTBEAT, TerminalSettings, Ttys};
-pub use target::parse_target;
-pub use state::StateSettings;
 
 pub use crate::cli::Output as OutputFormat;
 pub use crate::cli::ReportFormat;

@@ -146,7 +146,10 @@ impl Test {
                 cmd.arg("--runbook").arg(self.runbook_dir());
             }
             // `diagnose` keeps no state either.
-            if !["validate", "diagnose"].contains(&sub) && !given("--state-dir") && !given("--state") {
+            if !["validate", "diagnose"].contains(&sub)
+                && !given("--state-dir")
+                && !given("--state")
+            {
                 cmd.arg("--state-dir").arg(self.state_dir());
             }
         }
