@@ -1,7 +1,8 @@
 //! A second pair of eyes: a step marked `approval: second_person` waits until another AWS
 //! identity (two IAM users in the emulator) runs `approve`; its own operator cannot approve,
 //! `--yes` does not stand in, the wait times out refused and resumes, Ctrl-C stops it, and
-//! the approval is in the audit log and the report.
+//! the approval is in the audit log and the report; on S3 state, the approver works from
+//! another machine's working directory.
 
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -62,8 +63,13 @@ fn as_identity(rb: Runbook, moto: &Moto, who: &Identity) -> Test {
 
 /// `outpost-migrate approve STEP` against `t`'s state, as `who`: (exit code, stdout, stderr).
 fn approve(t: &Test, step: &str, who: &Identity) -> (i32, String, String) {
+    approve_with(t, &["approve", step], who)
+}
+
+/// `args` (an `approve` command) in `t`'s working directory, as `who`.
+fn approve_with(t: &Test, args: &[&str], who: &Identity) -> (i32, String, String) {
     let out = t
-        .command(&["approve", step])
+        .command(args)
         .env("AWS_ACCESS_KEY_ID", &who.key)
         .env("AWS_SECRET_ACCESS_KEY", &who.secret)
         .output()
@@ -297,4 +303,116 @@ fn a_timeout_that_is_not_a_duration_is_refused_before_anything_runs() {
     .code(USAGE_OR_RUNBOOK)
     .stderr_has("var `second_person_timeout` is `soon`, not a duration like 30m or 5s");
     assert!(t.audit().is_empty(), "it ran");
+}
+
+const BUCKET: &str = "team-state";
+const PREFIX: &str = "outpost/prod";
+const STATE: &str = "s3://team-state/outpost/prod";
+
+/// The audit records of `event` in the S3 state, one object each, in the order written.
+fn s3_audit_of(moto: &Moto, event: &str) -> Vec<Value> {
+    let listed = moto.call(
+        "s3",
+        "ListObjectsV2",
+        json!({ "Bucket": BUCKET, "Prefix": format!("{PREFIX}/audit/") }),
+    );
+    let objects = listed["Contents"].as_array().cloned().unwrap_or_default();
+    objects
+        .iter()
+        .map(|o| {
+            let body = moto.call(
+                "s3",
+                "GetObject",
+                json!({ "Bucket": BUCKET, "Key": o["Key"] }),
+            );
+            serde_json::from_str::<Value>(body["Body"].as_str().unwrap()).unwrap()
+        })
+        .filter(|r| r["event"] == event)
+        .collect()
+}
+
+/// What a command wrote in `t`'s working directory besides what the test put there.
+fn written_locally(t: &Test) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(t.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !["rb", "aws-config", "aws-credentials"].contains(&n.as_str()))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn on_s3_state_a_second_person_in_another_working_directory_approves_the_waiting_run() {
+    let (moto, alice, bob) = world();
+    moto.call("s3", "CreateBucket", json!({ "Bucket": BUCKET }));
+    // Two machines: the operator's and the second person's, sharing only the bucket.
+    let here = as_identity(marked("5m"), &moto, &alice);
+    let there = as_identity(marked("5m"), &moto, &bob);
+    let child = here
+        .command(&["phase", "1", "--force", "--yes", "--state", STATE])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let waiting = loop {
+        if let Some(w) = s3_audit_of(&moto, "awaiting_approval").pop() {
+            break w;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run never waited at `switch`"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(waiting["step"], "switch");
+    assert_eq!(waiting["arn"], alice.arn.as_str());
+    assert!(!here.path("switched").exists(), "--yes ran a marked step");
+
+    let (code, _, err) = approve_with(&here, &["approve", "switch", "--state", STATE], &alice);
+    assert_eq!(code, REFUSED, "{err}");
+    assert!(
+        err.contains(&format!("{} is the operator of the waiting run", alice.arn)),
+        "{err}"
+    );
+    assert!(
+        s3_audit_of(&moto, "approved").is_empty(),
+        "a refused approval was recorded"
+    );
+
+    let (code, out, err) = approve_with(&there, &["approve", "switch", "--state", STATE], &bob);
+    assert_eq!(code, SUCCESS, "{out}{err}");
+    assert!(
+        out.contains(&format!("approved step `switch` as {}", bob.arn)),
+        "{out}"
+    );
+    let (code, text) = finish(child);
+    assert_eq!(code, SUCCESS, "{text}");
+    assert!(here.path("switched").exists() && here.path("after").exists());
+
+    let approved = s3_audit_of(&moto, "approved");
+    assert_eq!(approved.len(), 1, "{approved:?}");
+    assert_eq!(approved[0]["step"], "switch");
+    assert_eq!(approved[0]["arn"], bob.arn.as_str());
+    assert_eq!(approved[0]["run"], waiting["run"]);
+    there
+        .run(&["report", "--state", STATE])
+        .code(SUCCESS)
+        .stdout_has(&format!(
+            "second person {}, for the run {} of {}",
+            bob.arn,
+            waiting["run"].as_str().unwrap(),
+            alice.arn
+        ));
+    assert_eq!(
+        written_locally(&here),
+        ["after", "switched"],
+        "only the steps' own files"
+    );
+    assert_eq!(
+        written_locally(&there),
+        Vec::<String>::new(),
+        "nothing is written locally"
+    );
 }
