@@ -228,6 +228,13 @@ fn a_run_killed_mid_step_is_reported_stale_and_resumed_from_another_directory() 
             .stdout
             .contains("stale lock:")
     });
+    // `status` calls a lock of this host whose process is gone stale at once; a run judges
+    // the lease alone, which runs out a term after its last renewal.
+    wait_for("a run finds the lease run out", || {
+        b.run(&with_state(&["phase", "1", "--force"]))
+            .stderr
+            .contains("whose lease ran out")
+    });
     b.run(&with_state(&["phase", "1", "--force"]))
         .code(REFUSED)
         .stderr_has("whose lease ran out")
